@@ -1,0 +1,33 @@
+"""Helpers for the ECS-behind-an-ALB course.
+
+Notebooks use:
+    from helpers import aws, emulator
+    from helpers.terraform import Terraform
+
+One module per job: ``emulator`` (the local AWS), ``terraform`` (Terraform
+and its provider, offline), ``aws`` (boto3 clients), ``targets`` (emulator
+or real AWS), ``doctor`` (is everything ready?), ``magics`` (``%%hcl``).
+Terminal: ``python -m helpers --help``.
+"""
+from __future__ import annotations
+
+from .errors import CourseError, install_notebook_handler
+
+
+def _setup_notebook() -> None:
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    ip = get_ipython()
+    if ip is None:
+        return
+    install_notebook_handler()
+    from . import magics
+
+    magics.register(ip)
+
+
+_setup_notebook()
+
+__all__ = ["CourseError"]

@@ -1,0 +1,57 @@
+"""The emulator process: moto's server, corrected where moto and AWS differ.
+
+Started by ``helpers.emulator.start()``; not meant to be run by hand.
+It binds to loopback only and answers ``/_course/health`` so the launcher can
+tell its own server from any other program on the port.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--workspace", required=True)
+    args = parser.parse_args(argv)
+
+    # AWS managed IAM policies (e.g. AmazonEC2ContainerServiceforEC2Role) exist
+    # only when moto is asked to load them.
+    os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+    os.environ["MOTO_PORT"] = str(args.port)
+
+    from werkzeug.serving import run_simple
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+
+    from helpers import moto_fixes
+
+    applied = moto_fixes.apply()
+    moto_app = DomainDispatcherApplication(create_backend_app)
+    health = json.dumps({
+        "service": "course-emulator",
+        "pid": os.getpid(),
+        "workspace": args.workspace,
+        "fixes": applied,
+    }).encode()
+
+    def app(environ, start_response):
+        if environ.get("PATH_INFO") == "/_course/health":
+            start_response("200 OK", [("Content-Type", "application/json")])
+            return [health]
+        return moto_app(environ, start_response)
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    print(f"course emulator: moto on 127.0.0.1:{args.port}, fixes: {', '.join(applied) or 'none'}", flush=True)
+    run_simple("127.0.0.1", args.port, app, threaded=True, request_handler=MotoRequestHandler)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,92 @@
+"""boto3 clients bound to the current target and region.
+
+    from helpers import aws
+    ec2 = aws.client("ec2")
+
+Emulator target: dummy keys, the emulator's endpoint, and no profile from the
+environment, so real credentials can never be used by accident.
+AWS target: boto3's normal credential chain; ``require_credentials()``
+checks it and names the account before anything is created.
+``AWS_ENDPOINT_URL`` is honoured for both (boto3 reads it itself for aws; for
+the emulator it replaces the workspace's emulator, e.g. an instructor's one).
+"""
+from __future__ import annotations
+
+import functools
+import os
+
+from . import targets
+from .errors import CourseError
+
+
+def endpoint_url() -> str | None:
+    """Where requests go: None means AWS's own endpoints."""
+    if not targets.is_emulator():
+        return None
+    from . import emulator
+
+    return os.environ.get("AWS_ENDPOINT_URL") or emulator.ensure()
+
+
+def session():
+    import boto3
+    import botocore.session
+
+    region = targets.region()
+    if targets.is_emulator():
+        targets.warn_ignored_credentials()
+        # A botocore session that ignores AWS_PROFILE: a profile named in the
+        # environment must not be read (or fail to be found) for the emulator.
+        core = botocore.session.Session(session_vars={"profile": (None, None, None, None)})
+        return boto3.Session(
+            botocore_session=core,
+            aws_access_key_id=targets.DUMMY_KEY,
+            aws_secret_access_key=targets.DUMMY_KEY,
+            region_name=region,
+        )
+    return boto3.Session(region_name=region)
+
+
+def client(service: str):
+    """A boto3 client for ``service`` on the current target."""
+    return _client(service, targets.current(), targets.region(), endpoint_url())
+
+
+@functools.lru_cache(maxsize=64)
+def _client(service: str, target: str, region: str, endpoint: str | None):
+    return session().client(service, endpoint_url=endpoint)
+
+
+def require_credentials() -> dict:
+    """For the aws target: fail clearly without credentials, else say where we are.
+
+    Returns {"account": ..., "region": ..., "arn": ...}. On the emulator it
+    returns the emulator's fixed account without contacting anything else.
+    """
+    import botocore.exceptions
+
+    if targets.is_emulator():
+        return {"account": targets.EMULATOR_ACCOUNT, "region": targets.region(), "arn": "emulator"}
+    sess = session()
+    if sess.get_credentials() is None:
+        raise CourseError(
+            "No AWS credentials found for the aws target.",
+            "The target is real AWS (COURSE_TARGET=aws or 'python -m helpers target aws'), "
+            "but boto3 found no access keys, profile or role.",
+            "run 'aws configure' (or export AWS_PROFILE=...), "
+            "or go back to the free emulator: python -m helpers target emulator",
+        )
+    try:
+        who = sess.client("sts").get_caller_identity()
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+        raise CourseError(
+            "AWS rejected your credentials.",
+            f"sts:GetCallerIdentity failed: {exc}",
+            "refresh them (aws sso login, or new keys in 'aws configure'), then re-run the cell.",
+        ) from None
+    info = {"account": who["Account"], "region": sess.region_name, "arn": who["Arn"]}
+    print(
+        f"Target: real AWS — account {info['account']}, region {info['region']} ({info['arn']}).\n"
+        "  Resources you create here cost money until you run the teardown notebook."
+    )
+    return info

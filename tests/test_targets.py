@@ -1,0 +1,172 @@
+"""Targets: the emulator by default, real AWS only on purpose, and nothing leaks."""
+from __future__ import annotations
+
+import socket
+import threading
+
+import boto3
+import pytest
+
+from helpers import aws, targets, terraform
+from helpers.errors import CourseError
+from helpers.terraform import Terraform
+
+# Looks like a real key to boto3 and the provider; split so no scanner mistakes it for one.
+FAKE_REAL_KEY = "AKIA" + "Q" * 16
+
+
+LEAK_CHECK_STACK = """
+terraform {
+  required_providers {
+    aws = { source = "hashicorp/aws", version = "3.39.0" }
+  }
+}
+provider "aws" {
+  region      = "us-east-1"
+  max_retries = 1 # the control below must fail fast, not retry for minutes
+}
+data "aws_caller_identity" "me" {}
+resource "aws_security_group" "leak" {
+  name        = "course-leak-check"
+  description = "proves the provider only talks to the emulator"
+}
+output "account" {
+  value = data.aws_caller_identity.me.account_id
+}
+"""
+
+
+@pytest.fixture
+def real_looking_credentials(monkeypatch):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", FAKE_REAL_KEY)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-a-real-secret-but-shaped-like-one/abcdefgh")
+    monkeypatch.setenv("AWS_PROFILE", "someones-production-profile")
+    monkeypatch.setattr(targets, "_warned", False)
+
+
+@pytest.fixture
+def proxy_recorder(monkeypatch):
+    """An HTTP(S) proxy on loopback that records every request sent through it.
+
+    Terraform's provider (Go) sends every non-loopback request through
+    HTTPS_PROXY/HTTP_PROXY; requests to 127.0.0.1 never use a proxy. So any
+    request recorded here is one that would have left the machine.
+    """
+    seen = []
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    server.settimeout(0.2)
+    stop = threading.Event()
+
+    def serve():
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                continue
+            with conn:
+                conn.settimeout(2)
+                try:
+                    seen.append(conn.recv(200).split(b"\r\n")[0].decode(errors="replace"))
+                except OSError:
+                    seen.append("<connection>")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    proxy = f"http://127.0.0.1:{server.getsockname()[1]}"
+    for name in ("HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy"):
+        monkeypatch.setenv(name, proxy)
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    yield seen
+    stop.set()
+    thread.join(timeout=2)
+    server.close()
+
+
+def test_default_target_is_the_emulator(monkeypatch):
+    monkeypatch.delenv("COURSE_TARGET", raising=False)
+    assert targets.current() == "emulator"
+
+
+def test_unknown_target_is_one_clear_error(monkeypatch):
+    monkeypatch.setenv("COURSE_TARGET", "production")
+    with pytest.raises(CourseError) as info:
+        targets.current()
+    assert "Unknown course target 'production'" in info.value.what
+    assert "COURSE_TARGET" in info.value.fix
+
+
+def test_boto3_never_leaves_loopback_even_with_real_credentials(real_looking_credentials, loopback_only,
+                                                               emulator_url, capsys):
+    groups = aws.client("ec2").describe_security_groups()["SecurityGroups"]
+    assert any(g["GroupName"] == "default" for g in groups)
+    assert loopback_only == []  # no connection was attempted outside loopback
+    err = capsys.readouterr().err
+    assert "real AWS credentials are set" in err and "ignored" in err
+    assert FAKE_REAL_KEY not in err  # names of variables only, never values
+
+
+def test_terraform_never_leaves_loopback_even_with_real_credentials(real_looking_credentials, proxy_recorder,
+                                                                   emulator_url):
+    env = terraform.environment()
+    assert "AWS_ACCESS_KEY_ID" not in env and "AWS_PROFILE" not in env
+    (terraform.stack_dir("leak-check") / "main.tf").write_text(LEAK_CHECK_STACK)
+    tf = Terraform("leak-check")
+    result = tf.apply(skip_plan=True)
+    assert result.outputs["account"] == targets.EMULATOR_ACCOUNT  # answered by the emulator
+    tf.destroy()
+    assert proxy_recorder == []  # no request went anywhere but loopback
+
+
+def test_aws_target_without_credentials_is_one_clear_error(monkeypatch, no_aws_credentials, loopback_only):
+    monkeypatch.setenv("COURSE_TARGET", "aws")
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    with pytest.raises(CourseError) as info:
+        aws.require_credentials()
+    assert "No AWS credentials" in info.value.what
+    assert "aws configure" in info.value.fix and "target emulator" in info.value.fix
+    assert loopback_only == []
+
+
+def test_aws_target_uses_a_normal_provider_configuration(monkeypatch, no_aws_credentials):
+    monkeypatch.setenv("COURSE_TARGET", "aws")
+    folder = terraform.stack_dir("aws-target")
+    (folder / terraform.OVERRIDE_FILE).write_text("{}")
+    terraform.write_target_override(folder)
+    assert not (folder / terraform.OVERRIDE_FILE).exists()  # no endpoints, no dummy keys
+    assert aws.endpoint_url() is None
+
+
+def test_saved_target_choice_and_env_override(monkeypatch):
+    monkeypatch.delenv("COURSE_TARGET", raising=False)
+    try:
+        targets.use("aws")
+        assert targets.current() == "aws"
+        monkeypatch.setenv("COURSE_TARGET", "emulator")
+        assert targets.current() == "emulator"
+    finally:
+        targets.use("emulator")
+
+
+@pytest.mark.skipif(boto3.Session().get_credentials() is None,
+                    reason="real AWS credentials are not present (CI never has them)")
+def test_aws_target_names_account_and_region_before_anything(monkeypatch, capsys):
+    monkeypatch.setenv("COURSE_TARGET", "aws")
+    if not (boto3.Session().region_name):
+        monkeypatch.setenv("AWS_REGION", "us-east-1")
+    info = aws.require_credentials()
+    out = capsys.readouterr().out
+    assert info["account"] in out and info["region"] in out and "cost money" in out
+
+
+def test_proxy_recorder_does_catch_requests_to_aws(monkeypatch, real_looking_credentials, proxy_recorder):
+    """Control for the test above: on the aws target the same stack does try AWS
+    (and the recorder, standing in for the internet, refuses it)."""
+    monkeypatch.setenv("COURSE_TARGET", "aws")
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    (terraform.stack_dir("leak-control") / "main.tf").write_text(LEAK_CHECK_STACK)
+    with pytest.raises(CourseError):
+        Terraform("leak-control").plan(refresh="false")
+    assert any("amazonaws.com" in line for line in proxy_recorder), proxy_recorder

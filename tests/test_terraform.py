@@ -1,0 +1,151 @@
+"""The Terraform toolchain: bundled executable, offline provider, streamed runs."""
+from __future__ import annotations
+
+import fcntl
+import json
+import subprocess
+
+import pytest
+
+from helpers import aws, terraform
+from helpers.errors import CourseError
+from helpers.terraform import Terraform
+
+HELLO = """
+terraform {
+  required_providers {
+    aws = { source = "hashicorp/aws", version = "3.39.0" }
+  }
+}
+
+provider "aws" {
+  region = "us-east-1"
+}
+
+resource "aws_security_group" "probe" {
+  name        = "%s"
+  description = "unit test security group"
+  tags = { course = "ecs-alb", purpose = "unit-test" }
+}
+
+output "id" {
+  value = aws_security_group.probe.id
+}
+"""
+
+
+def write_stack(stack: str, text: str):
+    folder = terraform.stack_dir(stack)
+    (folder / "main.tf").write_text(text)
+    return folder
+
+
+def test_executable_is_the_bundled_terraform():
+    exe = terraform.executable()
+    out = subprocess.run([str(exe), "version", "-json"], capture_output=True, text=True,
+                         env=terraform.environment(), check=True).stdout
+    assert json.loads(out)["terraform_version"] == terraform.TERRAFORM_VERSION
+
+
+def test_endpoint_list_matches_the_provider_schema():
+    """Every endpoint the provider knows is overridden, so none can reach AWS."""
+    write_stack("schema", HELLO % "unused")
+    tf = Terraform("schema")
+    tf.init()
+    proc = subprocess.run([str(terraform.executable()), "providers", "schema", "-json"], cwd=tf.folder,
+                          capture_output=True, text=True, env=terraform.environment(), check=True)
+    schema = json.loads(proc.stdout)["provider_schemas"][terraform.PROVIDER]["provider"]["block"]
+    keys = set(schema["block_types"]["endpoints"]["block"]["attributes"])
+    assert keys == set(terraform.ENDPOINT_KEYS)
+    assert "elb" in keys and "elbv2" not in keys  # provider 3.x: ALBs use the "elb" endpoint
+
+
+def test_cli_config_uses_the_offline_mirror_on_linux_amd64():
+    text = terraform.cli_config("linux_amd64").read_text()
+    assert "filesystem_mirror" in text and 'exclude = ["registry.terraform.io/hashicorp/aws"]' in text
+    binary = terraform.provider_mirror("linux_amd64").joinpath(
+        "registry.terraform.io/hashicorp/aws/3.39.0/linux_amd64/terraform-provider-aws_v3.39.0_x5")
+    assert binary.stat().st_mode & 0o111, "the unpacked provider must be executable"
+
+
+def test_platform_without_bundled_provider_falls_back_to_the_registry(capsys, monkeypatch):
+    monkeypatch.setattr(terraform, "_registry_notice_shown", False)
+    text = terraform.cli_config("darwin_arm64").read_text()
+    assert "filesystem_mirror" not in text and "plugin_cache_dir" in text
+    err = capsys.readouterr().err
+    assert "no bundled AWS provider for darwin_arm64" in err and "internet" in err
+    terraform.cli_config()  # restore this machine's config for later tests
+
+
+def test_apply_creates_what_boto3_then_sees_and_reapply_changes_nothing(emulator_url):
+    write_stack("unit-apply", HELLO % "course-unit-apply")
+    tf = Terraform("unit-apply")
+    result = tf.apply(skip_plan=True)
+    code, out, err = result  # still python-terraform's (code, stdout, stderr)
+    assert code == 0 and result.added == 1
+    assert result.resources == {"aws_security_group.probe": "create"}
+    assert "+ aws_security_group.probe (created)" in result.summary
+    group_id = result.outputs["id"]
+
+    groups = aws.client("ec2").describe_security_groups(GroupIds=[group_id])["SecurityGroups"]
+    assert groups[0]["GroupName"] == "course-unit-apply"
+    assert {"Key": "purpose", "Value": "unit-test"} in groups[0]["Tags"]
+
+    again = tf.apply(skip_plan=True)
+    assert (again.added, again.changed, again.destroyed) == (0, 0, 0), again[1]
+    plan = tf.plan()
+    assert plan.code == 0 and "No changes" in plan.summary
+
+    gone = tf.destroy()
+    assert gone.destroyed == 1 and gone.resources == {"aws_security_group.probe": "delete"}
+    left = aws.client("ec2").describe_security_groups(
+        Filters=[{"Name": "group-name", "Values": ["course-unit-apply"]}])["SecurityGroups"]
+    assert left == []
+
+
+def test_override_points_every_endpoint_at_the_emulator(emulator_url):
+    folder = write_stack("unit-override", HELLO % "x")
+    terraform.write_target_override(folder)
+    override = json.loads((folder / terraform.OVERRIDE_FILE).read_text())["provider"]["aws"]
+    assert set(override["endpoints"].values()) == {emulator_url}
+    assert override["access_key"] == "testing" and override["skip_metadata_api_check"] is True
+
+
+def test_syntax_error_names_file_and_line_and_keeps_state(emulator_url):
+    folder = write_stack("unit-syntax", HELLO % "course-unit-syntax")
+    tf = Terraform("unit-syntax")
+    tf.apply(skip_plan=True)
+    state_before = (folder / "terraform.tfstate").read_text()
+    broken = (HELLO % "course-unit-syntax").replace('description = "unit test security group"',
+                                                    'description = "unit test security group')
+    (folder / "main.tf").write_text(broken)
+    with pytest.raises(CourseError) as info:
+        tf.apply(skip_plan=True)
+    assert "main.tf line" in info.value.what
+    assert "correct line" in info.value.fix
+    assert (folder / "terraform.tfstate").read_text() == state_before
+    assert (folder / "main.tf").read_text() == broken  # the learner's edit is untouched
+    (folder / "main.tf").write_text(HELLO % "course-unit-syntax")
+    assert tf.destroy().destroyed == 1
+
+
+def test_state_lock_held_gives_one_clear_message(emulator_url):
+    folder = write_stack("unit-lock", HELLO % "course-unit-lock")
+    tf = Terraform("unit-lock")
+    tf.apply(skip_plan=True)
+    state = folder / "terraform.tfstate"
+    before = state.read_text()
+    with open(state, "r+") as held:  # what a concurrent Terraform run holds
+        fcntl.lockf(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(CourseError) as info:
+            tf.apply(skip_plan=True, lock_timeout="0s")
+    assert "locked" in info.value.what
+    assert "force-unlock" in info.value.fix
+    assert state.read_text() == before
+    assert tf.destroy().destroyed == 1
+
+
+def test_invalid_stack_name_is_refused():
+    with pytest.raises(CourseError) as info:
+        Terraform("../escape")
+    assert "not a valid stack name" in info.value.what
