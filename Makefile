@@ -9,7 +9,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.course-installed
 LAB_PORT ?= 8888
 
-.PHONY: lab test doctor graphviz install clean
+.PHONY: lab test doctor notebooks bench graphviz install clean
 
 install: $(STAMP)
 
@@ -41,6 +41,14 @@ lab: install graphviz
 
 test: install graphviz
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Maintainers: re-execute every notebook so the committed outputs are fresh.
+notebooks: install graphviz
+	$(PY) -m helpers notebooks
+
+# Speed budgets, printed (not asserted in tests).
+bench: install graphviz
+	$(PY) bench/foundation.py
 
 doctor: install graphviz
 	$(PY) -m helpers doctor

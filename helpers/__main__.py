@@ -6,6 +6,7 @@
     python -m helpers terraform STACK ARGS...    run terraform in a stack folder
     python -m helpers env                        shell exports to use the same
                                                  terraform and emulator by hand
+    python -m helpers notebooks [PATH...]        (maintainers) re-execute notebooks
 """
 from __future__ import annotations
 
@@ -97,8 +98,17 @@ def main(argv: list[str] | None = None) -> int:
     tf.add_argument("stack")
     tf.add_argument("args", nargs=argparse.REMAINDER)
     sub.add_parser("env", help="print shell exports for using terraform and the emulator by hand")
+    nbs = sub.add_parser("notebooks", help="(maintainers) re-execute notebooks and save fresh outputs")
+    nbs.add_argument("paths", nargs="*")
     args = parser.parse_args(argv)
     try:
+        if args.command == "notebooks":
+            from pathlib import Path
+
+            from . import notebooks
+
+            notebooks.refresh([Path(p).resolve() for p in args.paths] or None)
+            return 0
         if args.command == "doctor":
             from . import doctor
 

@@ -311,8 +311,11 @@ class TerraformResult(tuple):
         if self.command in ("apply", "destroy"):
             if not self.resources and not any(self.changes.values()):
                 lines.append("No changes: the infrastructure already matches the configuration.")
-            lines.append(f"{self.command.capitalize()} complete: {self.added} added, "
-                         f"{self.changed} changed, {self.destroyed} destroyed.")
+            if self.command == "destroy":
+                lines.append(f"Destroy complete: {self.destroyed} destroyed.")
+            else:
+                lines.append(f"Apply complete: {self.added} added, {self.changed} changed, "
+                             f"{self.destroyed} destroyed.")
         elif planning:
             if any(self.changes.values()):
                 lines.append(f"Plan: {self.added} to add, {self.changed} to change, {self.destroyed} to destroy.")

@@ -1,36 +1,11 @@
-"""One emulator for the whole test session, in a workspace of its own.
-
-The tests (and the notebooks nbval runs) use ``.course-test`` instead of the
-learner's ``.course``, so ``make test`` never touches a course in progress.
-"""
+"""Fixtures shared by the tests (the session's emulator: tests/session.py)."""
 from __future__ import annotations
 
-import os
-import shutil
 import socket
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
-os.environ.setdefault("COURSE_WORKSPACE", str(REPO / ".course-test"))
-os.environ.pop("COURSE_TARGET", None)  # tests run on the emulator unless a test says otherwise
-os.environ.pop("AWS_ENDPOINT_URL", None)
-
-from helpers import emulator, workspace  # noqa: E402  (after COURSE_WORKSPACE is set)
-
-
-def pytest_sessionstart(session):
-    # A fresh start each session: old stacks would make notebooks print
-    # "no changes" where their committed outputs say "1 added".
-    emulator.stop()
-    shutil.rmtree(workspace.path("stacks"), ignore_errors=True)
-    (workspace.root() / "config.json").unlink(missing_ok=True)
-    emulator.start()
-
-
-def pytest_sessionfinish(session, exitstatus):
-    emulator.stop()
+from helpers import emulator
 
 
 @pytest.fixture
