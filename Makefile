@@ -8,6 +8,8 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.course-installed
 LAB_PORT ?= 8888
+# JupyterLab refuses to run as root unless told; containers and CI machines are root.
+LAB_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
 .PHONY: lab test doctor notebooks bench graphviz install clean
 
@@ -37,7 +39,7 @@ graphviz:
 
 lab: install graphviz
 	@$(PY) -m helpers emulator start
-	$(VENV)/bin/jupyter lab --port=$(LAB_PORT) --ServerApp.root_dir=notebooks $(LAB_ARGS)
+	$(VENV)/bin/jupyter lab --port=$(LAB_PORT) --ServerApp.root_dir=notebooks $(LAB_ROOT) $(LAB_ARGS)
 
 test: install graphviz
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -60,7 +60,11 @@ def _target(args) -> int:
 def _terraform(args) -> int:
     from . import terraform
 
+    from . import aws, targets
+
     folder = terraform.stack_dir(args.stack)
+    if not targets.is_emulator():
+        aws.require_credentials()
     terraform.write_target_override(folder)
     return subprocess.call([str(terraform.executable()), *args.args], cwd=folder, env=terraform.environment())
 

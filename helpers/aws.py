@@ -49,6 +49,8 @@ def session():
 
 def client(service: str):
     """A boto3 client for ``service`` on the current target."""
+    if not targets.is_emulator():
+        require_credentials()
     return _client(service, targets.current(), targets.region(), endpoint_url())
 
 
@@ -57,11 +59,15 @@ def _client(service: str, target: str, region: str, endpoint: str | None):
     return session().client(service, endpoint_url=endpoint)
 
 
+_confirmed: dict = {}  # (region, access key) -> caller identity, so the banner shows once
+
+
 def require_credentials() -> dict:
     """For the aws target: fail clearly without credentials, else say where we are.
 
-    Returns {"account": ..., "region": ..., "arn": ...}. On the emulator it
-    returns the emulator's fixed account without contacting anything else.
+    Returns {"account": ..., "region": ..., "arn": ...}; the first call per
+    credentials and region prints the account, region and a cost reminder.
+    On the emulator it returns the emulator's fixed account, contacting nothing.
     """
     import botocore.exceptions
 
@@ -76,6 +82,9 @@ def require_credentials() -> dict:
             "run 'aws configure' (or export AWS_PROFILE=...), "
             "or go back to the free emulator: python -m helpers target emulator",
         )
+    key = (sess.region_name, sess.get_credentials().access_key)
+    if key in _confirmed:
+        return _confirmed[key]
     try:
         who = sess.client("sts").get_caller_identity()
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
@@ -89,4 +98,5 @@ def require_credentials() -> dict:
         f"Target: real AWS — account {info['account']}, region {info['region']} ({info['arn']}).\n"
         "  Resources you create here cost money until you run the teardown notebook."
     )
+    _confirmed[key] = info
     return info

@@ -33,6 +33,7 @@ STATE = "emulator.json"
 LOG = "emulator.log"
 HEALTH_PATH = "/_course/health"
 START_TIMEOUT = 30.0
+LOG_LIMIT = 5 * 1024 * 1024
 
 
 def _url(port: int) -> str:
@@ -145,6 +146,8 @@ def start(quiet: bool = False) -> str:
         state = workspace.read_json(STATE)
         port, note = _choose_port(state)
         log_path = workspace.path(LOG)
+        if log_path.exists() and log_path.stat().st_size > LOG_LIMIT:
+            os.replace(log_path, log_path.with_suffix(".log.1"))  # keep one old log, not an endless one
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(workspace.REPO), env.get("PYTHONPATH")]))
         began = time.monotonic()

@@ -378,6 +378,10 @@ class Terraform(python_terraform.Terraform):
         name = cmd.split()[0]
         if name in ("init", "plan", "apply", "destroy", "validate"):
             kwargs["json"] = python_terraform.IsFlagged
+        if name in ("plan", "apply", "destroy", "refresh", "import") and not targets.is_emulator():
+            from . import aws
+
+            aws.require_credentials()  # names the account and region before anything changes
         write_target_override(self.folder)
         if name in ("plan", "apply", "destroy") and not (self.folder / ".terraform").is_dir():
             self.init()
@@ -398,6 +402,10 @@ class Terraform(python_terraform.Terraform):
         proc = subprocess.Popen(
             argv, cwd=self.working_dir, env=environment(), text=True, bufsize=1,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+            # Its own process group: Jupyter's "interrupt kernel" signals the kernel's whole
+            # group, and a second SIGINT makes Terraform quit at once, losing state.
+            # We forward exactly one (below), so it stops cleanly.
+            start_new_session=True,
         )
         out_lines, err_lines, events = [], [], []
         selector = selectors.DefaultSelector()
@@ -428,13 +436,18 @@ class Terraform(python_terraform.Terraform):
                         progress.line(line)
             code = proc.wait()
         except KeyboardInterrupt:
-            # Like Ctrl-C in a terminal: Terraform stops cleanly and saves state.
+            # Like one Ctrl-C in a terminal: Terraform finishes what is in flight and saves state.
             proc.send_signal(signal.SIGINT)
             try:
-                proc.wait(timeout=120)
+                proc.wait(timeout=300)
             finally:
                 progress.close()
-            raise
+            raise CourseError(
+                f"{title} was interrupted.",
+                "You interrupted the kernel; Terraform finished the operations already under way "
+                "and saved its state, then stopped.",
+                "re-run this cell: Terraform continues from the saved state.",
+            ) from None
         finally:
             selector.close()
         progress.close()

@@ -56,6 +56,8 @@ def relative(p: Path) -> str:
     the repository.
     """
     p = Path(p).resolve()
+    if p == root():
+        return str(p.relative_to(REPO)) if p.is_relative_to(REPO) else "<workspace>"
     for base, prefix in ((root(), "<workspace>/"), (REPO, "")):
         try:
             return prefix + str(p.relative_to(base))

@@ -166,7 +166,31 @@ def test_proxy_recorder_does_catch_requests_to_aws(monkeypatch, real_looking_cre
     (and the recorder, standing in for the internet, refuses it)."""
     monkeypatch.setenv("COURSE_TARGET", "aws")
     monkeypatch.setenv("AWS_REGION", "us-east-1")
+    # Skip the helpers' own STS banner call so that what the recorder sees comes from Terraform.
+    monkeypatch.setattr(aws, "require_credentials", lambda: {"account": "?", "region": "us-east-1"})
     (terraform.stack_dir("leak-control") / "main.tf").write_text(LEAK_CHECK_STACK)
     with pytest.raises(CourseError):
         Terraform("leak-control").plan(refresh="false")
     assert any("amazonaws.com" in line for line in proxy_recorder), proxy_recorder
+
+
+def test_aws_endpoint_url_replaces_the_workspace_emulator(emulator_url, other_workspace, monkeypatch):
+    """AWS_ENDPOINT_URL (e.g. an instructor's emulator) is used instead of starting one."""
+    from helpers import emulator
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", emulator_url)  # the session's emulator, not this workspace's
+    assert aws.client("sts").get_caller_identity()["Account"] == targets.EMULATOR_ACCOUNT
+    folder = terraform.stack_dir("endpoint-url")
+    terraform.write_target_override(folder)
+    assert emulator_url in (folder / terraform.OVERRIDE_FILE).read_text()
+    assert emulator.status()["running"] is False  # no second emulator was started
+
+
+def test_aws_target_checks_credentials_before_terraform_runs(monkeypatch, no_aws_credentials, loopback_only):
+    monkeypatch.setenv("COURSE_TARGET", "aws")
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    (terraform.stack_dir("aws-no-creds") / "main.tf").write_text(LEAK_CHECK_STACK)
+    with pytest.raises(CourseError) as info:
+        Terraform("aws-no-creds").apply(skip_plan=True)
+    assert "No AWS credentials" in info.value.what
+    assert not (terraform.stack_dir("aws-no-creds") / "terraform.tfstate").exists()  # nothing ran
