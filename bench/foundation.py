@@ -21,18 +21,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from helpers import terraform
+
 HERE = Path(__file__).resolve().parent
 RUNS = 5
-STACK = """
-terraform {
-  required_providers {
-    aws = { source = "hashicorp/aws", version = "3.39.0" }
-  }
-}
-provider "aws" {
-  region = "us-east-1"
-}
-"""
+STACK = terraform.HEADER_HCL
 
 
 def timed(func) -> float:
@@ -47,7 +40,7 @@ def main() -> int:
     root = Path(tempfile.mkdtemp(prefix="course-bench-"))
     os.environ["COURSE_WORKSPACE"] = str(root / "ws")
     os.environ.pop("COURSE_TARGET", None)
-    from helpers import emulator, terraform
+    from helpers import emulator
     from helpers.terraform import Terraform
 
     results = {}

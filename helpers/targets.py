@@ -39,25 +39,20 @@ CREDENTIAL_VARIABLES = (
 def current() -> str:
     """The active target: COURSE_TARGET, else the saved choice, else emulator."""
     value = os.environ.get("COURSE_TARGET") or workspace.read_json("config.json").get("target") or "emulator"
-    value = value.strip().lower()
-    if value not in TARGETS:
-        raise CourseError(
-            f"Unknown course target {value!r}.",
-            f"The target must be one of {', '.join(TARGETS)}.",
-            "unset COURSE_TARGET (the emulator is the default), or set COURSE_TARGET=aws to deploy to real AWS.",
-        )
-    return value
+    return _checked(value, "unset COURSE_TARGET (the emulator is the default), "
+                           "or set COURSE_TARGET=aws to deploy to real AWS.")
+
+
+def _checked(name: str, fix: str) -> str:
+    name = name.strip().lower()
+    if name not in TARGETS:
+        raise CourseError(f"Unknown course target {name!r}.", f"The target must be one of {', '.join(TARGETS)}.", fix)
+    return name
 
 
 def use(name: str) -> str:
     """Save the target for this workspace (``python -m helpers target NAME``)."""
-    name = name.strip().lower()
-    if name not in TARGETS:
-        raise CourseError(
-            f"Unknown course target {name!r}.",
-            f"The target must be one of {', '.join(TARGETS)}.",
-            "python -m helpers target emulator   (or: python -m helpers target aws)",
-        )
+    name = _checked(name, "python -m helpers target emulator   (or: python -m helpers target aws)")
     config = workspace.read_json("config.json")
     config["target"] = name
     workspace.write_json("config.json", config)

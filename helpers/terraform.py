@@ -44,6 +44,19 @@ PROVIDER_VERSION = "3.39.0"
 OVERRIDE_FILE = "course_target_override.tf.json"
 STACK_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
+# The blocks every course stack starts with (tests and benchmarks reuse it;
+# notebooks spell it out, because there it is part of the lesson).
+HEADER_HCL = f"""terraform {{
+  required_providers {{
+    aws = {{ source = "hashicorp/aws", version = "{PROVIDER_VERSION}" }}
+  }}
+}}
+
+provider "aws" {{
+  region = "us-east-1"
+}}
+"""
+
 # Every endpoint key of the AWS provider 3.39 (tests/test_terraform.py checks
 # this list against the provider's own schema). All of them point at the
 # emulator, so even a service the course does not use cannot reach AWS.

@@ -4,16 +4,7 @@ from __future__ import annotations
 from helpers import aws, terraform
 from helpers.terraform import Terraform
 
-BRIDGE_SERVICE = """
-terraform {
-  required_providers {
-    aws = { source = "hashicorp/aws", version = "3.39.0" }
-  }
-}
-
-provider "aws" {
-  region = "us-east-1"
-}
+BRIDGE_SERVICE = terraform.HEADER_HCL + """
 
 resource "aws_ecs_cluster" "fix" {
   name = "course-fix-bridge"

@@ -13,15 +13,9 @@ import queue
 import pytest
 from jupyter_client.manager import start_new_kernel
 
-STACK = '''
-terraform {
-  required_providers {
-    aws = { source = "hashicorp/aws", version = "3.39.0" }
-  }
-}
-provider "aws" {
-  region = "us-east-1"
-}
+from helpers import terraform
+
+STACK = terraform.HEADER_HCL + '''
 resource "aws_security_group" "live" {
   name        = "course-kernel-live"
   description = "streams into a cell"

@@ -11,16 +11,7 @@ from helpers import aws, terraform
 from helpers.errors import CourseError
 from helpers.terraform import Terraform
 
-HELLO = """
-terraform {
-  required_providers {
-    aws = { source = "hashicorp/aws", version = "3.39.0" }
-  }
-}
-
-provider "aws" {
-  region = "us-east-1"
-}
+HELLO = terraform.HEADER_HCL + """
 
 resource "aws_security_group" "probe" {
   name        = "%s"
