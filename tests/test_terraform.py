@@ -153,13 +153,24 @@ def test_interrupted_apply_saves_state_and_rerun_converges(emulator_url):
         'resource "aws_security_group" "probe" {\n  name        = "%s"') % "course-unit-interrupt")
     tf = Terraform("unit-interrupt")
     tf.init()
-    timer = threading.Timer(4.0, _thread.interrupt_main)  # the cluster create waits ~10 s in provider 3.39
-    timer.start()
+    ecs = aws.client("ecs")
+    stop = threading.Event()
+
+    def interrupt_once_the_cluster_exists():
+        # The provider creates the cluster, then waits ~10 s for it: interrupt in that wait.
+        while not stop.wait(0.2):
+            if ecs.describe_clusters(clusters=["course-unit-interrupt"])["clusters"]:
+                _thread.interrupt_main()
+                return
+
+    watcher = threading.Thread(target=interrupt_once_the_cluster_exists, daemon=True)
+    watcher.start()
     try:
         with pytest.raises(CourseError) as info:
             tf.apply(skip_plan=True)
     finally:
-        timer.cancel()
+        stop.set()
+        watcher.join()
     assert "was interrupted" in info.value.what and "re-run this cell" in info.value.fix
     state = json.loads((folder / "terraform.tfstate").read_text())
     assert "aws_ecs_cluster" in {r["type"] for r in state["resources"]}, "what was created is in the state"
