@@ -49,7 +49,9 @@ def session():
 
 def client(service: str):
     """A boto3 client for ``service`` on the current target."""
-    if not targets.is_emulator():
+    if targets.is_emulator():
+        targets.warn_ignored_credentials()
+    else:
         require_credentials()
     return _client(service, targets.current(), targets.region(), endpoint_url())
 

@@ -63,7 +63,8 @@ def test_apply_streams_live_then_leaves_only_the_summary(kernel, emulator_url):
     assert areas and all(states[0] == "" and states[-1] == "" for states in areas.values()), \
         "every progress area opens and ends empty"
     live = [text for states in areas.values() for text in states if text.startswith("⏳ terraform apply")]
-    assert any("s elapsed" in text and "aws_security_group.live: Creating..." in text for text in live), live
+    # Renders are throttled (twice a second), so which lines were shown varies; some must be.
+    assert any("s elapsed" in text and "aws_security_group.live" in text for text in live), live
     result = next(m for m in messages if m["msg_type"] == "execute_result")
     assert result["content"]["data"]["text/plain"] == (
         "terraform apply · stack kernel-live\n"
