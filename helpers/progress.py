@@ -54,13 +54,14 @@ class Progress:
             self._render()
 
     def tick(self) -> None:
-        """Called about once a second while waiting: keeps the clock moving."""
+        """Called while waiting for output: shows held-back lines and keeps the clock moving."""
         if self._handle is not None:
             self._render()
 
-    def _render(self, force: bool = False) -> None:
+    def _render(self) -> None:
+        # At most two updates a second: each one is a message to the browser.
         now = time.monotonic()
-        if not force and now - self._last_render < 0.5:
+        if now - self._last_render < 0.5:
             return
         self._last_render = now
         body = "\n".join(self.lines[-KEEP_LINES:])

@@ -427,7 +427,7 @@ class Terraform(python_terraform.Terraform):
         open_streams = 2
         try:
             while open_streams:
-                ready = selector.select(timeout=1.0)
+                ready = selector.select(timeout=0.5)
                 if not ready:
                     progress.tick()
                 for key, _ in ready:
