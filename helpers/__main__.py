@@ -6,6 +6,8 @@
     python -m helpers terraform STACK ARGS...    run terraform in a stack folder
     python -m helpers env                        shell exports to use the same
                                                  terraform and emulator by hand
+    python -m helpers override FOLDER            point FOLDER's aws provider at the
+                                                 current target (generated file)
     python -m helpers notebooks [PATH...]        (maintainers) re-execute notebooks
 """
 from __future__ import annotations
@@ -89,6 +91,25 @@ def _env(args) -> int:
     return 0
 
 
+def _override(args) -> int:
+    from pathlib import Path
+
+    from . import targets, terraform, workspace
+
+    folder = Path(args.folder)
+    if not folder.is_dir():
+        raise CourseError(f"{args.folder} is not a folder.", "The override file is written into a Terraform folder.",
+                          "name the folder that holds your .tf files, e.g.: python -m helpers override terraform")
+    terraform.write_target_override(folder)
+    path = folder / terraform.OVERRIDE_FILE
+    if targets.is_emulator():
+        print(f"Wrote {workspace.relative(path)}: the aws provider in {args.folder} now uses the emulator "
+              "(delete the file, or switch target and run this again, to use real AWS).")
+    else:
+        print(f"Target is aws: no override in {args.folder}; the provider uses your AWS credentials.")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m helpers", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -102,6 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     tf.add_argument("stack")
     tf.add_argument("args", nargs=argparse.REMAINDER)
     sub.add_parser("env", help="print shell exports for using terraform and the emulator by hand")
+    ov = sub.add_parser("override", help="point the aws provider of a Terraform folder at the current target")
+    ov.add_argument("folder")
     nbs = sub.add_parser("notebooks", help="(maintainers) re-execute notebooks and save fresh outputs")
     nbs.add_argument("paths", nargs="*")
     args = parser.parse_args(argv)
@@ -117,7 +140,8 @@ def main(argv: list[str] | None = None) -> int:
             from . import doctor
 
             return doctor.main()
-        return {"emulator": _emulator, "target": _target, "terraform": _terraform, "env": _env}[args.command](args)
+        return {"emulator": _emulator, "target": _target, "terraform": _terraform, "env": _env,
+                "override": _override}[args.command](args)
     except CourseError as exc:
         print(exc.render(), file=sys.stderr)
         return 2

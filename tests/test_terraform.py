@@ -178,3 +178,26 @@ def test_interrupted_apply_saves_state_and_rerun_converges(emulator_url):
     assert again.code == 0 and again.destroyed == 0
     assert tf.plan().code == 0  # converged: nothing left to do
     tf.destroy()
+
+
+def test_plain_terraform_in_any_folder_reaches_the_emulator(emulator_url, tmp_path):
+    """What the README shows: `eval "$(python -m helpers env)"`, `python -m helpers override DIR`,
+    then plain `terraform init && terraform apply` in DIR."""
+    import os
+    import sys
+
+    folder = tmp_path / "plain"
+    folder.mkdir()
+    (folder / "main.tf").write_text(HELLO % "course-unit-plain")
+    script = (f'set -e\neval "$({sys.executable} -m helpers env)"\n'
+              f'{sys.executable} -m helpers override {folder}\n'
+              f'cd {folder}\nterraform version | head -n 1\nterraform init -input=false >/dev/null\n'
+              'terraform apply -auto-approve -input=false -no-color | grep "Apply complete"\n'
+              'terraform destroy -auto-approve -input=false -no-color | tail -n 1\n')
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_CLI_CONFIG_FILE", "CHECKPOINT_DISABLE")}
+    proc = subprocess.run(["bash", "-c", script], capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"Terraform v{terraform.TERRAFORM_VERSION}" in proc.stdout  # the bundled one, whatever else is on PATH
+    assert "Apply complete! Resources: 1 added" in proc.stdout
+    assert "Destroy complete! Resources: 1 destroyed." in proc.stdout
+    assert (folder / terraform.OVERRIDE_FILE).exists()
