@@ -57,7 +57,7 @@ def main() -> int:
     for i in range(1, RUNS + 1):
         stack = f"bench-{i}"
         terraform.stack_dir(stack).joinpath("main.tf").write_text(STACK)
-        inits.append(timed(lambda: Terraform(stack).init()))
+        inits.append(timed(lambda stack=stack: Terraform(stack).init()))
     results["offline terraform init"] = (inits, 3.0)
     results["  first init (unpacks the provider)"] = ([first_init], None)
 
