@@ -1,0 +1,17 @@
+# The zone that holds domain_name. Created only when no existing zone is given
+# (the emulator, or a fresh domain your registrar will delegate to it).
+resource "aws_route53_zone" "course" {
+  count = var.hosted_zone_id == "" ? 1 : 0
+
+  name          = local.zone_name
+  comment       = "ecs-alb course (${var.learner})"
+  force_destroy = true
+
+  tags = { Name = local.zone_name }
+}
+
+locals {
+  # app.ecs-alb.example -> ecs-alb.example
+  zone_name = regex("^[^.]+\\.(.+)$", var.domain_name)[0]
+  zone_id   = var.hosted_zone_id != "" ? var.hosted_zone_id : aws_route53_zone.course[0].zone_id
+}
