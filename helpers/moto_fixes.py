@@ -76,6 +76,30 @@ def ecs_service_placement() -> None:
 
 
 @fix
+def ecs_service_health_check_grace_period() -> None:
+    """Keep ``healthCheckGracePeriodSeconds`` of ECS services.
+
+    moto 5.2 ignores the parameter of CreateService, so DescribeServices
+    returns none and every plan of a service with
+    ``health_check_grace_period_seconds`` wants to set it again (perpetual
+    in-place update). On AWS the grace period stops ECS from killing tasks
+    that fail load balancer health checks while they are still starting.
+    """
+    from moto.ecs.responses import EC2ContainerServiceResponse
+
+    original = EC2ContainerServiceResponse.create_service
+
+    def create_service(self):
+        result = original(self)
+        grace = self._get_param("healthCheckGracePeriodSeconds")
+        if grace is not None:
+            result.result["service"].health_check_grace_period_seconds = grace
+        return result
+
+    EC2ContainerServiceResponse.create_service = create_service
+
+
+@fix
 def ec2_launch_template_tag_specifications() -> None:
     """Do not copy the launch template's own tags into its LaunchTemplateData.
 

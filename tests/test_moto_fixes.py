@@ -146,6 +146,19 @@ def test_service_keeps_its_placement_strategy(emulator_url):
     ecs.delete_cluster(cluster="course-fix-placement")
 
 
+def test_service_keeps_its_health_check_grace_period(emulator_url):
+    ecs = aws.client("ecs")
+    ecs.create_cluster(clusterName="course-fix-grace")
+    ecs.register_task_definition(family="course-fix-grace", networkMode="bridge",
+                                 containerDefinitions=[{"name": "n", "image": "nginx", "memory": 64}])
+    ecs.create_service(cluster="course-fix-grace", serviceName="s", taskDefinition="course-fix-grace",
+                       desiredCount=1, launchType="EC2", healthCheckGracePeriodSeconds=30)
+    service = ecs.describe_services(cluster="course-fix-grace", services=["s"])["services"][0]
+    assert service["healthCheckGracePeriodSeconds"] == 30
+    ecs.delete_service(cluster="course-fix-grace", service="s", force=True)
+    ecs.delete_cluster(cluster="course-fix-grace")
+
+
 def test_launch_template_data_does_not_get_the_template_tags(emulator_url):
     ec2 = aws.client("ec2")
     template = ec2.create_launch_template(
