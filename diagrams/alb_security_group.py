@@ -1,0 +1,36 @@
+"""The ALB security group: open to the internet on 443 and 80, out only to the VPC's ephemeral ports.
+
+Ingress: TCP 443 and 80 from 0.0.0.0/0 (80 only to redirect to HTTPS).
+Egress: TCP 32768-65535 to the VPC CIDR 10.0.0.0/16 only, where the ECS tasks'
+dynamic host ports are. Nothing else is open: port 22, for one, is closed.
+
+Regenerate: python diagrams/alb_security_group.py   (writes alb_security_group.png beside this file)
+"""
+from pathlib import Path
+
+from diagrams import Cluster, Diagram, Edge
+from diagrams.aws.general import InternetAlt1
+from diagrams.aws.network import ALB, VPC
+
+HERE = Path(__file__).resolve().parent
+
+RED = "firebrick"
+
+
+def draw(folder: Path = HERE) -> Path:
+    out = folder / "alb_security_group"
+    with Diagram("ALB security group", filename=str(out), outformat="png", show=False,
+                 direction="LR", graph_attr={"pad": "0.3", "fontsize": "20", "splines": "spline"}):
+        internet = InternetAlt1("internet\n0.0.0.0/0")
+        with Cluster("ALB security group", graph_attr={"style": "dashed"}):
+            alb = ALB("Application\nLoad Balancer")
+        vpc = VPC("VPC 10.0.0.0/16\n(task host ports)")
+        internet >> Edge(label="in: TCP 443") >> alb
+        internet >> Edge(label="in: TCP 80") >> alb
+        internet >> Edge(label="22: closed", color=RED, fontcolor=RED, style="dashed", arrowhead="tee") >> alb
+        alb >> Edge(label="out: TCP 32768–65535\nto 10.0.0.0/16 only") >> vpc
+    return out.with_suffix(".png")
+
+
+if __name__ == "__main__":
+    print(draw())

@@ -1,0 +1,45 @@
+"""The fix: instances accept traffic only from the ALB's security group, on the dynamic port range.
+
+The instance security group allows TCP 32768-65535 with the ALB security group
+as its source (a security-group reference, no CIDR). The ALB reaches every
+target and its health checks pass; nothing on the internet can reach the
+instances directly, because no rule names a CIDR.
+
+Regenerate: python diagrams/instance_lockdown.py   (writes instance_lockdown.png beside this file)
+"""
+from pathlib import Path
+
+from diagrams import Cluster, Diagram, Edge
+from diagrams.aws.compute import EC2Instance
+from diagrams.aws.general import InternetAlt1
+from diagrams.aws.network import ALB
+
+HERE = Path(__file__).resolve().parent
+
+RED = "firebrick"
+GREEN = "forestgreen"
+
+
+def draw(folder: Path = HERE) -> Path:
+    out = folder / "instance_lockdown"
+    with Diagram("Fixed: instances reachable only from the ALB", filename=str(out),
+                 outformat="png", show=False, direction="LR",
+                 graph_attr={"pad": "0.3", "fontsize": "20", "splines": "spline"}):
+        internet = InternetAlt1("internet")
+        with Cluster("ALB security group", graph_attr={"style": "dashed"}):
+            alb = ALB("ALB")
+        with Cluster("instance SG: TCP 32768–65535\nsource = ALB security group",
+                     graph_attr={"style": "dashed", "pencolor": GREEN}):
+            first = EC2Instance("instance :32768")
+            second = EC2Instance("instance :32769")
+
+        internet >> Edge(label="HTTPS 443") >> alb
+        alb >> Edge(label="health check ok", color=GREEN, fontcolor=GREEN, penwidth="2") >> first
+        alb >> Edge(label="health check ok", color=GREEN, fontcolor=GREEN, penwidth="2") >> second
+        internet >> Edge(label="blocked: no CIDR rule", color=RED, fontcolor=RED,
+                         style="dashed", arrowhead="tee") >> second
+    return out.with_suffix(".png")
+
+
+if __name__ == "__main__":
+    print(draw())

@@ -1,0 +1,49 @@
+"""The classic 503: the instance security group allows only port 80, the targets are on 32768+.
+
+The instance security group lets in TCP 80 from the ALB security group, but
+ECS registered the tasks on dynamic host ports (32768, 32769). The ALB's
+health checks to those ports are dropped, the targets never become healthy,
+ECS keeps replacing the tasks, and the ALB answers 503.
+
+Regenerate: python diagrams/port80_503.py   (writes port80_503.png beside this file)
+"""
+from pathlib import Path
+
+from diagrams import Cluster, Diagram, Edge
+from diagrams.aws.compute import EC2Instance, ElasticContainerServiceService
+from diagrams.aws.general import Users
+from diagrams.aws.network import ALB, ELB
+
+HERE = Path(__file__).resolve().parent
+
+RED = "firebrick"
+
+
+def draw(folder: Path = HERE) -> Path:
+    out = folder / "port80_503"
+    with Diagram("Broken: instance SG allows only port 80 → 503", filename=str(out),
+                 outformat="png", show=False, direction="LR",
+                 graph_attr={"pad": "0.3", "fontsize": "20", "splines": "spline"}):
+        users = Users("users")
+        alb = ALB("ALB")
+        tg = ELB("target group\nno healthy targets")
+        with Cluster("instance SG: allows 80 only (from ALB SG)",
+                     graph_attr={"style": "dashed", "pencolor": RED, "fontcolor": RED}):
+            first = EC2Instance("instance :32768")
+            second = EC2Instance("instance :32769")
+        service = ElasticContainerServiceService("ECS service\nkeeps replacing tasks")
+
+        users >> Edge(label="HTTPS") >> alb
+        users << Edge(label="503", color=RED, fontcolor=RED, penwidth="2") << alb
+        alb >> Edge(label="forward") >> tg
+        blocked = {"label": "health check blocked", "color": RED, "fontcolor": RED,
+                   "style": "dashed", "arrowhead": "tee"}
+        tg >> Edge(**blocked) >> first
+        tg >> Edge(**blocked) >> second
+        first >> Edge(label="unhealthy", style="dotted") >> service
+        second >> Edge(style="dotted") >> service
+    return out.with_suffix(".png")
+
+
+if __name__ == "__main__":
+    print(draw())
