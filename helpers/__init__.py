@@ -6,7 +6,11 @@ Notebooks use:
 
 One module per job: ``emulator`` (the local AWS), ``terraform`` (Terraform
 and its provider, offline), ``aws`` (boto3 clients), ``targets`` (emulator
-or real AWS), ``doctor`` (is everything ready?), ``magics`` (``%%hcl``).
+or real AWS), ``doctor`` (is everything ready?), ``magics`` (``%%hcl``),
+``course`` (the course stack and notebook order), ``checks`` (security group
+questions), ``inventory`` (resources tagged by the course), ``certificates``
+(the emulator's self-signed certificate), ``live_diagram`` (a picture of
+what is deployed), ``standalone`` (terraform/ on its own).
 Terminal: ``python -m helpers --help``.
 """
 from __future__ import annotations

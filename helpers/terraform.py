@@ -223,14 +223,23 @@ def environment() -> dict:
     return env
 
 
-def target_override() -> dict | None:
-    """The provider override for the current target (None: no override)."""
+DECLARES_CERTIFICATE = re.compile(r'^\s*variable\s+"certificate_source"', re.M)
+
+
+def target_override(folder: Path | None = None) -> dict | None:
+    """The override for the current target (None: no override).
+
+    The provider block points at the emulator. If the configuration in
+    ``folder`` declares ``certificate_source`` (the course's), the emulator
+    also gets a generated self-signed certificate to import instead of asking
+    ACM for one, which needs a domain you own.
+    """
     if not targets.is_emulator():
         return None
     from . import aws
 
     url = aws.endpoint_url()
-    return {
+    override = {
         "provider": {
             "aws": {
                 "access_key": targets.DUMMY_KEY,
@@ -243,10 +252,25 @@ def target_override() -> dict | None:
             }
         }
     }
+    if folder is not None and _declares_certificate(Path(folder)):
+        from .certificates import self_signed
+
+        certificate, key = self_signed()
+        override["variable"] = {
+            "certificate_source": {"default": "import"},
+            "certificate_file": {"default": str(certificate)},
+            "private_key_file": {"default": str(key)},
+        }
+    return override
+
+
+def _declares_certificate(folder: Path) -> bool:
+    return any(DECLARES_CERTIFICATE.search(path.read_text(errors="replace"))
+               for path in folder.glob("*.tf"))
 
 
 def write_target_override(folder: Path) -> None:
-    override = target_override()
+    override = target_override(folder)
     path = Path(folder) / OVERRIDE_FILE
     if override is None:
         path.unlink(missing_ok=True)
@@ -318,10 +342,12 @@ class TerraformResult(tuple):
         planning = self.command == "plan"
         for address in sorted(self.resources):
             action = self.resources[address]
+            if action == "read":  # data sources are read on every run: not a change
+                continue
             symbol, done = ACTION_WORDS.get(action, ("?", action))
             lines.append(f"  {symbol} {address} ({PLAN_WORDS.get(action, action) if planning else done})")
         if self.command in ("apply", "destroy"):
-            if not self.resources and not any(self.changes.values()):
+            if not any(a != "read" for a in self.resources.values()) and not any(self.changes.values()):
                 lines.append("No changes: the infrastructure already matches the configuration.")
             if self.command == "destroy":
                 lines.append(f"Destroy complete: {self.destroyed} destroyed.")
@@ -484,7 +510,7 @@ class Terraform(python_terraform.Terraform):
             elif kind == "diagnostic":
                 diagnostics.append(event.get("diagnostic", {}))
         if name == "destroy":
-            resources = {address: "delete" for address in resources}
+            resources = {address: "delete" for address in resources if not address.startswith("data.")}
         return TerraformResult(code, out, err, command=name, stack=self.stack, changes=changes,
                                resources=resources, outputs=outputs, diagnostics=diagnostics)
 
@@ -543,6 +569,14 @@ def explain_failure(stack: str, command: str, result: TerraformResult, stderr: s
             "re-run this cell once; if it crashes again, run 'python -m helpers doctor' and report "
             "the provider's message below with the notebook and cell.",
             detail=_panic_excerpt(raw),
+        )
+    if summary in ("Invalid value for variable", "Resource precondition failed"):
+        checked = "A validation rule" if summary.startswith("Invalid") else "A precondition"
+        return CourseError(
+            f"terraform {command} stopped for stack {stack}: {summary.lower()}.",
+            detail.split("\n\nThis was checked by")[0] or "A variable's value breaks its rule.",
+            f"{checked} rejected the value before anything changed. Change the value as the message "
+            "says (in the cell's var=..., or in terraform.tfvars in the stack folder), then re-run this cell.",
         )
     if summary:
         return CourseError(
