@@ -28,6 +28,30 @@ def pytest_sessionstart(session):
     emulator.start(quiet=True)
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "after_course: runs after the cells of notebook 09, before the teardown notebook 10")
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Tests marked after_course go between notebook 09 and notebook 10 (the course's state exists)."""
+    late = [item for item in items if item.get_closest_marker("after_course")]
+    if not late:
+        return
+    rest = [item for item in items if item not in late]
+    teardown = next((n for n, item in enumerate(rest) if Path(str(item.fspath)).name.startswith("10-")), len(rest))
+    items[:] = rest[:teardown] + late + rest[teardown:]
+
+
+def pytest_collection_finish(session):
+    """Start applying terraform/ alone in the background, when a test will compare it with the course."""
+    if any(item.get_closest_marker("after_course") and "standalone_run" in getattr(item, "fixturenames", ())
+           for item in session.items):
+        from tests.course_support import Standalone
+
+        session.config.course_standalone = Standalone.start()
+
+
 def pytest_sessionfinish(session, exitstatus):
     from helpers import emulator
 
