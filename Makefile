@@ -50,7 +50,7 @@ notebooks: install graphviz
 
 # Speed budgets, printed (not asserted in tests).
 bench: install graphviz
-	$(PY) bench/foundation.py
+	$(PY) bench/foundation.py; a=$$?; $(PY) bench/course.py; b=$$?; exit $$(( a || b ))
 
 doctor: install graphviz
 	$(PY) -m helpers doctor
