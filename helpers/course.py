@@ -178,10 +178,11 @@ def describe_live() -> dict:
     service = ecs.describe_services(cluster=resource("aws_ecs_cluster.main")["name"], services=["web"])["services"][0]
     domain = None
     record = state_resources().get("aws_route53_record.app")
-    if record:
-        names = [r["Name"] for r in route53.list_resource_record_sets(HostedZoneId=record["zone_id"])["ResourceRecordSets"]
-                 if r["Type"] == "A" and r.get("AliasTarget")]
-        domain = names[0].rstrip(".") if names else None
+    if record:  # the name as Route 53 holds it, found by the record Terraform made
+        wanted = record["fqdn"].rstrip(".")
+        names = [r["Name"].rstrip(".") for r in route53.list_resource_record_sets(HostedZoneId=record["zone_id"])["ResourceRecordSets"]
+                 if r["Type"] == "A" and r.get("AliasTarget") and r["Name"].rstrip(".") == wanted]
+        domain = names[0] if names else None
     return {
         "domain": domain,
         "load_balancer": {"name": lb["LoadBalancerName"], "scheme": lb["Scheme"], "subnets": len(lb["AvailabilityZones"])},
@@ -196,3 +197,25 @@ def describe_live() -> dict:
         "cluster": service["clusterArn"].split("/")[-1], "service": service["serviceName"],
         "tasks_desired": service["desiredCount"],
     }
+
+
+def archive_files(stack: str = STACK) -> str | None:
+    """After a teardown: move the stack's .tf files aside, so notebook 02 starts from scratch.
+
+    Nothing is deleted: the files go to ``stacks/<stack>-previous/`` (replacing an older copy).
+    ``terraform.tfvars`` (your settings for AWS) stays where it is.
+    """
+    import shutil
+
+    from . import workspace
+
+    folder = stack_dir(stack)
+    files = [p for p in folder.iterdir() if p.suffix == ".tf"]
+    if not files:
+        return None
+    keep = folder.parent / f"{stack}-previous"
+    shutil.rmtree(keep, ignore_errors=True)
+    keep.mkdir()
+    for path in files:
+        shutil.move(str(path), keep / path.name)
+    return workspace.relative(keep)

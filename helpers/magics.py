@@ -3,7 +3,7 @@
     %%hcl 00-hello/main.tf
     resource "aws_security_group" "hello" { ... }
 
-The cell's text is saved as ``stacks/STACK/FILE.tf`` in the course workspace,
+The cell's text is saved as ``stacks/STACK/FILE.tf`` (or ``.tfvars``) in the course workspace,
 the folder ``helpers.terraform.Terraform("STACK")`` works in. The cell shows
 the HCL itself, so the lesson reads as HCL, not as Python strings.
 
@@ -24,7 +24,7 @@ from .errors import CourseError
 
 RESOURCE = re.compile(r'^\s*(resource|data)\s+"([^"]+)"\s+"([^"]+)"', re.M)
 VARIABLE = re.compile(r'^variable\s+"([^"]+)"', re.M)
-TARGET = re.compile(r"^([a-z0-9][a-z0-9-]{0,62})/([A-Za-z0-9_.-]+\.tf)(\s+--add)?$")
+TARGET = re.compile(r"^([a-z0-9][a-z0-9-]{0,62})/([A-Za-z0-9_.-]+\.(?:tf|tfvars))(\s+--add)?$")
 
 
 def split_blocks(text: str) -> list[tuple[str, str]]:

@@ -5,7 +5,7 @@ resource "aws_lb" "main" {
   security_groups    = [aws_security_group.alb.id]
   subnets            = aws_subnet.public[*].id
 
-  # Drop requests with malformed headers instead of passing them to nginx.
+  # Remove header fields with invalid names before the request reaches nginx.
   drop_invalid_header_fields = true
 
   tags = { Name = local.name }

@@ -27,6 +27,11 @@ resource "aws_acm_certificate" "issued" {
       condition     = var.hosted_zone_id != ""
       error_message = "DNS validation needs a public hosted zone that the internet already resolves: set hosted_zone_id to your zone's ID (and domain_name to a name in it), or use certificate_source = \"import\"."
     }
+
+    precondition {
+      condition     = try(endswith(var.domain_name, ".${trimsuffix(data.aws_route53_zone.given[0].name, ".")}"), true)
+      error_message = "domain_name must be a name inside the zone hosted_zone_id names (e.g. app.example.com in example.com): ACM's validation record goes into that zone."
+    }
   }
 }
 

@@ -213,8 +213,13 @@ resource "aws_ecs_service" "web" {
   }
 
   # A target group must belong to a load balancer before a service can use it;
-  # the listener rule is what attaches it.
-  depends_on = [aws_lb_listener_rule.web]
+  # the listener rule is what attaches it. On destroy, the service (and its
+  # draining tasks) goes before the instances and their permissions.
+  depends_on = [
+    aws_lb_listener_rule.web,
+    aws_autoscaling_group.ecs,
+    aws_iam_role_policy_attachment.instance_ecs,
+  ]
 
   tags = { Name = "${local.name}-web" }
 }

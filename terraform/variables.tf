@@ -47,7 +47,7 @@ variable "host_port_range" {
     from = number
     to   = number
   })
-  description = "Host ports Docker gives containers that ask for hostPort 0 (bridge mode). On the ECS-optimized Amazon Linux 2 AMI: 32768-60999 from /proc/sys/net/ipv4/ip_local_port_range, or 49153-65535 when unset; 32768-65535 covers both."
+  description = "Host ports the ECS agent (Docker, with agents older than 1.70) gives containers that ask for hostPort 0 in bridge mode. On the ECS-optimized Amazon Linux 2 AMI: 32768-60999 from /proc/sys/net/ipv4/ip_local_port_range, or 49153-65535 when that is unavailable; 32768-65535 covers both."
   default     = { from = 32768, to = 65535 }
 
   validation {
@@ -73,7 +73,7 @@ variable "hosted_zone_id" {
   default     = ""
 
   validation {
-    condition     = var.hosted_zone_id == "" || can(regex("^Z[A-Z0-9]{1,31}$", var.hosted_zone_id))
+    condition     = var.hosted_zone_id == "" || can(regex("^[A-Z0-9]{1,32}$", var.hosted_zone_id))
     error_message = "A hosted zone ID looks like \"Z0123456789ABCDEFGHIJ\" (Route 53 console, or: aws route53 list-hosted-zones); leave it empty to create a zone."
   }
 }

@@ -10,6 +10,13 @@ resource "aws_route53_zone" "course" {
   tags = { Name = local.zone_name }
 }
 
+# The zone you gave, to check that domain_name belongs to it.
+data "aws_route53_zone" "given" {
+  count = var.hosted_zone_id != "" ? 1 : 0
+
+  zone_id = var.hosted_zone_id
+}
+
 locals {
   # app.ecs-alb.example -> ecs-alb.example
   zone_name = regex("^[^.]+\\.(.+)$", var.domain_name)[0]

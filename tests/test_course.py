@@ -104,6 +104,20 @@ def test_dns_validation_without_a_zone_is_stopped_before_anything_changes(emulat
     assert "Resource precondition failed" in plan.stderr and "set hosted_zone_id" in plan.stderr.replace("\n", " ")
 
 
+def test_a_domain_outside_the_given_zone_is_stopped_before_anything_changes(emulator_url, terraform_copy):
+    from helpers import aws
+
+    zone = aws.client("route53").create_hosted_zone(Name="example.com", CallerReference="course-test-zone")
+    zone_id = zone["HostedZone"]["Id"].split("/")[-1]
+    try:
+        plan = standalone.terraform(terraform_copy, "plan", "-input=false", "-no-color", "-var=certificate_source=acm-dns",
+                                    f"-var=hosted_zone_id={zone_id}", "-var=domain_name=app.other.org")
+        assert plan.returncode == 1
+        assert "domain_name must be a name inside the zone" in plan.stderr.replace("\n", " "), plan.stderr
+    finally:
+        aws.client("route53").delete_hosted_zone(Id=zone_id)
+
+
 def test_a_notebook_opened_out_of_order_names_the_one_to_run_first(other_workspace, monkeypatch):
     monkeypatch.setattr(course.emulator, "start", lambda quiet=False: "http://127.0.0.1:1")
     folder = terraform.stack_dir(course.STACK)
