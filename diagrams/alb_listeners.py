@@ -9,10 +9,12 @@ Regenerate: python diagrams/alb_listeners.py   (writes alb_listeners.png beside 
 """
 from pathlib import Path
 
-from diagrams import Cluster, Diagram, Edge, Node
+from diagrams import Cluster, Edge, Node
 from diagrams.aws.general import Client
 from diagrams.aws.network import ALB
 from diagrams.aws.security import CertificateManager
+
+from _common import course_diagram
 
 HERE = Path(__file__).resolve().parent
 
@@ -21,9 +23,7 @@ BOX = {"shape": "box", "style": "rounded", "fixedsize": "false", "labelloc": "c"
 
 
 def draw(folder: Path = HERE) -> Path:
-    out = folder / "alb_listeners"
-    with Diagram("ALB listeners", filename=str(out), outformat="png", show=False, direction="LR",
-                 graph_attr={"pad": "0.3", "fontsize": "20", "splines": "spline"}):
+    with course_diagram("ALB listeners", folder, "alb_listeners"):
         client = Client("client")
         with Cluster("Application Load Balancer"):
             http = ALB("listener HTTP :80")
@@ -39,7 +39,7 @@ def draw(folder: Path = HERE) -> Path:
         cert >> Edge(style="dashed") >> https
         https >> Edge(label="default action") >> not_found
         https >> Edge(style="dashed") >> later
-    return out.with_suffix(".png")
+    return Path(folder) / "alb_listeners.png"
 
 
 if __name__ == "__main__":

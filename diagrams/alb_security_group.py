@@ -8,9 +8,11 @@ Regenerate: python diagrams/alb_security_group.py   (writes alb_security_group.p
 """
 from pathlib import Path
 
-from diagrams import Cluster, Diagram, Edge
+from diagrams import Cluster, Edge
 from diagrams.aws.general import InternetAlt1
 from diagrams.aws.network import ALB, VPC
+
+from _common import course_diagram
 
 HERE = Path(__file__).resolve().parent
 
@@ -18,9 +20,7 @@ RED = "firebrick"
 
 
 def draw(folder: Path = HERE) -> Path:
-    out = folder / "alb_security_group"
-    with Diagram("ALB security group", filename=str(out), outformat="png", show=False,
-                 direction="LR", graph_attr={"pad": "0.3", "fontsize": "20", "splines": "spline"}):
+    with course_diagram("ALB security group", folder, "alb_security_group"):
         internet = InternetAlt1("internet\n0.0.0.0/0")
         with Cluster("ALB security group", graph_attr={"style": "dashed"}):
             alb = ALB("Application\nLoad Balancer")
@@ -29,7 +29,7 @@ def draw(folder: Path = HERE) -> Path:
         internet >> Edge(label="in: TCP 80") >> alb
         internet >> Edge(label="22: closed", color=RED, fontcolor=RED, style="dashed", arrowhead="tee") >> alb
         alb >> Edge(label="out: TCP 32768–65535\nto 10.0.0.0/16 only") >> vpc
-    return out.with_suffix(".png")
+    return Path(folder) / "alb_security_group.png"
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ Regenerate: python diagrams/architecture.py   (writes architecture.png beside th
 """
 from pathlib import Path
 
-from diagrams import Cluster, Diagram, Edge
+from diagrams import Cluster, Edge
 from diagrams.aws.compute import EC2AutoScaling, ElasticContainerServiceService
 from diagrams.aws.database import RDS
 from diagrams.aws.general import Users
@@ -19,14 +19,13 @@ from diagrams.aws.security import CertificateManager
 from diagrams.onprem.network import Nginx
 from diagrams.programming.language import Nodejs
 
+from _common import course_diagram
+
 HERE = Path(__file__).resolve().parent
 
 
 def draw(folder: Path = HERE) -> Path:
-    out = folder / "architecture"
-    with Diagram("ECS service behind an Application Load Balancer", filename=str(out),
-                 outformat="png", show=False, direction="LR",
-                 graph_attr={"pad": "0.3", "fontsize": "20", "splines": "spline"}):
+    with course_diagram("ECS service behind an Application Load Balancer", folder, "architecture"):
         users = Users("internet users")
         dns = Route53("Route 53\napp.ecs-alb.example")
         with Cluster("outside the VPC", graph_attr={"style": "dashed", "bgcolor": "white"}):
@@ -58,7 +57,7 @@ def draw(folder: Path = HERE) -> Path:
             tg >> Edge(label=f"host :{port}") >> proxy
             api >> Edge(label="DB port", style="dashed") >> db
         asg >> Edge(label="capacity", style="dotted") >> service
-    return out.with_suffix(".png")
+    return Path(folder) / "architecture.png"
 
 
 if __name__ == "__main__":

@@ -9,18 +9,17 @@ Regenerate: python diagrams/dns.py   (writes dns.png beside this file)
 """
 from pathlib import Path
 
-from diagrams import Cluster, Diagram, Edge
+from diagrams import Cluster, Edge
 from diagrams.aws.general import Users
 from diagrams.aws.network import ALB, Route53
+
+from _common import course_diagram
 
 HERE = Path(__file__).resolve().parent
 
 
 def draw(folder: Path = HERE) -> Path:
-    out = folder / "dns"
-    with Diagram("DNS: alias record to the ALB", filename=str(out), outformat="png",
-                 show=False, direction="LR",
-                 graph_attr={"pad": "0.3", "fontsize": "20", "splines": "spline"}):
+    with course_diagram("DNS: alias record to the ALB", folder, "dns"):
         users = Users("users")
         with Cluster("Route 53 hosted zone ecs-alb.example"):
             record = Route53("alias A record\napp.ecs-alb.example\n(no TTL)")
@@ -29,7 +28,7 @@ def draw(folder: Path = HERE) -> Path:
         users >> Edge(label="1. look up\napp.ecs-alb.example") >> record
         record >> Edge(label="alias to the\nALB DNS name", style="dashed") >> alb
         users >> Edge(label="2. HTTPS :443") >> alb
-    return out.with_suffix(".png")
+    return Path(folder) / "dns.png"
 
 
 if __name__ == "__main__":

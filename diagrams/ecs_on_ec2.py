@@ -12,7 +12,7 @@ Regenerate: python diagrams/ecs_on_ec2.py   (writes ecs_on_ec2.png beside this f
 """
 from pathlib import Path
 
-from diagrams import Cluster, Diagram, Edge
+from diagrams import Cluster, Edge
 from diagrams.aws.compute import EC2Ami, EC2AutoScaling, EC2Instance, ElasticContainerServiceService
 from diagrams.aws.database import RDS
 from diagrams.aws.network import ELB
@@ -20,14 +20,13 @@ from diagrams.aws.security import IAMRole
 from diagrams.onprem.network import Nginx
 from diagrams.programming.language import Nodejs
 
+from _common import course_diagram
+
 HERE = Path(__file__).resolve().parent
 
 
 def draw(folder: Path = HERE) -> Path:
-    out = folder / "ecs_on_ec2"
-    with Diagram("ECS on EC2: dynamic host ports", filename=str(out), outformat="png",
-                 show=False, direction="LR",
-                 graph_attr={"pad": "0.3", "fontsize": "20", "splines": "spline"}):
+    with course_diagram("ECS on EC2: dynamic host ports", folder, "ecs_on_ec2"):
         tg = ELB("target group")
         with Cluster("ECS cluster"):
             service = ElasticContainerServiceService("ECS service\n2 tasks, bridge mode")
@@ -55,7 +54,7 @@ def draw(folder: Path = HERE) -> Path:
         for proxy, api, port in tasks:
             tg >> Edge(label=f"host :{port} → 80") >> proxy
             api >> Edge(label="DB port", style="dashed") >> db
-    return out.with_suffix(".png")
+    return Path(folder) / "ecs_on_ec2.png"
 
 
 if __name__ == "__main__":

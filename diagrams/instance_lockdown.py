@@ -9,10 +9,12 @@ Regenerate: python diagrams/instance_lockdown.py   (writes instance_lockdown.png
 """
 from pathlib import Path
 
-from diagrams import Cluster, Diagram, Edge
+from diagrams import Cluster, Edge
 from diagrams.aws.compute import EC2Instance
 from diagrams.aws.general import InternetAlt1
 from diagrams.aws.network import ALB
+
+from _common import course_diagram
 
 HERE = Path(__file__).resolve().parent
 
@@ -21,10 +23,7 @@ GREEN = "forestgreen"
 
 
 def draw(folder: Path = HERE) -> Path:
-    out = folder / "instance_lockdown"
-    with Diagram("Fixed: instances reachable only from the ALB", filename=str(out),
-                 outformat="png", show=False, direction="LR",
-                 graph_attr={"pad": "0.3", "fontsize": "20", "splines": "spline"}):
+    with course_diagram("Fixed: instances reachable only from the ALB", folder, "instance_lockdown"):
         internet = InternetAlt1("internet")
         with Cluster("ALB security group", graph_attr={"style": "dashed"}):
             alb = ALB("ALB")
@@ -38,7 +37,7 @@ def draw(folder: Path = HERE) -> Path:
         alb >> Edge(label="health check ok", color=GREEN, fontcolor=GREEN, penwidth="2") >> second
         internet >> Edge(label="blocked: no CIDR rule", color=RED, fontcolor=RED,
                          style="dashed", arrowhead="tee") >> second
-    return out.with_suffix(".png")
+    return Path(folder) / "instance_lockdown.png"
 
 
 if __name__ == "__main__":

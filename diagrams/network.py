@@ -8,17 +8,17 @@ Regenerate: python diagrams/network.py   (writes network.png beside this file)
 """
 from pathlib import Path
 
-from diagrams import Cluster, Diagram, Edge
+from diagrams import Cluster, Edge
 from diagrams.aws.general import InternetAlt1
 from diagrams.aws.network import InternetGateway, PublicSubnet, RouteTable
+
+from _common import course_diagram
 
 HERE = Path(__file__).resolve().parent
 
 
 def draw(folder: Path = HERE) -> Path:
-    out = folder / "network"
-    with Diagram("VPC with two public subnets", filename=str(out), outformat="png",
-                 show=False, direction="LR", graph_attr={"pad": "0.3", "fontsize": "20"}):
+    with course_diagram("VPC with two public subnets", folder, "network"):
         internet = InternetAlt1("internet")
         with Cluster("VPC 10.0.0.0/16"):
             igw = InternetGateway("internet gateway")
@@ -32,7 +32,7 @@ def draw(folder: Path = HERE) -> Path:
         igw << Edge(label="0.0.0.0/0 → IGW") << table
         table >> Edge(label="associated") >> subnet_b
         table >> Edge(label="associated") >> subnet_a
-    return out.with_suffix(".png")
+    return Path(folder) / "network.png"
 
 
 if __name__ == "__main__":

@@ -9,10 +9,12 @@ Regenerate: python diagrams/port80_503.py   (writes port80_503.png beside this f
 """
 from pathlib import Path
 
-from diagrams import Cluster, Diagram, Edge
+from diagrams import Cluster, Edge
 from diagrams.aws.compute import EC2Instance, ElasticContainerServiceService
 from diagrams.aws.general import Users
 from diagrams.aws.network import ALB, ELB
+
+from _common import course_diagram
 
 HERE = Path(__file__).resolve().parent
 
@@ -20,10 +22,7 @@ RED = "firebrick"
 
 
 def draw(folder: Path = HERE) -> Path:
-    out = folder / "port80_503"
-    with Diagram("Broken: instance SG allows only port 80 → 503", filename=str(out),
-                 outformat="png", show=False, direction="LR",
-                 graph_attr={"pad": "0.3", "fontsize": "20", "splines": "spline"}):
+    with course_diagram("Broken: instance SG allows only port 80 → 503", folder, "port80_503"):
         users = Users("users")
         alb = ALB("ALB")
         tg = ELB("target group\nno healthy targets")
@@ -42,7 +41,7 @@ def draw(folder: Path = HERE) -> Path:
         tg >> Edge(**blocked) >> second
         first >> Edge(label="unhealthy", style="dotted") >> service
         second >> Edge(style="dotted") >> service
-    return out.with_suffix(".png")
+    return Path(folder) / "port80_503.png"
 
 
 if __name__ == "__main__":

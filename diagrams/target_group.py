@@ -9,9 +9,11 @@ Regenerate: python diagrams/target_group.py   (writes target_group.png beside th
 """
 from pathlib import Path
 
-from diagrams import Cluster, Diagram, Edge, Node
+from diagrams import Cluster, Edge, Node
 from diagrams.aws.compute import EC2Instance
 from diagrams.aws.network import ALB, ELB
+
+from _common import course_diagram
 
 HERE = Path(__file__).resolve().parent
 
@@ -20,10 +22,7 @@ BOX = {"shape": "box", "style": "rounded", "fixedsize": "false", "labelloc": "c"
 
 
 def draw(folder: Path = HERE) -> Path:
-    out = folder / "target_group"
-    with Diagram("Listener rule and target group", filename=str(out), outformat="png",
-                 show=False, direction="LR",
-                 graph_attr={"pad": "0.3", "fontsize": "20", "splines": "spline"}):
+    with course_diagram("Listener rule and target group", folder, "target_group"):
         https = ALB("listener HTTPS :443")
         rule = Node("rule: path /*\n→ forward", **BOX)
         tg = ELB("target group\nHTTP (port 80: default only)\ntarget type instance\nhealth check / on traffic-port")
@@ -33,7 +32,7 @@ def draw(folder: Path = HERE) -> Path:
         https >> rule >> tg
         tg >> Edge(label=":32768") >> first
         tg >> Edge(label=":32769") >> second
-    return out.with_suffix(".png")
+    return Path(folder) / "target_group.png"
 
 
 if __name__ == "__main__":
