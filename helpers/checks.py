@@ -27,7 +27,7 @@ def ports_from_group(group: dict, source_group_id: str) -> list[tuple[int, int]]
 
 
 def cidr_ingress(group: dict) -> list[str]:
-    """Every ingress rule of ``group`` whose source is an address range, as text."""
+    """Every ingress rule of ``group`` whose source is an address range, as text (sorted: AWS keeps no order)."""
     found = []
     for p in group.get("IpPermissions", []):
         low, high = _ports(p)
@@ -39,7 +39,7 @@ def cidr_ingress(group: dict) -> list[str]:
             found.append(f"{protocol} {ports} from {r['CidrIpv6']}")
         for r in p.get("PrefixListIds", []):
             found.append(f"{protocol} {ports} from prefix list {r['PrefixListId']}")
-    return found
+    return sorted(found)
 
 
 def allowed(port: int, ranges: list[tuple[int, int]]) -> bool:

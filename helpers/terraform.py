@@ -570,6 +570,13 @@ def explain_failure(stack: str, command: str, result: TerraformResult, stderr: s
             "the provider's message below with the notebook and cell.",
             detail=_panic_excerpt(raw),
         )
+    if summary == "Saved plan is stale":
+        return CourseError(
+            f"terraform {command} did not run: the saved plan is out of date.",
+            "A saved plan can be applied once, and only while nothing has changed since it was made; "
+            "this one was applied already, or another run changed the state since. Nothing was changed.",
+            "re-run the plan cell above (it saves a fresh plan), then this cell.",
+        )
     if summary in ("Invalid value for variable", "Resource precondition failed"):
         checked = "A validation rule" if summary.startswith("Invalid") else "A precondition"
         return CourseError(
