@@ -78,7 +78,8 @@ def start(notebook: str) -> Terraform:
         emulator.start(quiet=True)
     done = set(applied())
     before = NOTEBOOKS[: NOTEBOOKS.index(notebook)]
-    missing = [name for name in before if name in dict(STEPS) and dict(STEPS)[name] and name not in done]
+    markers = dict(STEPS)
+    missing = [name for name in before if markers.get(name) and name not in done]
     if missing:
         first = missing[0]
         raise CourseError(
