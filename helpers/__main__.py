@@ -8,6 +8,8 @@
                                                  terraform and emulator by hand
     python -m helpers override FOLDER            point FOLDER's aws provider at the
                                                  current target (generated file)
+    python -m helpers audit [--learner NAME]     who can reach the ALB and the instances,
+                                                 on which ports (exit 1 on a high finding)
     python -m helpers notebooks [PATH...]        (maintainers) re-execute notebooks
 """
 from __future__ import annotations
@@ -110,6 +112,20 @@ def _override(args) -> int:
     return 0
 
 
+def _audit(args) -> int:
+    from . import audit
+
+    ports = None
+    if args.host_ports:
+        low, _, high = args.host_ports.partition("-")
+        if not (low.isdigit() and high.isdigit() and 0 <= int(low) <= int(high) <= 65535):
+            raise CourseError(f"--host-ports {args.host_ports!r} is not a port range.",
+                              "It must be two ports 0-65535, the lower first, joined by a dash.",
+                              "python -m helpers audit --host-ports 32768-65535")
+        ports = (int(low), int(high))
+    return audit.main(args.learner, args.json, ports)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m helpers", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -125,6 +141,10 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("env", help="print shell exports for using terraform and the emulator by hand")
     ov = sub.add_parser("override", help="point the aws provider of a Terraform folder at the current target")
     ov.add_argument("folder")
+    au = sub.add_parser("audit", help="reachability audit of the course's load balancer and instances")
+    au.add_argument("--learner", help="whose resources (default: this workspace's learner)")
+    au.add_argument("--json", action="store_true", help="print the report as JSON")
+    au.add_argument("--host-ports", help="the dynamic host port range you use (default 32768-65535)")
     nbs = sub.add_parser("notebooks", help="(maintainers) re-execute notebooks and save fresh outputs")
     nbs.add_argument("paths", nargs="*")
     args = parser.parse_args(argv)
@@ -141,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
 
             return doctor.main()
         return {"emulator": _emulator, "target": _target, "terraform": _terraform, "env": _env,
-                "override": _override}[args.command](args)
+                "override": _override, "audit": _audit}[args.command](args)
     except CourseError as exc:
         print(exc.render(), file=sys.stderr)
         return 2
