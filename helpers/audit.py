@@ -592,9 +592,10 @@ def collect(learner: str | None = None, *, instance_groups: list[str] | None = N
             tags[d["ResourceArn"]] = _tag_map(d["Tags"])
     chosen = [lb for lb in balancers if tags.get(lb["LoadBalancerArn"], {}).get(COURSE_TAG[0]) == COURSE_TAG[1]
               and (learner is None or tags[lb["LoadBalancerArn"]].get("learner") == learner)]
-    snapshot = {"title": f"Reachability audit{f' · learner {learner}' if learner else ''}",
+    snapshot = {"title": f"Reachability audit{f' (learner: {learner})' if learner else ''}",
                 "load_balancers": [], "instances": {}, "security_groups": {}, "prefix_lists": {}}
     group_ids = set()
+    capacity = _course_instances(learner) if chosen else []
     for lb in sorted(chosen, key=lambda lb: lb["LoadBalancerName"]):
         subnets = ec2.describe_subnets(SubnetIds=[z["SubnetId"] for z in lb["AvailabilityZones"]])["Subnets"]
         cidrs = sorted(s["CidrBlock"] for s in subnets) + sorted(
@@ -615,7 +616,9 @@ def collect(learner: str | None = None, *, instance_groups: list[str] | None = N
                 target_groups[arn] = None
             redirect = action.get("RedirectConfig", {})
             entry["listeners"].append({
-                "port": listener["Port"], "protocol": listener["Protocol"], "ssl_policy": listener.get("SslPolicy"),
+                "port": listener["Port"], "protocol": listener["Protocol"],
+                # moto reports a policy on HTTP listeners too; AWS only on HTTPS/TLS ones
+                "ssl_policy": listener.get("SslPolicy") if listener["Protocol"] in ("HTTPS", "TLS") else None,
                 "action": {"type": action.get("Type", "none"),
                            "target_groups": sorted(a.split("/")[-2] for a in arns),
                            **({"protocol": redirect.get("Protocol"), "port": redirect.get("Port")} if redirect else {})}})
@@ -626,7 +629,10 @@ def collect(learner: str | None = None, *, instance_groups: list[str] | None = N
                                          "health_check_port": tg.get("HealthCheckPort", "traffic-port"),
                                          "target_group": tg["TargetGroupName"]})
         entry["targets"].sort(key=lambda t: (t["id"], t["port"]))
-        entry["instance_ids"] = sorted({t["id"] for t in entry["targets"] if t["id"].startswith("i-")})
+        # The instances behind it: registered targets, plus the course's Auto Scaling instances (ECS
+        # capacity), so an exposed instance is found even before ECS registers anything.
+        entry["instance_ids"] = sorted({t["id"] for t in entry["targets"] if t["id"].startswith("i-")}
+                                       | set(capacity))
         group_ids.update(entry["security_groups"])
         snapshot["load_balancers"].append(entry)
     ids = sorted({i for lb in snapshot["load_balancers"] for i in lb["instance_ids"]})
@@ -649,6 +655,18 @@ def collect(learner: str | None = None, *, instance_groups: list[str] | None = N
                 if pid and pid not in snapshot["prefix_lists"]:
                     snapshot["prefix_lists"][pid] = _prefix_list_entries(ec2, pid)
     return snapshot
+
+
+def _course_instances(learner: str | None) -> list[str]:
+    from . import aws
+    from .inventory import COURSE_TAG
+
+    found = []
+    for group in aws.client("autoscaling").describe_auto_scaling_groups()["AutoScalingGroups"]:
+        tags = {t["Key"]: t["Value"] for t in group.get("Tags", [])}
+        if tags.get(COURSE_TAG[0]) == COURSE_TAG[1] and (learner is None or tags.get("learner") == learner):
+            found += [i["InstanceId"] for i in group["Instances"] if i["LifecycleState"] == "InService"]
+    return found
 
 
 def _prefix_list_entries(ec2, prefix_list_id: str) -> list[str] | None:

@@ -384,3 +384,23 @@ def test_the_command_rejects_a_bad_port_range(other_workspace):
     result = subprocess.run([sys.executable, "-m", "helpers", "audit", "--host-ports", "65535-80"],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "is not a port range" in result.stderr and "Traceback" not in result.stderr
+
+
+# ---------------------------------------------------------------- live, on the course's final state
+
+
+@pytest.mark.after_course
+def test_the_command_reports_the_finished_course_clean_and_the_article_variants_failing():
+    from helpers import course
+
+    if "aws_security_group_rule.instances_from_alb" not in course.state_resources():
+        pytest.skip("needs the course applied up to notebook 09 (runs in make test between 09 and 10)")
+    result = subprocess.run([sys.executable, "-m", "helpers", "audit", "--json"], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert json.loads(result.stdout)["verdict"] == "clean: no findings"
+    alb_group = course.resource("aws_security_group.alb")["id"]
+    option_1 = audit.run(instance_groups=[alb_group])
+    assert not option_1.ok and any("the internet reaches the instances" in f.what for f in option_1.findings)
+    narrow = audit.run(host_port_range=(40000, 65535))  # a stricter host range: the rule is now wider than it
+    assert narrow.ok and any("beyond the dynamic host port range" in f.what for f in narrow.findings)
