@@ -41,8 +41,10 @@ lab: install graphviz
 	@$(PY) -m helpers emulator start
 	$(VENV)/bin/jupyter lab --port=$(LAB_PORT) --ServerApp.root_dir=notebooks $(LAB_ROOT) $(LAB_ARGS)
 
+# Two workers: the notebook chain (mostly waiting on the provider) on one, the
+# other tests beside it (tests/session.py). PYTEST_ARGS="-n 0" runs serially.
 test: install graphviz
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
 
 # Maintainers: re-execute every notebook so the committed outputs are fresh.
 notebooks: install graphviz

@@ -4,6 +4,13 @@ One emulator for the whole test session, in a workspace of its own: the
 tests and the notebooks nbval runs use ``.course-test`` instead of the
 learner's ``.course``, so ``make test`` never touches a course in progress.
 A conftest.py in tests/ would be loaded too late for the notebooks/ items.
+
+``make test`` runs two pytest-xdist workers (``-n 2``, scheduler below): the
+notebooks, in order, with the tests that need the course applied (one "course"
+scope, the largest, so it starts at once) on one worker; the other tests, module
+by module, on the other. The course's provider waits leave the CPU idle, so the two
+halves overlap. Each worker has its own workspace and emulator
+(``.course-test/<worker>``), so nothing one does can disturb the other.
 """
 from __future__ import annotations
 
@@ -11,15 +18,27 @@ import os
 import shutil
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parent.parent
-os.environ["COURSE_WORKSPACE"] = os.environ.get("COURSE_TEST_WORKSPACE", str(REPO / ".course-test"))
+WORKER = os.environ.get("PYTEST_XDIST_WORKER")  # "gw0", "gw1" under xdist; None otherwise
+_base = Path(os.environ.get("COURSE_TEST_WORKSPACE", str(REPO / ".course-test")))
+os.environ["COURSE_WORKSPACE"] = str(_base / WORKER if WORKER else _base)
+COURSE_GROUP = "course"
 os.environ.pop("COURSE_TARGET", None)  # tests run on the emulator unless a test says otherwise
 os.environ.pop("AWS_ENDPOINT_URL", None)
+
+
+def _controller(config) -> bool:
+    """The xdist controller only hands out tests: it needs no emulator."""
+    return WORKER is None and bool(getattr(config.option, "numprocesses", None))
 
 
 def pytest_sessionstart(session):
     from helpers import emulator, workspace
 
+    if _controller(session.config):
+        return
     # A fresh start each session: old stacks would make notebooks print
     # "no changes" where their committed outputs say "1 added".
     emulator.stop()
@@ -36,17 +55,42 @@ def pytest_configure(config):
 def pytest_collection_modifyitems(session, config, items):
     """Tests marked after_course go between notebook 09 and notebook 10 (the course's state exists)."""
     late = [item for item in items if item.get_closest_marker("after_course")]
-    if not late:
-        return
+    for item in late:
+        if "after_course" not in item.name:  # the xdist scheduler sees only node ids
+            raise pytest.UsageError(f"{item.nodeid} is marked after_course: name it test_after_course_...")
     rest = [item for item in items if item not in late]
     teardown = next((n for n, item in enumerate(rest) if Path(str(item.fspath)).name.startswith("10-")), len(rest))
     items[:] = rest[:teardown] + late + rest[teardown:]
 
 
-def pytest_collection_finish(session):
-    """Start applying terraform/ alone in the background, when a test will compare it with the course."""
-    if any(item.get_closest_marker("after_course") and "standalone_run" in getattr(item, "fixturenames", ())
-           for item in session.items):
+def pytest_xdist_make_scheduler(config, log):
+    """Two halves: the course (notebooks and after_course tests, in order) and every other module.
+
+    (xdist's own "loadgroup" cannot be used: with pytest 9 it no longer groups, it
+    renames ``item._nodeid``, which pytest stopped reading.)
+    """
+    from xdist.scheduler import LoadScopeScheduling
+
+    class CourseScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            if nodeid.startswith("notebooks/") or "after_course" in nodeid:
+                return COURSE_GROUP
+            return nodeid.split("::", 1)[0]
+
+    return CourseScheduling(config, log)
+
+
+def _in_course(item) -> bool:
+    return Path(str(item.fspath)).parent.name == "notebooks" or item.get_closest_marker("after_course") is not None
+
+
+def pytest_runtest_setup(item):
+    """Start applying terraform/ alone in the background when the course starts, if a test will compare it."""
+    session = item.session
+    if getattr(session.config, "course_standalone", None) is not None or not _in_course(item):
+        return
+    if any(i.get_closest_marker("after_course") and "standalone_run" in getattr(i, "fixturenames", ())
+           for i in session.items):
         from tests.course_support import Standalone
 
         session.config.course_standalone = Standalone.start()
@@ -55,4 +99,6 @@ def pytest_collection_finish(session):
 def pytest_sessionfinish(session, exitstatus):
     from helpers import emulator
 
+    if _controller(session.config):
+        return
     emulator.stop()

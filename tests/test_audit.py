@@ -390,7 +390,7 @@ def test_the_command_rejects_a_bad_port_range(other_workspace):
 
 
 @pytest.mark.after_course
-def test_the_command_reports_the_finished_course_clean_and_the_article_variants_failing():
+def test_after_course_audit_reports_the_finished_course_clean_and_the_article_variants_failing():
     from helpers import course
 
     if "aws_security_group_rule.instances_from_alb" not in course.state_resources():

@@ -170,7 +170,7 @@ def _security_rules(resources: dict) -> set:
 
 
 @pytest.mark.after_course
-def test_terraform_folder_alone_builds_what_the_notebooks_built(standalone_run):
+def test_after_course_terraform_folder_alone_builds_what_the_notebooks_built(standalone_run):
     _require_course_applied()
     result = standalone_run.wait()
     alone_resources = course.state_resources(path=Path(result["state"]))
@@ -193,7 +193,7 @@ def standalone_run(request):
 
 
 @pytest.mark.after_course
-def test_every_notebook_reruns_without_changes():
+def test_after_course_every_notebook_reruns_without_changes():
     """Re-run 02-09 on the applied course: every apply reports no changes (07 re-plays its 503 on purpose)."""
     _require_course_applied()
     import nbformat
