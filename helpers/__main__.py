@@ -64,10 +64,15 @@ def _terraform(args) -> int:
 
     from . import aws, targets
 
+    from . import backups
+
     folder = terraform.stack_dir(args.stack)
     if not targets.is_emulator():
         aws.require_credentials()
     terraform.write_target_override(folder)
+    command = next((a for a in args.args if not a.startswith("-")), "")
+    if command in backups.RISKY:
+        backups.before(args.stack, command, folder)
     return subprocess.call([str(terraform.executable()), *args.args], cwd=folder, env=terraform.environment())
 
 

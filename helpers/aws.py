@@ -23,9 +23,11 @@ def endpoint_url() -> str | None:
     """Where requests go: None means AWS's own endpoints."""
     if not targets.is_emulator():
         return None
-    from . import emulator
+    if os.environ.get("AWS_ENDPOINT_URL"):
+        return os.environ["AWS_ENDPOINT_URL"]
+    from . import recovery
 
-    return os.environ.get("AWS_ENDPOINT_URL") or emulator.ensure()
+    return recovery.ensure()["url"]  # started if needed; re-applies stacks if it had stopped
 
 
 def session():

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import python_terraform
 
-from . import targets, workspace
+from . import backups, targets, workspace
 from .errors import CourseError
 from .progress import Progress
 
@@ -420,9 +420,14 @@ class Terraform(python_terraform.Terraform):
             from . import aws
 
             aws.require_credentials()  # names the account and region before anything changes
+        if name in ("plan", *backups.RISKY):
+            backups.check(self.stack, self.folder / backups.STATE)  # damaged: say which copy to restore
+        self._converge(name, args)
         write_target_override(self.folder)
         if name in ("plan", "apply", "destroy") and not (self.folder / ".terraform").is_dir():
             self.init()
+        if name in backups.RISKY:
+            backups.before(self.stack, name, self.folder)  # fails, with nothing changed, if it cannot
         argv = self.generate_cmd_string(cmd, *args, **kwargs)
         try:
             code, out, err, events = self._stream(argv, f"terraform {name} · stack {self.stack}")
@@ -434,6 +439,19 @@ class Terraform(python_terraform.Terraform):
         elif raise_on_error:
             raise explain_failure(self.stack, name, result, err)
         return result
+
+    def _converge(self, name: str, args: tuple) -> None:
+        """Emulator target: restart a stopped emulator and re-apply what it lost (helpers/recovery.py)."""
+        if not targets.is_emulator() or os.environ.get("AWS_ENDPOINT_URL"):
+            return
+        from . import recovery
+
+        saved_plan = bool(args) and (self.folder / str(args[0])).is_file()
+        # A destroy, or an apply that refreshes, brings this stack in line by itself.
+        own = name == "destroy" or (name == "apply" and not saved_plan)
+        status = recovery.ensure(skip=self.stack if own else None)
+        if name in backups.RISKY:
+            recovery.record(self.folder, status.get("boot"))
 
     def _stream(self, argv, title):
         progress = Progress(title)

@@ -142,44 +142,6 @@ def test_invalid_stack_name_is_refused():
     assert "not a valid stack name" in info.value.what
 
 
-def test_interrupted_apply_saves_state_and_rerun_converges(emulator_url):
-    """Interrupting the kernel mid-apply: Terraform gets one SIGINT, finishes, saves state."""
-    import _thread
-    import threading
-
-    folder = write_stack("unit-interrupt", HELLO.replace(
-        'resource "aws_security_group" "probe" {\n  name        = "%s"',
-        'resource "aws_ecs_cluster" "slow" {\n  name = "course-unit-interrupt"\n}\n\n'
-        'resource "aws_security_group" "probe" {\n  name        = "%s"') % "course-unit-interrupt")
-    tf = Terraform("unit-interrupt")
-    tf.init()
-    ecs = aws.client("ecs")
-    stop = threading.Event()
-
-    def interrupt_once_the_cluster_exists():
-        # The provider creates the cluster, then waits ~10 s for it: interrupt in that wait.
-        while not stop.wait(0.2):
-            if ecs.describe_clusters(clusters=["course-unit-interrupt"])["clusters"]:
-                _thread.interrupt_main()
-                return
-
-    watcher = threading.Thread(target=interrupt_once_the_cluster_exists, daemon=True)
-    watcher.start()
-    try:
-        with pytest.raises(CourseError) as info:
-            tf.apply(skip_plan=True)
-    finally:
-        stop.set()
-        watcher.join()
-    assert "was interrupted" in info.value.what and "re-run this cell" in info.value.fix
-    state = json.loads((folder / "terraform.tfstate").read_text())
-    assert "aws_ecs_cluster" in {r["type"] for r in state["resources"]}, "what was created is in the state"
-    again = tf.apply(skip_plan=True)
-    assert again.code == 0 and again.destroyed == 0
-    assert tf.plan().code == 0  # converged: nothing left to do
-    tf.destroy()
-
-
 def test_plain_terraform_in_any_folder_reaches_the_emulator(emulator_url, tmp_path):
     """What the README shows: `eval "$(python -m helpers env)"`, `python -m helpers override DIR`,
     then plain `terraform init && terraform apply` in DIR."""
