@@ -422,6 +422,8 @@ class Terraform(python_terraform.Terraform):
             aws.require_credentials()  # names the account and region before anything changes
         if name in ("plan", *backups.RISKY):
             backups.check(self.stack, self.folder / backups.STATE)  # damaged: say which copy to restore
+        if name in ("plan", "apply"):
+            self._refuse_rejected_cells(name)
         self._converge(name, args)
         write_target_override(self.folder)
         if name in ("plan", "apply", "destroy") and not (self.folder / ".terraform").is_dir():
@@ -439,6 +441,20 @@ class Terraform(python_terraform.Terraform):
         elif raise_on_error:
             raise explain_failure(self.stack, name, result, err)
         return result
+
+    def _refuse_rejected_cells(self, name: str) -> None:
+        from .magics import REJECTED, rejected_cells
+
+        rejected = rejected_cells(self.folder)
+        if rejected:
+            names = ", ".join(p.name.removesuffix(REJECTED) for p in rejected)
+            raise CourseError(
+                f"terraform {name} did not run: the last %%hcl cell for {names} was not saved (syntax error).",
+                f"{names} still holds its previous version, so this would {name} something you have "
+                "since changed. Nothing was changed.",
+                f"fix that cell and run it again, then this one. To go on with the previous version "
+                f"instead, delete {workspace.relative(rejected[0])}.",
+            )
 
     def _converge(self, name: str, args: tuple) -> None:
         """Emulator target: restart a stopped emulator and re-apply what it lost (helpers/recovery.py)."""
@@ -551,6 +567,9 @@ def _configuration_is_invalid(stack: str) -> bool:
         return proc.returncode != 0
 
 
+AWS_CODE = re.compile(r"\b(InvalidGroup\.NotFound|InvalidGroupId\.Malformed|InvalidParameterValue)\b")
+
+
 def explain_failure(stack: str, command: str, result: TerraformResult, stderr: str) -> CourseError:
     """Turn Terraform's error into one message a learner can act on."""
     errors = [d for d in result.diagnostics if d.get("severity") == "error"]
@@ -588,6 +607,23 @@ def explain_failure(stack: str, command: str, result: TerraformResult, stderr: s
             "the provider's message below with the notebook and cell.",
             detail=_panic_excerpt(raw),
         )
+    code = AWS_CODE.search(f"{summary} {detail}")
+    code = code.group(1) if code else "InvalidGroup.NotFound" if "No security group with ID" in summary else None
+    if code and (code != "InvalidParameterValue" or "portRange" in summary + detail):
+        from .aws import KNOWN_ERRORS
+
+        why, fix = KNOWN_ERRORS[code]
+        place = f"{where['filename']} line {where.get('start', {}).get('line')}" if where.get("filename") else folder
+        if "portRange" in summary + detail:
+            why = ("TCP and UDP ports go from 0 to 65535, and from_port may not be greater than to_port "
+                   "(AWS refuses the rule; the emulator checks it the same way).")
+            fix = "correct from_port/to_port there and run the cell that writes it again, then this one."
+        return CourseError(
+            f"terraform {command} stopped for stack {stack} at {place}: AWS refused it "
+            f"({summary.splitlines()[0].split(': ', 1)[-1].strip()})",
+            why,
+            f"{fix} Resources created before the error are in the state; the next run continues from there.",
+        )
     if summary == "Saved plan is stale":
         return CourseError(
             f"terraform {command} did not run: the saved plan is out of date.",
@@ -595,7 +631,7 @@ def explain_failure(stack: str, command: str, result: TerraformResult, stderr: s
             "this one was applied already, or another run changed the state since. Nothing was changed.",
             "re-run the plan cell above (it saves a fresh plan), then this cell.",
         )
-    if summary in ("Invalid value for variable", "Resource precondition failed"):
+    if summary in ("Invalid value for variable", "Invalid value for input variable", "Resource precondition failed"):
         checked = "A validation rule" if summary.startswith("Invalid") else "A precondition"
         return CourseError(
             f"terraform {command} stopped for stack {stack}: {summary.lower()}.",

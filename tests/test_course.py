@@ -92,12 +92,6 @@ def test_terraform_folder_is_formatted_and_valid(terraform_copy):
     ("certificate_source", "letsencrypt", '"acm-dns"'),
     ("instance_count", "9", "from 1 to 4"),
 ])
-def test_bad_variable_values_get_a_message_saying_what_is_expected(emulator_url, terraform_copy, variable, value, message):
-    plan = standalone.terraform(terraform_copy, "plan", "-input=false", "-no-color", f"-var={variable}={value}")
-    assert plan.returncode == 1
-    assert "Invalid value for variable" in plan.stderr and message in plan.stderr.replace("\n", " "), plan.stderr
-
-
 def test_dns_validation_without_a_zone_is_stopped_before_anything_changes(emulator_url, terraform_copy):
     plan = standalone.terraform(terraform_copy, "plan", "-input=false", "-no-color", "-var=certificate_source=acm-dns")
     assert plan.returncode == 1
@@ -116,28 +110,6 @@ def test_a_domain_outside_the_given_zone_is_stopped_before_anything_changes(emul
         assert "domain_name must be a name inside the zone" in plan.stderr.replace("\n", " "), plan.stderr
     finally:
         aws.client("route53").delete_hosted_zone(Id=zone_id)
-
-
-def test_a_notebook_opened_out_of_order_names_the_one_to_run_first(other_workspace, monkeypatch):
-    monkeypatch.setattr(course.emulator, "start", lambda quiet=False: "http://127.0.0.1:1")
-    folder = terraform.stack_dir(course.STACK)
-    state = {"version": 4, "resources": [
-        {"mode": "managed", "type": t, "name": n, "instances": [{"attributes": {"id": "x"}}]}
-        for t, n in (("aws_route_table_association", "public"), ("aws_security_group_rule", "alb_to_targets"))]}
-    (folder / "terraform.tfstate").write_text(json.dumps(state))
-    assert course.applied() == ["02-network", "03-alb-security-group"]
-    with pytest.raises(CourseError) as error:
-        course.start("06-ecs-on-ec2")
-    assert "builds on notebook 04-alb-and-listeners" in error.value.what
-    assert "notebooks/04-alb-and-listeners.ipynb" in error.value.fix
-    course.start("04-alb-and-listeners")  # the next one in order is fine
-
-
-def test_a_damaged_state_file_is_named_with_its_backup(other_workspace):
-    (terraform.stack_dir(course.STACK) / "terraform.tfstate").write_text("{ not json")
-    with pytest.raises(CourseError) as error:
-        course.state_resources()
-    assert "terraform.tfstate.backup" in error.value.fix
 
 
 def test_add_merges_blocks_in_place_and_keeps_the_others():
