@@ -134,7 +134,10 @@ GROUP_FIX = ("take the id from the Terraform state, e.g. course.resource(\"aws_s
 KNOWN_ERRORS = {
     "InvalidGroup.NotFound": ("No security group with this id exists in this account and region.", GROUP_FIX),
     "InvalidGroupId.Malformed": ("A security group id is \"sg-\" followed by 8 or 17 hexadecimal digits.", GROUP_FIX),
-    "InvalidParameterValue": ("AWS rejected one of the values sent.", "correct the value the message names, then run the cell again."),
+    "InvalidPermission.Malformed": ("A security group rule is malformed: TCP and UDP ports go from 0 to 65535, and "
+                                    "from_port may not be greater than to_port (the emulator checks this as AWS does).",
+                                    "correct the rule's from_port/to_port (or its address range), then run the cell "
+                                    "that writes it again."),
 }
 
 

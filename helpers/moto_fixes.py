@@ -274,9 +274,9 @@ def ec2_security_group_pair_user_id() -> None:
 def ec2_security_group_rule_port_range() -> None:
     """Refuse TCP/UDP rules whose ports are outside 0-65535 or whose from port exceeds the to port.
 
-    AWS answers such an AuthorizeSecurityGroupIngress/Egress with an error
-    (the API gives 0-65535 as the valid range of FromPort and ToPort for TCP
-    and UDP). moto 5.2 stores them, so ``from_port = 70000`` or a reversed
+    AWS answers such an AuthorizeSecurityGroupIngress/Egress with the error
+    ``InvalidPermission.Malformed`` ("TCP/UDP port (-1) out of range" is AWS's
+    own wording, boto/boto3#336; the wording for a reversed range is ours). moto 5.2 stores them, so ``from_port = 70000`` or a reversed
     range in a learner's HCL would apply "successfully" on the emulator and
     fail only on AWS. Provider 3.39 does not check these ports itself.
     ICMP (type/code, -1 = all) and protocol -1 (ports ignored) are left alone.
@@ -293,11 +293,10 @@ def ec2_security_group_rule_port_range() -> None:
             return  # moto's own checks handle missing values
         for port in (low, high):
             if not 0 <= port <= 65535:
-                raise EC2ClientError("InvalidParameterValue",
-                                     f"Invalid value for portRange: TCP/UDP port ({port}) out of range 0-65535.")
+                raise EC2ClientError("InvalidPermission.Malformed", f"TCP/UDP port ({port}) out of range")
         if low > high:
-            raise EC2ClientError("InvalidParameterValue",
-                                 f"Invalid value for portRange: from port ({low}) is greater than to port ({high}).")
+            raise EC2ClientError("InvalidPermission.Malformed",
+                                 f"TCP/UDP port range ({low}-{high}) is invalid: the from port is greater than the to port")
 
     for name in ("authorize_security_group_ingress", "authorize_security_group_egress"):
         original = getattr(SecurityGroupBackend, name)

@@ -567,7 +567,7 @@ def _configuration_is_invalid(stack: str) -> bool:
         return proc.returncode != 0
 
 
-AWS_CODE = re.compile(r"\b(InvalidGroup\.NotFound|InvalidGroupId\.Malformed|InvalidParameterValue)\b")
+AWS_CODE = re.compile(r"\b(InvalidGroup\.NotFound|InvalidGroupId\.Malformed|InvalidPermission\.Malformed)\b")
 
 
 def explain_failure(stack: str, command: str, result: TerraformResult, stderr: str) -> CourseError:
@@ -609,15 +609,11 @@ def explain_failure(stack: str, command: str, result: TerraformResult, stderr: s
         )
     code = AWS_CODE.search(f"{summary} {detail}")
     code = code.group(1) if code else "InvalidGroup.NotFound" if "No security group with ID" in summary else None
-    if code and (code != "InvalidParameterValue" or "portRange" in summary + detail):
+    if code:
         from .aws import KNOWN_ERRORS
 
         why, fix = KNOWN_ERRORS[code]
         place = f"{where['filename']} line {where.get('start', {}).get('line')}" if where.get("filename") else folder
-        if "portRange" in summary + detail:
-            why = ("TCP and UDP ports go from 0 to 65535, and from_port may not be greater than to_port "
-                   "(AWS refuses the rule; the emulator checks it the same way).")
-            fix = "correct from_port/to_port there and run the cell that writes it again, then this one."
         return CourseError(
             f"terraform {command} stopped for stack {stack} at {place}: AWS refused it "
             f"({summary.splitlines()[0].split(': ', 1)[-1].strip()})",

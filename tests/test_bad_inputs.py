@@ -5,7 +5,8 @@ asserts the message they get, and, where something could be lost, that the Terra
 their edits and the emulator's data survive. The messages are CourseErrors: three short lines,
 never a traceback (tests/test_notebook_kernel.py shows how a notebook displays them).
 
-    values:     invalid CIDR, ports out of range, from > to, invalid learner prefix ... (variables)
+    values:     invalid CIDR, ports out of range, from > to, invalid learner prefix ... (variables),
+                DNS validation without a zone, a domain outside the zone (preconditions)
     HCL:        impossible ports in a rule, an unknown security group id, syntax errors (cell, file)
     machine:    emulator down or its port busy, Graphviz missing
     course:     notebook out of order, bad stack name, bad %%hcl target, unknown target
@@ -118,6 +119,26 @@ def test_a_bad_variable_value_says_what_is_expected(course_copy, variable, value
     assert not (course_copy.folder / "terraform.tfstate").exists(), "nothing was applied"
 
 
+def test_dns_validation_without_a_zone_is_stopped_before_anything_changes(course_copy):
+    with pytest.raises(CourseError) as info:
+        course_copy.plan(var={"certificate_source": "acm-dns"})
+    clear(info.value, "resource precondition failed", "A precondition rejected the value")
+    assert "set hosted_zone_id" in info.value.why
+
+
+def test_a_domain_outside_the_given_zone_is_stopped_before_anything_changes(course_copy):
+    zone = aws.client("route53").create_hosted_zone(Name="example.com", CallerReference="course-test-zone")
+    zone_id = zone["HostedZone"]["Id"].split("/")[-1]
+    try:
+        with pytest.raises(CourseError) as info:
+            course_copy.plan(var={"certificate_source": "acm-dns", "hosted_zone_id": zone_id,
+                                  "domain_name": "app.other.org"})
+        clear(info.value, "stopped for stack bad-values")
+        assert "domain_name must be a name inside the zone" in info.value.why
+    finally:
+        aws.client("route53").delete_hosted_zone(Id=zone_id)
+
+
 # ---------------------------------------------------------------------------
 # HCL: what only AWS (and the emulator, corrected to match it) refuses
 # ---------------------------------------------------------------------------
@@ -131,8 +152,8 @@ def test_impossible_ports_in_a_rule_are_refused_as_on_aws(box, low, high, case):
             box.apply(skip_plan=True)
     finally:
         (box.folder / "rule.tf").unlink()
-    clear(info.value, "rule.tf line 2: AWS refused it", "correct from_port/to_port")
-    assert "0 to 65535" in info.value.why and "portRange" in info.value.what
+    clear(info.value, "rule.tf line 2: AWS refused it (InvalidPermission.Malformed: TCP/UDP port", "from_port/to_port")
+    assert "0 to 65535" in info.value.why
     after = course.state_resources("bad-inputs")
     assert after.keys() == before.keys() and after["aws_security_group.box"]["id"] == before[
         "aws_security_group.box"]["id"], "the group is still in the state, nothing lost"

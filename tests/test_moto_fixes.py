@@ -269,7 +269,7 @@ def test_security_group_rules_with_impossible_ports_are_refused_like_aws(emulato
             with pytest.raises(botocore.exceptions.ClientError) as info:
                 ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=[{
                     "IpProtocol": "tcp", "FromPort": low, "ToPort": high, "IpRanges": [{"CidrIp": "10.0.0.0/16"}]}])
-            assert info.value.response["Error"]["Code"] == "InvalidParameterValue"
+            assert info.value.response["Error"]["Code"] == "InvalidPermission.Malformed"
         ec2.authorize_security_group_egress(GroupId=group, IpPermissions=[  # still accepted: AWS accepts them
             {"IpProtocol": "tcp", "FromPort": 32768, "ToPort": 65535, "IpRanges": [{"CidrIp": "10.0.0.0/16"}]},
             {"IpProtocol": "icmp", "FromPort": -1, "ToPort": -1, "IpRanges": [{"CidrIp": "10.0.0.0/16"}]}])
