@@ -31,7 +31,8 @@ def _emulator(args) -> int:
     elif args.action == "reset":
         emulator.reset()
         print("Emulator reset: it holds no resources now. Terraform states in the workspace "
-              "still list the old ones; destroy or re-apply them.")
+              "still list the old ones; destroy or re-apply them (a later restart of the emulator "
+              "does not re-create them).")
     else:
         state = emulator.status()
         if state["running"]:
@@ -133,6 +134,9 @@ def main(argv: list[str] | None = None) -> int:
     nbs = sub.add_parser("notebooks", help="(maintainers) re-execute notebooks and save fresh outputs")
     nbs.add_argument("paths", nargs="*")
     args = parser.parse_args(argv)
+    from . import recovery
+
+    recovery.AUTOMATIC = False  # terminal commands start a stopped emulator but never re-apply stacks
     try:
         if args.command == "notebooks":
             from pathlib import Path

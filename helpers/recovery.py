@@ -11,7 +11,8 @@ course meets the emulator (``course.start``, every ``Terraform`` command,
 whose state lists resources but whose boot id is not the current one, then
 prints one line saying so.
 
-Not re-applied: stacks emptied by a destroy, stacks the learner deliberately
+Not re-applied: by the terminal commands (``python -m helpers env`` is eval'd
+by a shell, and its output must stay exports), stacks emptied by a destroy, stacks the learner deliberately
 emptied with ``python -m helpers emulator reset`` (``forget()``), and
 everything on the aws target (there is no emulator to restart) or when
 ``AWS_ENDPOINT_URL`` names an emulator the course does not manage.
@@ -28,6 +29,7 @@ from . import backups, emulator, workspace
 from .errors import CourseError
 
 RECORD = ".emulator-boot.json"
+AUTOMATIC = True  # False in `python -m helpers ...`: a terminal command never re-applies behind your back
 _busy = False  # re-applying: the Terraform commands it runs must not recurse into it
 
 
@@ -101,7 +103,7 @@ def ensure(skip: str | None = None, quiet: bool = False) -> dict:
         emulator.start(quiet=quiet)
         status = emulator.status()
     boot = status.get("boot")
-    if _busy or not boot or not _stale(boot):
+    if _busy or not AUTOMATIC or not boot or not _stale(boot):
         return status
     with _lock():
         stale = _stale(boot)  # again: another kernel may have done it meanwhile

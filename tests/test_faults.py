@@ -64,8 +64,21 @@ def kill_emulator() -> str:
 
 
 def tiny_group() -> list[dict]:
-    return aws.client("ec2").describe_security_groups(
+    """The stack's group as the emulator sees it (through aws.client: a helper call, so it recovers)."""
+    return _tiny_group(aws.client("ec2"))
+
+
+def _tiny_group(ec2) -> list[dict]:
+    return ec2.describe_security_groups(
         Filters=[{"Name": "group-name", "Values": ["course-fault-tiny"]}])["SecurityGroups"]
+
+
+def raw_ec2():
+    """A plain boto3 client, bypassing the helpers (so no recovery happens)."""
+    import boto3
+
+    return boto3.client("ec2", endpoint_url=emulator.status()["url"], region_name="us-east-1",
+                        aws_access_key_id="testing", aws_secret_access_key="testing")
 
 
 def test_a_killed_emulator_is_restarted_and_the_stacks_reapplied_by_the_next_call(tiny, capsys):
@@ -104,6 +117,19 @@ def test_a_deliberate_reset_is_not_undone_by_a_later_restart(tiny, capsys):
     assert tiny.apply(skip_plan=True).added == 1, "applying by hand brings it back"
     kill_emulator()
     assert len(tiny_group()) == 1, "once applied again, the stack is recovered after a crash like any other"
+
+
+def test_terminal_commands_start_the_emulator_but_never_reapply(tiny):
+    import subprocess
+    import sys
+
+    kill_emulator()
+    proc = subprocess.run([sys.executable, "-m", "helpers", "env"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert all(line.startswith(("export ", "unset ")) for line in proc.stdout.splitlines()), \
+        "`eval \"$(python -m helpers env)\"` must get exports only"
+    assert emulator.status()["running"] and not _tiny_group(raw_ec2()), "started, nothing re-applied yet"
+    assert len(tiny_group()) == 1, "the next helper call in a notebook re-applies"
 
 
 def test_a_failed_reapply_says_which_stack_and_why(tiny):
