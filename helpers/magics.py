@@ -131,7 +131,8 @@ def write_hcl(target: str, text: str, folder: Path | None = None) -> str:
     path = (Path(folder) if folder else stack_dir(stack)) / filename
     cell = text.rstrip() + "\n"
     rejected = path.with_name(path.name + REJECTED)
-    error = syntax_error(cell)
+    unchanged = path.exists() and cell.rstrip() in path.read_text()  # a re-run: checked when first written
+    error = None if unchanged else syntax_error(cell)
     if error:
         line, summary, explanation = error
         rejected.write_text(cell)

@@ -80,6 +80,17 @@ def emulator_url_module():
     return emulator.ensure()
 
 
+def refused_with(box: Terraform, rule: str) -> CourseError:
+    """Apply the stack with ``rule`` added as rule.tf; return the refusal (rule.tf is removed again)."""
+    (box.folder / "rule.tf").write_text(rule)
+    try:
+        with pytest.raises(CourseError) as info:
+            box.apply(skip_plan=True)
+    finally:
+        (box.folder / "rule.tf").unlink()
+    return info.value
+
+
 def state_of(tf: Terraform) -> str:
     return (tf.folder / "terraform.tfstate").read_text()
 
@@ -146,27 +157,16 @@ def test_a_domain_outside_the_given_zone_is_stopped_before_anything_changes(cour
 @pytest.mark.parametrize("low, high, case", [(70000, 70001, "port out of range"), (40000, 32768, "from > to")])
 def test_impossible_ports_in_a_rule_are_refused_as_on_aws(box, low, high, case):
     before = course.state_resources("bad-inputs")
-    (box.folder / "rule.tf").write_text(RULE % ("aws_security_group.box.id", low, high))
-    try:
-        with pytest.raises(CourseError) as info:
-            box.apply(skip_plan=True)
-    finally:
-        (box.folder / "rule.tf").unlink()
-    clear(info.value, "rule.tf line 2: AWS refused it (InvalidPermission.Malformed: TCP/UDP port", "from_port/to_port")
-    assert "0 to 65535" in info.value.why
+    error = refused_with(box, RULE % ("aws_security_group.box.id", low, high))
+    clear(error, "rule.tf line 2: AWS refused it (InvalidPermission.Malformed: TCP/UDP port", "from_port/to_port")
+    assert "0 to 65535" in error.why
     after = course.state_resources("bad-inputs")
     assert after.keys() == before.keys() and after["aws_security_group.box"]["id"] == before[
         "aws_security_group.box"]["id"], "the group is still in the state, nothing lost"
 
 
 def test_an_unknown_security_group_id_in_hcl_says_to_refer_to_the_group(box):
-    (box.folder / "rule.tf").write_text(RULE % ('"sg-0123456789abcdef0"', 443, 443))
-    try:
-        with pytest.raises(CourseError) as info:
-            box.apply(skip_plan=True)
-    finally:
-        (box.folder / "rule.tf").unlink()
-    clear(info.value, 'No security group with ID "sg-0123456789abcdef0"', "aws_security_group.alb.id")
+    clear(refused_with(box, RULE % ('"sg-0123456789abcdef0"', 443, 443)), 'No security group with ID "sg-0123456789abcdef0"', "aws_security_group.alb.id")
 
 
 @pytest.mark.parametrize("group_id", ["sg-0123456789abcdef0", "my-group"])
