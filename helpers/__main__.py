@@ -33,7 +33,8 @@ def _emulator(args) -> int:
     elif args.action == "reset":
         emulator.reset()
         print("Emulator reset: it holds no resources now. Terraform states in the workspace "
-              "still list the old ones; destroy or re-apply them.")
+              "still list the old ones; destroy or re-apply them (a later restart of the emulator "
+              "does not re-create them).")
     else:
         state = emulator.status()
         if state["running"]:
@@ -66,10 +67,15 @@ def _terraform(args) -> int:
 
     from . import aws, targets
 
+    from . import backups
+
     folder = terraform.stack_dir(args.stack)
     if not targets.is_emulator():
         aws.require_credentials()
     terraform.write_target_override(folder)
+    command = next((a for a in args.args if not a.startswith("-")), "")
+    if command in backups.RISKY:
+        backups.before(args.stack, command, folder)
     return subprocess.call([str(terraform.executable()), *args.args], cwd=folder, env=terraform.environment())
 
 
@@ -148,6 +154,9 @@ def main(argv: list[str] | None = None) -> int:
     nbs = sub.add_parser("notebooks", help="(maintainers) re-execute notebooks and save fresh outputs")
     nbs.add_argument("paths", nargs="*")
     args = parser.parse_args(argv)
+    from . import recovery
+
+    recovery.AUTOMATIC = False  # terminal commands start a stopped emulator but never re-apply stacks
     try:
         if args.command == "notebooks":
             from pathlib import Path

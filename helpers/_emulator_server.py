@@ -11,6 +11,7 @@ import json
 import os
 import signal
 import sys
+import uuid
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -39,6 +40,9 @@ def main(argv: list[str] | None = None) -> None:
         "service": "course-emulator",
         "pid": os.getpid(),
         "workspace": args.workspace,
+        # New on every start: moto keeps everything in memory, so a new boot id means an empty
+        # emulator; helpers/recovery.py compares it with the one each stack was applied against.
+        "boot": uuid.uuid4().hex,
         "fixes": applied,
     }).encode()
 

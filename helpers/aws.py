@@ -23,9 +23,31 @@ def endpoint_url() -> str | None:
     """Where requests go: None means AWS's own endpoints."""
     if not targets.is_emulator():
         return None
-    from . import emulator
+    if os.environ.get("AWS_ENDPOINT_URL"):
+        return _answering(os.environ["AWS_ENDPOINT_URL"])
+    from . import recovery
 
-    return os.environ.get("AWS_ENDPOINT_URL") or emulator.ensure()
+    return recovery.ensure()["url"]  # started if needed; re-applies stacks if it had stopped
+
+
+def _answering(url: str) -> str:
+    """``url`` if something listens there; the course cannot restart an emulator it did not start."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection((parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)),
+                                      timeout=3):
+            return url
+    except (OSError, ValueError):
+        raise CourseError(
+            f"Nothing answers at AWS_ENDPOINT_URL={url}.",
+            "AWS_ENDPOINT_URL names an emulator the course does not manage, so it cannot start or restart it; "
+            "that emulator is stopped or unreachable.",
+            "start that emulator again, or unset AWS_ENDPOINT_URL to use the course's own "
+            "(started, and restarted, automatically).",
+        ) from None
 
 
 def session():
@@ -102,3 +124,28 @@ def require_credentials() -> dict:
     )
     _confirmed[key] = info
     return info
+
+
+# AWS error codes a learner meets in this course: (why, fix). Used for boto3 errors in
+# notebooks (errors.install_notebook_handler) and for the provider's errors (terraform.explain_failure).
+GROUP_FIX = ("take the id from the Terraform state, e.g. course.resource(\"aws_security_group.alb\")[\"id\"], "
+             "or in HCL refer to the group (aws_security_group.alb.id) instead of pasting an id: "
+             "ids change whenever a group is re-created, and differ between the emulator and AWS.")
+KNOWN_ERRORS = {
+    "InvalidGroup.NotFound": ("No security group with this id exists in this account and region.", GROUP_FIX),
+    "InvalidGroupId.Malformed": ("A security group id is \"sg-\" followed by 8 or 17 hexadecimal digits.", GROUP_FIX),
+    "InvalidPermission.Malformed": ("A security group rule is malformed: TCP and UDP ports go from 0 to 65535, and "
+                                    "from_port may not be greater than to_port (the emulator checks this as AWS does).",
+                                    "correct the rule's from_port/to_port (or its address range), then run the cell "
+                                    "that writes it again."),
+}
+
+
+def explain(error) -> CourseError:
+    """A boto3 ClientError as one message: what AWS refused, why, and the fix."""
+    info = getattr(error, "response", {}).get("Error", {})
+    code, message = info.get("Code", "Error"), (info.get("Message") or "").strip()
+    operation = getattr(error, "operation_name", "the call")
+    why, fix = KNOWN_ERRORS.get(code, ("AWS refused the request.",
+                                       f"check the values this cell passes to {operation}, then run it again."))
+    return CourseError(f"{operation} failed: {code}: {message}", why, fix)

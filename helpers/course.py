@@ -8,9 +8,10 @@ notebooks before it have been applied and says which one to run if not.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
-from . import emulator, targets
+from . import backups, recovery, targets
 from .errors import CourseError
 from .terraform import Terraform, stack_dir
 
@@ -36,17 +37,8 @@ def state_resources(stack: str = STACK, path: Path | None = None) -> dict[str, d
     ``path`` defaults to the stack's ``terraform.tfstate``. Resources with
     ``count``/``for_each`` appear as ``type.name[0]`` / ``type.name["key"]``.
     """
-    path = path or stack_dir(stack) / "terraform.tfstate"
-    try:
-        state = json.loads(path.read_text())
-    except FileNotFoundError:
-        return {}
-    except ValueError as error:
-        raise CourseError(
-            f"The Terraform state of stack {stack} cannot be read.",
-            f"{path.name} is not valid JSON ({error}); it was damaged outside Terraform.",
-            f"restore it from {path.name}.backup in the same folder, then re-run the cell.",
-        ) from None
+    path = path or stack_dir(stack) / backups.STATE
+    state = backups.check(stack, path) or {}  # a damaged file: a message naming the backup to restore
     found = {}
     for resource in state.get("resources", []):
         if resource.get("mode") != "managed" or resource.get("module"):
@@ -74,8 +66,8 @@ def start(notebook: str) -> Terraform:
     if notebook not in NOTEBOOKS:
         raise CourseError(f"{notebook!r} is not a course notebook.", "start() takes a notebook's name.",
                           f"use one of: {', '.join(NOTEBOOKS)}")
-    if targets.is_emulator():
-        emulator.start(quiet=True)
+    if targets.is_emulator() and not os.environ.get("AWS_ENDPOINT_URL"):
+        recovery.ensure(quiet=True)  # started if needed; re-applies the stacks if it had stopped
     done = set(applied())
     before = NOTEBOOKS[: NOTEBOOKS.index(notebook)]
     markers = dict(STEPS)

@@ -82,7 +82,10 @@ def _lock():
 
 
 def status() -> dict:
-    """{"running": bool, "url", "port", "pid", "workspace"} of this workspace's emulator."""
+    """{"running": bool, "url", "port", "pid", "boot", "workspace"} of this workspace's emulator.
+
+    ``boot`` changes every time the emulator starts (it then holds nothing).
+    """
     state = workspace.read_json(STATE)
     port = state.get("port")
     answer = health(port) if port else None
@@ -92,6 +95,7 @@ def status() -> dict:
         "url": _url(port) if port else None,
         "port": port,
         "pid": answer.get("pid") if ours else None,
+        "boot": answer.get("boot") if ours else None,
         "workspace": workspace.relative(workspace.root()),
     }
 
@@ -213,8 +217,16 @@ def stop() -> bool:
 
 
 def reset() -> None:
-    """Delete everything the emulator holds (all accounts, all regions)."""
+    """Delete everything the emulator holds (all accounts, all regions).
+
+    On purpose, so stacks whose state still lists resources are not re-created
+    by the next restart's recovery (helpers/recovery.py); applying them again
+    by hand does.
+    """
+    from . import recovery
+
     url = ensure()
     req = urllib.request.Request(url + "/moto-api/reset", method="POST", data=b"")
     with urllib.request.urlopen(req, timeout=10):
         pass
+    recovery.forget()

@@ -33,7 +33,7 @@ class CourseError(Exception):
 
 
 def install_notebook_handler() -> None:
-    """Show CourseError in notebooks as its short message, not a traceback."""
+    """Show CourseError, and AWS's refusals of boto3 calls, in notebooks as short messages, not tracebacks."""
     try:
         from IPython import get_ipython
     except ImportError:  # not in IPython: nothing to do
@@ -42,10 +42,17 @@ def install_notebook_handler() -> None:
     if ip is None or getattr(ip, "_course_error_handler", False):
         return
 
+    from botocore.exceptions import ClientError
+
     def _handler(shell, etype, value, tb, tb_offset=None):
         # Printed to stderr so it stands out; the exception still fails the
         # cell (and nbval), because showtraceback is what marks the error.
+        if isinstance(value, ClientError):  # an AWS refusal from a boto3 call in the cell
+            from .aws import explain
+
+            value = explain(value)
+            etype = type(value)
         shell.showtraceback((etype, value, tb), tb_offset=0, exception_only=True)
 
-    ip.set_custom_exc((CourseError,), _handler)
+    ip.set_custom_exc((CourseError, ClientError), _handler)
     ip._course_error_handler = True

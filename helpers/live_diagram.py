@@ -48,6 +48,9 @@ def _rules(title: str, lines: list[str]) -> str:
 
 def draw_live(live: dict, folder: Path) -> Path:
     """Draw ``live`` into ``folder/live_architecture.png`` (and .svg); return the PNG path."""
+    from .diagram_check import require_dot
+
+    require_dot()  # without Graphviz: the install lines, not the diagrams package's traceback
     from diagrams import Cluster, Diagram, Edge, Node
     from diagrams.aws.compute import EC2Instance, ElasticContainerServiceService
     from diagrams.aws.general import Users

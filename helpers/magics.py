@@ -13,10 +13,18 @@ adds the cell's top-level blocks to the file instead: a block with the same
 header (``variable "learner"``) is replaced where it stands, new blocks are
 appended, other blocks stay. Each notebook adds the variables it needs, and
 re-running a cell changes nothing.
+
+A cell whose HCL Terraform cannot parse is not saved: the file keeps its
+previous version, the cell's text goes to ``FILE.tf.rejected`` beside it, and
+the message names the line. Until the cell is fixed (or that file deleted),
+``plan`` and ``apply`` of the stack refuse to run, so an old version of the
+file is never applied by mistake.
 """
 from __future__ import annotations
 
+import os
 import re
+import subprocess
 from pathlib import Path
 
 from . import workspace
@@ -71,6 +79,39 @@ def merge_blocks(existing: str, added: str) -> str:
     return "\n\n".join(merged.values()) + "\n"
 
 
+REJECTED = ".rejected"
+FMT_ERROR = re.compile(r"^Error: (.+)$", re.M)
+FMT_LINE = re.compile(r"on <stdin> line (\d+)")
+
+
+def syntax_error(text: str) -> tuple[int, str, str] | None:
+    """(line, summary, explanation) of the first HCL syntax error in ``text``, or None.
+
+    Asks Terraform itself (``terraform fmt -``: reads only the text, no
+    provider, no state), so the verdict is exactly Terraform's.
+    """
+    from .terraform import cli_config, executable
+
+    env = dict(os.environ, TF_CLI_CONFIG_FILE=str(cli_config()), CHECKPOINT_DISABLE="1")
+    proc = subprocess.run([str(executable()), "fmt", "-no-color", "-"], input=text, capture_output=True,
+                          text=True, env=env, timeout=120)
+    if proc.returncode == 0:
+        return None
+    summary = FMT_ERROR.search(proc.stderr)
+    line = FMT_LINE.search(proc.stderr)
+    explanation = ""
+    if summary:  # the paragraph after the source excerpt explains the error
+        rest = proc.stderr[summary.end():].split("\n\n")
+        explanation = " ".join(rest[2].split()) if len(rest) > 2 else ""
+    return (int(line.group(1)) if line else 0, summary.group(1).strip() if summary else "invalid HCL",
+            explanation or "Terraform cannot parse this HCL.")
+
+
+def rejected_cells(folder: Path) -> list[Path]:
+    """Files whose last %%hcl cell was refused (see the module docstring)."""
+    return sorted(Path(folder).glob("*" + REJECTED))
+
+
 def write_hcl(target: str, text: str, folder: Path | None = None) -> str:
     """Save ``text`` as the Terraform file ``target`` ("stack/file.tf" [--add]); return a one-line report.
 
@@ -89,8 +130,23 @@ def write_hcl(target: str, text: str, folder: Path | None = None) -> str:
     stack, filename, add = match.groups()
     path = (Path(folder) if folder else stack_dir(stack)) / filename
     cell = text.rstrip() + "\n"
+    rejected = path.with_name(path.name + REJECTED)
+    unchanged = path.exists() and cell.rstrip() in path.read_text()  # a re-run: checked when first written
+    error = None if unchanged else syntax_error(cell)
+    if error:
+        line, summary, explanation = error
+        rejected.write_text(cell)
+        kept = f"{workspace.relative(path)} keeps its previous version" if path.exists() else \
+            f"{workspace.relative(path)} was not created"
+        raise CourseError(
+            f"{filename}, line {line} of the HCL: {summary}. The cell was not saved.",
+            f"{explanation} {kept}; plan and apply of stack {stack} wait until this cell is fixed.",
+            f"correct line {line} (counting from the line after %%hcl) and run the cell again. "
+            f"Your text is kept in {workspace.relative(rejected)}.",
+        )
     text = merge_blocks(path.read_text() if path.exists() else "", cell) if add else cell
     path.write_text(text)
+    rejected.unlink(missing_ok=True)
     blocks = [f"{kind} {rtype}.{name}" if kind == "data" else f"{rtype}.{name}"
               for kind, rtype, name in RESOURCE.findall(cell)]
     blocks += [f"var.{name}" for name in VARIABLE.findall(cell)]

@@ -271,6 +271,44 @@ def ec2_security_group_pair_user_id() -> None:
 
 
 @fix
+def ec2_security_group_rule_port_range() -> None:
+    """Refuse TCP/UDP rules whose ports are outside 0-65535 or whose from port exceeds the to port.
+
+    AWS answers such an AuthorizeSecurityGroupIngress/Egress with the error
+    ``InvalidPermission.Malformed`` ("TCP/UDP port (-1) out of range" is AWS's
+    own wording, boto/boto3#336; the wording for a reversed range is ours). moto 5.2 stores them, so ``from_port = 70000`` or a reversed
+    range in a learner's HCL would apply "successfully" on the emulator and
+    fail only on AWS. Provider 3.39 does not check these ports itself.
+    ICMP (type/code, -1 = all) and protocol -1 (ports ignored) are left alone.
+    """
+    from moto.ec2.exceptions import EC2ClientError
+    from moto.ec2.models.security_groups import SecurityGroupBackend
+
+    def check(ip_protocol, from_port, to_port):
+        if str(ip_protocol).lower() not in ("tcp", "udp", "6", "17"):
+            return
+        try:
+            low, high = int(from_port), int(to_port)
+        except (TypeError, ValueError):
+            return  # moto's own checks handle missing values
+        for port in (low, high):
+            if not 0 <= port <= 65535:
+                raise EC2ClientError("InvalidPermission.Malformed", f"TCP/UDP port ({port}) out of range")
+        if low > high:
+            raise EC2ClientError("InvalidPermission.Malformed",
+                                 f"TCP/UDP port range ({low}-{high}) is invalid: the from port is greater than the to port")
+
+    for name in ("authorize_security_group_ingress", "authorize_security_group_egress"):
+        original = getattr(SecurityGroupBackend, name)
+
+        def checked(self, group_name_or_id, ip_protocol, from_port, to_port, *args, _original=original, **kwargs):
+            check(ip_protocol, from_port, to_port)
+            return _original(self, group_name_or_id, ip_protocol, from_port, to_port, *args, **kwargs)
+
+        setattr(SecurityGroupBackend, name, checked)
+
+
+@fix
 def route53_soa_record() -> None:
     """The SOA record of a new zone is a string, not a printed dict.
 

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import python_terraform
 
-from . import targets, workspace
+from . import backups, targets, workspace
 from .errors import CourseError
 from .progress import Progress
 
@@ -420,9 +420,16 @@ class Terraform(python_terraform.Terraform):
             from . import aws
 
             aws.require_credentials()  # names the account and region before anything changes
+        if name in ("plan", *backups.RISKY):
+            backups.check(self.stack, self.folder / backups.STATE)  # damaged: say which copy to restore
+        if name in ("plan", "apply"):
+            self._refuse_rejected_cells(name)
+        self._converge(name, args)
         write_target_override(self.folder)
         if name in ("plan", "apply", "destroy") and not (self.folder / ".terraform").is_dir():
             self.init()
+        if name in backups.RISKY:
+            backups.before(self.stack, name, self.folder)  # fails, with nothing changed, if it cannot
         argv = self.generate_cmd_string(cmd, *args, **kwargs)
         try:
             code, out, err, events = self._stream(argv, f"terraform {name} · stack {self.stack}")
@@ -434,6 +441,33 @@ class Terraform(python_terraform.Terraform):
         elif raise_on_error:
             raise explain_failure(self.stack, name, result, err)
         return result
+
+    def _refuse_rejected_cells(self, name: str) -> None:
+        from .magics import REJECTED, rejected_cells
+
+        rejected = rejected_cells(self.folder)
+        if rejected:
+            names = ", ".join(p.name.removesuffix(REJECTED) for p in rejected)
+            raise CourseError(
+                f"terraform {name} did not run: the last %%hcl cell for {names} was not saved (syntax error).",
+                f"{names} still holds its previous version, so this would {name} something you have "
+                "since changed. Nothing was changed.",
+                f"fix that cell and run it again, then this one. To go on with the previous version "
+                f"instead, delete {workspace.relative(rejected[0])}.",
+            )
+
+    def _converge(self, name: str, args: tuple) -> None:
+        """Emulator target: restart a stopped emulator and re-apply what it lost (helpers/recovery.py)."""
+        if not targets.is_emulator() or os.environ.get("AWS_ENDPOINT_URL"):
+            return
+        from . import recovery
+
+        saved_plan = bool(args) and (self.folder / str(args[0])).is_file()
+        # A destroy, or an apply that refreshes, brings this stack in line by itself.
+        own = name == "destroy" or (name == "apply" and not saved_plan)
+        status = recovery.ensure(skip=self.stack if own else None)
+        if name in backups.RISKY:
+            recovery.record(self.folder, status.get("boot"))
 
     def _stream(self, argv, title):
         progress = Progress(title)
@@ -533,6 +567,9 @@ def _configuration_is_invalid(stack: str) -> bool:
         return proc.returncode != 0
 
 
+AWS_CODE = re.compile(r"\b(InvalidGroup\.NotFound|InvalidGroupId\.Malformed|InvalidPermission\.Malformed)\b")
+
+
 def explain_failure(stack: str, command: str, result: TerraformResult, stderr: str) -> CourseError:
     """Turn Terraform's error into one message a learner can act on."""
     errors = [d for d in result.diagnostics if d.get("severity") == "error"]
@@ -570,6 +607,19 @@ def explain_failure(stack: str, command: str, result: TerraformResult, stderr: s
             "the provider's message below with the notebook and cell.",
             detail=_panic_excerpt(raw),
         )
+    code = AWS_CODE.search(f"{summary} {detail}")
+    code = code.group(1) if code else "InvalidGroup.NotFound" if "No security group with ID" in summary else None
+    if code:
+        from .aws import KNOWN_ERRORS
+
+        why, fix = KNOWN_ERRORS[code]
+        place = f"{where['filename']} line {where.get('start', {}).get('line')}" if where.get("filename") else folder
+        return CourseError(
+            f"terraform {command} stopped for stack {stack} at {place}: AWS refused it "
+            f"({summary.splitlines()[0].split(': ', 1)[-1].strip()})",
+            why,
+            f"{fix} Resources created before the error are in the state; the next run continues from there.",
+        )
     if summary == "Saved plan is stale":
         return CourseError(
             f"terraform {command} did not run: the saved plan is out of date.",
@@ -577,7 +627,7 @@ def explain_failure(stack: str, command: str, result: TerraformResult, stderr: s
             "this one was applied already, or another run changed the state since. Nothing was changed.",
             "re-run the plan cell above (it saves a fresh plan), then this cell.",
         )
-    if summary in ("Invalid value for variable", "Resource precondition failed"):
+    if summary in ("Invalid value for variable", "Invalid value for input variable", "Resource precondition failed"):
         checked = "A validation rule" if summary.startswith("Invalid") else "A precondition"
         return CourseError(
             f"terraform {command} stopped for stack {stack}: {summary.lower()}.",

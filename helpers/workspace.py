@@ -9,7 +9,10 @@ suite uses its own, so running the tests never touches a learner's work).
     providers/           the provider mirror, unpacked from the bundled zip
     emulator.json        port and pid of this workspace's emulator
     emulator.log         the emulator's log
-    stacks/<name>/       Terraform working folders written by the notebooks
+    stacks/<name>/       Terraform working folders written by the notebooks; in each,
+                         .emulator-boot.json: the emulator start it was applied against
+                         (helpers/recovery.py), FILE.tf.rejected: a %%hcl cell not saved
+    backups/<name>/      copies of a stack's state before each risky command (helpers/backups.py)
     config.json          the chosen target (emulator or aws)
 """
 from __future__ import annotations

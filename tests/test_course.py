@@ -78,68 +78,6 @@ def test_terraform_folder_is_formatted_and_valid(terraform_copy):
     assert validate.returncode == 0, validate.stdout + validate.stderr
 
 
-@pytest.mark.parametrize("variable, value, message", [
-    ("learner", "Ana Smith", "1 to 12 lower-case letters or digits"),
-    ("vpc_cidr", "10.0.0.0/8", "from /16 to /24"),
-    ("vpc_cidr", "10.0.0.300/16", "from /16 to /24"),
-    ("public_subnet_cidrs", '["10.0.1.0/24"]', "exactly two IPv4 networks"),
-    ("host_port_range", "{from = 40000, to = 32768}", "1024 <= from <= to <= 65535"),
-    ("host_port_range", "{from = 32768, to = 70000}", "1024 <= from <= to <= 65535"),
-    ("database_cidr", "0.0.0.0/0", "not 0.0.0.0/0"),
-    ("database_port", "0", "from 1 to 65535"),
-    ("domain_name", "localhost", "at least three labels"),
-    ("hosted_zone_id", "my-zone", 'looks like "Z0123456789ABCDEFGHIJ"'),
-    ("certificate_source", "letsencrypt", '"acm-dns"'),
-    ("instance_count", "9", "from 1 to 4"),
-])
-def test_bad_variable_values_get_a_message_saying_what_is_expected(emulator_url, terraform_copy, variable, value, message):
-    plan = standalone.terraform(terraform_copy, "plan", "-input=false", "-no-color", f"-var={variable}={value}")
-    assert plan.returncode == 1
-    assert "Invalid value for variable" in plan.stderr and message in plan.stderr.replace("\n", " "), plan.stderr
-
-
-def test_dns_validation_without_a_zone_is_stopped_before_anything_changes(emulator_url, terraform_copy):
-    plan = standalone.terraform(terraform_copy, "plan", "-input=false", "-no-color", "-var=certificate_source=acm-dns")
-    assert plan.returncode == 1
-    assert "Resource precondition failed" in plan.stderr and "set hosted_zone_id" in plan.stderr.replace("\n", " ")
-
-
-def test_a_domain_outside_the_given_zone_is_stopped_before_anything_changes(emulator_url, terraform_copy):
-    from helpers import aws
-
-    zone = aws.client("route53").create_hosted_zone(Name="example.com", CallerReference="course-test-zone")
-    zone_id = zone["HostedZone"]["Id"].split("/")[-1]
-    try:
-        plan = standalone.terraform(terraform_copy, "plan", "-input=false", "-no-color", "-var=certificate_source=acm-dns",
-                                    f"-var=hosted_zone_id={zone_id}", "-var=domain_name=app.other.org")
-        assert plan.returncode == 1
-        assert "domain_name must be a name inside the zone" in plan.stderr.replace("\n", " "), plan.stderr
-    finally:
-        aws.client("route53").delete_hosted_zone(Id=zone_id)
-
-
-def test_a_notebook_opened_out_of_order_names_the_one_to_run_first(other_workspace, monkeypatch):
-    monkeypatch.setattr(course.emulator, "start", lambda quiet=False: "http://127.0.0.1:1")
-    folder = terraform.stack_dir(course.STACK)
-    state = {"version": 4, "resources": [
-        {"mode": "managed", "type": t, "name": n, "instances": [{"attributes": {"id": "x"}}]}
-        for t, n in (("aws_route_table_association", "public"), ("aws_security_group_rule", "alb_to_targets"))]}
-    (folder / "terraform.tfstate").write_text(json.dumps(state))
-    assert course.applied() == ["02-network", "03-alb-security-group"]
-    with pytest.raises(CourseError) as error:
-        course.start("06-ecs-on-ec2")
-    assert "builds on notebook 04-alb-and-listeners" in error.value.what
-    assert "notebooks/04-alb-and-listeners.ipynb" in error.value.fix
-    course.start("04-alb-and-listeners")  # the next one in order is fine
-
-
-def test_a_damaged_state_file_is_named_with_its_backup(other_workspace):
-    (terraform.stack_dir(course.STACK) / "terraform.tfstate").write_text("{ not json")
-    with pytest.raises(CourseError) as error:
-        course.state_resources()
-    assert "terraform.tfstate.backup" in error.value.fix
-
-
 def test_add_merges_blocks_in_place_and_keeps_the_others():
     first = 'variable "a" {\n  default = 1\n}\n\nvariable "b" {\n  default = 2\n}\n'
     merged = magics.merge_blocks(first, 'variable "a" {\n  default = 10\n}\n\nvariable "c" {\n  default = 3\n}\n')

@@ -4,10 +4,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-import pytest
-
 from helpers import doctor
-from helpers.errors import CourseError
 from helpers.magics import write_hcl
 
 
@@ -42,10 +39,3 @@ def test_doctor_never_crashes_on_a_broken_check(monkeypatch):
 def test_hcl_cell_writes_the_stack_file():
     report = write_hcl("unit-magic/main.tf", 'resource "aws_security_group" "a" {\n}\ndata "aws_vpc" "d" {}\n')
     assert report == "Saved <workspace>/stacks/unit-magic/main.tf (aws_security_group.a, data aws_vpc.d)"
-
-
-@pytest.mark.parametrize("target", ["main.tf", "UPPER/main.tf", "stack/../main.tf", "stack/main.py"])
-def test_hcl_cell_with_a_bad_target_says_how_to_write_it(target):
-    with pytest.raises(CourseError) as info:
-        write_hcl(target, "")
-    assert "%%hcl 00-hello/main.tf" in info.value.fix

@@ -5,10 +5,7 @@ import socket
 import subprocess
 import sys
 
-import pytest
-
 from helpers import emulator, workspace
-from helpers.errors import CourseError
 
 
 def test_start_is_idempotent_and_remembered(emulator_url):
@@ -51,27 +48,6 @@ def test_busy_default_port_picks_a_free_one_and_says_so(other_workspace, capsys)
     assert not url.endswith(f":{busy}")
     assert f"Port {busy} is in use" in capsys.readouterr().out
     assert workspace.read_json("emulator.json")["port"] == int(url.rsplit(":", 1)[1])
-
-
-def test_busy_requested_port_is_one_clear_error(other_workspace, monkeypatch):
-    with socket.socket() as blocker:
-        blocker.bind(("127.0.0.1", 0))
-        blocker.listen()
-        busy = blocker.getsockname()[1]
-        monkeypatch.setenv("COURSE_EMULATOR_PORT", str(busy))
-        with pytest.raises(CourseError) as info:
-            emulator.start()
-    assert f"port {busy} is already in use" in info.value.what
-    assert "unset COURSE_EMULATOR_PORT" in info.value.fix
-
-
-def test_missing_moto_is_one_clear_error(other_workspace):
-    code = ("import sys; sys.modules['moto'] = None\n"
-            "from helpers.__main__ import main; sys.exit(main(['emulator', 'start']))")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 2
-    assert "'moto' is not installed" in proc.stderr and "make lab" in proc.stderr
-    assert "Traceback" not in proc.stderr
 
 
 def test_stop_then_start_and_reset_clears_data(other_workspace):

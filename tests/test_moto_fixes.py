@@ -256,3 +256,22 @@ def test_terminated_instance_leaves_no_network_interface(emulator_url):
     ec2.terminate_instances(InstanceIds=[instance])
     left = ec2.describe_network_interfaces(Filters=[{"Name": "subnet-id", "Values": [subnets[0]]}])
     assert left["NetworkInterfaces"] == []
+
+
+def test_security_group_rules_with_impossible_ports_are_refused_like_aws(emulator_url):
+    import botocore.exceptions
+    import pytest
+
+    ec2 = aws.client("ec2")
+    group = ec2.create_security_group(GroupName="course-fix-ports", Description="port checks")["GroupId"]
+    try:
+        for low, high in ((70000, 70001), (40000, 32768), (-1, 80)):
+            with pytest.raises(botocore.exceptions.ClientError) as info:
+                ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=[{
+                    "IpProtocol": "tcp", "FromPort": low, "ToPort": high, "IpRanges": [{"CidrIp": "10.0.0.0/16"}]}])
+            assert info.value.response["Error"]["Code"] == "InvalidPermission.Malformed"
+        ec2.authorize_security_group_egress(GroupId=group, IpPermissions=[  # still accepted: AWS accepts them
+            {"IpProtocol": "tcp", "FromPort": 32768, "ToPort": 65535, "IpRanges": [{"CidrIp": "10.0.0.0/16"}]},
+            {"IpProtocol": "icmp", "FromPort": -1, "ToPort": -1, "IpRanges": [{"CidrIp": "10.0.0.0/16"}]}])
+    finally:
+        ec2.delete_security_group(GroupId=group)

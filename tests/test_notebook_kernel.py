@@ -75,9 +75,15 @@ def test_apply_streams_live_then_leaves_only_the_summary(kernel, emulator_url):
     run(kernel, "Terraform('kernel-live').destroy()")
 
 
-def test_course_error_shows_as_three_lines_not_a_traceback(kernel):
-    messages = run(kernel, "from helpers.terraform import Terraform\nTerraform('Not A Stack')")
+@pytest.mark.parametrize("code, message", [
+    ("from helpers.terraform import Terraform\nTerraform('Not A Stack')", "'Not A Stack' is not a valid stack name"),
+    # AWS refusing a boto3 call in a cell (an unknown group id) is shown the same way
+    ("from helpers import aws\naws.client('ec2').describe_security_groups(GroupIds=['sg-0123456789abcdef0'])",
+     "DescribeSecurityGroups failed: InvalidGroup.NotFound"),
+])
+def test_course_error_shows_as_three_lines_not_a_traceback(kernel, code, message):
+    messages = run(kernel, code)
     error = next(m for m in messages if m["msg_type"] == "error")
     text = "\n".join(error["content"]["traceback"])
-    assert "'Not A Stack' is not a valid stack name" in text and "Fix:" in text
+    assert message in text and "Fix:" in text
     assert "File " not in text and "Traceback" not in text  # no wall of traceback
