@@ -420,6 +420,10 @@ class Terraform(python_terraform.Terraform):
             from . import aws
 
             aws.require_credentials()  # names the account and region before anything changes
+            if name in ("plan", "apply"):
+                from . import costs
+
+                costs.announce(self.folder, kwargs.get("var"))  # and what the stack costs per hour there
         write_target_override(self.folder)
         if name in ("plan", "apply", "destroy") and not (self.folder / ".terraform").is_dir():
             self.init()
