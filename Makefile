@@ -7,11 +7,15 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.course-installed
+# checkov, the security scanner the tests run over terraform/, lives in its own
+# environment: it pins an older boto3 than the course's.
+SCAN_VENV  ?= .venv-checkov
+SCAN_STAMP := $(SCAN_VENV)/.course-installed
 LAB_PORT ?= 8888
 # JupyterLab refuses to run as root unless told; containers and CI machines are root.
 LAB_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
-.PHONY: lab test doctor notebooks bench graphviz install clean
+.PHONY: lab test doctor notebooks bench graphviz install scanner clean
 
 install: $(STAMP)
 
@@ -21,6 +25,13 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	@touch $(STAMP)
+
+scanner: $(SCAN_STAMP)
+
+$(SCAN_STAMP): tests/checkov-requirements.txt
+	@test -x $(SCAN_VENV)/bin/python || $(PYTHON) -m venv $(SCAN_VENV)
+	$(SCAN_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r tests/checkov-requirements.txt
+	@touch $(SCAN_STAMP)
 
 # Graphviz's dot draws the diagrams. As root with apt (CI, containers) it is
 # installed here; elsewhere the exact install line is printed.
@@ -41,10 +52,13 @@ lab: install graphviz
 	@$(PY) -m helpers emulator start
 	$(VENV)/bin/jupyter lab --port=$(LAB_PORT) --ServerApp.root_dir=notebooks $(LAB_ROOT) $(LAB_ARGS)
 
-# Two workers: the notebook chain (mostly waiting on the provider) on one, the
+# The two environments install side by side (-j2); COURSE_REQUIRE_SCANNER makes
+# the scan test fail, instead of skip, if checkov is missing. Two pytest
+# workers: the notebook chain (mostly waiting on the provider) on one, the
 # other tests beside it (tests/session.py). PYTEST_ARGS="-n 0" runs serially.
-test: install graphviz
-	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
+test: graphviz
+	@$(MAKE) --no-print-directory -j2 install scanner
+	COURSE_REQUIRE_SCANNER=1 $(PY) -m pytest -n 2 $(PYTEST_ARGS)
 
 # Maintainers: re-execute every notebook so the committed outputs are fresh.
 notebooks: install graphviz
@@ -59,4 +73,4 @@ doctor: install graphviz
 
 clean:
 	-@test -x $(PY) && $(PY) -m helpers emulator stop
-	rm -rf $(VENV) .course .course-test .pytest_cache
+	rm -rf $(VENV) $(SCAN_VENV) .course .course-test .pytest_cache

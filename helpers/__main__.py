@@ -4,6 +4,8 @@
     python -m helpers emulator start|stop|status|reset
     python -m helpers target [emulator|aws]      show or choose the target
     python -m helpers terraform STACK ARGS...    run terraform in a stack folder
+    python -m helpers leftovers [--learner NAME] what the course tagged in the current
+                                                 target (exit 1 if anything is left)
     python -m helpers env                        shell exports to use the same
                                                  terraform and emulator by hand
     python -m helpers override FOLDER            point FOLDER's aws provider at the
@@ -52,9 +54,10 @@ def _target(args) -> int:
         targets.use(args.name)
     name = targets.current()
     if name == "aws":
-        from . import aws
+        from . import aws, costs, workspace
 
         aws.require_credentials()
+        costs.announce(workspace.path("stacks", "course"))
     else:
         print("Target: emulator (the local AWS emulator; no AWS account is used).")
     if os.environ.get("COURSE_TARGET") and args.name and os.environ["COURSE_TARGET"] != args.name:
@@ -72,11 +75,40 @@ def _terraform(args) -> int:
     folder = terraform.stack_dir(args.stack)
     if not targets.is_emulator():
         aws.require_credentials()
+        if args.args and args.args[0] in ("plan", "apply"):
+            from . import costs
+
+            costs.announce(folder)
     terraform.write_target_override(folder)
     command = next((a for a in args.args if not a.startswith("-")), "")
     if command in backups.RISKY:
         backups.before(args.stack, command, folder)
     return subprocess.call([str(terraform.executable()), *args.args], cwd=folder, env=terraform.environment())
+
+
+def _leftovers(args) -> int:
+    from . import aws, emulator, inventory, targets
+
+    who = f"learner {args.learner}" if args.learner else "any learner"
+    if targets.is_emulator():
+        if not os.environ.get("AWS_ENDPOINT_URL") and not emulator.status()["running"]:
+            print("The emulator is not running, so it holds nothing: no course resources to find.")
+            return 0
+        place = f"the emulator ({aws.endpoint_url()}), region {targets.region()}"
+    else:
+        who_am_i = aws.require_credentials()
+        place = f"AWS account {who_am_i['account']}, region {who_am_i['region']} (and the global IAM and Route 53)"
+    found = inventory.leftovers(args.learner)
+    if not found:
+        print(f"Nothing tagged course={inventory.COURSE_TAG[1]} ({who}) in {place}.")
+        return 0
+    print(f"{len(found)} resource{'s' if len(found) > 1 else ''} tagged course={inventory.COURSE_TAG[1]} "
+          f"({who}) in {place}:")
+    for line in found:
+        print(f"  {line}")
+    print("Delete them: run notebooks/10-teardown.ipynb (it destroys the course stack), "
+          "or delete by hand what no stack manages.")
+    return 1
 
 
 def _env(args) -> int:
@@ -144,6 +176,9 @@ def main(argv: list[str] | None = None) -> int:
     tf = sub.add_parser("terraform", help="run terraform in a stack folder of the workspace")
     tf.add_argument("stack")
     tf.add_argument("args", nargs=argparse.REMAINDER)
+    lo = sub.add_parser("leftovers", help="list what the course tagged in the current target "
+                                          "(exit 1 if anything is left)")
+    lo.add_argument("--learner", help="only this learner's resources (default: every learner's)")
     sub.add_parser("env", help="print shell exports for using terraform and the emulator by hand")
     ov = sub.add_parser("override", help="point the aws provider of a Terraform folder at the current target")
     ov.add_argument("folder")
@@ -170,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
 
             return doctor.main()
         return {"emulator": _emulator, "target": _target, "terraform": _terraform, "env": _env,
-                "override": _override, "audit": _audit}[args.command](args)
+                "override": _override, "audit": _audit, "leftovers": _leftovers}[args.command](args)
     except CourseError as exc:
         print(exc.render(), file=sys.stderr)
         return 2

@@ -420,6 +420,10 @@ class Terraform(python_terraform.Terraform):
             from . import aws
 
             aws.require_credentials()  # names the account and region before anything changes
+            if name in ("plan", "apply"):
+                from . import costs
+
+                costs.announce(self.folder, kwargs.get("var"))  # and what the stack costs per hour there
         if name in ("plan", *backups.RISKY):
             backups.check(self.stack, self.folder / backups.STATE)  # damaged: say which copy to restore
         if name in ("plan", "apply"):

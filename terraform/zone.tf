@@ -1,6 +1,8 @@
 # The zone that holds domain_name. Created only when no existing zone is given
 # (the emulator, or a fresh domain your registrar will delegate to it).
 resource "aws_route53_zone" "course" {
+  #checkov:skip=CKV2_AWS_39:query logging needs a log group in us-east-1 with a resource policy; this zone is for the emulator or a new domain
+  #checkov:skip=CKV2_AWS_38:DNSSEC signing needs a KMS key and a DS record at the registrar; production enables it
   count = var.hosted_zone_id == "" ? 1 : 0
 
   name          = local.zone_name

@@ -117,9 +117,10 @@ def test_after_course_terraform_folder_alone_builds_what_the_notebooks_built(sta
     assert _security_rules(alone_resources) == _security_rules(notebooks), "the security rules differ"
     # The inventory the teardown notebook relies on finds every kind of tagged resource.
     found = {line.split(":")[0] for line in result["inventory"]}
-    assert found == {"ACM certificate", "Auto Scaling group", "EC2 instance", "ECS cluster", "ECS task definition",
-                     "IAM role", "VPC", "internet gateway", "launch template", "load balancer", "log group",
-                     "Route 53 zone", "route table", "security group", "subnet", "target group"}, found
+    assert found == {"ACM certificate", "Auto Scaling group", "EC2 instance", "ECS cluster", "ECS service",
+                     "ECS task definition", "IAM instance profile", "IAM role", "VPC", "internet gateway",
+                     "launch template", "load balancer", "log group", "Route 53 zone", "route table", "security group",
+                     "subnet", "target group"}, found
 
 
 @pytest.fixture
