@@ -15,6 +15,8 @@ REPO = Path(__file__).resolve().parent.parent
 os.environ["COURSE_WORKSPACE"] = os.environ.get("COURSE_TEST_WORKSPACE", str(REPO / ".course-test"))
 os.environ.pop("COURSE_TARGET", None)  # tests run on the emulator unless a test says otherwise
 os.environ.pop("AWS_ENDPOINT_URL", None)
+os.environ.pop("COURSE_EMULATOR_URL", None)  # the session's own emulator, never a workshop room's
+os.environ.pop("COURSE_LEARNER", None)
 
 
 def pytest_sessionstart(session):
@@ -44,12 +46,18 @@ def pytest_collection_modifyitems(session, config, items):
 
 
 def pytest_collection_finish(session):
-    """Start applying terraform/ alone in the background, when a test will compare it with the course."""
+    """Start the slow background jobs (terraform/ alone; the workshop room) when a test will collect them."""
     if any(item.get_closest_marker("after_course") and "standalone_run" in getattr(item, "fixturenames", ())
            for item in session.items):
         from tests.course_support import Standalone
 
         session.config.course_standalone = Standalone.start()
+    # The workshop room (8 learners at once on one emulator, tests/room_support.py) likewise.
+    if any(item.get_closest_marker("after_course") and "room" in getattr(item, "fixturenames", ())
+           for item in session.items):
+        from tests.room_support import Room
+
+        session.config.course_room = Room.start()
 
 
 def pytest_sessionfinish(session, exitstatus):
