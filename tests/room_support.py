@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -155,6 +156,22 @@ def main(out: Path) -> int:
                         "progress": facilitator.progress(), "table": facilitator.table(facilitator.progress())}
 
         result["after_apply"] = snapshot()
+
+        # On AWS a class shares one hosted zone: without domain_name, each learner plans a name of their own.
+        with as_learner(room_ws, None, None):
+            from helpers import aws
+
+            zone = aws.client("route53").create_hosted_zone(Name="class.example.com", CallerReference="room")
+        zone_id = zone["HostedZone"]["Id"].split("/")[-1]
+        result["shared_zone_domains"] = {}
+        for name in LEARNERS[:2]:
+            plan = subprocess.run([str(exe), "plan", "-input=false", "-no-color", "-var=certificate_source=acm-dns",
+                                   f"-var=hosted_zone_id={zone_id}"], cwd=folders[name], env=envs[name],
+                                  capture_output=True, text=True, timeout=600)
+            assert plan.returncode == 0, plan.stderr
+            result["shared_zone_domains"][name] = sorted(set(re.findall(r'domain_name\s+=\s+"([^"]+)"', plan.stdout)))
+        with as_learner(room_ws, None, None):
+            aws.client("route53").delete_hosted_zone(Id=zone_id)
         result["states"] = {n: sorted(course.state_resources(path=folders[n] / "terraform.tfstate")) for n in LEARNERS}
 
         # Half the room tears down at once, while a late learner catches up to notebook 04.

@@ -31,6 +31,7 @@ def test_a_bad_learner_name_says_what_is_allowed(other_workspace, name):
 
 def test_the_learner_name_reaches_terraform_and_the_environment_wins(other_workspace, monkeypatch):
     monkeypatch.delenv("COURSE_LEARNER", raising=False)
+    monkeypatch.setattr(terraform, "cli_config", lambda tag=None: other_workspace / "terraformrc")  # no provider unpack
     assert terraform.environment()["TF_VAR_learner"] == "learner"
     learner.use("ana")
     assert terraform.environment()["TF_VAR_learner"] == "ana"
@@ -167,3 +168,10 @@ def test_a_late_learner_catches_up_to_notebook_04_and_resets_to_nothing(room):
     assert room["after_half"]["inventory"][late], "the catch-up created the late learner's resources"
     assert room["late_after_reset"] == {"applied": [], "state": {}, "files": []}
     assert room["after_late_reset"]["inventory"][late] == []
+
+
+
+@pytest.mark.after_course
+def test_learners_sharing_one_hosted_zone_get_domain_names_of_their_own(room):
+    """On AWS a class shares one zone (hosted_zone_id): without domain_name each learner gets <learner>.<zone>."""
+    assert room["shared_zone_domains"] == {"ana": ["ana.class.example.com"], "ben": ["ben.class.example.com"]}
