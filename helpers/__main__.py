@@ -67,7 +67,7 @@ def _emulator(args) -> int:
             if state["serving"]:
                 print(f"Emulator served to the room at {state['url']} (pid {state['pid']}, "
                       f"workspace {state['workspace']}); learners use it with: "
-                      f"python -m helpers emulator use http://{emulator.lan_address()}:{state['port']}")
+                      f"python -m helpers emulator use {emulator.room_address()}")
                 return 0
             print(f"Emulator running at {state['url']} (pid {state['pid']}, workspace {state['workspace']})")
         else:

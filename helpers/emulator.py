@@ -106,11 +106,13 @@ def in_room() -> bool:
     return room_url() is not None
 
 
-def _room_down(url: str) -> CourseError:
+def _room_down(url: str, joining: bool = False) -> CourseError:
     source = f"{ROOM_ENV}" if os.environ.get(ROOM_ENV) else "'python -m helpers emulator use'"
+    using = "You asked to use the instructor's shared emulator" if joining else \
+        f"This workspace uses the instructor's shared emulator ({source})"
     return CourseError(
         f"The room's emulator at {url} does not answer.",
-        f"This workspace uses the instructor's shared emulator ({source}), and nothing answers there "
+        f"{using}, and nothing answers there "
         "as the course emulator: it is stopped, the address is wrong, or the network is in between.",
         "ask the instructor to check it (python -m helpers emulator status on their machine), or work on "
         "your own emulator: python -m helpers emulator use local",
@@ -131,7 +133,7 @@ def use(url: str) -> str:
                           "The room emulator is named by its URL, as the instructor's serve command prints it.",
                           "python -m helpers emulator use http://192.168.1.20:4850   (the instructor's address)")
     if health_at(url, timeout=3) is None:
-        raise _room_down(url)
+        raise _room_down(url, joining=True)
     config["emulator_url"] = url
     workspace.write_json("config.json", config)
     return (f"This workspace now uses the room's emulator at {url}, shared with the other learners: "
@@ -330,11 +332,17 @@ def serve(host: str = "0.0.0.0", port: int | None = None) -> str:
             "A running emulator cannot be moved to another network address; it must be started for the room.",
             "python -m helpers emulator stop, then serve again (its resources are lost: it keeps them in memory)",
         )
-    url = _launch(host, port, room=True, quiet=True)
+    _launch(host, port, room=True, quiet=True)
+    return room_address()
+
+
+def room_address() -> str | None:
+    """The URL learners use for the emulator this workspace serves (None: it serves none)."""
     state = workspace.read_json(STATE)
-    if host in ("0.0.0.0", "::"):
-        return f"http://{lan_address()}:{state['port']}"
-    return url
+    if not state.get("room") or not state.get("port"):
+        return None
+    host = state.get("host", HOST)
+    return f"http://{lan_address() if host in ('0.0.0.0', '::') else host}:{state['port']}"
 
 
 def stop() -> bool:

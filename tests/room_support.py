@@ -11,7 +11,8 @@
    and security groups; pairs of learners go on to different course steps (ALB
    group, target group, the lockdown rule), so the facilitator sees 4 stages;
 3. half of them destroy at once, while a 9th learner catches up to notebook 04
-   with ``course.catch_up``; then that learner resets, and the rest destroy.
+   with ``course.catch_up``; then that learner resets, and the rest destroy;
+4. out of the room, ``course.reset()`` on a workspace's own emulator empties it.
 
 After each phase it records the tagged inventory of every learner and the
 facilitator's view; the test asserts on the result file.
@@ -200,6 +201,22 @@ def main(out: Path) -> int:
 
         result["destroy_rest"] = _run_all({n: [destroy] for n in LEARNERS[1::2]}, envs, folders)
         result["after_all"] = snapshot()
+
+        # Out of a room, reset() also empties the learner's own emulator (as notebook 10 does).
+        with as_learner(out / "solo", "solo", None):
+            from helpers import aws
+
+            try:
+                import io
+
+                aws.client("ec2").create_vpc(CidrBlock="10.9.0.0/16")
+                said = io.StringIO()
+                with contextlib.redirect_stdout(said):
+                    course.reset()
+                result["solo_reset"] = {"said": said.getvalue(), "vpcs_left": [
+                    v["VpcId"] for v in aws.client("ec2").describe_vpcs()["Vpcs"] if not v["IsDefault"]]}
+            finally:
+                emulator.stop()
         result["total_s"] = round(time.monotonic() - began, 1)
         (out / "result.json").write_text(json.dumps(result, indent=1))
         print(json.dumps({k: result[k] for k in ("apply_s", "destroy_half_s", "total_s")}))

@@ -175,3 +175,11 @@ def test_a_late_learner_catches_up_to_notebook_04_and_resets_to_nothing(room):
 def test_learners_sharing_one_hosted_zone_get_domain_names_of_their_own(room):
     """On AWS a class shares one zone (hosted_zone_id): without domain_name each learner gets <learner>.<zone>."""
     assert room["shared_zone_domains"] == {"ana": ["ana.class.example.com"], "ben": ["ben.class.example.com"]}
+
+
+
+@pytest.mark.after_course
+def test_reset_on_an_own_emulator_also_empties_the_emulator(room):
+    """Out of a room, course.reset() is notebook 10 in one call: destroy, files aside, emulator reset."""
+    assert "Reset: stack 'course' is empty and nothing tagged learner=solo is left." in room["solo_reset"]["said"]
+    assert room["solo_reset"]["vpcs_left"] == [], "the emulator was reset: only its default VPC is left"
