@@ -10,7 +10,7 @@ suite uses its own, so running the tests never touches a learner's work).
     emulator.json        port and pid of this workspace's emulator
     emulator.log         the emulator's log
     stacks/<name>/       Terraform working folders written by the notebooks
-    config.json          the chosen target (emulator or aws)
+    config.json          the chosen target (emulator or aws), learner name, room emulator URL
 """
 from __future__ import annotations
 
