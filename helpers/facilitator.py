@@ -10,7 +10,8 @@ Terraform state:
 
     02 VPC · 03 the ALB's security group · 04 the load balancer · 05 the target
     group · 06 the ECS service · 07 the instances' rule from the ALB's group ·
-    08 the alias record in the learner's hosted zone
+    08 the alias record in the learner's hosted zone, or <learner>.<zone> in a
+    zone the class shares (hosted_zone_id on AWS)
 
 Nothing is changed: only Describe/List calls are made.
 """
@@ -89,7 +90,9 @@ def _ecs(found):
 
 
 def _route53(found):
+    """08: an alias record in the learner's own zone, or ``<learner>.<zone>`` in a zone the class shares."""
     route53 = aws.client("route53")
+    shared = []
     for zone in route53.list_hosted_zones()["HostedZones"]:
         zone_id = zone["Id"].split("/")[-1]
         tags = route53.list_tags_for_resource(ResourceType="hostedzone", ResourceId=zone_id)["ResourceTagSet"]["Tags"]
@@ -98,12 +101,22 @@ def _route53(found):
             records = route53.list_resource_record_sets(HostedZoneId=zone_id)["ResourceRecordSets"]
             if any(r["Type"] == "A" and r.get("AliasTarget") for r in records):
                 found[name].add("08")
+        elif not zone.get("Config", {}).get("PrivateZone"):
+            shared.append((zone_id, zone["Name"]))
+    for zone_id, zone_name in shared:  # untagged: a zone given as hosted_zone_id (terraform/zone.tf)
+        paginator = route53.get_paginator("list_resource_record_sets")
+        for page in paginator.paginate(HostedZoneId=zone_id):
+            for record in page["ResourceRecordSets"]:
+                label = record["Name"].split(".")[0]
+                if record["Type"] == "A" and record.get("AliasTarget") and label in found \
+                        and record["Name"] == f"{label}.{zone_name}":
+                    found[label].add("08")
 
 
 def progress() -> dict[str, list[str]]:
     """{learner: the course steps ("02".."08") whose resources exist now}, learners sorted by name."""
     found: dict[str, set] = defaultdict(set)  # learner -> steps
-    for source in (_ec2, _elbv2, _ecs, _route53):
+    for source in (_ec2, _elbv2, _ecs, _route53):  # Route 53 last: shared zones need the learners found
         source(found)
     return {name: sorted(found[name]) for name in sorted(found)}
 

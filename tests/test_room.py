@@ -183,3 +183,25 @@ def test_reset_on_an_own_emulator_also_empties_the_emulator(room):
     """Out of a room, course.reset() is notebook 10 in one call: destroy, files aside, emulator reset."""
     assert "Reset: stack 'course' is empty and nothing tagged learner=solo is left." in room["solo_reset"]["said"]
     assert room["solo_reset"]["vpcs_left"] == [], "the emulator was reset: only its default VPC is left"
+
+
+def test_the_facilitator_finds_a_record_in_a_zone_the_class_shares(emulator_url):
+    """On AWS the class zone is not the course's (no tags): <learner>.<zone> still counts as step 08."""
+    from helpers import aws
+
+    ec2, route53 = aws.client("ec2"), aws.client("route53")
+    vpc = ec2.create_vpc(CidrBlock="10.8.0.0/16", TagSpecifications=[{"ResourceType": "vpc", "Tags": [
+        {"Key": "course", "Value": "ecs-alb"}, {"Key": "learner", "Value": "zoe"}]}])["Vpc"]["VpcId"]
+    zone_id = route53.create_hosted_zone(Name="class.example.com", CallerReference="facilitator")["HostedZone"]["Id"]
+    alias = {"Name": "zoe.class.example.com", "Type": "A", "AliasTarget": {
+        "HostedZoneId": "Z35SXDOTRQ7X7K", "DNSName": "ecs-alb-zoe-1.us-east-1.elb.amazonaws.com",
+        "EvaluateTargetHealth": True}}
+    route53.change_resource_record_sets(HostedZoneId=zone_id, ChangeBatch={"Changes": [
+        {"Action": "CREATE", "ResourceRecordSet": alias}]})
+    try:
+        assert facilitator.progress()["zoe"] == ["02", "08"]
+    finally:
+        route53.change_resource_record_sets(HostedZoneId=zone_id, ChangeBatch={"Changes": [
+            {"Action": "DELETE", "ResourceRecordSet": alias}]})
+        route53.delete_hosted_zone(Id=zone_id)
+        ec2.delete_vpc(VpcId=vpc)
