@@ -2,6 +2,10 @@
 
     python -m helpers doctor                     is everything ready?
     python -m helpers emulator start|stop|status|reset
+    python -m helpers emulator serve [--host H] [--port P]   instructor: one emulator for the room
+    python -m helpers emulator use URL|local     learner: the room's emulator, or your own
+    python -m helpers learner [NAME]             show or set your learner name (workshops)
+    python -m helpers facilitator                every learner's progress (instructor)
     python -m helpers target [emulator|aws]      show or choose the target
     python -m helpers terraform STACK ARGS...    run terraform in a stack folder
     python -m helpers leftovers [--learner NAME] what the course tagged in the current
@@ -28,22 +32,79 @@ from .errors import CourseError
 def _emulator(args) -> int:
     from . import emulator
 
-    if args.action == "start":
+    if args.action == "serve" and args.url:
+        raise CourseError("serve takes no address.", "The address to listen on is given with --host.",
+                          "python -m helpers emulator serve --host 0.0.0.0 --port 4850")
+    if args.action == "use":
+        if not args.url:
+            raise CourseError("emulator use needs the room emulator's address.",
+                              "It names the instructor's emulator, or 'local' for your own.",
+                              "python -m helpers emulator use http://192.168.1.20:4850   (or: ... use local)")
+        print(emulator.use(args.url))
+    elif args.action == "serve":
+        url = emulator.serve(host=args.host or "0.0.0.0", port=args.port)
+        print(f"Room emulator running. Learners run, each in their own course folder:\n"
+              f"    python -m helpers emulator use {url}\n"
+              f"    python -m helpers learner THEIR-NAME\n"
+              "WARNING: the emulator has no authentication. Anyone who can reach this port can read and delete "
+              "every learner's resources: serve it only on a network you trust (a classroom LAN or VPN), and "
+              "stop it afterwards: python -m helpers emulator stop")
+    elif args.action == "start":
         print(f"Emulator running at {emulator.start()}")
     elif args.action == "stop":
+        if emulator.in_room():
+            print(f"This workspace uses the room's emulator at {emulator.room_url()}: only the instructor stops it.")
         print("Emulator stopped." if emulator.stop() else "Emulator was not running.")
     elif args.action == "reset":
-        emulator.reset()
+        emulator.reset(everyone=args.everyone)
         print("Emulator reset: it holds no resources now. Terraform states in the workspace "
               "still list the old ones; destroy or re-apply them (a later restart of the emulator "
               "does not re-create them).")
     else:
         state = emulator.status()
-        if state["running"]:
+        if state["room"]:
+            if state["running"]:
+                print(f"Using the room's emulator at {state['url']} (shared; learner {_learner_name()}).")
+            else:
+                print(emulator._room_down(state["url"]).render())
+                return 1
+        elif state["running"]:
+            if state["serving"]:
+                print(f"Emulator served to the room at {state['url']} (pid {state['pid']}, "
+                      f"workspace {state['workspace']}); learners use it with: "
+                      f"python -m helpers emulator use {emulator.room_address()}")
+                return 0
             print(f"Emulator running at {state['url']} (pid {state['pid']}, workspace {state['workspace']})")
         else:
             print("Emulator not running. Start it: python -m helpers emulator start")
             return 1
+    return 0
+
+
+def _learner_name() -> str:
+    from . import learner
+
+    return learner.current()
+
+
+def _learner(args) -> int:
+    from . import emulator, learner
+
+    if args.name:
+        learner.use(args.name)
+    name = learner.current()
+    print(f"Learner: {name}. It prefixes your resource names (ecs-alb-{name}-...) and tags them learner={name}.")
+    if args.name and os.environ.get(learner.ENV) and os.environ[learner.ENV] != args.name:
+        print(f"Note: {learner.ENV}={os.environ[learner.ENV]} in your environment wins over the saved name.")
+    if name == learner.DEFAULT and emulator.in_room():
+        print("You share the room's emulator: choose a name of your own (python -m helpers learner NAME).")
+    return 0
+
+
+def _facilitator(args) -> int:
+    from . import facilitator
+
+    print(facilitator.table(facilitator.progress()))
     return 0
 
 
@@ -119,6 +180,7 @@ def _env(args) -> int:
         f"export PATH={shlex.quote(env['PATH'].split(os.pathsep)[0])}:\"$PATH\"",
         f"export TF_CLI_CONFIG_FILE={shlex.quote(env['TF_CLI_CONFIG_FILE'])}",
         "export CHECKPOINT_DISABLE=1",
+        f"export TF_VAR_learner={shlex.quote(env['TF_VAR_learner'])}",
     ]
     if targets.is_emulator():
         lines += [
@@ -170,7 +232,14 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("doctor", help="check that everything is ready")
     em = sub.add_parser("emulator", help="start, stop, inspect or reset the local AWS emulator")
-    em.add_argument("action", choices=["start", "stop", "status", "reset"])
+    em.add_argument("action", choices=["start", "stop", "status", "reset", "serve", "use"])
+    em.add_argument("url", nargs="?", help="use: the room emulator's URL, or 'local'")
+    em.add_argument("--host", help="serve: the address to listen on (default 0.0.0.0: every interface)")
+    em.add_argument("--port", type=int, help="serve: the port (default: 4850, or a free one)")
+    em.add_argument("--everyone", action="store_true", help="reset: also the emulator served to a room")
+    ln = sub.add_parser("learner", help="show or set your learner name (it namespaces your resources)")
+    ln.add_argument("name", nargs="?")
+    sub.add_parser("facilitator", help="instructor: every learner's progress, read from the tagged resources")
     tg = sub.add_parser("target", help="show or choose where resources are created")
     tg.add_argument("name", nargs="?", choices=["emulator", "aws"])
     tf = sub.add_parser("terraform", help="run terraform in a stack folder of the workspace")
@@ -205,7 +274,8 @@ def main(argv: list[str] | None = None) -> int:
 
             return doctor.main()
         return {"emulator": _emulator, "target": _target, "terraform": _terraform, "env": _env,
-                "override": _override, "audit": _audit, "leftovers": _leftovers}[args.command](args)
+                "override": _override, "audit": _audit, "leftovers": _leftovers, "learner": _learner,
+                "facilitator": _facilitator}[args.command](args)
     except CourseError as exc:
         print(exc.render(), file=sys.stderr)
         return 2

@@ -1,7 +1,8 @@
 """The emulator process: moto's server, corrected where moto and AWS differ.
 
 Started by ``helpers.emulator.start()``; not meant to be run by hand.
-It binds to loopback only and answers ``/_course/health`` so the launcher can
+It binds to loopback (``--host`` another address: ``emulator serve``, for a
+workshop room) and answers ``/_course/health`` so the launcher can
 tell its own server from any other program on the port.
 """
 from __future__ import annotations
@@ -18,6 +19,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--workspace", required=True)
+    parser.add_argument("--host", default="127.0.0.1")
     args = parser.parse_args(argv)
 
     # AWS managed IAM policies (e.g. AmazonEC2ContainerServiceforEC2Role) exist
@@ -53,8 +55,9 @@ def main(argv: list[str] | None = None) -> None:
         return moto_app(environ, start_response)
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    print(f"course emulator: moto on 127.0.0.1:{args.port}, fixes: {', '.join(applied) or 'none'}", flush=True)
-    run_simple("127.0.0.1", args.port, app, threaded=True, request_handler=MotoRequestHandler)
+    print(f"course emulator: moto on {args.host}:{args.port}, fixes: {', '.join(applied) or 'none'}", flush=True)
+    # threaded: one thread per request, so a room of learners' Terraform runs are served side by side.
+    run_simple(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler)
 
 
 if __name__ == "__main__":

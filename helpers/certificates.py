@@ -11,7 +11,7 @@ from pathlib import Path
 
 from . import workspace
 
-DOMAIN = "app.ecs-alb.example"  # the default of var.domain_name in terraform/variables.tf
+DOMAIN = "app.ecs-alb.example"  # local.domain_name in terraform/zone.tf when no domain or zone is given
 
 
 def self_signed(domain: str = DOMAIN) -> tuple[Path, Path]:

@@ -4,6 +4,11 @@ Notebooks 02-09 add files to the stack ``course`` (``stacks/course`` in the
 workspace); the finished files are exactly those in terraform/. Each notebook
 starts with ``tf = course.start("05-target-group")``, which checks that the
 notebooks before it have been applied and says which one to run if not.
+
+Start anywhere: ``course.catch_up("07-lock-down-the-instances")`` applies
+what notebooks 02-06 apply (their ``%%hcl`` cells, in order, and the emulator's
+stand-in for ECS registering targets), so notebook 07 can be opened in a fresh
+workspace; ``course.reset()`` destroys the stack and moves its files aside.
 """
 from __future__ import annotations
 
@@ -11,7 +16,7 @@ import json
 import os
 from pathlib import Path
 
-from . import backups, recovery, targets
+from . import backups, emulator, learner as learners, recovery, targets
 from .errors import CourseError
 from .terraform import Terraform, stack_dir
 
@@ -55,9 +60,9 @@ def _lookup(resources: dict, address: str) -> dict | None:
     return resources.get(address) or resources.get(f"{address}[0]")
 
 
-def applied(stack: str = STACK) -> list[str]:
+def applied(stack: str = STACK, resources: dict | None = None) -> list[str]:
     """The notebooks whose resources are in the state, in course order."""
-    resources = state_resources(stack)
+    resources = state_resources(stack) if resources is None else resources
     return [name for name, marker in STEPS if marker and _lookup(resources, marker) is not None]
 
 
@@ -68,17 +73,19 @@ def start(notebook: str) -> Terraform:
                           f"use one of: {', '.join(NOTEBOOKS)}")
     if targets.is_emulator() and not os.environ.get("AWS_ENDPOINT_URL"):
         recovery.ensure(quiet=True)  # started if needed; re-applies the stacks if it had stopped
-    done = set(applied())
-    before = NOTEBOOKS[: NOTEBOOKS.index(notebook)]
-    markers = dict(STEPS)
-    missing = [name for name in before if markers.get(name) and name not in done]
+    resources = state_resources()
+    check_learner(resources)
+    done = set(applied(resources=resources))
+    missing = _missing_before(notebook, done)
     if missing:
         first = missing[0]
         raise CourseError(
             f"Notebook {notebook} builds on notebook {first}, which has not been applied in this workspace.",
             "Each notebook adds to the same Terraform stack; its resources must exist first.",
-            f"open notebooks/{first}.ipynb and run all its cells (Run > Run All Cells), then come back.",
+            f"open notebooks/{first}.ipynb and run all its cells (Run > Run All Cells), then come back; "
+            f'or apply every step before this notebook in one call: course.catch_up("{notebook}")',
         )
+    before = NOTEBOOKS[: NOTEBOOKS.index(notebook)]
     earlier = [name for name in before if name in done]
     if not earlier:
         status = "new, this notebook starts it"
@@ -90,13 +97,40 @@ def start(notebook: str) -> Terraform:
     return Terraform(STACK)
 
 
-def learner() -> str:
-    """The learner name the stack was applied with (var.learner, tagged on every resource)."""
-    for attributes in state_resources().values():
+def _missing_before(notebook: str, done: set[str]) -> list[str]:
+    """The notebooks before ``notebook`` not among ``done`` (applied), in course order."""
+    markers = dict(STEPS)
+    return [name for name in NOTEBOOKS[: NOTEBOOKS.index(notebook)] if markers.get(name) and name not in done]
+
+
+def applied_learner(stack: str = STACK, resources: dict | None = None) -> str | None:
+    """The learner name found in the stack's state (the learner tag), or None when it is empty."""
+    for attributes in (state_resources(stack) if resources is None else resources).values():
         name = (attributes.get("tags_all") or {}).get("learner")
         if name:
             return name
-    return "learner"  # the default of var.learner
+    return None
+
+
+def learner() -> str:
+    """The learner name the stack was applied with (var.learner, tagged on every resource).
+
+    An empty stack: the learner name of this workspace (``python -m helpers learner``).
+    """
+    return applied_learner() or learners.current()
+
+
+def check_learner(resources: dict | None = None) -> None:
+    """Refuse to go on when the stack was applied under another learner name than the current one."""
+    was, now = applied_learner(resources=resources), learners.current()
+    if was and was != now:
+        raise CourseError(
+            f"The course stack in this workspace was applied as learner {was!r}, but your learner name is now {now!r}.",
+            "The name is part of every resource name: applying now would replace all of them, and another "
+            "learner's workspace must never share this state.",
+            f"keep the name: python -m helpers learner {was}   (then restart the kernel); or, to really "
+            "change it, tear the stack down first (notebook 10, or course.reset()) and then change it.",
+        )
 
 
 def target_settings() -> dict:
@@ -212,3 +246,109 @@ def archive_files(stack: str = STACK) -> str | None:
     for path in files:
         shutil.move(str(path), keep / path.name)
     return workspace.relative(keep)
+
+
+# ---------------------------------------------------------------------------
+# Start anywhere: catch up to a notebook, or reset to nothing
+# ---------------------------------------------------------------------------
+
+def _course_files(notebooks: list[str]) -> dict[str, str]:
+    """{file name: text} that the ``%%hcl course/...`` cells of ``notebooks`` write, run in order."""
+    import tempfile
+
+    from . import magics
+    from .notebooks import hcl_cells
+
+    with tempfile.TemporaryDirectory() as folder:
+        for _, target, body in hcl_cells(notebooks):
+            magics.write_hcl(target, body, folder=Path(folder))
+        return {p.name: p.read_text() for p in sorted(Path(folder).glob("*.tf"))}
+
+
+def catch_up(notebook: str) -> Terraform:
+    """Bring the stack to where ``notebook`` starts: apply every step of the notebooks before it.
+
+    The files are those the earlier notebooks' ``%%hcl`` cells write (the notebooks
+    are the source of truth), applied in one go; on the emulator, the targets that ECS
+    would register (notebook 06 does this by hand) are registered too. Files of yours that
+    differ are moved to ``stacks/course-previous/`` first, not deleted. Returns the stack's
+    Terraform, like ``start()``.
+    """
+    if notebook not in NOTEBOOKS:
+        raise CourseError(f"{notebook!r} is not a course notebook.", "catch_up() takes a notebook's name.",
+                          f"use one of: {', '.join(NOTEBOOKS)}")
+    if targets.is_emulator():
+        emulator.start(quiet=True)
+    check_learner()
+    before = NOTEBOOKS[: NOTEBOOKS.index(notebook)]
+    missing = _missing_before(notebook, set(applied()))
+    if not missing:
+        print(f"Stack {STACK!r}: every notebook before {notebook} is applied already; nothing to do.")
+        return start(notebook)
+    files = _course_files(before)
+    folder = stack_dir(STACK)
+    present = {p.name: p.read_text() for p in folder.glob("*.tf")}
+    if any(files.get(name) != text for name, text in present.items()):  # would be overwritten or left over
+        print(f"The stack's files as they were are kept in {archive_files()}/")
+    for name, text in files.items():
+        (folder / name).write_text(text)
+    print(f"Catching up: applying the steps of {', '.join(before)} (from their %%hcl cells) ...")
+    tf = Terraform(STACK)
+    tf.apply()
+    if "06-ecs-on-ec2" in before:
+        _register_targets_like_ecs()
+    return start(notebook)
+
+
+def _register_targets_like_ecs() -> None:
+    """Notebook 06's non-Terraform step. The emulator runs no ECS agent: register what ECS would."""
+    if not targets.is_emulator():
+        return  # on AWS the ECS service registers its tasks itself
+    from . import aws
+
+    elbv2, ecs, autoscaling = (aws.client(name) for name in ("elbv2", "ecs", "autoscaling"))
+    target_group_arn = resource("aws_lb_target_group.web")["arn"]
+    if elbv2.describe_target_health(TargetGroupArn=target_group_arn)["TargetHealthDescriptions"]:
+        return
+    service = ecs.describe_services(cluster=resource("aws_ecs_cluster.main")["name"], services=["web"])["services"][0]
+    group = autoscaling.describe_auto_scaling_groups(
+        AutoScalingGroupNames=[resource("aws_autoscaling_group.ecs")["name"]])["AutoScalingGroups"][0]
+    instance_id = group["Instances"][0]["InstanceId"]
+    elbv2.register_targets(TargetGroupArn=target_group_arn,
+                           Targets=[{"Id": instance_id, "Port": 32768 + n} for n in range(service["desiredCount"])])
+
+
+def reset() -> None:
+    """Back to nothing: destroy the stack and move its files aside (what notebook 10 does).
+
+    On an emulator of your own it is reset too; a room's emulator is shared, so only your
+    resources go. Afterwards no resource tagged with your learner name is left.
+    """
+    from . import inventory
+
+    if targets.is_emulator():
+        emulator.start(quiet=True)
+    name = learner()
+    folder = stack_dir(STACK)
+    if state_resources():
+        if not any(folder.glob("*.tf")):
+            raise CourseError(
+                f"The stack {STACK!r} has resources in its state but no .tf files to destroy them with.",
+                "Terraform needs the configuration (at least the provider) to delete what the state lists.",
+                f"copy the files back from {STACK}-previous in the stacks folder of your workspace, then reset again.",
+            )
+        Terraform(STACK).destroy()
+    kept = archive_files()
+    if kept:
+        print(f"Your files are kept in {kept}/")
+    if targets.is_emulator() and not emulator.in_room() and not emulator.status()["serving"]:
+        emulator.reset()
+    left = inventory.leftovers(name)
+    if left:
+        raise CourseError(
+            f"After the reset, {len(left)} resources tagged learner={name} still exist: {', '.join(left[:5])}",
+            "They were created outside this workspace's stack (another workspace with the same learner name, "
+            "or by hand).",
+            "delete them where they were made (their own workspace's notebook 10), or by hand with boto3.",
+        )
+    print(f"Reset: stack {STACK!r} is empty and nothing tagged learner={name} is left.")

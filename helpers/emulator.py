@@ -1,6 +1,8 @@
 """The local AWS emulator: a moto server on loopback, one per workspace.
 
     python -m helpers emulator start|stop|status|reset
+    python -m helpers emulator serve [--host 0.0.0.0] [--port 4850]   instructor: one for the room
+    python -m helpers emulator use http://HOST:PORT | local          learner: the room's, or your own
 
 It runs as its own process (so it survives kernel restarts) and records its
 port and pid in ``<workspace>/emulator.json``; every notebook finds the same
@@ -8,6 +10,13 @@ one. ``start`` is idempotent and health-checked. If the preferred port is
 busy, a free one is picked and remembered. The server itself is
 ``helpers/_emulator_server.py`` (moto plus the fidelity fixes in
 ``helpers/moto_fixes.py``).
+
+Workshop (room) mode: the instructor *serves* one emulator on the network;
+each learner *uses* it (``COURSE_EMULATOR_URL``, or ``emulator use URL`` saved
+in the workspace). Then ``ensure()``/``start()`` return the room's URL and never
+start an emulator of their own, and ``reset()`` refuses: it would delete every
+learner's resources. The emulator has no authentication: serve it only on a
+network you trust.
 """
 from __future__ import annotations
 
@@ -16,6 +25,7 @@ import fcntl
 import importlib.util
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -34,34 +44,100 @@ LOG = "emulator.log"
 HEALTH_PATH = "/_course/health"
 START_TIMEOUT = 30.0
 LOG_LIMIT = 5 * 1024 * 1024
+ROOM_ENV = "COURSE_EMULATOR_URL"
+ROOM_URL = re.compile(r"^https?://[A-Za-z0-9.\-]+(:[0-9]{1,5})?$|^https?://\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?$")
 
 
-def _url(port: int) -> str:
-    return f"http://{HOST}:{port}"
+def _url(port: int, host: str = HOST) -> str:
+    # A server bound to every interface is reached locally through loopback.
+    return f"http://{HOST if host in ('0.0.0.0', '::', '') else host}:{port}"
 
 
-def health(port: int, timeout: float = 1.0) -> dict | None:
-    """The emulator's health answer on ``port``, or None.
+def health_at(url: str, timeout: float = 1.0) -> dict | None:
+    """The health answer of the course emulator at ``url``, or None.
 
     Only our own launcher answers HEALTH_PATH, so another program on the port
     (another moto, LocalStack, a web server) is never mistaken for ours.
     """
     try:
-        with urllib.request.urlopen(_url(port) + HEALTH_PATH, timeout=timeout) as resp:
+        with urllib.request.urlopen(url + HEALTH_PATH, timeout=timeout) as resp:
             data = json.loads(resp.read().decode())
     except (OSError, ValueError, urllib.error.URLError):
         return None
-    return data if data.get("service") == "course-emulator" else None
+    return data if isinstance(data, dict) and data.get("service") == "course-emulator" else None
 
 
-def port_is_free(port: int) -> bool:
+def health(port: int, timeout: float = 1.0, host: str = HOST) -> dict | None:
+    """The emulator's health answer on ``port`` of this machine, or None."""
+    return health_at(_url(port, host), timeout)
+
+
+def port_is_free(port: int, host: str = HOST) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            s.bind((HOST, port))
+            s.bind((host, port))
         except OSError:
             return False
     return True
+
+
+# --------------------------------------------------------------------------
+# Room mode, learner side: the instructor's emulator instead of one's own
+# --------------------------------------------------------------------------
+
+def room_url() -> str | None:
+    """The room emulator this workspace uses (COURSE_EMULATOR_URL, else ``emulator use``), or None."""
+    value = os.environ.get(ROOM_ENV) or workspace.read_json("config.json").get("emulator_url")
+    if not value:
+        return None
+    value = value.strip().rstrip("/")
+    if not ROOM_URL.match(value):
+        raise CourseError(
+            f"{value!r} is not an emulator address.",
+            "A room emulator is named by its URL: http://HOST:PORT, as the instructor's serve command prints it.",
+            f"set {ROOM_ENV} (or run: python -m helpers emulator use http://HOST:PORT) with the address the "
+            "instructor gave, or go back to your own emulator: python -m helpers emulator use local",
+        )
+    return value
+
+
+def in_room() -> bool:
+    return room_url() is not None
+
+
+def _room_down(url: str, joining: bool = False) -> CourseError:
+    source = f"{ROOM_ENV}" if os.environ.get(ROOM_ENV) else "'python -m helpers emulator use'"
+    using = "You asked to use the instructor's shared emulator" if joining else \
+        f"This workspace uses the instructor's shared emulator ({source})"
+    return CourseError(
+        f"The room's emulator at {url} does not answer.",
+        f"{using}, and nothing answers there "
+        "as the course emulator: it is stopped, the address is wrong, or the network is in between.",
+        "ask the instructor to check it (python -m helpers emulator status on their machine), or work on "
+        "your own emulator: python -m helpers emulator use local",
+    )
+
+
+def use(url: str) -> str:
+    """Point this workspace at a room emulator (``local``: back to its own); return a report."""
+    config = workspace.read_json("config.json")
+    if url.strip().lower() in ("local", "own", "none", ""):
+        config.pop("emulator_url", None)
+        workspace.write_json("config.json", config)
+        note = f" ({ROOM_ENV} is set in your environment and still wins: unset it.)" if os.environ.get(ROOM_ENV) else ""
+        return "This workspace uses its own emulator on this machine again." + note
+    url = url.strip().rstrip("/")
+    if not ROOM_URL.match(url):
+        raise CourseError(f"{url!r} is not an emulator address.",
+                          "The room emulator is named by its URL, as the instructor's serve command prints it.",
+                          "python -m helpers emulator use http://192.168.1.20:4850   (the instructor's address)")
+    if health_at(url, timeout=3) is None:
+        raise _room_down(url, joining=True)
+    config["emulator_url"] = url
+    workspace.write_json("config.json", config)
+    return (f"This workspace now uses the room's emulator at {url}, shared with the other learners: "
+            "give yourself a learner name (python -m helpers learner NAME) before you apply anything.")
 
 
 def _free_port() -> int:
@@ -82,25 +158,40 @@ def _lock():
 
 
 def status() -> dict:
-    """{"running": bool, "url", "port", "pid", "boot", "workspace"} of this workspace's emulator.
+    """{"running", "url", "port", "pid", "boot", "workspace", "room", "serving"} of this workspace's emulator.
 
-    ``boot`` changes every time the emulator starts (it then holds nothing).
+    ``boot`` changes every time the emulator starts (it then holds nothing);
+    ``room``: the URL of the room emulator this workspace uses instead of its own (else None);
+    ``serving``: this workspace's own emulator is served to a room (``serve``).
     """
+    room = room_url()
+    if room:
+        answer = health_at(room)
+        return {"running": bool(answer), "url": room, "port": None, "pid": None, "boot": None,
+                "workspace": workspace.relative(workspace.root()), "room": room, "serving": False}
+    return _own_status()
+
+
+def _own_status() -> dict:
+    """status() of the emulator process this workspace runs itself (room mode or not)."""
     state = workspace.read_json(STATE)
     port = state.get("port")
-    answer = health(port) if port else None
+    host = state.get("host", HOST)
+    answer = health(port, host=host) if port else None
     ours = bool(answer) and answer.get("workspace") == str(workspace.root())
     return {
         "running": ours,
-        "url": _url(port) if port else None,
+        "url": _url(port, host) if port else None,
         "port": port,
         "pid": answer.get("pid") if ours else None,
         "boot": answer.get("boot") if ours else None,
         "workspace": workspace.relative(workspace.root()),
+        "room": None,
+        "serving": ours and bool(state.get("room")),
     }
 
 
-def _choose_port(state: dict) -> tuple[int, str]:
+def _choose_port(state: dict, host: str = HOST) -> tuple[int, str]:
     """A port to start on, and a note for the learner when it is not the usual one."""
     requested = os.environ.get("COURSE_EMULATOR_PORT")
     if requested:
@@ -114,7 +205,7 @@ def _choose_port(state: dict) -> tuple[int, str]:
                 "The emulator needs a TCP port between 1024 and 65535.",
                 "unset COURSE_EMULATOR_PORT (a free port is then chosen for you) or set it to e.g. 4850.",
             ) from None
-        if not port_is_free(port):
+        if not port_is_free(port, host):
             raise CourseError(
                 f"The emulator cannot start: port {port} is already in use.",
                 f"You asked for port {port} with COURSE_EMULATOR_PORT, and another program is listening there.",
@@ -122,7 +213,7 @@ def _choose_port(state: dict) -> tuple[int, str]:
             )
         return port, ""
     preferred = state.get("port") or DEFAULT_PORT
-    if port_is_free(preferred):
+    if port_is_free(preferred, host):
         return preferred, ""
     port = _free_port()
     return port, (
@@ -132,9 +223,21 @@ def _choose_port(state: dict) -> tuple[int, str]:
 
 
 def start(quiet: bool = False) -> str:
-    """Start the emulator if it is not running; return its URL. Idempotent."""
+    """Start the emulator if it is not running; return its URL. Idempotent.
+
+    In a room (``use``), nothing is started: the room's URL is returned once it answers.
+    """
+    room = room_url()
+    if room:
+        if health_at(room, timeout=5) is None:
+            raise _room_down(room)
+        return room
+    return _launch(HOST, None, room=False, quiet=quiet)
+
+
+def _launch(host: str, port: int | None, room: bool, quiet: bool = False) -> str:
     with _lock():
-        current = status()
+        current = _own_status()
         if current["running"]:
             return current["url"]
         try:
@@ -148,7 +251,14 @@ def start(quiet: bool = False) -> str:
                 "run 'make lab' (it installs everything), or: pip install -r requirements.txt",
             )
         state = workspace.read_json(STATE)
-        port, note = _choose_port(state)
+        if port is None:
+            port, note = _choose_port(state, host)
+        elif not port_is_free(port, host):
+            raise CourseError(f"The emulator cannot be served on port {port}: it is already in use.",
+                              "Another program listens on that port.",
+                              "pick another one: python -m helpers emulator serve --port 4851")
+        else:
+            note = ""
         log_path = workspace.path(LOG)
         if log_path.exists() and log_path.stat().st_size > LOG_LIMIT:
             os.replace(log_path, log_path.with_suffix(".log.1"))  # keep one old log, not an endless one
@@ -157,18 +267,21 @@ def start(quiet: bool = False) -> str:
         began = time.monotonic()
         with open(log_path, "ab") as log:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "helpers._emulator_server", "--port", str(port),
+                [sys.executable, "-m", "helpers._emulator_server", "--port", str(port), "--host", host,
                  "--workspace", str(workspace.root())],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 cwd=str(workspace.REPO), env=env, start_new_session=True,  # outlives the kernel
             )
         while time.monotonic() - began < START_TIMEOUT:
-            answer = health(port, timeout=0.5)
+            answer = health(port, timeout=0.5, host=host)
             if answer and answer.get("pid") == proc.pid:
-                workspace.write_json(STATE, {"port": port, "pid": proc.pid})
+                saved = {"port": port, "pid": proc.pid}
+                if room:
+                    saved.update(host=host, room=True)
+                workspace.write_json(STATE, saved)
                 if note and not quiet:
                     print(note)
-                return _url(port)
+                return _url(port, host)
             if proc.poll() is not None:
                 break
             time.sleep(0.05)
@@ -194,10 +307,50 @@ def ensure() -> str:
     return current["url"] if current["running"] else start()
 
 
+# --------------------------------------------------------------------------
+# Room mode, instructor side
+# --------------------------------------------------------------------------
+
+def lan_address() -> str:
+    """This machine's address on its default network (no packet is sent), or 127.0.0.1."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect(("192.0.2.1", 9))  # TEST-NET-1: only picks the outgoing interface
+            return s.getsockname()[0]
+        except OSError:
+            return HOST
+
+
+def serve(host: str = "0.0.0.0", port: int | None = None) -> str:
+    """Start this workspace's emulator for a whole room, listening on ``host``; return the URL learners use."""
+    if room_url():
+        raise CourseError("This workspace uses a room emulator already; it cannot serve one too.",
+                          "Serving is for the instructor's workspace, which runs the emulator itself.",
+                          "python -m helpers emulator use local   (then serve again)")
+    current = _own_status()
+    if current["running"] and not current["serving"]:
+        raise CourseError(
+            "This workspace's emulator is already running for this machine only (on loopback).",
+            "A running emulator cannot be moved to another network address; it must be started for the room.",
+            "python -m helpers emulator stop, then serve again (its resources are lost: it keeps them in memory)",
+        )
+    _launch(host, port, room=True, quiet=True)
+    return room_address()
+
+
+def room_address() -> str | None:
+    """The URL learners use for the emulator this workspace serves (None: it serves none)."""
+    state = workspace.read_json(STATE)
+    if not state.get("room") or not state.get("port"):
+        return None
+    host = state.get("host", HOST)
+    return f"http://{lan_address() if host in ('0.0.0.0', '::') else host}:{state['port']}"
+
+
 def stop() -> bool:
-    """Stop this workspace's emulator. Returns True if one was running."""
+    """Stop this workspace's own emulator (never a room's). Returns True if one was running."""
     with _lock():
-        current = status()
+        current = _own_status()
         if not current["running"]:
             with contextlib.suppress(FileNotFoundError):
                 workspace.path(STATE).unlink()
@@ -206,25 +359,41 @@ def stop() -> bool:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and health(current["port"], timeout=0.2):
+        while time.monotonic() < deadline and health_at(current["url"], timeout=0.2):
             time.sleep(0.05)
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
         state = workspace.read_json(STATE)
-        state.pop("pid", None)  # keep the port: the next start prefers it
+        for key in ("pid", "host", "room"):  # keep the port: the next start prefers it
+            state.pop(key, None)
         workspace.write_json(STATE, state)
         return True
 
 
-def reset() -> None:
+def reset(everyone: bool = False) -> None:
     """Delete everything the emulator holds (all accounts, all regions).
 
+    Refused in a room (a learner's workspace) and, unless ``everyone``, on the emulator served to one.
     On purpose, so stacks whose state still lists resources are not re-created
     by the next restart's recovery (helpers/recovery.py); applying them again
     by hand does.
     """
     from . import recovery
 
+    room = room_url()
+    if room:
+        raise CourseError(
+            f"The room's emulator at {room} cannot be reset from a learner's workspace.",
+            "It is shared by everyone in the room: a reset would delete every learner's resources, not only yours.",
+            "delete only your own: destroy your stack (notebook 10, or course.reset() in a notebook). "
+            "The instructor can reset the whole room: python -m helpers emulator reset --everyone",
+        )
+    if _own_status()["serving"] and not everyone:
+        raise CourseError(
+            "This emulator is served to a room: a reset would delete every learner's resources.",
+            "'python -m helpers emulator serve' shared it with the learners, who may still be working.",
+            "when the whole room is done: python -m helpers emulator reset --everyone",
+        )
     url = ensure()
     req = urllib.request.Request(url + "/moto-api/reset", method="POST", data=b"")
     with urllib.request.urlopen(req, timeout=10):

@@ -213,6 +213,11 @@ def environment() -> dict:
     env["CHECKPOINT_DISABLE"] = "1"  # no version check call to HashiCorp
     env["TF_IN_AUTOMATION"] = "1"    # no "run terraform apply next" hints
     env["TF_INPUT"] = "0"            # never wait for a prompt inside a cell
+    # The learner name namespaces names, tags and the domain (helpers/learner.py); a var= or
+    # terraform.tfvars value still wins. Configurations without var.learner ignore it.
+    from . import learner
+
+    env["TF_VAR_learner"] = learner.current()
     if targets.is_emulator():
         targets.warn_ignored_credentials()
         for name in targets.CREDENTIAL_VARIABLES:

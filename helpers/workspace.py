@@ -13,7 +13,7 @@ suite uses its own, so running the tests never touches a learner's work).
                          .emulator-boot.json: the emulator start it was applied against
                          (helpers/recovery.py), FILE.tf.rejected: a %%hcl cell not saved
     backups/<name>/      copies of a stack's state before each risky command (helpers/backups.py)
-    config.json          the chosen target (emulator or aws)
+    config.json          the chosen target (emulator or aws), learner name, room emulator URL
 """
 from __future__ import annotations
 

@@ -8,28 +8,28 @@ resource "aws_acm_certificate" "imported" {
   certificate_body = file(var.certificate_file)
   private_key      = file(var.private_key_file)
 
-  tags = { Name = var.domain_name }
+  tags = { Name = local.domain_name }
 }
 
 # "acm-dns": ACM issues the certificate once a DNS record proves you control the domain.
 resource "aws_acm_certificate" "issued" {
   count = var.certificate_source == "acm-dns" ? 1 : 0
 
-  domain_name       = var.domain_name
+  domain_name       = local.domain_name
   validation_method = "DNS"
 
-  tags = { Name = var.domain_name }
+  tags = { Name = local.domain_name }
 
   lifecycle {
     create_before_destroy = true
 
     precondition {
       condition     = var.hosted_zone_id != ""
-      error_message = "DNS validation needs a public hosted zone that the internet already resolves: set hosted_zone_id to your zone's ID (and domain_name to a name in it), or use certificate_source = \"import\"."
+      error_message = "DNS validation needs a public hosted zone that the internet already resolves: set hosted_zone_id to your zone's ID (domain_name then defaults to <learner>.<zone>), or use certificate_source = \"import\"."
     }
 
     precondition {
-      condition     = try(endswith(var.domain_name, ".${trimsuffix(data.aws_route53_zone.given[0].name, ".")}"), true)
+      condition     = try(endswith(local.domain_name, ".${trimsuffix(data.aws_route53_zone.given[0].name, ".")}"), true)
       error_message = "domain_name must be a name inside the zone hosted_zone_id names (e.g. app.example.com in example.com): ACM's validation record goes into that zone."
     }
   }

@@ -2,7 +2,7 @@
 # itself (no CNAME lookup, no TTL to manage, free of charge).
 resource "aws_route53_record" "app" {
   zone_id = local.zone_id
-  name    = var.domain_name
+  name    = local.domain_name
   type    = "A"
 
   alias {

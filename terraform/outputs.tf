@@ -1,6 +1,6 @@
 output "url" {
   description = "Where the service answers."
-  value       = "https://${var.domain_name}/"
+  value       = "https://${local.domain_name}/"
 }
 
 output "alb_dns_name" {

@@ -58,11 +58,11 @@ variable "host_port_range" {
 
 variable "domain_name" {
   type        = string
-  description = "The name users type: an alias record for it points at the load balancer, and the HTTPS certificate is issued for it."
-  default     = "app.ecs-alb.example"
+  description = "The name users type: an alias record for it points at the load balancer, and the HTTPS certificate is issued for it. Empty: app.ecs-alb.example in the zone the course creates, or <learner>.<zone> in the zone hosted_zone_id names, so learners sharing one zone never collide."
+  default     = ""
 
   validation {
-    condition     = can(regex("^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\\.){2,}[a-z]{2,63}$", var.domain_name))
+    condition     = var.domain_name == "" || can(regex("^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\\.){2,}[a-z]{2,63}$", var.domain_name))
     error_message = "The domain name must be a lower-case host name with at least three labels, such as \"app.example.com\": the part after the first dot is the hosted zone."
   }
 }

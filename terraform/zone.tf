@@ -20,7 +20,13 @@ data "aws_route53_zone" "given" {
 }
 
 locals {
+  # No domain_name given: app.ecs-alb.example in the zone created here (each learner has a zone
+  # of their own), or <learner>.<zone> in a given zone, which a whole class may share.
+  domain_name = var.domain_name != "" ? var.domain_name : (
+    var.hosted_zone_id != "" ? "${var.learner}.${trimsuffix(one(data.aws_route53_zone.given[*].name), ".")}" : "app.ecs-alb.example"
+  )
+
   # app.ecs-alb.example -> ecs-alb.example
-  zone_name = regex("^[^.]+\\.(.+)$", var.domain_name)[0]
+  zone_name = regex("^[^.]+\\.(.+)$", local.domain_name)[0]
   zone_id   = var.hosted_zone_id != "" ? var.hosted_zone_id : aws_route53_zone.course[0].zone_id
 }

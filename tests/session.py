@@ -27,6 +27,8 @@ os.environ["COURSE_WORKSPACE"] = str(_base / WORKER if WORKER else _base)
 COURSE_GROUP = "course"
 os.environ.pop("COURSE_TARGET", None)  # tests run on the emulator unless a test says otherwise
 os.environ.pop("AWS_ENDPOINT_URL", None)
+os.environ.pop("COURSE_EMULATOR_URL", None)  # the session's own emulator, never a workshop room's
+os.environ.pop("COURSE_LEARNER", None)
 
 
 def _controller(config) -> bool:
@@ -85,15 +87,22 @@ def _in_course(item) -> bool:
 
 
 def pytest_runtest_setup(item):
-    """Start applying terraform/ alone in the background when the course starts, if a test will compare it."""
+    """When the course starts, start the slow background jobs (terraform/ alone; the workshop room) a test will use."""
     session = item.session
-    if getattr(session.config, "course_standalone", None) is not None or not _in_course(item):
+    if getattr(session.config, "course_jobs_started", False) or not _in_course(item):
         return
+    session.config.course_jobs_started = True
     if any(i.get_closest_marker("after_course") and "standalone_run" in getattr(i, "fixturenames", ())
            for i in session.items):
         from tests.course_support import Standalone
 
         session.config.course_standalone = Standalone.start()
+    # The workshop room (8 learners at once on one emulator, tests/room_support.py) likewise.
+    if any(i.get_closest_marker("after_course") and "room" in getattr(i, "fixturenames", ())
+           for i in session.items):
+        from tests.room_support import Room
+
+        session.config.course_room = Room.start()
 
 
 def pytest_sessionfinish(session, exitstatus):

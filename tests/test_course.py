@@ -14,23 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from helpers import course, magics, standalone, terraform
+from helpers import course, magics, notebooks, standalone, terraform
 from helpers.errors import CourseError
 from tests.course_support import LEARNER
 
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]-*.ipynb"))
-HCL_CELL = re.compile(r"^%%hcl\s+(course/\S+(?:\s+--add)?)\s*\n", re.S)
-
-
-def hcl_cells():
-    """(notebook, target line, body) of every cell that writes the course stack, in course order."""
-    for path in NOTEBOOKS:
-        for cell in json.loads(path.read_text())["cells"]:
-            source = "".join(cell["source"])
-            match = HCL_CELL.match(source) if cell["cell_type"] == "code" else None
-            if match:
-                yield path.name, match.group(1), source[match.end():]
+hcl_cells = notebooks.hcl_cells  # (notebook, target line, body) of every cell that writes the course stack
 
 
 def test_notebooks_write_exactly_the_files_in_terraform(tmp_path):
