@@ -9,6 +9,8 @@
     python -m helpers override FOLDER            point FOLDER's aws provider at the
                                                  current target (generated file)
     python -m helpers notebooks [PATH...]        (maintainers) re-execute notebooks
+    python -m helpers exercises [--check]        (maintainers) regenerate notebooks/exercises/
+                                                 from the solution notebooks
 """
 from __future__ import annotations
 
@@ -127,8 +129,20 @@ def main(argv: list[str] | None = None) -> int:
     ov.add_argument("folder")
     nbs = sub.add_parser("notebooks", help="(maintainers) re-execute notebooks and save fresh outputs")
     nbs.add_argument("paths", nargs="*")
+    ex = sub.add_parser("exercises", help="(maintainers) generate the exercise notebooks from the solutions")
+    ex.add_argument("--check", action="store_true", help="write nothing; exit 1 if the exercises are out of date")
     args = parser.parse_args(argv)
     try:
+        if args.command == "exercises":
+            from . import exercises
+
+            stale = exercises.generate(check=args.check)
+            if args.check and stale:
+                print("Out of date (run: python -m helpers exercises):", *stale, sep="\n  ")
+                return 1
+            print(f"{'Would write' if args.check else 'Wrote'} {len(stale)} exercise notebook(s)" if stale
+                  else "The exercise notebooks are up to date.")
+            return 0
         if args.command == "notebooks":
             from pathlib import Path
 
