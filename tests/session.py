@@ -44,12 +44,17 @@ def pytest_collection_modifyitems(session, config, items):
 
 
 def pytest_collection_finish(session):
-    """Start applying terraform/ alone in the background, when a test will compare it with the course."""
+    """Start background jobs beside the notebook chain: terraform/ applied alone, when a test will compare it
+    with the course; the exercise notebooks executed, when a test will read the result."""
     if any(item.get_closest_marker("after_course") and "standalone_run" in getattr(item, "fixturenames", ())
            for item in session.items):
         from tests.course_support import Standalone
 
         session.config.course_standalone = Standalone.start()
+    if any("exercise_run" in getattr(item, "fixturenames", ()) for item in session.items):
+        from tests.exercise_support import ExerciseRun
+
+        session.config.course_exercises = ExerciseRun.start()
 
 
 def pytest_sessionfinish(session, exitstatus):
