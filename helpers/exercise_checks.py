@@ -25,7 +25,9 @@ from .terraform import Terraform
 
 ANYWHERE = ("0.0.0.0/0", "::/0")
 DYNAMIC = (32768, 65535)  # var.host_port_range's default (notebook 03)
-MODERN_TLS = ("ELBSecurityPolicy-TLS13-1-2", "ELBSecurityPolicy-TLS-1-2", "ELBSecurityPolicy-FS-1-2")
+# Predefined ALB policies that accept TLS 1.2 and newer only (TLS 1.3 only: TLS13-1-3-*).
+MODERN_TLS = ("ELBSecurityPolicy-TLS13-1-2", "ELBSecurityPolicy-TLS13-1-3", "ELBSecurityPolicy-TLS-1-2",
+              "ELBSecurityPolicy-FS-1-2")
 
 
 # --------------------------------------------------------------------------

@@ -47,6 +47,8 @@ class Exercise:
     replace: dict[str, str | tuple[str, ...]] = field(default_factory=dict)
     drop: tuple[str, ...] = ()                   # cells containing any of these are left out
     setup: str | None = None                     # the Setup cell's new source (default: course.start -> exercise)
+    # explanations that spell out a blank's answer: {text in the solution's markdown (exactly once): new text}
+    markdown: dict[str, str] = field(default_factory=dict)
 
 
 CHECK = "CHECK"  # a replacement source meaning "the check cell"
@@ -102,19 +104,27 @@ SPEC = (
                   "the certificate race: the ARN that is only known once the certificate is issued (certificate.tf)"),
         ),
         check="listeners",
+        markdown={"The listener below uses `local.certificate_arn`, which for `acm-dns` is\n"
+                  "`aws_acm_certificate_validation.issued[0].certificate_arn`: the same ARN, but only known once validation\n"
+                  "is complete, so Terraform cannot create the listener earlier.":
+                  "The listener below must use an ARN that is the same, but only known once validation is complete\n"
+                  "(`certificate.tf` defines one for both ways), so Terraform cannot create the listener earlier."},
         replace={'lb = elbv2.describe_load_balancers(LoadBalancerArns=[course.resource("aws_lb.main")["arn"]])': CHECK},
     ),
     Exercise(
         "05-target-group",
         blanks=(
             Blank('target_type = "instance"', "what does ECS register for a task in bridge mode: an IP, or an instance and a port?"),
-            Blank('port                = "traffic-port"', "each target is checked on the port it was registered with"),
+            Blank('port                = "traffic-port"',
+                  "a special value meaning 'the port each target was registered with' (see the health check docs)"),
             Blank('type             = "forward"', "the action that sends requests to a target group"),
             Blank("target_group_arn = aws_lb_target_group.web.arn", "the group declared above"),
             Blank('rules = [r for r in elbv2.describe_rules(ListenerArn=https_listener)["Rules"] if not r["IsDefault"]]',
                   "the ELBv2 call listing a listener's rules", answer="describe_rules"),
         ),
         check="target_group",
+        markdown={'- **`target_type = "instance"`**: targets': "- **The target type**: here, targets",
+                  '- **`health_check.port = "traffic-port"`**: check': "- **The health check's port**: check"},
         replace={"assert group[\"TargetType\"] == \"instance\"": (
             'group = elbv2.describe_target_groups(TargetGroupArns=[course.resource("aws_lb_target_group.web")["arn"]])["TargetGroups"][0]\n'
             'https_listener = course.resource("aws_lb_listener.https")["arn"]\n'
@@ -137,6 +147,10 @@ SPEC = (
             Blank("container_port   = 80", "its port inside the container"),
         ),
         check="ecs",
+        markdown={"Docker's **bridge** network mode\n   with **`hostPort: 0`**.":
+                  "Docker's **bridge** network mode\n   on a host port **Docker picks**.",
+                  "- **nginx** publishes `containerPort: 80` with **`hostPort: 0`**. In bridge mode Docker then picks":
+                  "- **nginx** publishes `containerPort: 80` and lets Docker choose the host port: in bridge mode Docker picks"},
         replace={'cluster = ecs.describe_clusters(': CHECK,
                  "if targets.is_emulator():": "exercise_checks.register_targets()"},
     ),
@@ -153,6 +167,10 @@ SPEC = (
                   cell="Dynamic host ports, only from the load balancer"),
         ),
         check="lockdown",
+        markdown={"Allow TCP **32768-65535** (`var.host_port_range`, the same variable as the ALB's egress rule), with the\n"
+                  "ALB's group as the only source.":
+                  "Allow the **dynamic host port range** (the same variable as the ALB's egress rule in notebook 03), with\n"
+                  "the ALB's group as the only source."},
         setup=('from IPython.display import Image\n\nfrom helpers import exercise_checks\n\n'
                'tf = exercise_checks.start("07-lock-down-the-instances")'),
         replace={'print("Option 1 would let the internet reach': (
@@ -170,6 +188,7 @@ SPEC = (
                   "not your zone: the load balancer's canonical hosted zone (an attribute of aws_lb)"),
         ),
         check="dns",
+        markdown={"Terraform copies it from `aws_lb.main.zone_id`;": "Terraform copies it from an attribute of `aws_lb.main`;"},
         replace={'lb = elbv2.describe_load_balancers(LoadBalancerArns=[course.resource("aws_lb.main")["arn"]])': CHECK},
     ),
 )
@@ -256,6 +275,10 @@ def build(exercise: Exercise, filled: bool = False):
                       code, count=1, flags=re.M)
         new_source[setup] = code.replace("tf = course.start(", "tf = exercise_checks.start(")
 
+    for old, new in exercise.markdown.items():
+        found = [c for c in cells if c.cell_type == "markdown" and old in c.source]
+        if len(found) != 1 or found[0].source.count(old) != 1:
+            raise _spec_error(exercise, f"the explanation {old!r} is not exactly once in the markdown.")
     out = []
     for n, cell in enumerate(cells):
         text = new_source.get(n, cell.source)
@@ -263,6 +286,8 @@ def build(exercise: Exercise, filled: bool = False):
             continue
         cell_id = cell.get("id") or f"cell{n}"
         if cell.cell_type == "markdown":
+            for old, new in exercise.markdown.items():
+                text = text.replace(old, new)
             text = LINK.sub(lambda m: f"]({m.group(1)})" if m.group(1)[:-6] in names else f"](../{m.group(1)})", text)
             text = text.replace("](../diagrams/", "](../../diagrams/")
             if n == 0:

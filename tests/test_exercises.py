@@ -289,3 +289,28 @@ def test_exercises_filled_in_with_the_solution_are_done(exercise_run):
         outputs = _check_outputs(name, cells)
         assert outputs and all(o.startswith("✓ done") for o in outputs), f"{name}: {outputs}"
     print("exercise run, seconds per notebook:", exercise_run["seconds"])
+
+
+def test_lockdown_check_reads_real_emulator_answers(emulator_url):
+    """The same judgement on describe_security_groups' real answer: port 80 from the ALB's group, then the fix."""
+    from helpers import aws
+
+    ec2 = aws.client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+    try:
+        alb = ec2.create_security_group(GroupName="exercise-alb", Description="alb", VpcId=vpc)["GroupId"]
+        instances = ec2.create_security_group(GroupName="exercise-instances", Description="i", VpcId=vpc)["GroupId"]
+        port_80 = [{"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "UserIdGroupPairs": [{"GroupId": alb}]}]
+        ec2.authorize_security_group_ingress(GroupId=instances, IpPermissions=port_80)
+        group = ec2.describe_security_groups(GroupIds=[instances])["SecurityGroups"][0]
+        only(ec.diagnose_lockdown(group, alb, [32768, 32769]), "accept only port 80 from the ALB", "503")
+        ec2.revoke_security_group_ingress(GroupId=instances, IpPermissions=port_80)
+        ec2.authorize_security_group_ingress(GroupId=instances, IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": 32768, "ToPort": 65535, "UserIdGroupPairs": [{"GroupId": alb}]}])
+        group = ec2.describe_security_groups(GroupIds=[instances])["SecurityGroups"][0]
+        assert ec.diagnose_lockdown(group, alb, [32768, 32769]) == []
+    finally:
+        for group in ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["SecurityGroups"]:
+            if group["GroupName"] != "default":
+                ec2.delete_security_group(GroupId=group["GroupId"])
+        ec2.delete_vpc(VpcId=vpc)
