@@ -10,7 +10,9 @@ or real AWS), ``doctor`` (is everything ready?), ``magics`` (``%%hcl``),
 ``course`` (the course stack and notebook order), ``checks`` (security group
 questions), ``inventory`` (resources tagged by the course), ``certificates``
 (the emulator's self-signed certificate), ``live_diagram`` (a picture of
-what is deployed), ``standalone`` (terraform/ on its own).
+what is deployed), ``standalone`` (terraform/ on its own), ``exercises`` (the
+exercise notebooks, generated from the solutions) and ``exercise_checks``
+(their Terraform guard and check cells).
 Terminal: ``python -m helpers --help``.
 """
 from __future__ import annotations
