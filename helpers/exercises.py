@@ -31,7 +31,10 @@ BLANK = "____"
 
 @dataclass(frozen=True)
 class Blank:
-    """One blank: the solution line containing ``find``; ``answer`` (default: the value after ``=``) becomes ____."""
+    """One blank: the solution line containing ``find``; ``answer`` (default: the value after ``=``) becomes ____.
+
+    An ``answer`` of the form ``name = value`` keeps the name and blanks the value.
+    """
     find: str
     hint: str
     answer: str | None = None
@@ -142,7 +145,8 @@ SPEC = (
                   answer="${aws_ecs_cluster.main.name}"),
             Blank('network_mode             = "bridge"', "Docker's default network mode, where tasks share the instance's address"),
             Blank('portMappings     = [{ containerPort = 80, hostPort = 0, protocol = "tcp" }]',
-                  "which host port lets several copies of the task fit on one instance?", answer="hostPort = 0"),
+                  "which host port value lets Docker pick a free one, so several copies fit on one instance?",
+                  answer="hostPort = 0"),
             Blank('container_name   = "nginx"', "the container the ALB talks to"),
             Blank("container_port   = 80", "its port inside the container"),
         ),
@@ -225,6 +229,9 @@ def _blank_line(line: str, blank: Blank, exercise: Exercise, filled: bool) -> st
             raise _spec_error(exercise, f"{blank.answer!r} is not exactly once in {line.strip()!r}.")
         head, rest = line.split(blank.answer)
         answer = blank.answer
+        if " = " in answer:  # "hostPort = 0": keep the name, blank the value
+            name, answer = answer.split(" = ", 1)
+            head += f"{name} = "
     value = answer if filled else BLANK
     return f"{head}{value}{rest}  # hint: {blank.hint}"
 
