@@ -318,8 +318,10 @@ def diagnose_listeners(load_balancer: dict, listeners: list[dict], alb_group_id:
         elif redirect.get("Protocol") != "HTTPS":
             problems.append(f"the HTTP listener redirects to {redirect.get('Protocol')}, not to HTTPS: the browser "
                             "would come back to port 80, in a loop.")
-        elif redirect.get("Port") not in ("443", "#{port}"):
-            problems.append(f"the HTTP listener redirects to port {redirect.get('Port')}: HTTPS is served on 443.")
+        elif redirect.get("Port") != "443":
+            keeps = " (#{port} keeps the request's port, 80)" if redirect.get("Port") == "#{port}" else ""
+            problems.append(f"the HTTP listener redirects to HTTPS on port {redirect.get('Port')}{keeps}: HTTPS is "
+                            "served on 443.")
     if https is None:
         problems.append("there is no listener on port 443: HTTPS is not served.")
     else:

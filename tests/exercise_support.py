@@ -39,6 +39,18 @@ class ExerciseRun:
 
         return cls(workspace.path("exercises-run"))
 
+    def stop(self) -> None:
+        """The session ended without waiting (e.g. pytest -x): stop the run, which stops its emulator."""
+        if self.proc.poll() is None:
+            self.proc.terminate()  # main() turns SIGTERM into SystemExit: its finally stops the emulator
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                subprocess.run([sys.executable, "-m", "helpers", "emulator", "stop"], cwd=REPO,
+                               env=dict(os.environ, COURSE_WORKSPACE=str(self.out)), capture_output=True)
+        self.log.close()
+
     def wait(self, timeout: float = 900) -> dict:
         code = self.proc.wait(timeout)
         self.log.close()
@@ -67,6 +79,9 @@ def execute(nb, name: str) -> list[dict]:
 
 def main(out: Path) -> int:
     import shutil
+    import signal
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     import nbformat
 

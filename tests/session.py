@@ -60,4 +60,7 @@ def pytest_collection_finish(session):
 def pytest_sessionfinish(session, exitstatus):
     from helpers import emulator
 
+    run = getattr(session.config, "course_exercises", None)
+    if run is not None:
+        run.stop()
     emulator.stop()

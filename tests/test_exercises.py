@@ -170,6 +170,9 @@ def test_listeners_check():
     to_http = copy.deepcopy(LISTENERS)
     to_http[0]["DefaultActions"][0]["RedirectConfig"]["Protocol"] = "HTTP"
     only(ec.diagnose_listeners(LB, to_http, ALB_SG, issued), "redirects to HTTP, not to HTTPS")
+    same_port = copy.deepcopy(LISTENERS)
+    same_port[0]["DefaultActions"][0]["RedirectConfig"]["Port"] = "#{port}"
+    only(ec.diagnose_listeners(LB, same_port, ALB_SG, issued), "redirects to HTTPS on port #{port}", "80")
     old_tls = copy.deepcopy(LISTENERS)
     old_tls[1]["SslPolicy"] = "ELBSecurityPolicy-2016-08"
     only(ec.diagnose_listeners(LB, old_tls, ALB_SG, issued), "ELBSecurityPolicy-2016-08 still accepts TLS 1.0")
