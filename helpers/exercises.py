@@ -48,7 +48,7 @@ class Exercise:
     check: str                                   # the exercise_checks function of the final check cell
     # cell containing text -> new source, or several ("CHECK": the check cell)
     replace: dict[str, str | tuple[str, ...]] = field(default_factory=dict)
-    drop: tuple[str, ...] = ()                   # cells containing any of these are left out
+    drop: tuple[str, ...] = ()                   # the cell (code or markdown) containing each of these is left out
     setup: str | None = None                     # the Setup cell's new source (default: course.start -> exercise)
     # explanations that spell out a blank's answer: {text in the solution's markdown (exactly once): new text}
     markdown: dict[str, str] = field(default_factory=dict)
@@ -210,10 +210,10 @@ def _spec_error(exercise: Exercise, what: str) -> CourseError:
     )
 
 
-def _find_one(cells, exercise: Exercise, text: str) -> int:
-    found = [n for n, cell in enumerate(cells) if cell.cell_type == "code" and text in cell.source]
+def _find_one(cells, exercise: Exercise, text: str, kinds: tuple[str, ...] = ("code",)) -> int:
+    found = [n for n, cell in enumerate(cells) if cell.cell_type in kinds and text in cell.source]
     if len(found) != 1:
-        raise _spec_error(exercise, f"{len(found)} code cells contain {text!r} (expected exactly one).")
+        raise _spec_error(exercise, f"{len(found)} {' or '.join(kinds)} cells contain {text!r} (expected exactly one).")
     return found[0]
 
 
@@ -267,7 +267,7 @@ def build(exercise: Exercise, filled: bool = False):
     new_source: dict[int, str | tuple[str, ...] | None] = {}
     setup = _find_one(cells, exercise, "course.start(")
     for text in exercise.drop:
-        new_source[_find_one(cells, exercise, text)] = None
+        new_source[_find_one(cells, exercise, text, ("code", "markdown"))] = None
     for text, replacement in exercise.replace.items():
         new_source[_find_one(cells, exercise, text)] = replacement
     if not any(CHECK == r or (isinstance(r, tuple) and CHECK in r) for r in exercise.replace.values()):
