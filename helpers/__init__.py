@@ -12,7 +12,9 @@ questions), ``inventory`` (resources tagged by the course), ``certificates``
 (the emulator's self-signed certificate), ``live_diagram`` (a picture of
 what is deployed), ``standalone`` (terraform/ on its own), ``learner`` (the
 learner name that namespaces a workshop participant's resources), ``facilitator``
-(every learner's progress, for the instructor).
+(every learner's progress, for the instructor), ``exercises`` (the exercise
+notebooks, generated from the solutions) and ``exercise_checks`` (their
+Terraform guard and check cells).
 Terminal: ``python -m helpers --help``.
 """
 from __future__ import annotations

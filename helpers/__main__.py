@@ -17,6 +17,8 @@
     python -m helpers audit [--learner NAME]     who can reach the ALB and the instances,
                                                  on which ports (exit 1 on a high finding)
     python -m helpers notebooks [PATH...]        (maintainers) re-execute notebooks
+    python -m helpers exercises [--check]        (maintainers) regenerate notebooks/exercises/
+                                                 from the solution notebooks
 """
 from __future__ import annotations
 
@@ -257,11 +259,23 @@ def main(argv: list[str] | None = None) -> int:
     au.add_argument("--host-ports", help="the dynamic host port range you use (default 32768-65535)")
     nbs = sub.add_parser("notebooks", help="(maintainers) re-execute notebooks and save fresh outputs")
     nbs.add_argument("paths", nargs="*")
+    ex = sub.add_parser("exercises", help="(maintainers) generate the exercise notebooks from the solutions")
+    ex.add_argument("--check", action="store_true", help="write nothing; exit 1 if the exercises are out of date")
     args = parser.parse_args(argv)
     from . import recovery
 
     recovery.AUTOMATIC = False  # terminal commands start a stopped emulator but never re-apply stacks
     try:
+        if args.command == "exercises":
+            from . import exercises
+
+            stale = exercises.generate(check=args.check)
+            if args.check and stale:
+                print("Out of date (run: python -m helpers exercises):", *stale, sep="\n  ")
+                return 1
+            print(f"{'Would write' if args.check else 'Wrote'} {len(stale)} exercise notebook(s)" if stale
+                  else "The exercise notebooks are up to date.")
+            return 0
         if args.command == "notebooks":
             from pathlib import Path
 

@@ -19,6 +19,11 @@ previous version, the cell's text goes to ``FILE.tf.rejected`` beside it, and
 the message names the line. Until the cell is fixed (or that file deleted),
 ``plan`` and ``apply`` of the stack refuse to run, so an old version of the
 file is never applied by mistake.
+
+Exercise notebooks (notebooks/exercises/) leave blanks, ``____``, for the
+learner. A cell that still holds one writes nothing: it says which line to
+fill in, and the stack stays as it was (``pending_blanks()`` lists such cells,
+so the exercise's Terraform cells skip instead of applying half a lesson).
 """
 from __future__ import annotations
 
@@ -33,6 +38,34 @@ from .errors import CourseError
 RESOURCE = re.compile(r'^\s*(resource|data)\s+"([^"]+)"\s+"([^"]+)"', re.M)
 VARIABLE = re.compile(r'^variable\s+"([^"]+)"', re.M)
 TARGET = re.compile(r"^([a-z0-9][a-z0-9-]{0,62})/([A-Za-z0-9_.-]+\.(?:tf|tfvars))(\s+--add)?$")
+BLANK = re.compile(r"(?<![A-Za-z0-9_])_{4,}(?![A-Za-z0-9_])")
+
+# Cells of this kernel whose last run still had blanks: {cell key: "file line N"}.
+_pending: dict[str, str] = {}
+# Set by an exercise notebook's Setup: returns why nothing may be written now (None: go ahead).
+_guard = None
+
+
+def guard(check) -> None:
+    """Make every later ``%%hcl`` cell of this kernel ask ``check()`` first; a text it returns stops the write."""
+    global _guard
+    _guard = check
+
+
+def blank_lines(text: str, first_line: int = 1) -> list[tuple[int, str]]:
+    """(line number, line) of every line of ``text`` that still holds a blank ``____``."""
+    return [(n, line.strip()) for n, line in enumerate(text.splitlines(), first_line) if BLANK.search(line)]
+
+
+def pending_blanks() -> list[str]:
+    """Exercise cells run in this kernel whose blanks are not filled in yet ("alb.tf line 12")."""
+    return list(_pending.values())
+
+
+def _cell_key(target: str, text: str) -> str:
+    """Identifies a cell across edits: its target and the headers of its blocks."""
+    headers = re.findall(r'^(?:resource|data|variable|output|locals)\b[^{\n]*', text, re.M)
+    return target.split()[0] + "|" + "|".join(h.strip() for h in headers)
 
 
 def split_blocks(text: str) -> list[tuple[str, str]]:
@@ -128,6 +161,19 @@ def write_hcl(target: str, text: str, folder: Path | None = None) -> str:
             "write the first line of the cell as: %%hcl 00-hello/main.tf",
         )
     stack, filename, add = match.groups()
+    key = _cell_key(target.strip(), text)
+    blanks = blank_lines(text, first_line=2)  # line 1 of the cell is the %%hcl line
+    if blanks:
+        where = ", ".join(str(n) for n, _ in blanks)
+        _pending[key] = f"{stack}/{filename} (cell line {where})"
+        first = blanks[0]
+        return (f"✗ Not saved: fill in the blank{'s' if len(blanks) > 1 else ''} (____) on line {where} of "
+                f"this cell first, e.g. line {first[0]}: {first[1]}\n"
+                f"  {stack}/{filename} was left as it was; run this cell again once every ____ is replaced.")
+    _pending.pop(key, None)
+    reason = _guard() if _guard and folder is None else None
+    if reason:
+        return f"✗ Not saved: {reason}\n  {stack}/{filename} was left as it was."
     path = (Path(folder) if folder else stack_dir(stack)) / filename
     cell = text.rstrip() + "\n"
     rejected = path.with_name(path.name + REJECTED)
@@ -155,9 +201,27 @@ def write_hcl(target: str, text: str, folder: Path | None = None) -> str:
     return f"{verb} {workspace.relative(path)} ({what})"
 
 
+def skip_python_with_blanks(lines: list[str]) -> list[str]:
+    """IPython input transformer: a Python cell that still holds a blank prints which line, instead of failing.
+
+    Cell magics (``%%hcl``) are left alone: they handle their own blanks.
+    """
+    if not lines or lines[0].startswith("%%"):
+        return lines
+    blanks = blank_lines("".join(lines))
+    if not blanks:
+        return lines
+    where = ", ".join(str(n) for n, _ in blanks)
+    message = (f"✗ Not run: fill in the blank{'s' if len(blanks) > 1 else ''} (____) on line {where} of this cell "
+               f"first, e.g. line {blanks[0][0]}: {blanks[0][1]}\n  Nothing was run; run the cell again once every ____ is replaced.")
+    return [f"print({message!r})\n"]
+
+
 def register(ip) -> None:
     def hcl(line, cell):
         print(write_hcl(line, cell))
 
     hcl.__doc__ = __doc__
     ip.register_magic_function(hcl, magic_kind="cell", magic_name="hcl")
+    if skip_python_with_blanks not in ip.input_transformers_cleanup:
+        ip.input_transformers_cleanup.append(skip_python_with_blanks)

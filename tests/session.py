@@ -87,7 +87,7 @@ def _in_course(item) -> bool:
 
 
 def pytest_runtest_setup(item):
-    """When the course starts, start the slow background jobs (terraform/ alone; the workshop room) a test will use."""
+    """When the course starts, start the slow background jobs (terraform/ alone; the workshop room; the exercises) a test will use."""
     session = item.session
     if getattr(session.config, "course_jobs_started", False) or not _in_course(item):
         return
@@ -103,6 +103,11 @@ def pytest_runtest_setup(item):
         from tests.room_support import Room
 
         session.config.course_room = Room.start()
+    # The exercise notebooks executed, when a test will read the result (tests/exercise_support.py).
+    if any("exercise_run" in getattr(i, "fixturenames", ()) for i in session.items):
+        from tests.exercise_support import ExerciseRun
+
+        session.config.course_exercises = ExerciseRun.start()
 
 
 def pytest_sessionfinish(session, exitstatus):
@@ -110,4 +115,7 @@ def pytest_sessionfinish(session, exitstatus):
 
     if _controller(session.config):
         return
+    run = getattr(session.config, "course_exercises", None)
+    if run is not None:
+        run.stop()
     emulator.stop()
