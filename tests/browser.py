@@ -175,7 +175,7 @@ class Browser:
             method, params = event["method"], event.get("params", {})
             if method == "Network.requestWillBeSent":
                 url = params["request"]["url"]
-                if not re.match(r"(data:|blob:|about:|http://127\.0\.0\.1[:/])", url):
+                if not re.match(r"(data:|blob:|about:|file:|http://127\.0\.0\.1[:/])", url):
                     found.append(f"request off the machine: {url}")
             elif method == "Network.responseReceived" and params["response"]["status"] >= 400:
                 found.append(f"HTTP {params['response']['status']}: {params['response']['url']}")

@@ -85,9 +85,10 @@ def built_slides(request):
     return site_support.start(request.config, "slides").result()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium():
-    """Headless Chromium (skipped where it is missing, except in CI, where it must be there)."""
+    """Headless Chromium, one per test module so it is gone before the notebooks run
+    (skipped where it is missing, except in CI, where it must be there)."""
     import os
 
     from tests import browser

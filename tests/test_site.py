@@ -68,7 +68,7 @@ def test_nothing_is_loaded_from_outside(built_site):
         assert "<!-- Load mathjax -->" not in html and '<script src="">' not in html
 
 
-def test_site_in_a_browser(built_site, chromium):
+def test_site_in_a_browser(chromium, built_site):
     chromium.forget()
     with browser.serve(built_site) as base:
         chromium.open(base + "index.html")

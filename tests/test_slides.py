@@ -68,7 +68,7 @@ def test_an_unknown_notebook_is_named(tmp_path):
         site.build_slides(tmp_path, [site.NOTEBOOKS / "99-nope.ipynb"])
 
 
-def test_slides_in_a_browser(built_slides, chromium):
+def test_slides_in_a_browser(chromium, built_slides):
     chromium.forget()
     with browser.serve(built_slides) as base:
         for nb in NOTEBOOKS:
