@@ -52,53 +52,35 @@ def loopback_only(monkeypatch):
     return attempts
 
 
+
 def pytest_collection_finish(session):
-    """Start building the site and slides in the background when a selected test needs them."""
+    """Start building (and browsing) the site and slides in the background when a selected test needs them."""
     from tests import site_support
 
     needed = {name for item in session.items for name in getattr(item, "fixturenames", ())}
     for kind in ("site", "slides"):
-        if f"built_{kind}" in needed:
+        if f"{kind}_report" in needed:
             site_support.start(session.config, kind)
 
 
 def pytest_sessionfinish(session, exitstatus):
     from tests import site_support
 
-    for build in site_support.builds(session.config).values():
-        build.stop()
+    for job in site_support.jobs(session.config).values():
+        job.stop()
 
 
 @pytest.fixture(scope="session")
-def built_site(request):
-    """The course site, built by `python -m helpers site` (started at collection)."""
+def site_report(request):
+    """`python -m helpers site` and a walk through it in headless Chromium (tests/site_support.py)."""
     from tests import site_support
 
-    return site_support.start(request.config, "site").result()
+    return site_support.start(request.config, "site").report()
 
 
 @pytest.fixture(scope="session")
-def built_slides(request):
-    """Slides of two notebooks, built by `python -m helpers slides` (started at collection)."""
+def slides_report(request):
+    """`python -m helpers slides` for two notebooks and a look at them in headless Chromium."""
     from tests import site_support
 
-    return site_support.start(request.config, "slides").result()
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    """Headless Chromium, one per test module so it is gone before the notebooks run
-    (skipped where it is missing, except in CI, where it must be there)."""
-    import os
-
-    from tests import browser
-
-    executable = browser.find()
-    if not executable:
-        message = f"Chromium is not installed, so the site and slides are not opened in a browser. Install it: {browser.INSTALL}"
-        if os.environ.get("CI"):
-            pytest.fail(f"{message} (`make test` installs it when run as root with apt)", pytrace=False)
-        pytest.skip(message)
-    chrome = browser.Browser(executable)
-    yield chrome
-    chrome.close()
+    return site_support.start(request.config, "slides").report()
