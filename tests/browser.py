@@ -204,4 +204,8 @@ class Browser:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(20)
-        shutil.rmtree(self.profile, ignore_errors=True)
+        for _ in range(20):  # its helper processes may still write there for a moment
+            shutil.rmtree(self.profile, ignore_errors=True)
+            if not os.path.exists(self.profile):
+                break
+            time.sleep(0.25)
