@@ -15,7 +15,7 @@ LAB_PORT ?= 8888
 # JupyterLab refuses to run as root unless told; containers and CI machines are root.
 LAB_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
-.PHONY: lab test doctor notebooks bench graphviz install scanner clean
+.PHONY: lab test doctor notebooks bench graphviz chromium site slides install scanner clean
 
 install: $(STAMP)
 
@@ -48,6 +48,23 @@ graphviz:
 	    exit 1; \
 	  fi; }
 
+# Headless Chromium: only the tests of the course site and slides use it (the
+# course itself does not), so only `make test` asks for it. As root with apt
+# (CI, containers) it is installed here; elsewhere the install line is printed
+# and those tests are skipped (not in CI: with CI set they fail instead).
+CHROME_FOUND := command -v chromium || command -v chromium-browser || command -v google-chrome || \
+  [ -n "$$COURSE_CHROMIUM" ] || [ -x "/Applications/Google Chrome.app/Contents/MacOS/Google Chrome" ]
+chromium:
+	@{ $(CHROME_FOUND); } >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "Installing Chromium (headless, for the site and slides tests) with apt-get ..."; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; \
+	  else \
+	    echo "Note: Chromium is missing, so the site and slides tests will be skipped. To run them, install it:"; \
+	    echo "    Debian/Ubuntu:  sudo apt-get install --no-install-recommends chromium"; \
+	    echo "    macOS:          install Google Chrome (or set COURSE_CHROMIUM to a Chromium binary)"; \
+	  fi; }
+
 lab: install graphviz
 	@$(PY) -m helpers emulator start
 	$(VENV)/bin/jupyter lab --port=$(LAB_PORT) --ServerApp.root_dir=notebooks $(LAB_ROOT) $(LAB_ARGS)
@@ -56,7 +73,7 @@ lab: install graphviz
 # the scan test fail, instead of skip, if checkov is missing. Two pytest
 # workers: the notebook chain (mostly waiting on the provider) on one, the
 # other tests beside it (tests/session.py). PYTEST_ARGS="-n 0" runs serially.
-test: graphviz
+test: graphviz chromium
 	@$(MAKE) --no-print-directory -j2 install scanner
 	COURSE_REQUIRE_SCANNER=1 $(PY) -m pytest -n 2 $(PYTEST_ARGS)
 
@@ -67,6 +84,13 @@ notebooks: install graphviz
 # Speed budgets, printed (not asserted in tests).
 bench: install graphviz
 	$(PY) bench/foundation.py; a=$$?; $(PY) bench/course.py; b=$$?; exit $$(( a || b ))
+
+# Instructors: the course as a static web site and as slides (README: Running a workshop).
+site: install
+	$(PY) -m helpers site $(OUT)
+
+slides: install
+	$(PY) -m helpers slides $(OUT)
 
 doctor: install graphviz
 	$(PY) -m helpers doctor

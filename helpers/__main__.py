@@ -19,6 +19,8 @@
     python -m helpers notebooks [PATH...]        (maintainers) re-execute notebooks
     python -m helpers exercises [--check]        (maintainers) regenerate notebooks/exercises/
                                                  from the solution notebooks
+    python -m helpers site [OUT]                 (instructors) the course as a static web site
+    python -m helpers slides [OUT] [-n NB]...    (instructors) reveal.js slides, one deck per notebook
 """
 from __future__ import annotations
 
@@ -228,6 +230,37 @@ def _audit(args) -> int:
     return audit.main(args.learner, args.json, ports)
 
 
+def _shown(path) -> str:
+    """A path as the user can type it: relative to here when below here, else absolute."""
+    from pathlib import Path
+
+    path = Path(path).resolve()
+    return str(path.relative_to(Path.cwd())) if path.is_relative_to(Path.cwd()) else str(path)
+
+
+def _site(args) -> int:
+    from pathlib import Path
+
+    from . import site
+
+    index = site.build_site(Path(args.out) if args.out else None)
+    print(f"Site built: open {_shown(index)} in a browser (no network needed).\n"
+          f"Search works when it is served: python -m http.server --directory {_shown(index.parent)} 8000")
+    return 0
+
+
+def _slides(args) -> int:
+    from pathlib import Path
+
+    from . import site
+
+    index = site.build_slides(Path(args.out) if args.out else None,
+                              [Path(p) for p in args.notebook] if args.notebook else None)
+    print(f"Slides built: {_shown(index)} lists the decks (open one in a browser; "
+          "S opens the speaker view).")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m helpers", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -261,6 +294,12 @@ def main(argv: list[str] | None = None) -> int:
     nbs.add_argument("paths", nargs="*")
     ex = sub.add_parser("exercises", help="(maintainers) generate the exercise notebooks from the solutions")
     ex.add_argument("--check", action="store_true", help="write nothing; exit 1 if the exercises are out of date")
+    st = sub.add_parser("site", help="(instructors) render the course to a static HTML site")
+    st.add_argument("out", nargs="?", help="output folder (default: <workspace>/site)")
+    sl = sub.add_parser("slides", help="(instructors) reveal.js slides from the notebooks")
+    sl.add_argument("out", nargs="?", help="output folder (default: <workspace>/slides)")
+    sl.add_argument("-n", "--notebook", action="append", metavar="NOTEBOOK",
+                    help="only this notebook (repeatable; default: all)")
     args = parser.parse_args(argv)
     from . import recovery
 
@@ -289,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
             return doctor.main()
         return {"emulator": _emulator, "target": _target, "terraform": _terraform, "env": _env,
                 "override": _override, "audit": _audit, "leftovers": _leftovers, "learner": _learner,
-                "facilitator": _facilitator}[args.command](args)
+                "facilitator": _facilitator, "site": _site, "slides": _slides}[args.command](args)
     except CourseError as exc:
         print(exc.render(), file=sys.stderr)
         return 2

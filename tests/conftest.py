@@ -63,3 +63,28 @@ def real_looking_credentials(monkeypatch):
     monkeypatch.setenv("AWS_PROFILE", "someones-production-profile")
     monkeypatch.setattr(targets, "_warned", False)
     return key
+
+
+# The site and slides jobs start with the course's other background jobs (tests/session.py).
+
+def pytest_sessionfinish(session, exitstatus):
+    from tests import site_support
+
+    for job in site_support.jobs(session.config).values():
+        job.stop()
+
+
+@pytest.fixture(scope="session")
+def site_report(request):
+    """`python -m helpers site` and a walk through it in headless Chromium (tests/site_support.py)."""
+    from tests import site_support
+
+    return site_support.start(request.config, "site").report()
+
+
+@pytest.fixture(scope="session")
+def slides_report(request):
+    """`python -m helpers slides` for two notebooks and a look at them in headless Chromium."""
+    from tests import site_support
+
+    return site_support.start(request.config, "slides").report()

@@ -25,6 +25,9 @@ WORKER = os.environ.get("PYTEST_XDIST_WORKER")  # "gw0", "gw1" under xdist; None
 _base = Path(os.environ.get("COURSE_TEST_WORKSPACE", str(REPO / ".course-test")))
 os.environ["COURSE_WORKSPACE"] = str(_base / WORKER if WORKER else _base)
 COURSE_GROUP = "course"
+# Modules that read a background job's report: they run on the course's worker, after notebook 09,
+# so their jobs (started with the course) have finished by then and run only once.
+BESIDE_COURSE = ("tests/test_site.py", "tests/test_slides.py")
 os.environ.pop("COURSE_TARGET", None)  # tests run on the emulator unless a test says otherwise
 os.environ.pop("AWS_ENDPOINT_URL", None)
 os.environ.pop("COURSE_EMULATOR_URL", None)  # the session's own emulator, never a workshop room's
@@ -60,9 +63,10 @@ def pytest_collection_modifyitems(session, config, items):
     for item in late:
         if "after_course" not in item.name:  # the xdist scheduler sees only node ids
             raise pytest.UsageError(f"{item.nodeid} is marked after_course: name it test_after_course_...")
-    rest = [item for item in items if item not in late]
+    beside = [item for item in items if item.nodeid.startswith(BESIDE_COURSE)]
+    rest = [item for item in items if item not in late and item not in beside]
     teardown = next((n for n, item in enumerate(rest) if Path(str(item.fspath)).name.startswith("10-")), len(rest))
-    items[:] = rest[:teardown] + late + rest[teardown:]
+    items[:] = rest[:teardown] + beside + late + rest[teardown:]
 
 
 def pytest_xdist_make_scheduler(config, log):
@@ -75,7 +79,7 @@ def pytest_xdist_make_scheduler(config, log):
 
     class CourseScheduling(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            if nodeid.startswith("notebooks/") or "after_course" in nodeid:
+            if nodeid.startswith(("notebooks/", *BESIDE_COURSE)) or "after_course" in nodeid:
                 return COURSE_GROUP
             return nodeid.split("::", 1)[0]
 
@@ -83,7 +87,8 @@ def pytest_xdist_make_scheduler(config, log):
 
 
 def _in_course(item) -> bool:
-    return Path(str(item.fspath)).parent.name == "notebooks" or item.get_closest_marker("after_course") is not None
+    return (Path(str(item.fspath)).parent.name == "notebooks" or item.nodeid.startswith(BESIDE_COURSE)
+            or item.get_closest_marker("after_course") is not None)
 
 
 def pytest_runtest_setup(item):
@@ -108,6 +113,13 @@ def pytest_runtest_setup(item):
         from tests.exercise_support import ExerciseRun
 
         session.config.course_exercises = ExerciseRun.start()
+    # The site and slides, built and walked in headless Chromium (tests/site_support.py).
+    needed = {name for i in session.items for name in getattr(i, "fixturenames", ())}
+    for kind in ("site", "slides"):
+        if f"{kind}_report" in needed:
+            from tests import site_support
+
+            site_support.start(session.config, kind)
 
 
 def pytest_sessionfinish(session, exitstatus):
