@@ -1,6 +1,6 @@
 """The course's benchmark: every part in one run, one table, bench/latest.json.
 
-    make bench                                      every part (about 20 min on 2 cores)
+    make bench                                      every part (20-25 min on 2 cores)
     .venv/bin/python bench/run.py --only setup      some parts (comma-separated), for development
     .venv/bin/python bench/run.py --readme          README's bench block <- bench/latest.json
 
