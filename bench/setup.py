@@ -29,10 +29,16 @@ from pathlib import Path
 from bench.common import REPO, Measure, Part, run_timed, size_mb
 
 BUDGET_MB = 1024
-FIRST_INIT = (
-    "from helpers import terraform; from helpers.terraform import Terraform; "
-    "terraform.stack_dir('size').joinpath('main.tf').write_text(terraform.HEADER_HCL); Terraform('size').init()"
-)
+# Run by the new venv's Python: fills a workspace as a learner's first init does
+# (the override it writes points at the emulator, which starts on demand: stopped after).
+FIRST_INIT = """
+from helpers import emulator, terraform
+try:
+    terraform.stack_dir("size").joinpath("main.tf").write_text(terraform.HEADER_HCL)
+    terraform.Terraform("size").init()
+finally:
+    emulator.stop()
+"""
 
 
 def graphviz() -> Measure:
