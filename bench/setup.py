@@ -21,6 +21,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -54,6 +55,15 @@ def graphviz() -> Measure:
 def pip_cache_dir() -> Path | None:
     result = subprocess.run([sys.executable, "-m", "pip", "cache", "dir"], capture_output=True, text=True)
     return Path(result.stdout.strip()) if result.returncode == 0 and result.stdout.strip() else None
+
+
+def pip_config() -> list[str]:
+    """pip's settings here (indexes, wheel folders): what an "empty cache" install may still find locally.
+
+    Credentials in index URLs (https://user:token@host) are masked: the result is committed.
+    """
+    result = subprocess.run([sys.executable, "-m", "pip", "config", "list"], capture_output=True, text=True)
+    return [re.sub(r"://[^/\s@']+@", "://***@", line) for line in result.stdout.splitlines()]
 
 
 def install(venv: Path, **env: str) -> float:
@@ -98,7 +108,7 @@ def run(root: Path) -> Part:
         measures.append(Measure("  repository's .venv (for comparison)", sizes["repository .venv"], unit="MB"))
     return Part(measures, {
         "install_warm_cache_s": round(warm, 1), "install_empty_cache_s": round(cold, 1),
-        "machine_pip_cache": str(machine_cache), "machine_pip_cache_mb": warm_cache_mb,
+        "machine_pip_cache": str(machine_cache), "machine_pip_cache_mb": warm_cache_mb, "pip_config": pip_config(),
         "empty_cache_after_install_mb": cold_cache_mb, "sizes_mb": sizes, "environment_mb": round(total, 1),
         "counted": "the new venv + the workspace (provider mirror, terraform shim, one stack's .terraform: "
                    "Terraform links the provider from the unpacked mirror, so more stacks add next to nothing); "

@@ -96,3 +96,15 @@ def test_unknown_part_is_refused_with_the_choices(capsys):
         run.main(["--only", "foundation,warp"])
     assert exit_.value.code == 2
     assert "unknown part warp: choose from foundation, course, make-test, setup" in capsys.readouterr().err
+
+
+def test_recorded_pip_settings_mask_credentials(monkeypatch):
+    from bench import setup
+
+    listing = ("global.index-url='https://alice:s3cret@pypi.example.invalid/simple'\n"
+               "global.extra-index-url='file:///opt/pypi/simple'\n")
+    monkeypatch.setattr(setup.subprocess, "run",
+                        lambda *a, **k: setup.subprocess.CompletedProcess(a, 0, stdout=listing, stderr=""))
+    recorded = setup.pip_config()
+    assert recorded == ["global.index-url='https://***@pypi.example.invalid/simple'",
+                        "global.extra-index-url='file:///opt/pypi/simple'"]
