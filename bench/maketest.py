@@ -27,9 +27,11 @@ def git(*args: str) -> str:
 
 def run(root: Path) -> Part:
     clone = root / "clone"
-    commit = git("rev-parse", "--short", "HEAD")
+    commit = git("rev-parse", "HEAD")
     dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
-    run_timed(["git", "clone", "--quiet", str(REPO), str(clone)], "git clone")
+    run_timed(["git", "clone", "--quiet", "--no-checkout", str(REPO), str(clone)], "git clone")
+    run_timed(["git", "-C", str(clone), "checkout", "--quiet", "--detach", commit], "git checkout")
+    commit = commit[:7]
     env = {k: v for k, v in os.environ.items() if k not in FOREIGN}
     install = run_timed(["make", "-C", str(clone), "install"], "make install (clean clone)", env=env)
     tests = run_timed(["make", "-C", str(clone), "test"], "make test (clean clone)", env=env)
