@@ -11,7 +11,9 @@
   temporary one (``PIP_CACHE_DIR``). (ii) downloads every package that no
   local index or wheel folder configured for pip provides, so it measures
   the network too. The sizes of both caches are recorded: a "warm" cache
-  that holds nothing makes (i) a download as well.
+  that holds nothing makes (i) a download as well. (i) runs first, so (ii)
+  may profit from the OS's file cache and any caching proxy on the way to
+  the registry: compare the two with that in mind.
 - Size: ``du`` of the new venv, plus the workspace the helpers fill outside
   it on first use (the unpacked provider mirror, the ``terraform`` shim, one
   initialised stack); their sum is the environment (budget 1 GB). The
