@@ -1,6 +1,6 @@
-"""Benchmark of the course against the Terraform it teaches.
+"""(a-d) The course against the Terraform it teaches.
 
-    make bench        (or: .venv/bin/python bench/course.py)
+    .venv/bin/python bench/run.py --only course     (part of: make bench)
 
 In one run, each on a fresh emulator in a throw-away workspace:
 
@@ -8,26 +8,20 @@ In one run, each on a fresh emulator in a throw-away workspace:
     terraform/ (the floor: the AWS provider's fixed waits are most of it;
     init is counted because the course pays its own init too);
 (b) the course: notebooks 00-10 executed in order, as a learner would run
-    them, each timed (kernel start included);
-(c) re-running each applied notebook 01-09 (done between 09 and 10).
+    them, (c) each timed (kernel start included);
+(d) re-running each applied notebook 01-09 (done between 09 and 10).
 
 Budgets (issue "The course"): course cold <= 1.3 x raw init+apply+destroy;
-re-running an applied notebook <= 5 s median. Prints a table and writes
-bench/course.json.
+re-running an applied notebook <= 5 s median.
 """
 from __future__ import annotations
 
-import json
 import os
-import platform
-import statistics
-import sys
-import tempfile
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parent
+from bench.common import REPO, Measure, Part, median, rounded
+
 NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]-*.ipynb"))
 
 
@@ -51,7 +45,8 @@ def raw(root: Path) -> dict:
         began = time.perf_counter()
         result = standalone.terraform(folder, *args)
         times[step] = time.perf_counter() - began
-        assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+        if result.returncode != 0:
+            raise RuntimeError(f"raw terraform {step} failed:\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
     return times
 
 
@@ -76,9 +71,7 @@ def course(root: Path) -> tuple[dict, dict]:
     return cold, rerun
 
 
-def main() -> int:
-    root = Path(tempfile.mkdtemp(prefix="course-bench-"))
-    os.environ.pop("COURSE_TARGET", None)
+def run(root: Path) -> Part:
     from helpers import emulator
 
     try:
@@ -86,32 +79,16 @@ def main() -> int:
         cold, rerun = course(root)
     finally:
         emulator.stop()
-    raw_total = sum(floor.values())
-    course_total = sum(cold.values())
-    ratio = course_total / raw_total
-    rerun_median = statistics.median(rerun.values())
-
-    print(f"Course benchmark · {platform.platform()} · {os.cpu_count()} cores · Python {platform.python_version()}")
-    print(f"{'notebook':<34} {'cold':>8} {'re-run':>8}")
+    raw_total, course_total = sum(floor.values()), sum(cold.values())
+    measures = [
+        Measure("(a) raw terraform/: init + apply + destroy", raw_total,
+                text=f"init {floor['init']:.1f} s, apply {floor['apply']:.1f} s, destroy {floor['destroy']:.1f} s"),
+        Measure("(b) course cold, notebooks 00-10", course_total),
+        Measure("    course / raw", course_total / raw_total, unit="x", budget=1.3),
+    ]
     for name, seconds in cold.items():
-        again = f"{rerun[name]:7.1f}s" if name in rerun else ""
-        print(f"{name:<34} {seconds:7.1f}s {again:>8}")
-    print(f"{'course, notebooks 00-10':<34} {course_total:7.1f}s")
-    print(f"{'raw terraform/ init+apply+destroy':<34} {raw_total:7.1f}s   "
-          f"(init {floor['init']:.1f}s, apply {floor['apply']:.1f}s, destroy {floor['destroy']:.1f}s)")
-    verdict_ratio = "ok" if ratio <= 1.3 else "OVER BUDGET"
-    verdict_rerun = "ok" if rerun_median <= 5 else "OVER BUDGET"
-    print(f"course / raw: {ratio:.2f} (budget 1.30) {verdict_ratio}")
-    print(f"re-run of an applied notebook, median: {rerun_median:.1f}s (budget 5 s) {verdict_rerun}")
-    (HERE / "course.json").write_text(json.dumps({
-        "machine": platform.platform(), "cores": os.cpu_count(),
-        "raw_s": {k: round(v, 2) for k, v in floor.items()},
-        "course_cold_s": {k: round(v, 2) for k, v in cold.items()},
-        "course_rerun_s": {k: round(v, 2) for k, v in rerun.items()},
-        "course_total_s": round(course_total, 2), "ratio": round(ratio, 3), "rerun_median_s": round(rerun_median, 2),
-    }, indent=2) + "\n")
-    return 0 if ratio <= 1.3 and rerun_median <= 5 else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+        again = f"re-run {rerun[name]:.1f} s" if name in rerun else ""
+        measures.append(Measure(f"(c) {name}", seconds, text=again))
+    measures.append(Measure("(d) re-run of an applied notebook, median", median(rerun.values()), budget=5.0))
+    return Part(measures, {"raw_s": rounded(floor), "course_cold_s": rounded(cold),
+                           "course_rerun_s": rounded(rerun)})

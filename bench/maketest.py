@@ -1,0 +1,43 @@
+"""`make test` on a clean clone, as CI runs it (.ci/run runs `make test`).
+
+    .venv/bin/python bench/run.py --only make-test    (part of: make bench)
+
+Clones the repository's committed HEAD (uncommitted changes are not in it:
+the run says so) into a temporary folder, then times `make install` and
+`make test` there; the budget is their sum, <= 6 min. The machine's pip
+cache is used as CI's would be. Graphviz must already be present (bench/run.py
+checks it first).
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+from bench.common import REPO, Measure, Part, run_timed
+
+BUDGET_S = 360.0
+# Variables that would point the clone at this checkout's workspaces or venv.
+FOREIGN = ("COURSE_WORKSPACE", "COURSE_TEST_WORKSPACE", "COURSE_TARGET", "VIRTUAL_ENV", "MAKEFLAGS", "MAKELEVEL")
+
+
+def git(*args: str) -> str:
+    return subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True, check=True).stdout.strip()
+
+
+def run(root: Path) -> Part:
+    clone = root / "clone"
+    commit = git("rev-parse", "HEAD")
+    dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
+    run_timed(["git", "clone", "--quiet", "--no-checkout", str(REPO), str(clone)], "git clone")
+    run_timed(["git", "-C", str(clone), "checkout", "--quiet", "--detach", commit], "git checkout")
+    commit = commit[:7]
+    env = {k: v for k, v in os.environ.items() if k not in FOREIGN}
+    install = run_timed(["make", "-C", str(clone), "install"], "make install (clean clone)", env=env)
+    tests = run_timed(["make", "-C", str(clone), "test"], "make test (clean clone)", env=env)
+    note = f"install {install:.0f} s + tests {tests:.0f} s, clone of {commit}"
+    if dirty:
+        note += " (uncommitted changes not included)"
+    return Part([Measure("make test on a clean clone", install + tests, budget=BUDGET_S, text=note)],
+                {"commit": commit, "uncommitted_changes": dirty, "install_s": round(install, 1),
+                 "test_s": round(tests, 1)})

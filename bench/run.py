@@ -1,0 +1,198 @@
+"""The course's benchmark: every part in one run, one table, bench/latest.json.
+
+    make bench                                      every part (20-25 min on 2 cores)
+    .venv/bin/python bench/run.py --only setup      some parts (comma-separated), for development
+    .venv/bin/python bench/run.py --readme          README's bench block <- bench/latest.json
+
+Parts, in the order they run (Graphviz is checked first: the course needs it):
+  foundation  (e) emulator cold start, offline terraform init, doctor   (~1 min)
+  course      (a) raw terraform/, (b) the course cold, (c) each notebook,
+              (d) re-running each applied notebook                      (~7 min)
+  make-test   `make install` + `make test` on a clean clone             (~7 min)
+  setup       (f) empty venv with/without pip cache, sizes on disk      (~6 min)
+
+Every part uses throw-away workspaces and fresh emulators; nothing touches the
+learner's .course or the tests' .course-test. Timings are printed and stored,
+never asserted in tests. Only a complete run (every part, none failed) writes
+bench/latest.json (or --json PATH); then --readme renders it into README.md
+between the bench markers, and tests/test_bench.py checks the two agree.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: import the bench package from the repository
+    sys.path[0] = str(Path(__file__).resolve().parent.parent)
+
+from bench import course, foundation, maketest, setup  # noqa: E402
+from bench.common import HERE, REPO, Measure, Part, machine  # noqa: E402
+from helpers.errors import CourseError  # noqa: E402
+
+PARTS = {"foundation": foundation.run, "course": course.run, "make-test": maketest.run, "setup": setup.run}
+LATEST = HERE / "latest.json"
+README = REPO / "README.md"
+START, END = "<!-- bench:start -->", "<!-- bench:end -->"
+COLUMNS = ("measure", "value", "budget", "verdict", "notes")
+
+
+# --------------------------------------------------------------------------
+# Rows: the same for the terminal and README, always from the JSON
+# --------------------------------------------------------------------------
+
+def number(value: float, unit: str) -> str:
+    if unit == "x":
+        return f"{value:.2f}×"
+    if unit == "MB":
+        return f"{value:.0f} MB"
+    return f"{value:.2f} s" if value < 10 else f"{value:.1f} s"
+
+
+def row(m: dict) -> tuple[str, ...]:
+    measure = Measure(**m)
+    value = measure.text if measure.value is None else number(measure.value, measure.unit)
+    notes = "" if measure.value is None else measure.text
+    if measure.ok is None:
+        return measure.name, value, "", "", notes
+    budget = f"{measure.budget:.2f}×" if measure.unit == "x" else f"{measure.budget:g} {measure.unit}"
+    share = f" {measure.value / measure.budget:.0%}" if measure.unit != "x" else ""
+    return measure.name, value, f"≤ {budget}", ("✓" if measure.ok else "✗") + share, notes
+
+
+def rows(data: dict) -> list[tuple[str, ...]]:
+    out = []
+    for name, part in data["parts"].items():
+        if "error" in part:
+            out.append((f"{name}: FAILED", "", "", "✗", part["error"].splitlines()[0]))
+        out.extend(row(m) for m in part.get("measures", []))
+    return out
+
+
+def machine_line(data: dict) -> str:
+    m = data["machine"]
+    load = f", load average {m['load_average'][0]} at start" if m.get("load_average") else ""
+    return (f"{m['date']} · {m['cpu']} · {m['cores']} cores · {m['ram_gb']} GB RAM · {m['os']} · "
+            f"Python {m['python']}{load}")
+
+
+def table(data: dict) -> str:
+    """The table for a terminal (aligned columns; "verdict" shows the share of the budget used)."""
+    lines = [COLUMNS, *rows(data)]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(COLUMNS))]
+    text = ["  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip() for line in lines]
+    text.insert(1, "  ".join("-" * w for w in widths))
+    return f"Benchmark · {machine_line(data)}\n" + "\n".join(text)
+
+
+def readme_block(data: dict | None) -> str:
+    """README's bench block (between the markers) for ``data`` (None: no complete run yet)."""
+    if data is None:
+        body = ("No complete `make bench` run is recorded yet (bench/latest.json is missing): run `make bench`, "
+                "then `.venv/bin/python bench/run.py --readme`.")
+    else:
+        cells = [COLUMNS, tuple("---" for _ in COLUMNS), *rows(data)]
+        body = (f"Latest complete `make bench` run, {machine_line(data)}. Generated from `bench/latest.json` by "
+                f"`.venv/bin/python bench/run.py --readme`; \"verdict\" shows the share of the budget used.\n\n"
+                + "\n".join("| " + " | ".join(line) + " |" for line in cells))
+    return f"{START}\n{body}\n{END}"
+
+
+def readme_span(text: str) -> tuple[int, int]:
+    """Where the bench block (markers included) is in README's text."""
+    start, end = text.find(START), text.find(END)
+    if start < 0 or end < start:
+        raise CourseError(f"README.md has no bench block ({START} ... {END}).",
+                          "bench/run.py --readme rewrites only the text between those two markers.",
+                          f"put the two marker lines, in that order, where the table belongs in README.md, then run again")
+    return start, end + len(END)
+
+
+def load(path: Path = LATEST) -> dict | None:
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def write_readme(path: Path = LATEST) -> None:
+    data = load(path)
+    if data is None:
+        raise CourseError(f"{path.name} does not exist.", "The README's table is generated from a complete run.",
+                          "run `make bench` first (it writes bench/latest.json), then --readme")
+    text = README.read_text()
+    start, end = readme_span(text)
+    README.write_text(text[:start] + readme_block(data) + text[end:])
+    print(f"README.md: bench block rewritten from {path.relative_to(REPO) if path.is_relative_to(REPO) else path}")
+
+
+# --------------------------------------------------------------------------
+# The run
+# --------------------------------------------------------------------------
+
+def run_parts(names: list[str], root: Path) -> dict:
+    data = {"machine": machine(), "parts": {}}
+    try:
+        data["parts"]["graphviz"] = Part([setup.graphviz()]).to_json()
+    except RuntimeError as exc:  # dot missing and not installable here: the course part cannot run
+        data["parts"]["graphviz"] = {"error": str(exc)}
+        names = [n for n in names if n != "course"]
+    for name in names:
+        print(f"… {name}", file=sys.stderr, flush=True)
+        try:
+            data["parts"][name] = PARTS[name](root / name).to_json()
+        except Exception as exc:  # one failed part must not lose the others' numbers
+            data["parts"][name] = {"error": f"{type(exc).__name__}: {exc}"}
+            print(f"✗ {name} failed: {exc}", file=sys.stderr)
+    data["complete"] = set(names) == set(PARTS) and not any("error" in p for p in data["parts"].values())
+    return data
+
+
+def parse_parts(text: str) -> list[str]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in PARTS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"unknown part {', '.join(unknown) or '(none)'}: choose from {', '.join(PARTS)}")
+    return names
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", type=parse_parts, metavar="PART[,PART]",
+                        help=f"run only these parts ({', '.join(PARTS)}); bench/latest.json is not written")
+    parser.add_argument("--json", type=Path, metavar="PATH", help="also write the results here, even from a partial run (with --readme: read them from here)")
+    parser.add_argument("--readme", action="store_true", help="rewrite README's bench block from bench/latest.json")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary folder (workspaces, logs)")
+    args = parser.parse_args(argv)
+    try:
+        if args.readme:
+            write_readme(args.json or LATEST)
+            return 0
+        names = args.only or list(PARTS)
+        root = Path(tempfile.mkdtemp(prefix="course-bench-"))
+        try:
+            data = run_parts([n for n in PARTS if n in names], root)
+        finally:
+            if args.keep:
+                print(f"kept: {root}")
+            else:
+                shutil.rmtree(root, ignore_errors=True)
+        print(table(data))
+        targets = [p for p in (args.json, LATEST if data["complete"] else None) if p]
+        for path in targets:
+            path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+            print(f"written: {path}")
+        if not data["complete"]:
+            print("bench/latest.json not written: only a complete run (every part, none failed) is recorded.")
+        elif not args.json:
+            print("README: .venv/bin/python bench/run.py --readme")
+        failed = any(verdict.startswith("✗") for _, _, _, verdict, _ in rows(data))
+        return 1 if failed else 0
+    except CourseError as exc:
+        print(exc.render(), file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
