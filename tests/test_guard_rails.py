@@ -18,7 +18,7 @@ from helpers import aws, costs, inventory, standalone, targets, workspace
 from helpers.__main__ import main
 from helpers.errors import CourseError
 from helpers.terraform import Terraform, stack_dir
-from tests.test_targets import FAKE_REAL_KEY, proxy_recorder, real_looking_credentials  # noqa: F401 (fixtures)
+from tests.test_targets import proxy_recorder  # noqa: F401 (fixture; real_looking_credentials is in conftest.py)
 
 REPO = workspace.REPO
 

@@ -154,7 +154,7 @@ def test_the_scanner_finds_planted_secrets(tmp_path):
 def test_placeholders_of_the_course_are_not_secrets():
     """The emulator's dummy key and the tests' fake key do not match: they pass by shape, not by exemption."""
     assert not find_secrets(b"AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing", "env")
-    assert not find_secrets(b'FAKE_REAL_KEY = "AKIA" + "Q" * 16', "tests/test_targets.py")
+    assert not find_secrets(b'key = "AKIA" + "Q" * 16', "tests/conftest.py")
 
 
 def test_generated_certificates_are_git_ignored():
