@@ -235,6 +235,32 @@ def start(quiet: bool = False) -> str:
     return _launch(HOST, None, room=False, quiet=quiet)
 
 
+def _spawn(host: str, port: int, room: bool, log_path, env: dict):
+    """Start the server on ``port``; (its URL, process) once it answers, else (None, process), killed."""
+    began = time.monotonic()
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "helpers._emulator_server", "--port", str(port), "--host", host,
+             "--workspace", str(workspace.root())],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            cwd=str(workspace.REPO), env=env, start_new_session=True,  # outlives the kernel
+        )
+    while time.monotonic() - began < START_TIMEOUT:
+        answer = health(port, timeout=0.5, host=host)
+        if answer and answer.get("pid") == proc.pid:
+            saved = {"port": port, "pid": proc.pid}
+            if room:
+                saved.update(host=host, room=True)
+            workspace.write_json(STATE, saved)
+            return _url(port, host), proc
+        if proc.poll() is not None:
+            break
+        time.sleep(0.05)
+    proc.kill()
+    proc.wait()
+    return None, proc
+
+
 def _launch(host: str, port: int | None, room: bool, quiet: bool = False) -> str:
     with _lock():
         current = _own_status()
@@ -251,6 +277,9 @@ def _launch(host: str, port: int | None, room: bool, quiet: bool = False) -> str
                 "run 'make lab' (it installs everything), or: pip install -r requirements.txt",
             )
         state = workspace.read_json(STATE)
+        # Chosen here (not asked for): if another process takes it while the server starts (two
+        # test workers starting at once, say), a different free port is tried before giving up.
+        retries = 2 if port is None and not os.environ.get("COURSE_EMULATOR_PORT") else 0
         if port is None:
             port, note = _choose_port(state, host)
         elif not port_is_free(port, host):
@@ -264,29 +293,18 @@ def _launch(host: str, port: int | None, room: bool, quiet: bool = False) -> str
             os.replace(log_path, log_path.with_suffix(".log.1"))  # keep one old log, not an endless one
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(workspace.REPO), env.get("PYTHONPATH")]))
-        began = time.monotonic()
-        with open(log_path, "ab") as log:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "helpers._emulator_server", "--port", str(port), "--host", host,
-                 "--workspace", str(workspace.root())],
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                cwd=str(workspace.REPO), env=env, start_new_session=True,  # outlives the kernel
-            )
-        while time.monotonic() - began < START_TIMEOUT:
-            answer = health(port, timeout=0.5, host=host)
-            if answer and answer.get("pid") == proc.pid:
-                saved = {"port": port, "pid": proc.pid}
-                if room:
-                    saved.update(host=host, room=True)
-                workspace.write_json(STATE, saved)
+        while True:
+            url, proc = _spawn(host, port, room, log_path, env)
+            if url:
                 if note and not quiet:
                     print(note)
-                return _url(port, host)
-            if proc.poll() is not None:
-                break
-            time.sleep(0.05)
-        proc.kill()
-        tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-15:])
+                return url
+            tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-15:])
+            if "Address already in use" in tail and retries:
+                retries -= 1
+                port = _free_port()
+                continue
+            break
         if "Address already in use" in tail:
             raise CourseError(
                 f"The emulator cannot start: port {port} was taken while it was starting.",
