@@ -303,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from . import recovery
 
-    recovery.AUTOMATIC = False  # terminal commands start a stopped emulator but never re-apply stacks
+    automatic, recovery.AUTOMATIC = recovery.AUTOMATIC, False  # terminal commands never re-apply stacks
     try:
         if args.command == "exercises":
             from . import exercises
@@ -334,6 +334,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    finally:
+        recovery.AUTOMATIC = automatic  # main() called in-process (tests) leaves the caller's setting
 
 
 if __name__ == "__main__":
