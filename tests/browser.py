@@ -28,6 +28,14 @@ MAC_APP = "/Applications/Google Chrome.app/Contents/MacOS/Google Chrome"
 INSTALL = ("sudo apt-get install --no-install-recommends chromium   (Debian/Ubuntu; "
            "macOS: install Google Chrome; or set COURSE_CHROMIUM=/path/to/chrome)")
 TIMEOUT = 90  # seconds for any one wait: generous, the machine may be busy
+# What DevTools answers when a page is replaced while it is being asked something:
+# the question is retried on the new page (seen on a busy CI machine after a click).
+NAVIGATING = ("Inspected target navigated or closed", "Execution context was destroyed",
+              "Cannot find context with specified id")
+
+
+class PageChanged(RuntimeError):
+    """The page navigated while DevTools evaluated something in it."""
 
 
 def find() -> str | None:
@@ -108,7 +116,7 @@ class Browser:
         while True:
             try:
                 value = probe()
-            except (OSError, ValueError):
+            except (OSError, ValueError, PageChanged):
                 value = None
             if value:
                 return value
@@ -124,7 +132,8 @@ class Browser:
             message = json.loads(self.ws.recv())
             if message.get("id") == self.next_id:
                 if "error" in message:
-                    raise RuntimeError(f"{method}: {message['error']}")
+                    error = f"{method}: {message['error']}"
+                    raise (PageChanged if any(n in error for n in NAVIGATING) else RuntimeError)(error)
                 return message.get("result", {})
             if "method" in message:
                 self.events.append(message)
@@ -133,6 +142,8 @@ class Browser:
         """The value of a JavaScript expression in the page (promises awaited)."""
         result = self.send("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
         if "exceptionDetails" in result:
+            if any(n in json.dumps(result["exceptionDetails"]) for n in NAVIGATING):
+                raise PageChanged(f"JavaScript interrupted by navigation: {result['exceptionDetails']}")
             raise RuntimeError(f"JavaScript failed: {result['exceptionDetails']}")
         return result["result"].get("value")
 
@@ -149,7 +160,8 @@ class Browser:
     def click(self, selector: str) -> str:
         """Click the element, wait for the page it leads to, return that page's URL."""
         before = self.evaluate("location.href")
-        self.evaluate(f"document.querySelector({json.dumps(selector)}).click()")
+        with contextlib.suppress(PageChanged):  # the click's own navigation may beat DevTools' answer
+            self.evaluate(f"document.querySelector({json.dumps(selector)}).click()")
         self.wait_for(f"location.href !== {json.dumps(before)} && document.readyState === 'complete'",
                       f"the page behind {selector}")
         self.images_loaded()
