@@ -11,7 +11,7 @@ from pathlib import Path
 import yaml
 
 REPO = Path(__file__).resolve().parent.parent
-REQUIREMENT = re.compile(r"^([A-Za-z0-9_.\-]+(?:\[[a-z,]+\])?)==([\w.]+)$")
+REQUIREMENT = re.compile(r"^([A-Za-z0-9_.\-]+(?:\[[a-z0-9,]+\])?)==([\w.]+)$")
 
 
 def pins(lines):
@@ -52,3 +52,16 @@ def test_design_card_packages_are_all_required():
     requirements = pins((REPO / "requirements.txt").read_text().splitlines())
     for name in ("jupyterlab", "boto3", "python-terraform", "diagrams", "nbval"):
         assert name in requirements
+
+
+def test_moto_extras_cover_every_service_the_course_calls():
+    # moto is installed with the extras of the services the course uses (not moto[server],
+    # which brings 170 MB of other services' dependencies): a new boto3 client needs its extra.
+    requirements = pins((REPO / "requirements.txt").read_text().splitlines())
+    moto = next(name for name in requirements if name.startswith("moto["))
+    extras = set(moto[len("moto["):-1].split(","))
+    sources = [*(REPO / "helpers").glob("*.py"), *(REPO / "notebooks").rglob("*.ipynb")]
+    called = {m for path in sources for m in re.findall(r"client\(\\?[\"']([a-z0-9-]+)", path.read_text())}
+    assert called >= {"ec2", "elbv2", "ecs"}, called  # the scan itself works
+    assert called <= extras, f"add to moto's extras in requirements.txt and environment.yml: {called - extras}"
+    assert {"flask", "flask-cors"} <= set(requirements)  # moto's server
