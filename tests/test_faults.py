@@ -171,6 +171,9 @@ resource "aws_security_group" "probe" {
                 _thread.interrupt_main()
                 return
 
+    # interrupt_main() does nothing while SIGINT is ignored, as it is for a command a shell
+    # without job control starts in the background (`make test &`): restore Python's handler.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     watcher = threading.Thread(target=interrupt_once_the_cluster_exists, daemon=True)
     watcher.start()
     try:
@@ -179,6 +182,7 @@ resource "aws_security_group" "probe" {
     finally:
         stop.set()
         watcher.join()
+        signal.signal(signal.SIGINT, previous)
     assert "was interrupted" in info.value.what and "re-run this cell" in info.value.fix
     state = json.loads((folder / "terraform.tfstate").read_text())  # consistent: valid, and lists what exists
     assert "aws_ecs_cluster" in {r["type"] for r in state["resources"]}, "what was created is in the state"
