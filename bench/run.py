@@ -107,7 +107,7 @@ def readme_span(text: str) -> tuple[int, int]:
     if start < 0 or end < start:
         raise CourseError(f"README.md has no bench block ({START} ... {END}).",
                           "bench/run.py --readme rewrites only the text between those two markers.",
-                          f"put the two marker lines, in that order, where the table belongs in README.md, then run again")
+                          "put the two marker lines, in that order, where the table belongs in README.md, then run again")
     return start, end + len(END)
 
 
