@@ -41,6 +41,7 @@ LATEST = HERE / "latest.json"
 BEFORE = HERE / "before.json"
 README = REPO / "README.md"
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
+BEFORE_START, BEFORE_END = "<!-- before:start -->", "<!-- before:end -->"
 COLUMNS = ("measure", "value", "budget", "verdict", "notes")
 
 
@@ -105,14 +106,26 @@ def readme_block(data: dict | None) -> str:
     return f"{START}\n{body}\n{END}"
 
 
-def readme_span(text: str) -> tuple[int, int]:
+def before_block(data: dict | None) -> str:
+    """README's block of what each choice saves, from bench/before.json (None: not measured yet)."""
+    if data is None:
+        body = "Not measured yet: run `.venv/bin/python bench/run.py --only before`, then `--readme`."
+    else:
+        cells = [("the alternative", "its figure", "the course's choice"), ("---", "---", "---"),
+                 *((name, value, notes) for name, value, _, _, notes in rows(data))]
+        body = (f"Measured by `.venv/bin/python bench/run.py --only before`, {machine_line(data)}; "
+                f"from `bench/before.json`.\n\n" + "\n".join("| " + " | ".join(line) + " |" for line in cells))
+    return f"{BEFORE_START}\n{body}\n{BEFORE_END}"
+
+
+def readme_span(text: str, start_marker: str = START, end_marker: str = END) -> tuple[int, int]:
     """Where the bench block (markers included) is in README's text."""
-    start, end = text.find(START), text.find(END)
+    start, end = text.find(start_marker), text.find(end_marker)
     if start < 0 or end < start:
         raise CourseError(f"README.md has no bench block ({START} ... {END}).",
                           "bench/run.py --readme rewrites only the text between those two markers.",
                           "put the two marker lines, in that order, where the table belongs in README.md, then run again")
-    return start, end + len(END)
+    return start, end + len(end_marker)
 
 
 def load(path: Path = LATEST) -> dict | None:
@@ -126,7 +139,11 @@ def write_readme(path: Path = LATEST) -> None:
                           "run `make bench` first (it writes bench/latest.json), then --readme")
     text = README.read_text()
     start, end = readme_span(text)
-    README.write_text(text[:start] + readme_block(data) + text[end:])
+    text = text[:start] + readme_block(data) + text[end:]
+    if BEFORE_START in text:  # the block of what each choice saves, if README has one
+        start, end = readme_span(text, BEFORE_START, BEFORE_END)
+        text = text[:start] + before_block(load(BEFORE)) + text[end:]
+    README.write_text(text)
     print(f"README.md: bench block rewritten from {path.relative_to(REPO) if path.is_relative_to(REPO) else path}")
 
 

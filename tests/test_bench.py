@@ -113,6 +113,14 @@ def test_before_rows_say_the_course_figure_and_the_difference():
     assert before.NOTEBOOKS == len(before.SOURCES) >= before.TERRAFORM_NOTEBOOKS > before.INITS_NOW >= 1
 
 
+def test_readme_before_block_is_generated_from_before_json():
+    text = (REPO / "README.md").read_text()
+    start, end = run.readme_span(text, run.BEFORE_START, run.BEFORE_END)
+    assert text[start:end] == run.before_block(run.load(run.BEFORE)), (
+        "README.md's block of what each choice saves does not match bench/before.json: run "
+        "`.venv/bin/python bench/run.py --readme` and commit both files")
+
+
 def test_recorded_before_run_has_every_row():
     data = run.load(run.BEFORE)
     if data is None:
