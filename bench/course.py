@@ -33,20 +33,21 @@ def fresh_workspace(root: Path, name: str):
     emulator.start(quiet=True)
 
 
-def raw(root: Path) -> dict:
+def raw(root: Path, name: str = "raw", *extra: str) -> dict:
+    """Seconds of plain init, apply and destroy of terraform/ (``extra``: more apply/destroy options)."""
     from helpers import standalone
 
-    fresh_workspace(root, "raw")
-    folder = standalone.prepare(root / "raw-terraform")
+    fresh_workspace(root, name)
+    folder = standalone.prepare(root / f"{name}-terraform")
     times = {}
     for step, args in (("init", ("init", "-input=false")),
-                       ("apply", ("apply", "-auto-approve", "-input=false")),
-                       ("destroy", ("destroy", "-auto-approve", "-input=false"))):
+                       ("apply", ("apply", "-auto-approve", "-input=false", *extra)),
+                       ("destroy", ("destroy", "-auto-approve", "-input=false", *extra))):
         began = time.perf_counter()
         result = standalone.terraform(folder, *args)
         times[step] = time.perf_counter() - began
         if result.returncode != 0:
-            raise RuntimeError(f"raw terraform {step} failed:\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
+            raise RuntimeError(f"{name} terraform {step} failed:\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
     return times
 
 

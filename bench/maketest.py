@@ -25,19 +25,24 @@ def git(*args: str) -> str:
     return subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True, check=True).stdout.strip()
 
 
-def run(root: Path) -> Part:
+def clean_clone(root: Path, *make_args: str) -> dict:
+    """Seconds of ``make install`` and ``make test MAKE_ARGS`` in a clone of the committed HEAD."""
     clone = root / "clone"
     commit = git("rev-parse", "HEAD")
     dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
     run_timed(["git", "clone", "--quiet", "--no-checkout", str(REPO), str(clone)], "git clone")
     run_timed(["git", "-C", str(clone), "checkout", "--quiet", "--detach", commit], "git checkout")
-    commit = commit[:7]
     env = {k: v for k, v in os.environ.items() if k not in FOREIGN}
     install = run_timed(["make", "-C", str(clone), "install"], "make install (clean clone)", env=env)
-    tests = run_timed(["make", "-C", str(clone), "test"], "make test (clean clone)", env=env)
-    note = f"install {install:.0f} s + tests {tests:.0f} s, clone of {commit}"
-    if dirty:
+    tests = run_timed(["make", "-C", str(clone), "test", *make_args], "make test (clean clone)", env=env)
+    return {"commit": commit[:7], "uncommitted_changes": dirty, "install_s": round(install, 1),
+            "test_s": round(tests, 1)}
+
+
+def run(root: Path) -> Part:
+    found = clean_clone(root)
+    note = f"install {found['install_s']:.0f} s + tests {found['test_s']:.0f} s, clone of {found['commit']}"
+    if found["uncommitted_changes"]:
         note += " (uncommitted changes not included)"
-    return Part([Measure("make test on a clean clone", install + tests, budget=BUDGET_S, text=note)],
-                {"commit": commit, "uncommitted_changes": dirty, "install_s": round(install, 1),
-                 "test_s": round(tests, 1)})
+    return Part([Measure("make test on a clean clone", found["install_s"] + found["test_s"], budget=BUDGET_S,
+                         text=note)], found)

@@ -10,6 +10,8 @@ Parts, in the order they run (Graphviz is checked first: the course needs it):
               (d) re-running each applied notebook                      (~7 min)
   make-test   `make install` + `make test` on a clean clone             (~7 min)
   setup       (f) empty venv with/without pip cache, sizes on disk      (~6 min)
+Not in make bench, only with --only (bench/before.py writes bench/before.json):
+  before      each speed/size choice beside the alternative it replaced (~25 min)
 
 Every part uses throw-away workspaces and fresh emulators; nothing touches the
 learner's .course or the tests' .course-test. Timings are printed and stored,
@@ -29,14 +31,17 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: import the bench package from the repository
     sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
-from bench import course, foundation, maketest, setup  # noqa: E402
+from bench import before, course, foundation, maketest, setup  # noqa: E402
 from bench.common import HERE, REPO, Measure, Part, machine  # noqa: E402
 from helpers.errors import CourseError  # noqa: E402
 
 PARTS = {"foundation": foundation.run, "course": course.run, "make-test": maketest.run, "setup": setup.run}
+EXTRA_PARTS = {"before": before.run}  # run only when named with --only
 LATEST = HERE / "latest.json"
+BEFORE = HERE / "before.json"
 README = REPO / "README.md"
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
+BEFORE_START, BEFORE_END = "<!-- before:start -->", "<!-- before:end -->"
 COLUMNS = ("measure", "value", "budget", "verdict", "notes")
 
 
@@ -101,14 +106,26 @@ def readme_block(data: dict | None) -> str:
     return f"{START}\n{body}\n{END}"
 
 
-def readme_span(text: str) -> tuple[int, int]:
+def before_block(data: dict | None) -> str:
+    """README's block of what each choice saves, from bench/before.json (None: not measured yet)."""
+    if data is None:
+        body = "Not measured yet: run `.venv/bin/python bench/run.py --only before`, then `--readme`."
+    else:
+        cells = [("the alternative", "its figure", "the course's choice"), ("---", "---", "---"),
+                 *((name, value, notes) for name, value, _, _, notes in rows(data))]
+        body = (f"Measured by `.venv/bin/python bench/run.py --only before`, {machine_line(data)}; "
+                f"from `bench/before.json`.\n\n" + "\n".join("| " + " | ".join(line) + " |" for line in cells))
+    return f"{BEFORE_START}\n{body}\n{BEFORE_END}"
+
+
+def readme_span(text: str, start_marker: str = START, end_marker: str = END) -> tuple[int, int]:
     """Where the bench block (markers included) is in README's text."""
-    start, end = text.find(START), text.find(END)
+    start, end = text.find(start_marker), text.find(end_marker)
     if start < 0 or end < start:
         raise CourseError(f"README.md has no bench block ({START} ... {END}).",
                           "bench/run.py --readme rewrites only the text between those two markers.",
-                          f"put the two marker lines, in that order, where the table belongs in README.md, then run again")
-    return start, end + len(END)
+                          "put the two marker lines, in that order, where the table belongs in README.md, then run again")
+    return start, end + len(end_marker)
 
 
 def load(path: Path = LATEST) -> dict | None:
@@ -122,7 +139,11 @@ def write_readme(path: Path = LATEST) -> None:
                           "run `make bench` first (it writes bench/latest.json), then --readme")
     text = README.read_text()
     start, end = readme_span(text)
-    README.write_text(text[:start] + readme_block(data) + text[end:])
+    text = text[:start] + readme_block(data) + text[end:]
+    if BEFORE_START in text:  # the block of what each choice saves, if README has one
+        start, end = readme_span(text, BEFORE_START, BEFORE_END)
+        text = text[:start] + before_block(load(BEFORE)) + text[end:]
+    README.write_text(text)
     print(f"README.md: bench block rewritten from {path.relative_to(REPO) if path.is_relative_to(REPO) else path}")
 
 
@@ -140,7 +161,7 @@ def run_parts(names: list[str], root: Path) -> dict:
     for name in names:
         print(f"… {name}", file=sys.stderr, flush=True)
         try:
-            data["parts"][name] = PARTS[name](root / name).to_json()
+            data["parts"][name] = {**PARTS, **EXTRA_PARTS}[name](root / name).to_json()
         except Exception as exc:  # one failed part must not lose the others' numbers
             data["parts"][name] = {"error": f"{type(exc).__name__}: {exc}"}
             print(f"✗ {name} failed: {exc}", file=sys.stderr)
@@ -150,9 +171,10 @@ def run_parts(names: list[str], root: Path) -> dict:
 
 def parse_parts(text: str) -> list[str]:
     names = [n.strip() for n in text.split(",") if n.strip()]
-    unknown = [n for n in names if n not in PARTS]
+    unknown = [n for n in names if n not in PARTS and n not in EXTRA_PARTS]
     if unknown or not names:
-        raise argparse.ArgumentTypeError(f"unknown part {', '.join(unknown) or '(none)'}: choose from {', '.join(PARTS)}")
+        raise argparse.ArgumentTypeError(f"unknown part {', '.join(unknown) or '(none)'}: "
+                                         f"choose from {', '.join([*PARTS, *EXTRA_PARTS])}")
     return names
 
 
@@ -160,7 +182,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", type=parse_parts, metavar="PART[,PART]",
-                        help=f"run only these parts ({', '.join(PARTS)}); bench/latest.json is not written")
+                        help=f"run only these parts ({', '.join([*PARTS, *EXTRA_PARTS])}); bench/latest.json is "
+                             "not written (before: bench/before.json is)")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the results here, even from a partial run (with --readme: read them from here)")
     parser.add_argument("--readme", action="store_true", help="rewrite README's bench block from bench/latest.json")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (workspaces, logs)")
@@ -172,18 +195,19 @@ def main(argv: list[str] | None = None) -> int:
         names = args.only or list(PARTS)
         root = Path(tempfile.mkdtemp(prefix="course-bench-"))
         try:
-            data = run_parts([n for n in PARTS if n in names], root)
+            data = run_parts([n for n in [*PARTS, *EXTRA_PARTS] if n in names], root)
         finally:
             if args.keep:
                 print(f"kept: {root}")
             else:
                 shutil.rmtree(root, ignore_errors=True)
         print(table(data))
-        targets = [p for p in (args.json, LATEST if data["complete"] else None) if p]
+        before_ok = "before" in data["parts"] and "error" not in data["parts"]["before"]
+        targets = [p for p in (args.json, LATEST if data["complete"] else None, BEFORE if before_ok else None) if p]
         for path in targets:
             path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
             print(f"written: {path}")
-        if not data["complete"]:
+        if not data["complete"] and names != ["before"]:
             print("bench/latest.json not written: only a complete run (every part, none failed) is recorded.")
         elif not args.json:
             print("README: .venv/bin/python bench/run.py --readme")

@@ -32,6 +32,7 @@ import html
 import ipaddress
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Iterable
 
 from .errors import CourseError
@@ -693,7 +694,7 @@ def run(learner: str | None = None, *, instance_groups: list[str] | None = None,
     return report
 
 
-def draw(report: Report, folder) -> "Path":
+def draw(report: Report, folder) -> Path:
     """Draw the matrix: internet → ALB → instances, and the path that must not exist."""
     from .audit_diagram import draw_report
 

@@ -21,7 +21,6 @@ network you trust.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import importlib.util
 import json
 import os
@@ -146,15 +145,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@contextlib.contextmanager
 def _lock():
     """Serialise start/stop between kernels and terminals of one workspace."""
-    with open(workspace.path("emulator.lock"), "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    return workspace.lock("emulator.lock")
 
 
 def status() -> dict:

@@ -19,8 +19,6 @@ everything on the aws target (there is no emulator to restart) or when
 """
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
 import time
 from pathlib import Path
@@ -67,15 +65,9 @@ def resource_count(folder: Path) -> int:
     return sum(len(r.get("instances", [])) for r in state.get("resources", []) if r.get("mode") == "managed")
 
 
-@contextlib.contextmanager
 def _lock():
     """One recovery at a time per workspace (two notebooks may notice at once)."""
-    with open(workspace.path("recovery.lock"), "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    return workspace.lock("recovery.lock")
 
 
 def _stale(boot: str) -> list[tuple[Path, int]]:

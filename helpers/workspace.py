@@ -14,9 +14,12 @@ suite uses its own, so running the tests never touches a learner's work).
                          (helpers/recovery.py), FILE.tf.rejected: a %%hcl cell not saved
     backups/<name>/      copies of a stack's state before each risky command (helpers/backups.py)
     config.json          the chosen target (emulator or aws), learner name, room emulator URL
+    *.lock               flock files serialising emulator start/stop and recovery (lock())
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 from pathlib import Path
@@ -33,6 +36,17 @@ def root() -> Path:
 
 def path(*parts: str) -> Path:
     return root().joinpath(*parts)
+
+
+@contextlib.contextmanager
+def lock(name: str):
+    """Hold the workspace-wide lock file ``name`` (an flock: released even if the process dies)."""
+    with open(path(name), "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def read_json(name: str) -> dict:

@@ -9,36 +9,16 @@ The test compares the result with the notebooks' state after notebook 09.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
+from tests import background
+from tests.background import Job
+
 LEARNER = "standalone"
-REPO = Path(__file__).resolve().parent.parent
 
 
-class Standalone:
-    def __init__(self, out: Path):
-        self.out = out
-        out.mkdir(parents=True, exist_ok=True)
-        self.log = open(out.parent / "standalone.log", "w")
-        env = dict(os.environ, COURSE_WORKSPACE=str(out))
-        self.proc = subprocess.Popen([sys.executable, "-m", "tests.course_support", str(out)], cwd=REPO, env=env,
-                                     stdout=self.log, stderr=subprocess.STDOUT)
-
-    @classmethod
-    def start(cls) -> "Standalone":
-        from helpers import workspace
-
-        return cls(workspace.path("standalone"))
-
-    def wait(self, timeout: float = 600) -> dict:
-        code = self.proc.wait(timeout)
-        self.log.close()
-        log = Path(self.log.name).read_text()
-        assert code == 0, f"terraform/ applied alone failed:\n{log[-4000:]}"
-        return json.loads((self.out / "result.json").read_text())
+class Standalone(Job):
+    module, folder, what = "tests.course_support", "standalone", "terraform/ applied alone"
 
 
 def main(out: Path) -> int:
@@ -66,4 +46,4 @@ def main(out: Path) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(Path(sys.argv[1])))
+    background.main(main)

@@ -14,49 +14,17 @@ and writes each check cell's text to ``OUT/result.json``.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from tests import background
+from tests.background import REPO, Job
 FILLED = ("02-network", "03-alb-security-group")
 
 
-class ExerciseRun:
-    def __init__(self, out: Path):
-        self.out = out
-        out.mkdir(parents=True, exist_ok=True)
-        self.log = open(out.parent / "exercises.log", "w")
-        env = dict(os.environ, COURSE_WORKSPACE=str(out))
-        self.proc = subprocess.Popen([sys.executable, "-m", "tests.exercise_support", str(out)], cwd=REPO, env=env,
-                                     stdout=self.log, stderr=subprocess.STDOUT)
-
-    @classmethod
-    def start(cls) -> "ExerciseRun":
-        from helpers import workspace
-
-        return cls(workspace.path("exercises-run"))
-
-    def stop(self) -> None:
-        """The session ended without waiting (e.g. pytest -x): stop the run, which stops its emulator."""
-        if self.proc.poll() is None:
-            self.proc.terminate()  # main() turns SIGTERM into SystemExit: its finally stops the emulator
-            try:
-                self.proc.wait(60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                subprocess.run([sys.executable, "-m", "helpers", "emulator", "stop"], cwd=REPO,
-                               env=dict(os.environ, COURSE_WORKSPACE=str(self.out)), capture_output=True)
-        self.log.close()
-
-    def wait(self, timeout: float = 900) -> dict:
-        code = self.proc.wait(timeout)
-        self.log.close()
-        log = Path(self.log.name).read_text()
-        assert code == 0, f"executing the exercise notebooks failed:\n{log[-6000:]}"
-        return json.loads((self.out / "result.json").read_text())
+class ExerciseRun(Job):
+    module, folder, what = "tests.exercise_support", "exercises-run", "executing the exercise notebooks"
+    timeout = 900
 
 
 def _text(cell) -> str:
@@ -79,9 +47,6 @@ def execute(nb, name: str) -> list[dict]:
 
 def main(out: Path) -> int:
     import shutil
-    import signal
-
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     import nbformat
 
@@ -111,4 +76,4 @@ def main(out: Path) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(Path(sys.argv[1])))
+    background.main(main)

@@ -24,12 +24,12 @@ import json
 import os
 import re
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from tests import background
+from tests.background import Job
 LEARNERS = ["ana", "ben", "chen", "dara", "eli", "fay", "gus", "hana"]
 LATE = "ivy"  # joins late and catches up
 BASE = ["aws_vpc.main", "aws_security_group.instances", "aws_iam_instance_profile.instance",
@@ -51,31 +51,11 @@ def expected_steps(index: int) -> list[str]:
     return ["02", "03", "05", "07"][: index // 2 + 1]
 
 
-class Room:
-    def __init__(self, out: Path):
-        self.out = out
-        out.mkdir(parents=True, exist_ok=True)
-        self.log = open(out.parent / "room.log", "w")
-        self.began = time.monotonic()
-        self.proc = subprocess.Popen([sys.executable, "-m", "tests.room_support", str(out)], cwd=REPO,
-                                     env=dict(os.environ), stdout=self.log, stderr=subprocess.STDOUT)
-        self._result = None
+class Room(Job):
+    module, folder, what = "tests.room_support", "room", "the workshop room run"
+    timeout = 1200
+    shares_workspace = True  # it makes the workspaces of the instructor and every learner itself
 
-    @classmethod
-    def start(cls) -> "Room":
-        from helpers import workspace
-
-        return cls(workspace.path("room"))
-
-    def wait(self, timeout: float = 1200) -> dict:
-        if self._result is None:
-            code = self.proc.wait(timeout)
-            self.log.close()
-            log = Path(self.log.name).read_text()
-            assert code == 0, f"the workshop room run failed:\n{log[-6000:]}"
-            self._result = json.loads((self.out / "result.json").read_text())
-            self._result["waited_s"] = round(time.monotonic() - self.began, 1)
-        return self._result
 
 
 @contextlib.contextmanager
@@ -237,4 +217,4 @@ def main(out: Path) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(Path(sys.argv[1])))
+    background.main(main)

@@ -127,7 +127,8 @@ def pytest_sessionfinish(session, exitstatus):
 
     if _controller(session.config):
         return
-    run = getattr(session.config, "course_exercises", None)
-    if run is not None:
-        run.stop()
+    for name in ("course_standalone", "course_room", "course_exercises"):
+        job = getattr(session.config, name, None)
+        if job is not None:  # still running if the session ended without waiting (e.g. -x)
+            job.stop()
     emulator.stop()

@@ -95,7 +95,39 @@ def test_unknown_part_is_refused_with_the_choices(capsys):
     with pytest.raises(SystemExit) as exit_:
         run.main(["--only", "foundation,warp"])
     assert exit_.value.code == 2
-    assert "unknown part warp: choose from foundation, course, make-test, setup" in capsys.readouterr().err
+    assert "unknown part warp: choose from foundation, course, make-test, setup, before" in capsys.readouterr().err
+
+
+def test_before_part_is_only_run_when_named():
+    assert run.parse_parts("before") == ["before"] and "before" not in run.PARTS
+
+
+def test_before_rows_say_the_course_figure_and_the_difference():
+    from bench import before
+
+    row = before.saving("9 inits", 9.0, 2.0, how=" (2)")
+    assert (row.value, row.unit) == (9.0, "s") and row.budget is None
+    assert row.text == "now 2.00 s (2): 7.00 s less (78%)"
+    assert before.saving("venv", 1000.0, 800.0, unit="MB").text == "now 800 MB: 200 MB less (20%)"
+    # what the rows count comes from the notebooks themselves
+    assert before.NOTEBOOKS == len(before.SOURCES) >= before.TERRAFORM_NOTEBOOKS > before.INITS_NOW >= 1
+
+
+def test_readme_before_block_is_generated_from_before_json():
+    text = (REPO / "README.md").read_text()
+    start, end = run.readme_span(text, run.BEFORE_START, run.BEFORE_END)
+    assert text[start:end] == run.before_block(run.load(run.BEFORE)), (
+        "README.md's block of what each choice saves does not match bench/before.json: run "
+        "`.venv/bin/python bench/run.py --readme` and commit both files")
+
+
+def test_recorded_before_run_has_every_row():
+    data = run.load(run.BEFORE)
+    if data is None:
+        pytest.skip("no bench/before.json committed yet (bench/run.py --only before writes it)")
+    part = data["parts"]["before"]
+    assert "error" not in part and len(part["measures"]) == 5
+    assert all(" less (" in m["text"] for m in part["measures"])
 
 
 def test_recorded_pip_settings_mask_credentials(monkeypatch):

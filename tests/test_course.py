@@ -8,7 +8,6 @@ resources and security rules, and every notebook re-runs without changes.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from pathlib import Path
 
@@ -16,7 +15,6 @@ import pytest
 
 from helpers import course, magics, notebooks, standalone, terraform
 from helpers.errors import CourseError
-from tests.course_support import LEARNER
 
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]-*.ipynb"))

@@ -23,8 +23,6 @@ import subprocess
 import zlib
 from pathlib import Path
 
-import pytest
-
 from helpers import certificates, workspace
 
 REPO = Path(__file__).resolve().parent.parent
