@@ -1,10 +1,3 @@
-resource "aws_ecs_cluster" "main" {
-  #checkov:skip=CKV_AWS_65:Container Insights bills CloudWatch metrics and logs; the course reads none
-  name = local.name
-
-  tags = { Name = local.name }
-}
-
 # --- The EC2 instances that run the containers --------------------------------
 
 data "aws_iam_policy_document" "ec2_assume_role" {
