@@ -34,20 +34,26 @@ def fresh_workspace(root: Path, name: str):
 
 
 def raw(root: Path, name: str = "raw", *extra: str) -> dict:
-    """Seconds of plain init, apply and destroy of terraform/ (``extra``: more apply/destroy options)."""
-    from helpers import standalone
+    """Seconds of plain init, apply and destroy of terraform/ (``extra``: more apply/destroy options).
+
+    Runs on an emulator of its own, stopped at the end (a later part's emulator then gets the usual port).
+    """
+    from helpers import emulator, standalone
 
     fresh_workspace(root, name)
-    folder = standalone.prepare(root / f"{name}-terraform")
-    times = {}
-    for step, args in (("init", ("init", "-input=false")),
-                       ("apply", ("apply", "-auto-approve", "-input=false", *extra)),
-                       ("destroy", ("destroy", "-auto-approve", "-input=false", *extra))):
-        began = time.perf_counter()
-        result = standalone.terraform(folder, *args)
-        times[step] = time.perf_counter() - began
-        if result.returncode != 0:
-            raise RuntimeError(f"{name} terraform {step} failed:\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
+    try:
+        folder = standalone.prepare(root / f"{name}-terraform")
+        times = {}
+        for step, args in (("init", ("init", "-input=false")),
+                           ("apply", ("apply", "-auto-approve", "-input=false", *extra)),
+                           ("destroy", ("destroy", "-auto-approve", "-input=false", *extra))):
+            began = time.perf_counter()
+            result = standalone.terraform(folder, *args)
+            times[step] = time.perf_counter() - began
+            if result.returncode != 0:
+                raise RuntimeError(f"{name} terraform {step} failed:\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
+    finally:
+        emulator.stop()
     return times
 
 

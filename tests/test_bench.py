@@ -140,3 +140,20 @@ def test_recorded_pip_settings_mask_credentials(monkeypatch):
     recorded = setup.pip_config()
     assert recorded == ["global.index-url='https://***@pypi.example.invalid/simple'",
                         "global.extra-index-url='file:///opt/pypi/simple'"]
+
+
+def test_raw_part_stops_its_emulator_even_when_terraform_fails(tmp_path, monkeypatch):
+    # A raw run left running held port 4850, so the next part's emulator moved to another port.
+    from bench import course
+    from helpers import emulator, standalone
+
+    calls = []
+    monkeypatch.setenv("COURSE_WORKSPACE", str(tmp_path / "before"))
+    monkeypatch.setattr(emulator, "start", lambda quiet=False: calls.append("start"))
+    monkeypatch.setattr(emulator, "stop", lambda: calls.append("stop"))
+    monkeypatch.setattr(standalone, "prepare", lambda folder: folder)
+    monkeypatch.setattr(standalone, "terraform", lambda folder, *args: type(
+        "Result", (), {"returncode": 1, "stdout": "", "stderr": "Error: boom"})())
+    with pytest.raises(RuntimeError, match="raw terraform init failed"):
+        course.raw(tmp_path)
+    assert calls == ["stop", "start", "stop"]
