@@ -68,6 +68,23 @@ def pip_config() -> list[str]:
     return [re.sub(r"://[^/\s@']+@", "://***@", line) for line in result.stdout.splitlines()]
 
 
+def cache_notes(warm_cache_mb: float | None, cold_cache_mb: float) -> tuple[str, str]:
+    """What the two setup rows include, from the sizes of the machine's pip cache and of the new one.
+
+    pip caches what it downloads; a new cache that stays empty means every package came from a
+    local index or wheel folder of pip's configuration (see pip_config), so no download was timed.
+    """
+    warm = f"machine pip cache {warm_cache_mb} MB" if warm_cache_mb is not None else "no pip cache"
+    if (warm_cache_mb or 0) < 1:
+        warm += " (nothing kept): the same start as the empty-cache row"
+    if cold_cache_mb < 1:
+        cold = ("pip cached nothing: every package came from this machine's local indexes and wheel folders "
+                "(pip config), so no download is timed")
+    else:
+        cold = f"includes downloads; pip then kept {cold_cache_mb} MB in the new cache"
+    return warm, cold
+
+
 def install(venv: Path, **env: str) -> float:
     """Seconds the Makefile's install step takes into the empty folder ``venv``."""
     clean = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "MAKEFLAGS", "MAKELEVEL")}
@@ -95,13 +112,10 @@ def run(root: Path) -> Part:
     shutil.rmtree(empty_cache, ignore_errors=True)
 
     total = sizes["venv"] + sizes["workspace"]
-    cache_note = f"machine pip cache {warm_cache_mb} MB" if warm_cache_mb is not None else "no pip cache"
-    if (warm_cache_mb or 0) < 1:
-        cache_note += " (no downloads kept): this run downloads too"
+    warm_note, cold_note = cache_notes(warm_cache_mb, cold_cache_mb)
     measures = [
-        Measure("(f) setup, empty venv, machine's pip cache", warm, text=cache_note),
-        Measure("(f) setup, empty venv, empty pip cache", cold,
-                text=f"includes downloads; pip then kept {cold_cache_mb} MB in the new cache"),
+        Measure("(f) setup, empty venv, machine's pip cache", warm, text=warm_note),
+        Measure("(f) setup, empty venv, empty pip cache", cold, text=cold_note),
         Measure("environment: venv + workspace", total, unit="MB", budget=BUDGET_MB,
                 text=f"venv {sizes['venv']:.0f} MB, workspace {sizes['workspace']:.0f} MB "
                      f"(provider mirror {sizes['provider mirror']:.0f} MB)"),

@@ -157,3 +157,13 @@ def test_raw_part_stops_its_emulator_even_when_terraform_fails(tmp_path, monkeyp
     with pytest.raises(RuntimeError, match="raw terraform init failed"):
         course.raw(tmp_path)
     assert calls == ["stop", "start", "stop"]
+
+
+def test_setup_notes_claim_downloads_only_when_pip_cached_some():
+    from bench.setup import cache_notes
+
+    warm, cold = cache_notes(0.0, 0.0)
+    assert "same start" in warm and "no download is timed" in cold
+    warm, cold = cache_notes(310.5, 120.0)
+    assert warm == "machine pip cache 310.5 MB" and cold.startswith("includes downloads") and "120.0 MB" in cold
+    assert cache_notes(None, 0.0)[0].startswith("no pip cache")
