@@ -111,9 +111,9 @@ def before_block(data: dict | None) -> str:
     if data is None:
         body = "Not measured yet: run `.venv/bin/python bench/run.py --only before`, then `--readme`."
     else:
+        savings = {"parts": {name: part for name, part in data["parts"].items() if name != "graphviz"}}
         cells = [("the alternative", "its figure", "the course's choice"), ("---", "---", "---"),
-                 *((name, value, notes) for part, measures in data["parts"].items() if part != "graphviz"
-                   for name, value, _, _, notes in rows({"parts": {part: measures}}))]
+                 *((name, value, notes) for name, value, _, _, notes in rows(savings))]
         body = (f"Measured by `.venv/bin/python bench/run.py --only before`, {machine_line(data)}; "
                 f"from `bench/before.json`.\n\n" + "\n".join("| " + " | ".join(line) + " |" for line in cells))
     return f"{BEFORE_START}\n{body}\n{BEFORE_END}"
