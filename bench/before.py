@@ -22,6 +22,7 @@ notebooks add to one stack, so the ALB (~60 s), the Route 53 record (~30 s) and
 the ECS cluster (~10 s) are each created once; bench/run.py's "course / raw" row
 shows the result (the course costs little more than one plain apply + destroy).
 """
+
 from __future__ import annotations
 
 import json
@@ -32,7 +33,6 @@ from pathlib import Path
 
 from bench import course, maketest
 from bench.common import REPO, Measure, Part, run_timed, size_mb, timed
-
 
 
 def code(path: Path) -> str:
@@ -48,11 +48,16 @@ INITS_NOW = sum(src.count(".init(") for src in SOURCES.values())
 
 def saving(name: str, before: float, after: float, unit: str = "s", how: str = "") -> Measure:
     """A row: the value is the alternative's figure; the note says the course's and the difference."""
+
     def shown(value):
         return f"{value:.0f} MB" if unit == "MB" else (f"{value:.1f} s" if value >= 10 else f"{value:.2f} s")
 
-    return Measure(name, before, unit=unit,
-                   text=f"now {shown(after)}{how}: {shown(before - after)} less ({1 - after / before:.0%})")
+    return Measure(
+        name,
+        before,
+        unit=unit,
+        text=f"now {shown(after)}{how}: {shown(before - after)} less ({1 - after / before:.0%})",
+    )
 
 
 def emulator_and_init(root: Path) -> dict:
@@ -83,10 +88,25 @@ def moto_server_size(root: Path) -> dict:
     env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "MAKEFLAGS", "MAKELEVEL")}
     run_timed(["make", "-C", str(REPO), "install", f"VENV={venv}"], "make install", env=env)
     course_mb = size_mb(venv)
-    version = subprocess.run([str(venv / "bin" / "python"), "-c", "import moto; print(moto.__version__)"],
-                             capture_output=True, text=True, check=True).stdout.strip()
-    run_timed([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-               f"moto[server]=={version}"], "pip install moto[server]", env=env)
+    version = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", "import moto; print(moto.__version__)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    run_timed(
+        [
+            str(venv / "bin" / "python"),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            f"moto[server]=={version}",
+        ],
+        "pip install moto[server]",
+        env=env,
+    )
     return {"venv_mb": course_mb, "venv_with_moto_server_mb": size_mb(venv), "moto": version}
 
 
@@ -96,24 +116,51 @@ def run(root: Path) -> Part:
     serial = course.raw(root, "serial", "-parallelism=1")
     quick = emulator_and_init(root)
     sizes = moto_server_size(root)
-    tests_one_worker = maketest.clean_clone(root / "one-worker", 'PYTEST_ARGS=-n 0')
+    tests_one_worker = maketest.clean_clone(root / "one-worker", "PYTEST_ARGS=-n 0")
     tests_two_workers = maketest.clean_clone(root / "two-workers")
 
     work = lambda t: t["apply"] + t["destroy"]  # noqa: E731
     starts, inits = quick["emulator_starts_s"], quick["inits_s"]
     return Part(
         measures=[
-            saving("terraform/ apply + destroy, one resource at a time", work(serial), work(parallel),
-                   how=" (Terraform's parallel walk, 10 at a time)"),
-            saving(f"{NOTEBOOKS} emulator starts (one per notebook)", sum(starts), starts[0],
-                   how=" (one emulator for the course)"),
-            saving(f"{TERRAFORM_NOTEBOOKS} terraform inits (a stack per notebook)", sum(inits),
-                   sum(inits[:INITS_NOW]), how=f" ({INITS_NOW}: 00's stack and the course's one stack)"),
-            saving("make test on one pytest worker (clean clone)", tests_one_worker["test_s"],
-                   tests_two_workers["test_s"], how=" (two workers)"),
-            saving("venv with moto[server]", sizes["venv_with_moto_server_mb"], sizes["venv_mb"], unit="MB",
-                   how=" (moto with the extras of the course's services)"),
+            saving(
+                "terraform/ apply + destroy, one resource at a time",
+                work(serial),
+                work(parallel),
+                how=" (Terraform's parallel walk, 10 at a time)",
+            ),
+            saving(
+                f"{NOTEBOOKS} emulator starts (one per notebook)",
+                sum(starts),
+                starts[0],
+                how=" (one emulator for the course)",
+            ),
+            saving(
+                f"{TERRAFORM_NOTEBOOKS} terraform inits (a stack per notebook)",
+                sum(inits),
+                sum(inits[:INITS_NOW]),
+                how=f" ({INITS_NOW}: 00's stack and the course's one stack)",
+            ),
+            saving(
+                "make test on one pytest worker (clean clone)",
+                tests_one_worker["test_s"],
+                tests_two_workers["test_s"],
+                how=" (two workers)",
+            ),
+            saving(
+                "venv with moto[server]",
+                sizes["venv_with_moto_server_mb"],
+                sizes["venv_mb"],
+                unit="MB",
+                how=" (moto with the extras of the course's services)",
+            ),
         ],
-        details={"raw_parallel_s": parallel, "raw_parallelism_1_s": serial, **quick, **sizes,
-                 "make_test_one_worker": tests_one_worker, "make_test_two_workers": tests_two_workers},
+        details={
+            "raw_parallel_s": parallel,
+            "raw_parallelism_1_s": serial,
+            **quick,
+            **sizes,
+            "make_test_one_worker": tests_one_worker,
+            "make_test_two_workers": tests_two_workers,
+        },
     )

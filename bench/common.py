@@ -4,6 +4,7 @@ Each part (foundation.py, course.py, setup.py, maketest.py) has a
 ``run(root) -> Part``; bench/run.py runs them, prints one table and writes
 bench/latest.json. Timings are printed, never asserted in tests.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -103,10 +104,16 @@ def machine() -> dict:
         ram_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     except (OSError, ValueError):  # macOS: no /proc, no SC_PHYS_PAGES
         with contextlib.suppress(OSError, ValueError, subprocess.CalledProcessError):
-            cpu = subprocess.run(["sysctl", "-n", "machdep.cpu.brand_string"], capture_output=True,
-                                 text=True, check=True).stdout.strip() or cpu
-            ram_gb = int(subprocess.run(["sysctl", "-n", "hw.memsize"], capture_output=True, text=True,
-                                        check=True).stdout) / 2**30
+            cpu = (
+                subprocess.run(
+                    ["sysctl", "-n", "machdep.cpu.brand_string"], capture_output=True, text=True, check=True
+                ).stdout.strip()
+                or cpu
+            )
+            ram_gb = (
+                int(subprocess.run(["sysctl", "-n", "hw.memsize"], capture_output=True, text=True, check=True).stdout)
+                / 2**30
+            )
     return {
         "cpu": cpu,
         "cores": os.cpu_count(),
@@ -114,6 +121,5 @@ def machine() -> dict:
         "os": platform.platform(),
         "python": platform.python_version(),
         "load_average": [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None,
-        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
     }
-

@@ -14,6 +14,7 @@ In one run, each on a fresh emulator in a throw-away workspace:
 Budgets (issue "The course"): course cold <= 1.3 x raw init+apply+destroy;
 re-running an applied notebook <= 5 s median.
 """
+
 from __future__ import annotations
 
 import os
@@ -44,9 +45,11 @@ def raw(root: Path, name: str = "raw", *extra: str) -> dict:
     try:
         folder = standalone.prepare(root / f"{name}-terraform")
         times = {}
-        for step, args in (("init", ("init", "-input=false")),
-                           ("apply", ("apply", "-auto-approve", "-input=false", *extra)),
-                           ("destroy", ("destroy", "-auto-approve", "-input=false", *extra))):
+        for step, args in (
+            ("init", ("init", "-input=false")),
+            ("apply", ("apply", "-auto-approve", "-input=false", *extra)),
+            ("destroy", ("destroy", "-auto-approve", "-input=false", *extra)),
+        ):
             began = time.perf_counter()
             result = standalone.terraform(folder, *args)
             times[step] = time.perf_counter() - began
@@ -88,8 +91,11 @@ def run(root: Path) -> Part:
         emulator.stop()
     raw_total, course_total = sum(floor.values()), sum(cold.values())
     measures = [
-        Measure("(a) raw terraform/: init + apply + destroy", raw_total,
-                text=f"init {floor['init']:.1f} s, apply {floor['apply']:.1f} s, destroy {floor['destroy']:.1f} s"),
+        Measure(
+            "(a) raw terraform/: init + apply + destroy",
+            raw_total,
+            text=f"init {floor['init']:.1f} s, apply {floor['apply']:.1f} s, destroy {floor['destroy']:.1f} s",
+        ),
         Measure("(b) course cold, notebooks 00-10", course_total),
         Measure("    course / raw", course_total / raw_total, unit="x", budget=1.3),
     ]
@@ -97,5 +103,4 @@ def run(root: Path) -> Part:
         again = f"re-run {rerun[name]:.1f} s" if name in rerun else ""
         measures.append(Measure(f"(c) {name}", seconds, text=again))
     measures.append(Measure("(d) re-run of an applied notebook, median", median(rerun.values()), budget=5.0))
-    return Part(measures, {"raw_s": rounded(floor), "course_cold_s": rounded(cold),
-                           "course_rerun_s": rounded(rerun)})
+    return Part(measures, {"raw_s": rounded(floor), "course_cold_s": rounded(cold), "course_rerun_s": rounded(rerun)})

@@ -7,6 +7,7 @@ Budgets (issue "Foundation"): emulator cold start <= 2 s, offline
 the median of several runs in a throw-away workspace; nothing here touches
 the learner's workspace.
 """
+
 from __future__ import annotations
 
 import os
@@ -36,8 +37,10 @@ def run(root: Path) -> Part:
         quietly(emulator.start)  # init points the stack at the emulator, starting it if needed: not timed here
         first_init = timed(lambda: init("bench-0"))  # unpacks the provider mirror into the workspace
         inits = [timed(lambda i=i: init(f"bench-{i}")) for i in range(1, RUNS + 1)]
-        doctors = [timed(lambda: subprocess.run([sys.executable, "-m", "helpers", "doctor"],
-                                                capture_output=True, check=True)) for _ in range(3)]
+        doctors = [
+            timed(lambda: subprocess.run([sys.executable, "-m", "helpers", "doctor"], capture_output=True, check=True))
+            for _ in range(3)
+        ]
     finally:
         emulator.stop()
     return Part(
@@ -47,6 +50,10 @@ def run(root: Path) -> Part:
             Measure("  first init of a workspace (unpacks the provider)", first_init),
             Measure("python -m helpers doctor (median of 3)", median(doctors), budget=5.0),
         ],
-        details={"emulator_start_s": [round(s, 3) for s in starts], "first_init_s": round(first_init, 3),
-                 "init_s": [round(s, 3) for s in inits], "doctor_s": [round(s, 3) for s in doctors]},
+        details={
+            "emulator_start_s": [round(s, 3) for s in starts],
+            "first_init_s": round(first_init, 3),
+            "init_s": [round(s, 3) for s in inits],
+            "doctor_s": [round(s, 3) for s in doctors],
+        },
     )

@@ -8,6 +8,7 @@ the run says so) into a temporary folder, then times `make install` and
 cache is used as CI's would be. Graphviz must already be present (bench/run.py
 checks it first).
 """
+
 from __future__ import annotations
 
 import os
@@ -35,8 +36,12 @@ def clean_clone(root: Path, *make_args: str) -> dict:
     env = {k: v for k, v in os.environ.items() if k not in FOREIGN}
     install = run_timed(["make", "-C", str(clone), "install"], "make install (clean clone)", env=env)
     tests = run_timed(["make", "-C", str(clone), "test", *make_args], "make test (clean clone)", env=env)
-    return {"commit": commit[:7], "uncommitted_changes": dirty, "install_s": round(install, 1),
-            "test_s": round(tests, 1)}
+    return {
+        "commit": commit[:7],
+        "uncommitted_changes": dirty,
+        "install_s": round(install, 1),
+        "test_s": round(tests, 1),
+    }
 
 
 def run(root: Path) -> Part:
@@ -44,5 +49,6 @@ def run(root: Path) -> Part:
     note = f"install {found['install_s']:.0f} s + tests {found['test_s']:.0f} s, clone of {found['commit']}"
     if found["uncommitted_changes"]:
         note += " (uncommitted changes not included)"
-    return Part([Measure("make test on a clean clone", found["install_s"] + found["test_s"], budget=BUDGET_S,
-                         text=note)], found)
+    return Part(
+        [Measure("make test on a clean clone", found["install_s"] + found["test_s"], budget=BUDGET_S, text=note)], found
+    )

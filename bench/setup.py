@@ -20,6 +20,7 @@
   repository's own ``.venv`` is reported for comparison; pip's cache and
   Graphviz (a system package) are not counted.
 """
+
 from __future__ import annotations
 
 import os
@@ -50,8 +51,9 @@ def graphviz() -> Measure:
     if dot:
         version = subprocess.run([dot, "-V"], capture_output=True, text=True).stderr.strip()
         return Measure(name, None, text=f"present ({version})")
-    return Measure(name, run_timed(["make", "-C", str(REPO), "graphviz"], "make graphviz"),
-                   text="installed with apt-get")
+    return Measure(
+        name, run_timed(["make", "-C", str(REPO), "graphviz"], "make graphviz"), text="installed with apt-get"
+    )
 
 
 def pip_cache_dir() -> Path | None:
@@ -78,8 +80,10 @@ def cache_notes(warm_cache_mb: float | None, cold_cache_mb: float) -> tuple[str,
     if (warm_cache_mb or 0) < 1:
         warm += " (nothing kept): the same start as the empty-cache row"
     if cold_cache_mb < 1:
-        cold = ("pip cached nothing: every package came from this machine's local indexes and wheel folders "
-                "(pip config), so no download is timed")
+        cold = (
+            "pip cached nothing: every package came from this machine's local indexes and wheel folders "
+            "(pip config), so no download is timed"
+        )
     else:
         cold = f"includes downloads; pip then kept {cold_cache_mb} MB in the new cache"
     return warm, cold
@@ -97,12 +101,18 @@ def run(root: Path) -> Part:
     warm_cache_mb = size_mb(machine_cache) if machine_cache else None
     venv, workspace = root / "venv-warm", root / "workspace"
     warm = install(venv)
-    run_timed([str(venv / "bin" / "python"), "-c", FIRST_INIT], "terraform init with the new environment",
-              env={**os.environ, "COURSE_WORKSPACE": str(workspace)})
-    sizes = {"venv": size_mb(venv), "workspace": size_mb(workspace),
-             "provider mirror": size_mb(workspace / "providers"),
-             "one stack's .terraform": size_mb(workspace / "stacks" / "size" / ".terraform"),
-             "repository .venv": size_mb(REPO / ".venv")}
+    run_timed(
+        [str(venv / "bin" / "python"), "-c", FIRST_INIT],
+        "terraform init with the new environment",
+        env={**os.environ, "COURSE_WORKSPACE": str(workspace)},
+    )
+    sizes = {
+        "venv": size_mb(venv),
+        "workspace": size_mb(workspace),
+        "provider mirror": size_mb(workspace / "providers"),
+        "one stack's .terraform": size_mb(workspace / "stacks" / "size" / ".terraform"),
+        "repository .venv": size_mb(REPO / ".venv"),
+    }
     shutil.rmtree(venv)
 
     empty_cache = root / "pip-cache"
@@ -116,17 +126,30 @@ def run(root: Path) -> Part:
     measures = [
         Measure("(f) setup, empty venv, machine's pip cache", warm, text=warm_note),
         Measure("(f) setup, empty venv, empty pip cache", cold, text=cold_note),
-        Measure("environment: venv + workspace", total, unit="MB", budget=BUDGET_MB,
-                text=f"venv {sizes['venv']:.0f} MB, workspace {sizes['workspace']:.0f} MB "
-                     f"(provider mirror {sizes['provider mirror']:.0f} MB)"),
+        Measure(
+            "environment: venv + workspace",
+            total,
+            unit="MB",
+            budget=BUDGET_MB,
+            text=f"venv {sizes['venv']:.0f} MB, workspace {sizes['workspace']:.0f} MB "
+            f"(provider mirror {sizes['provider mirror']:.0f} MB)",
+        ),
     ]
     if sizes["repository .venv"] is not None:
         measures.append(Measure("  repository's .venv (for comparison)", sizes["repository .venv"], unit="MB"))
-    return Part(measures, {
-        "install_warm_cache_s": round(warm, 1), "install_empty_cache_s": round(cold, 1),
-        "machine_pip_cache": str(machine_cache), "machine_pip_cache_mb": warm_cache_mb, "pip_config": pip_config(),
-        "empty_cache_after_install_mb": cold_cache_mb, "sizes_mb": sizes, "environment_mb": round(total, 1),
-        "counted": "the new venv + the workspace (provider mirror, terraform shim, one stack's .terraform: "
-                   "Terraform links the provider from the unpacked mirror, so more stacks add next to nothing); "
-                   "not pip's cache, not Graphviz",
-    })
+    return Part(
+        measures,
+        {
+            "install_warm_cache_s": round(warm, 1),
+            "install_empty_cache_s": round(cold, 1),
+            "machine_pip_cache": str(machine_cache),
+            "machine_pip_cache_mb": warm_cache_mb,
+            "pip_config": pip_config(),
+            "empty_cache_after_install_mb": cold_cache_mb,
+            "sizes_mb": sizes,
+            "environment_mb": round(total, 1),
+            "counted": "the new venv + the workspace (provider mirror, terraform shim, one stack's .terraform: "
+            "Terraform links the provider from the unpacked mirror, so more stacks add next to nothing); "
+            "not pip's cache, not Graphviz",
+        },
+    )

@@ -2,6 +2,7 @@
 
 Not a diagram itself (tests/test_diagrams.py skips files starting with "_").
 """
+
 from pathlib import Path
 
 from diagrams import Diagram
@@ -11,5 +12,6 @@ GRAPH = {"pad": "0.3", "fontsize": "20", "splines": "spline"}
 
 def course_diagram(title: str, folder: Path, name: str) -> Diagram:
     """``with course_diagram(...):`` draws ``folder/name.png``, left to right, curved edges."""
-    return Diagram(title, filename=str(Path(folder) / name), outformat="png", show=False, direction="LR",
-                   graph_attr=GRAPH)
+    return Diagram(
+        title, filename=str(Path(folder) / name), outformat="png", show=False, direction="LR", graph_attr=GRAPH
+    )

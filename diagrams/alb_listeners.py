@@ -7,19 +7,27 @@ added in notebook 05.
 
 Regenerate: python diagrams/alb_listeners.py   (writes alb_listeners.png beside this file)
 """
+
 from pathlib import Path
 
-from diagrams import Cluster, Edge, Node
+from _common import course_diagram
 from diagrams.aws.general import Client
 from diagrams.aws.network import ALB
 from diagrams.aws.security import CertificateManager
 
-from _common import course_diagram
+from diagrams import Cluster, Edge, Node
 
 HERE = Path(__file__).resolve().parent
 
-BOX = {"shape": "box", "style": "rounded", "fixedsize": "false", "labelloc": "c",
-       "width": "1.6", "height": "0.7", "margin": "0.2"}
+BOX = {
+    "shape": "box",
+    "style": "rounded",
+    "fixedsize": "false",
+    "labelloc": "c",
+    "width": "1.6",
+    "height": "0.7",
+    "margin": "0.2",
+}
 
 
 def draw(folder: Path = HERE) -> Path:
@@ -30,8 +38,7 @@ def draw(folder: Path = HERE) -> Path:
             https = ALB("listener HTTPS :443\nTLS 1.2+ policy")
         cert = CertificateManager("ACM certificate")
         not_found = Node("fixed 404", **BOX)
-        later = Node("rules added in 05", **{**BOX, "style": "rounded,dashed"},
-                     color="#7B8894", fontcolor="#7B8894")
+        later = Node("rules added in 05", **{**BOX, "style": "rounded,dashed"}, color="#7B8894", fontcolor="#7B8894")
 
         client >> Edge(label="http://") >> http
         http >> Edge(label="redirect 301 → HTTPS", style="dashed") >> https

@@ -6,13 +6,14 @@ dynamic host ports are. Nothing else is open: port 22, for one, is closed.
 
 Regenerate: python diagrams/alb_security_group.py   (writes alb_security_group.png beside this file)
 """
+
 from pathlib import Path
 
-from diagrams import Cluster, Edge
+from _common import course_diagram
 from diagrams.aws.general import InternetAlt1
 from diagrams.aws.network import ALB, VPC
 
-from _common import course_diagram
+from diagrams import Cluster, Edge
 
 HERE = Path(__file__).resolve().parent
 

@@ -8,9 +8,10 @@ talks to a remote database outside the VPC.
 
 Regenerate: python diagrams/architecture.py   (writes architecture.png beside this file)
 """
+
 from pathlib import Path
 
-from diagrams import Cluster, Edge
+from _common import course_diagram
 from diagrams.aws.compute import EC2AutoScaling, ElasticContainerServiceService
 from diagrams.aws.database import RDS
 from diagrams.aws.general import Users
@@ -19,7 +20,7 @@ from diagrams.aws.security import CertificateManager
 from diagrams.onprem.network import Nginx
 from diagrams.programming.language import Nodejs
 
-from _common import course_diagram
+from diagrams import Cluster, Edge
 
 HERE = Path(__file__).resolve().parent
 

@@ -2,21 +2,28 @@
 
 Regenerate: python diagrams/course_toolchain.py   (writes course_toolchain.png beside this file)
 """
+
 from pathlib import Path
 
-from diagrams import Cluster, Diagram, Edge
 from diagrams.aws.general import Client
 from diagrams.onprem.client import User
 from diagrams.onprem.iac import Terraform
 from diagrams.programming.language import Python
+
+from diagrams import Cluster, Diagram, Edge
 
 HERE = Path(__file__).resolve().parent
 
 
 def draw(folder: Path = HERE) -> Path:
     out = folder / "course_toolchain"
-    with Diagram("How the course runs", filename=str(out), outformat="png", show=False,
-                 graph_attr={"pad": "0.3", "fontsize": "20"}):
+    with Diagram(
+        "How the course runs",
+        filename=str(out),
+        outformat="png",
+        show=False,
+        graph_attr={"pad": "0.3", "fontsize": "20"},
+    ):
         learner = User("you, in JupyterLab")
         with Cluster("a notebook cell"):
             tf = Terraform("Terraform 1.15\n+ AWS provider 3.39")

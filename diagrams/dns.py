@@ -7,13 +7,14 @@ connect to the ALB over HTTPS.
 
 Regenerate: python diagrams/dns.py   (writes dns.png beside this file)
 """
+
 from pathlib import Path
 
-from diagrams import Cluster, Edge
+from _common import course_diagram
 from diagrams.aws.general import Users
 from diagrams.aws.network import ALB, Route53
 
-from _common import course_diagram
+from diagrams import Cluster, Edge
 
 HERE = Path(__file__).resolve().parent
 

@@ -10,9 +10,10 @@ remote database outside the VPC.
 
 Regenerate: python diagrams/ecs_on_ec2.py   (writes ecs_on_ec2.png beside this file)
 """
+
 from pathlib import Path
 
-from diagrams import Cluster, Edge
+from _common import course_diagram
 from diagrams.aws.compute import EC2Ami, EC2AutoScaling, EC2Instance, ElasticContainerServiceService
 from diagrams.aws.database import RDS
 from diagrams.aws.network import ELB
@@ -20,7 +21,7 @@ from diagrams.aws.security import IAMRole
 from diagrams.onprem.network import Nginx
 from diagrams.programming.language import Nodejs
 
-from _common import course_diagram
+from diagrams import Cluster, Edge
 
 HERE = Path(__file__).resolve().parent
 
@@ -49,8 +50,7 @@ def draw(folder: Path = HERE) -> Path:
         role >> Edge(style="dotted") >> template
         template >> asg >> Edge(label="launches") >> agent
         service >> Edge(label="places tasks", style="dotted") >> agent
-        service >> Edge(label="registers\n(instance, host port)", style="dotted",
-                        constraint="false") >> tg
+        service >> Edge(label="registers\n(instance, host port)", style="dotted", constraint="false") >> tg
         for proxy, api, port in tasks:
             tg >> Edge(label=f"host :{port} → 80") >> proxy
             api >> Edge(label="DB port", style="dashed") >> db

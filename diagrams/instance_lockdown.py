@@ -7,14 +7,15 @@ instances directly, because no rule names a CIDR.
 
 Regenerate: python diagrams/instance_lockdown.py   (writes instance_lockdown.png beside this file)
 """
+
 from pathlib import Path
 
-from diagrams import Cluster, Edge
+from _common import course_diagram
 from diagrams.aws.compute import EC2Instance
 from diagrams.aws.general import InternetAlt1
 from diagrams.aws.network import ALB
 
-from _common import course_diagram
+from diagrams import Cluster, Edge
 
 HERE = Path(__file__).resolve().parent
 
@@ -27,16 +28,21 @@ def draw(folder: Path = HERE) -> Path:
         internet = InternetAlt1("internet")
         with Cluster("ALB security group", graph_attr={"style": "dashed"}):
             alb = ALB("ALB")
-        with Cluster("instance SG: TCP 32768–65535\nsource = ALB security group",
-                     graph_attr={"style": "dashed", "pencolor": GREEN}):
+        with Cluster(
+            "instance SG: TCP 32768–65535\nsource = ALB security group",
+            graph_attr={"style": "dashed", "pencolor": GREEN},
+        ):
             first = EC2Instance("instance :32768")
             second = EC2Instance("instance :32769")
 
         internet >> Edge(label="HTTPS 443") >> alb
         alb >> Edge(label="health check ok", color=GREEN, fontcolor=GREEN, penwidth="2") >> first
         alb >> Edge(label="health check ok", color=GREEN, fontcolor=GREEN, penwidth="2") >> second
-        internet >> Edge(label="blocked: no CIDR rule", color=RED, fontcolor=RED,
-                         style="dashed", arrowhead="tee") >> second
+        (
+            internet
+            >> Edge(label="blocked: no CIDR rule", color=RED, fontcolor=RED, style="dashed", arrowhead="tee")
+            >> second
+        )
     return Path(folder) / "instance_lockdown.png"
 
 

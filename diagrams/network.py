@@ -6,13 +6,14 @@ at least two Availability Zones.
 
 Regenerate: python diagrams/network.py   (writes network.png beside this file)
 """
+
 from pathlib import Path
 
-from diagrams import Cluster, Edge
+from _common import course_diagram
 from diagrams.aws.general import InternetAlt1
 from diagrams.aws.network import InternetGateway, PublicSubnet, RouteTable
 
-from _common import course_diagram
+from diagrams import Cluster, Edge
 
 HERE = Path(__file__).resolve().parent
 

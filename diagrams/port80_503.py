@@ -7,14 +7,15 @@ ECS keeps replacing the tasks, and the ALB answers 503.
 
 Regenerate: python diagrams/port80_503.py   (writes port80_503.png beside this file)
 """
+
 from pathlib import Path
 
-from diagrams import Cluster, Edge
+from _common import course_diagram
 from diagrams.aws.compute import EC2Instance, ElasticContainerServiceService
 from diagrams.aws.general import Users
 from diagrams.aws.network import ALB, ELB
 
-from _common import course_diagram
+from diagrams import Cluster, Edge
 
 HERE = Path(__file__).resolve().parent
 
@@ -26,8 +27,10 @@ def draw(folder: Path = HERE) -> Path:
         users = Users("users")
         alb = ALB("ALB")
         tg = ELB("target group\nno healthy targets")
-        with Cluster("instance SG: allows 80 only (from ALB SG)",
-                     graph_attr={"style": "dashed", "pencolor": RED, "fontcolor": RED}):
+        with Cluster(
+            "instance SG: allows 80 only (from ALB SG)",
+            graph_attr={"style": "dashed", "pencolor": RED, "fontcolor": RED},
+        ):
             first = EC2Instance("instance :32768")
             second = EC2Instance("instance :32769")
         service = ElasticContainerServiceService("ECS service\nkeeps replacing tasks")
@@ -35,8 +38,13 @@ def draw(folder: Path = HERE) -> Path:
         users >> Edge(label="HTTPS") >> alb
         users << Edge(label="503", color=RED, fontcolor=RED, penwidth="2") << alb
         alb >> Edge(label="forward") >> tg
-        blocked = {"label": "health check blocked", "color": RED, "fontcolor": RED,
-                   "style": "dashed", "arrowhead": "tee"}
+        blocked = {
+            "label": "health check blocked",
+            "color": RED,
+            "fontcolor": RED,
+            "style": "dashed",
+            "arrowhead": "tee",
+        }
         tg >> Edge(**blocked) >> first
         tg >> Edge(**blocked) >> second
         first >> Edge(label="unhealthy", style="dotted") >> service

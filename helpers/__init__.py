@@ -17,6 +17,7 @@ notebooks, generated from the solutions) and ``exercise_checks`` (their
 Terraform guard and check cells).
 Terminal: ``python -m helpers --help``.
 """
+
 from __future__ import annotations
 
 from .errors import CourseError, install_notebook_handler

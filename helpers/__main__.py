@@ -1,27 +1,28 @@
 """python -m helpers: the course's command line.
 
-    python -m helpers doctor                     is everything ready?
-    python -m helpers emulator start|stop|status|reset
-    python -m helpers emulator serve [--host H] [--port P]   instructor: one emulator for the room
-    python -m helpers emulator use URL|local     learner: the room's emulator, or your own
-    python -m helpers learner [NAME]             show or set your learner name (workshops)
-    python -m helpers facilitator                every learner's progress (instructor)
-    python -m helpers target [emulator|aws]      show or choose the target
-    python -m helpers terraform STACK ARGS...    run terraform in a stack folder
-    python -m helpers leftovers [--learner NAME] what the course tagged in the current
-                                                 target (exit 1 if anything is left)
-    python -m helpers env                        shell exports to use the same
-                                                 terraform and emulator by hand
-    python -m helpers override FOLDER            point FOLDER's aws provider at the
-                                                 current target (generated file)
-    python -m helpers audit [--learner NAME]     who can reach the ALB and the instances,
-                                                 on which ports (exit 1 on a high finding)
-    python -m helpers notebooks [PATH...]        (maintainers) re-execute notebooks
-    python -m helpers exercises [--check]        (maintainers) regenerate notebooks/exercises/
-                                                 from the solution notebooks
-    python -m helpers site [OUT]                 (instructors) the course as a static web site
-    python -m helpers slides [OUT] [-n NB]...    (instructors) reveal.js slides, one deck per notebook
+python -m helpers doctor                     is everything ready?
+python -m helpers emulator start|stop|status|reset
+python -m helpers emulator serve [--host H] [--port P]   instructor: one emulator for the room
+python -m helpers emulator use URL|local     learner: the room's emulator, or your own
+python -m helpers learner [NAME]             show or set your learner name (workshops)
+python -m helpers facilitator                every learner's progress (instructor)
+python -m helpers target [emulator|aws]      show or choose the target
+python -m helpers terraform STACK ARGS...    run terraform in a stack folder
+python -m helpers leftovers [--learner NAME] what the course tagged in the current
+                                             target (exit 1 if anything is left)
+python -m helpers env                        shell exports to use the same
+                                             terraform and emulator by hand
+python -m helpers override FOLDER            point FOLDER's aws provider at the
+                                             current target (generated file)
+python -m helpers audit [--learner NAME]     who can reach the ALB and the instances,
+                                             on which ports (exit 1 on a high finding)
+python -m helpers notebooks [PATH...]        (maintainers) re-execute notebooks
+python -m helpers exercises [--check]        (maintainers) regenerate notebooks/exercises/
+                                             from the solution notebooks
+python -m helpers site [OUT]                 (instructors) the course as a static web site
+python -m helpers slides [OUT] [-n NB]...    (instructors) reveal.js slides, one deck per notebook
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,22 +38,29 @@ def _emulator(args) -> int:
     from . import emulator
 
     if args.action == "serve" and args.url:
-        raise CourseError("serve takes no address.", "The address to listen on is given with --host.",
-                          "python -m helpers emulator serve --host 0.0.0.0 --port 4850")
+        raise CourseError(
+            "serve takes no address.",
+            "The address to listen on is given with --host.",
+            "python -m helpers emulator serve --host 0.0.0.0 --port 4850",
+        )
     if args.action == "use":
         if not args.url:
-            raise CourseError("emulator use needs the room emulator's address.",
-                              "It names the instructor's emulator, or 'local' for your own.",
-                              "python -m helpers emulator use http://192.168.1.20:4850   (or: ... use local)")
+            raise CourseError(
+                "emulator use needs the room emulator's address.",
+                "It names the instructor's emulator, or 'local' for your own.",
+                "python -m helpers emulator use http://192.168.1.20:4850   (or: ... use local)",
+            )
         print(emulator.use(args.url))
     elif args.action == "serve":
         url = emulator.serve(host=args.host or "0.0.0.0", port=args.port)
-        print(f"Room emulator running. Learners run, each in their own course folder:\n"
-              f"    python -m helpers emulator use {url}\n"
-              f"    python -m helpers learner THEIR-NAME\n"
-              "WARNING: the emulator has no authentication. Anyone who can reach this port can read and delete "
-              "every learner's resources: serve it only on a network you trust (a classroom LAN or VPN), and "
-              "stop it afterwards: python -m helpers emulator stop")
+        print(
+            f"Room emulator running. Learners run, each in their own course folder:\n"
+            f"    python -m helpers emulator use {url}\n"
+            f"    python -m helpers learner THEIR-NAME\n"
+            "WARNING: the emulator has no authentication. Anyone who can reach this port can read and delete "
+            "every learner's resources: serve it only on a network you trust (a classroom LAN or VPN), and "
+            "stop it afterwards: python -m helpers emulator stop"
+        )
     elif args.action == "start":
         print(f"Emulator running at {emulator.start()}")
     elif args.action == "stop":
@@ -61,9 +69,11 @@ def _emulator(args) -> int:
         print("Emulator stopped." if emulator.stop() else "Emulator was not running.")
     elif args.action == "reset":
         emulator.reset(everyone=args.everyone)
-        print("Emulator reset: it holds no resources now. Terraform states in the workspace "
-              "still list the old ones; destroy or re-apply them (a later restart of the emulator "
-              "does not re-create them).")
+        print(
+            "Emulator reset: it holds no resources now. Terraform states in the workspace "
+            "still list the old ones; destroy or re-apply them (a later restart of the emulator "
+            "does not re-create them)."
+        )
     else:
         state = emulator.status()
         if state["room"]:
@@ -74,9 +84,11 @@ def _emulator(args) -> int:
                 return 1
         elif state["running"]:
             if state["serving"]:
-                print(f"Emulator served to the room at {state['url']} (pid {state['pid']}, "
-                      f"workspace {state['workspace']}); learners use it with: "
-                      f"python -m helpers emulator use {emulator.room_address()}")
+                print(
+                    f"Emulator served to the room at {state['url']} (pid {state['pid']}, "
+                    f"workspace {state['workspace']}); learners use it with: "
+                    f"python -m helpers emulator use {emulator.room_address()}"
+                )
                 return 0
             print(f"Emulator running at {state['url']} (pid {state['pid']}, workspace {state['workspace']})")
         else:
@@ -131,11 +143,7 @@ def _target(args) -> int:
 
 
 def _terraform(args) -> int:
-    from . import terraform
-
-    from . import aws, targets
-
-    from . import backups
+    from . import aws, backups, targets, terraform
 
     folder = terraform.stack_dir(args.stack)
     if not targets.is_emulator():
@@ -167,12 +175,16 @@ def _leftovers(args) -> int:
     if not found:
         print(f"Nothing tagged course={inventory.COURSE_TAG[1]} ({who}) in {place}.")
         return 0
-    print(f"{len(found)} resource{'s' if len(found) > 1 else ''} tagged course={inventory.COURSE_TAG[1]} "
-          f"({who}) in {place}:")
+    print(
+        f"{len(found)} resource{'s' if len(found) > 1 else ''} tagged course={inventory.COURSE_TAG[1]} "
+        f"({who}) in {place}:"
+    )
     for line in found:
         print(f"  {line}")
-    print("Delete them: run notebooks/10-teardown.ipynb (it destroys the course stack), "
-          "or delete by hand what no stack manages.")
+    print(
+        "Delete them: run notebooks/10-teardown.ipynb (it destroys the course stack), "
+        "or delete by hand what no stack manages."
+    )
     return 1
 
 
@@ -181,7 +193,7 @@ def _env(args) -> int:
 
     env = terraform.environment()
     lines = [
-        f"export PATH={shlex.quote(env['PATH'].split(os.pathsep)[0])}:\"$PATH\"",
+        f'export PATH={shlex.quote(env["PATH"].split(os.pathsep)[0])}:"$PATH"',
         f"export TF_CLI_CONFIG_FILE={shlex.quote(env['TF_CLI_CONFIG_FILE'])}",
         "export CHECKPOINT_DISABLE=1",
         f"export TF_VAR_learner={shlex.quote(env['TF_VAR_learner'])}",
@@ -204,13 +216,18 @@ def _override(args) -> int:
 
     folder = Path(args.folder)
     if not folder.is_dir():
-        raise CourseError(f"{args.folder} is not a folder.", "The override file is written into a Terraform folder.",
-                          "name the folder that holds your .tf files, e.g.: python -m helpers override terraform")
+        raise CourseError(
+            f"{args.folder} is not a folder.",
+            "The override file is written into a Terraform folder.",
+            "name the folder that holds your .tf files, e.g.: python -m helpers override terraform",
+        )
     terraform.write_target_override(folder)
     path = folder / terraform.OVERRIDE_FILE
     if targets.is_emulator():
-        print(f"Wrote {workspace.relative(path)}: the aws provider in {args.folder} now uses the emulator "
-              "(delete the file, or switch target and run this again, to use real AWS).")
+        print(
+            f"Wrote {workspace.relative(path)}: the aws provider in {args.folder} now uses the emulator "
+            "(delete the file, or switch target and run this again, to use real AWS)."
+        )
     else:
         print(f"Target is aws: no override in {args.folder}; the provider uses your AWS credentials.")
     return 0
@@ -223,9 +240,11 @@ def _audit(args) -> int:
     if args.host_ports:
         low, _, high = args.host_ports.partition("-")
         if not (low.isdigit() and high.isdigit() and 0 <= int(low) <= int(high) <= 65535):
-            raise CourseError(f"--host-ports {args.host_ports!r} is not a port range.",
-                              "It must be two ports 0-65535, the lower first, joined by a dash.",
-                              "python -m helpers audit --host-ports 32768-65535")
+            raise CourseError(
+                f"--host-ports {args.host_ports!r} is not a port range.",
+                "It must be two ports 0-65535, the lower first, joined by a dash.",
+                "python -m helpers audit --host-ports 32768-65535",
+            )
         ports = (int(low), int(high))
     return audit.main(args.learner, args.json, ports)
 
@@ -244,8 +263,10 @@ def _site(args) -> int:
     from . import site
 
     index = site.build_site(Path(args.out) if args.out else None)
-    print(f"Site built: open {_shown(index)} in a browser (no network needed).\n"
-          f"Search works when it is served: python -m http.server --directory {_shown(index.parent)} 8000")
+    print(
+        f"Site built: open {_shown(index)} in a browser (no network needed).\n"
+        f"Search works when it is served: python -m http.server --directory {_shown(index.parent)} 8000"
+    )
     return 0
 
 
@@ -254,16 +275,17 @@ def _slides(args) -> int:
 
     from . import site
 
-    index = site.build_slides(Path(args.out) if args.out else None,
-                              [Path(p) for p in args.notebook] if args.notebook else None)
-    print(f"Slides built: {_shown(index)} lists the decks (open one in a browser; "
-          "S opens the speaker view).")
+    index = site.build_slides(
+        Path(args.out) if args.out else None, [Path(p) for p in args.notebook] if args.notebook else None
+    )
+    print(f"Slides built: {_shown(index)} lists the decks (open one in a browser; S opens the speaker view).")
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m helpers", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m helpers", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("doctor", help="check that everything is ready")
     em = sub.add_parser("emulator", help="start, stop, inspect or reset the local AWS emulator")
@@ -280,8 +302,9 @@ def main(argv: list[str] | None = None) -> int:
     tf = sub.add_parser("terraform", help="run terraform in a stack folder of the workspace")
     tf.add_argument("stack")
     tf.add_argument("args", nargs=argparse.REMAINDER)
-    lo = sub.add_parser("leftovers", help="list what the course tagged in the current target "
-                                          "(exit 1 if anything is left)")
+    lo = sub.add_parser(
+        "leftovers", help="list what the course tagged in the current target (exit 1 if anything is left)"
+    )
     lo.add_argument("--learner", help="only this learner's resources (default: every learner's)")
     sub.add_parser("env", help="print shell exports for using terraform and the emulator by hand")
     ov = sub.add_parser("override", help="point the aws provider of a Terraform folder at the current target")
@@ -298,8 +321,9 @@ def main(argv: list[str] | None = None) -> int:
     st.add_argument("out", nargs="?", help="output folder (default: <workspace>/site)")
     sl = sub.add_parser("slides", help="(instructors) reveal.js slides from the notebooks")
     sl.add_argument("out", nargs="?", help="output folder (default: <workspace>/slides)")
-    sl.add_argument("-n", "--notebook", action="append", metavar="NOTEBOOK",
-                    help="only this notebook (repeatable; default: all)")
+    sl.add_argument(
+        "-n", "--notebook", action="append", metavar="NOTEBOOK", help="only this notebook (repeatable; default: all)"
+    )
     args = parser.parse_args(argv)
     from . import recovery
 
@@ -312,8 +336,11 @@ def main(argv: list[str] | None = None) -> int:
             if args.check and stale:
                 print("Out of date (run: python -m helpers exercises):", *stale, sep="\n  ")
                 return 1
-            print(f"{'Would write' if args.check else 'Wrote'} {len(stale)} exercise notebook(s)" if stale
-                  else "The exercise notebooks are up to date.")
+            print(
+                f"{'Would write' if args.check else 'Wrote'} {len(stale)} exercise notebook(s)"
+                if stale
+                else "The exercise notebooks are up to date."
+            )
             return 0
         if args.command == "notebooks":
             from pathlib import Path
@@ -326,9 +353,19 @@ def main(argv: list[str] | None = None) -> int:
             from . import doctor
 
             return doctor.main()
-        return {"emulator": _emulator, "target": _target, "terraform": _terraform, "env": _env,
-                "override": _override, "audit": _audit, "leftovers": _leftovers, "learner": _learner,
-                "facilitator": _facilitator, "site": _site, "slides": _slides}[args.command](args)
+        return {
+            "emulator": _emulator,
+            "target": _target,
+            "terraform": _terraform,
+            "env": _env,
+            "override": _override,
+            "audit": _audit,
+            "leftovers": _leftovers,
+            "learner": _learner,
+            "facilitator": _facilitator,
+            "site": _site,
+            "slides": _slides,
+        }[args.command](args)
     except CourseError as exc:
         print(exc.render(), file=sys.stderr)
         return 2

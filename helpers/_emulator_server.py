@@ -5,6 +5,7 @@ It binds to loopback (``--host`` another address: ``emulator serve``, for a
 workshop room) and answers ``/_course/health`` so the launcher can
 tell its own server from any other program on the port.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,26 +28,28 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
     os.environ["MOTO_PORT"] = str(args.port)
 
-    from werkzeug.serving import run_simple
     from moto.moto_server.werkzeug_app import (
         DomainDispatcherApplication,
         MotoRequestHandler,
         create_backend_app,
     )
+    from werkzeug.serving import run_simple
 
     from helpers import moto_fixes
 
     applied = moto_fixes.apply()
     moto_app = DomainDispatcherApplication(create_backend_app)
-    health = json.dumps({
-        "service": "course-emulator",
-        "pid": os.getpid(),
-        "workspace": args.workspace,
-        # New on every start: moto keeps everything in memory, so a new boot id means an empty
-        # emulator; helpers/recovery.py compares it with the one each stack was applied against.
-        "boot": uuid.uuid4().hex,
-        "fixes": applied,
-    }).encode()
+    health = json.dumps(
+        {
+            "service": "course-emulator",
+            "pid": os.getpid(),
+            "workspace": args.workspace,
+            # New on every start: moto keeps everything in memory, so a new boot id means an empty
+            # emulator; helpers/recovery.py compares it with the one each stack was applied against.
+            "boot": uuid.uuid4().hex,
+            "fixes": applied,
+        }
+    ).encode()
 
     def app(environ, start_response):
         if environ.get("PATH_INFO") == "/_course/health":

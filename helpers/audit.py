@@ -26,14 +26,15 @@ prefix list (its entries are read when AWS lets us; otherwise the finding
 says the rule could not be evaluated). Groups are stateful: replies to an
 allowed request pass, so only the opening direction is checked.
 """
+
 from __future__ import annotations
 
 import html
 import ipaddress
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
 
 from .errors import CourseError
 
@@ -51,7 +52,7 @@ class Ports:
     ranges: tuple[tuple[int, int], ...] = ()
 
     @classmethod
-    def of(cls, ranges: Iterable[tuple[int, int]]) -> "Ports":
+    def of(cls, ranges: Iterable[tuple[int, int]]) -> Ports:
         merged: list[list[int]] = []
         for low, high in sorted((max(0, a), min(MAX_PORT, b)) for a, b in ranges):
             if low > high:
@@ -65,16 +66,16 @@ class Ports:
     def __contains__(self, port: int) -> bool:
         return any(low <= port <= high for low, high in self.ranges)
 
-    def __or__(self, other: "Ports") -> "Ports":
+    def __or__(self, other: Ports) -> Ports:
         return Ports.of(self.ranges + other.ranges)
 
-    def __and__(self, other: "Ports") -> "Ports":
+    def __and__(self, other: Ports) -> Ports:
         return Ports.of((max(a, c), min(b, d)) for a, b in self.ranges for c, d in other.ranges)
 
-    def __sub__(self, other: "Ports") -> "Ports":
+    def __sub__(self, other: Ports) -> Ports:
         return self & other.complement()
 
-    def complement(self) -> "Ports":
+    def complement(self) -> Ports:
         gaps, start = [], 0
         for low, high in self.ranges:
             gaps.append((start, low - 1))
@@ -82,7 +83,7 @@ class Ports:
         gaps.append((start, MAX_PORT))
         return Ports.of(gaps)
 
-    def covers(self, other: "Ports") -> bool:
+    def covers(self, other: Ports) -> bool:
         return not (other - self)
 
     def __bool__(self) -> bool:
@@ -102,8 +103,18 @@ class Ports:
 ALL_PORTS = Ports(((0, MAX_PORT),))
 NO_PORTS = Ports()
 
-PROTOCOLS = {"-1": "all", "all": "all", "6": "tcp", "tcp": "tcp", "17": "udp", "udp": "udp",
-             "1": "icmp", "icmp": "icmp", "58": "icmpv6", "icmpv6": "icmpv6"}
+PROTOCOLS = {
+    "-1": "all",
+    "all": "all",
+    "6": "tcp",
+    "tcp": "tcp",
+    "17": "udp",
+    "udp": "udp",
+    "1": "icmp",
+    "icmp": "icmp",
+    "58": "icmpv6",
+    "icmpv6": "icmpv6",
+}
 
 
 def protocol(permission: dict) -> str:
@@ -133,11 +144,27 @@ def tcp_ports(permission: dict) -> Ports:
 # documentation blocks (192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24,
 # 2001:db8::/32) count as public here: examples use them to stand for "some
 # address on the internet", as this course does for the remote database.
-NOT_PUBLIC = tuple(ipaddress.ip_network(n) for n in (
-    "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
-    "192.0.0.0/24", "192.168.0.0/16", "198.18.0.0/15", "224.0.0.0/4", "240.0.0.0/4",
-    "::/128", "::1/128", "fc00::/7", "fe80::/10", "ff00::/8",
-))
+NOT_PUBLIC = tuple(
+    ipaddress.ip_network(n)
+    for n in (
+        "0.0.0.0/8",
+        "10.0.0.0/8",
+        "100.64.0.0/10",
+        "127.0.0.0/8",
+        "169.254.0.0/16",
+        "172.16.0.0/12",
+        "192.0.0.0/24",
+        "192.168.0.0/16",
+        "198.18.0.0/15",
+        "224.0.0.0/4",
+        "240.0.0.0/4",
+        "::/128",
+        "::1/128",
+        "fc00::/7",
+        "fe80::/10",
+        "ff00::/8",
+    )
+)
 
 
 def network(cidr: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
@@ -180,16 +207,16 @@ class Peer:
 
     name: str
     groups: frozenset = frozenset()
-    networks: tuple = ()         # where its addresses come from (e.g. the ALB's subnets)
-    internet: bool = False       # any public address
+    networks: tuple = ()  # where its addresses come from (e.g. the ALB's subnets)
+    internet: bool = False  # any public address
 
 
 @dataclass
 class Match:
     ports: Ports
-    rule: str            # the rule, as text
-    source: str          # what matched: "0.0.0.0/0", "sg-…", "pl-…"
-    scope: str           # "anyone", "public range", "private range", "group", "partial"
+    rule: str  # the rule, as text
+    source: str  # what matched: "0.0.0.0/0", "sg-…", "pl-…"
+    scope: str  # "anyone", "public range", "private range", "group", "partial"
 
 
 @dataclass
@@ -229,8 +256,13 @@ def _sources(permission: dict, egress: bool):
         yield "prefix-list", r.get("PrefixListId") or r.get(key, "")
 
 
-def evaluate(groups: list[dict], peer: Peer, prefix_lists: dict[str, list[str] | None] | None = None,
-             egress: bool = False, tcp_only: bool = True) -> Evaluation:
+def evaluate(
+    groups: list[dict],
+    peer: Peer,
+    prefix_lists: dict[str, list[str] | None] | None = None,
+    egress: bool = False,
+    tcp_only: bool = True,
+) -> Evaluation:
     """Which ports ``groups`` let in from ``peer`` (or out to it, with ``egress``)."""
     prefix_lists = prefix_lists or {}
     result = Evaluation()
@@ -251,7 +283,8 @@ def evaluate(groups: list[dict], peer: Peer, prefix_lists: dict[str, list[str] |
                     if entries is None:
                         result.unevaluated.append(
                             f"{text}: the entries of prefix list {value} could not be read, so this rule "
-                            "was not evaluated")
+                            "was not evaluated"
+                        )
                         continue
                     cidrs = entries
                 else:
@@ -259,8 +292,7 @@ def evaluate(groups: list[dict], peer: Peer, prefix_lists: dict[str, list[str] |
                 for cidr in cidrs:
                     scope = _scope(network(cidr), peer)
                     if scope:
-                        result.matches.append(Match(ports, text if kind == "cidr" else f"{text} ({cidr})",
-                                                    cidr, scope))
+                        result.matches.append(Match(ports, text if kind == "cidr" else f"{text} ({cidr})", cidr, scope))
     return result
 
 
@@ -294,7 +326,7 @@ class Row:
     source: str
     destination: str
     allowed: str
-    verdict: str   # "ok", "warn", "bad"
+    verdict: str  # "ok", "warn", "bad"
 
 
 MARK = {"ok": "✓", "warn": "!", "bad": "✗"}
@@ -338,27 +370,45 @@ class Report:
 
     def _repr_html_(self) -> str:
         e = html.escape
-        colour = {"ok": "#1a7f37", "warn": "#9a6700", "bad": "#cf222e", "high": "#cf222e",
-                  "medium": "#9a6700", "low": "#57606a", "info": "#57606a"}
+        colour = {
+            "ok": "#1a7f37",
+            "warn": "#9a6700",
+            "bad": "#cf222e",
+            "high": "#cf222e",
+            "medium": "#9a6700",
+            "low": "#57606a",
+            "info": "#57606a",
+        }
         rows = "".join(
             f"<tr><td style='color:{colour[r.verdict]}'>{MARK[r.verdict]}</td><td>{e(r.source)}</td>"
-            f"<td>{e(r.destination)}</td><td style='text-align:left'>{e(r.allowed)}</td></tr>" for r in self.rows)
-        out = [f"<p><b>{e(self.title)}</b>: {e(self.verdict())}</p>",
-               "<table><thead><tr><th></th><th>from</th><th>to</th><th style='text-align:left'>allowed</th>"
-               f"</tr></thead><tbody>{rows}</tbody></table>"]
+            f"<td>{e(r.destination)}</td><td style='text-align:left'>{e(r.allowed)}</td></tr>"
+            for r in self.rows
+        )
+        out = [
+            f"<p><b>{e(self.title)}</b>: {e(self.verdict())}</p>",
+            "<table><thead><tr><th></th><th>from</th><th>to</th><th style='text-align:left'>allowed</th>"
+            f"</tr></thead><tbody>{rows}</tbody></table>",
+        ]
         if self.findings:
             found = "".join(
                 f"<tr><td style='color:{colour[f.severity]}'><b>{e(f.severity)}</b></td>"
                 f"<td style='text-align:left'>{e(f.what)}</td><td style='text-align:left'>{e(f.fix)}</td></tr>"
-                for f in self.sorted_findings())
-            out.append("<table><thead><tr><th>severity</th><th style='text-align:left'>finding</th>"
-                       f"<th style='text-align:left'>fix</th></tr></thead><tbody>{found}</tbody></table>")
+                for f in self.sorted_findings()
+            )
+            out.append(
+                "<table><thead><tr><th>severity</th><th style='text-align:left'>finding</th>"
+                f"<th style='text-align:left'>fix</th></tr></thead><tbody>{found}</tbody></table>"
+            )
         return "\n".join(out)
 
     def to_dict(self) -> dict:
-        return {"title": self.title, "ok": self.ok, "verdict": self.verdict(),
-                "rows": [r.__dict__ for r in self.rows],
-                "findings": [f.__dict__ for f in self.sorted_findings()]}
+        return {
+            "title": self.title,
+            "ok": self.ok,
+            "verdict": self.verdict(),
+            "rows": [r.__dict__ for r in self.rows],
+            "findings": [f.__dict__ for f in self.sorted_findings()],
+        }
 
 
 # ---------------------------------------------------------------- analysis
@@ -369,9 +419,13 @@ def analyse(snapshot: dict, host_port_range: tuple[int, int] = HOST_PORT_RANGE) 
     report = Report(title=snapshot.get("title", "Reachability audit"))
     balancers = snapshot.get("load_balancers", [])
     if not balancers:
-        report.findings.append(Finding(
-            "info", "no load balancer of this course was found, so there is nothing to audit yet",
-            "apply notebook 04 (the load balancer) first, or check the learner name and target"))
+        report.findings.append(
+            Finding(
+                "info",
+                "no load balancer of this course was found, so there is nothing to audit yet",
+                "apply notebook 04 (the load balancer) first, or check the learner name and target",
+            )
+        )
         return report
     for lb in balancers:
         _analyse_balancer(snapshot, lb, report, Ports.of([host_port_range]))
@@ -384,9 +438,13 @@ def _groups(snapshot: dict, ids: Iterable[str], report: Report, owner: str) -> l
     for gid in sorted(set(ids)):
         group = snapshot.get("security_groups", {}).get(gid)
         if group is None:
-            report.findings.append(Finding(
-                "info", f"security group {gid} (used by {owner}) could not be read, so its rules were not evaluated",
-                "check that the group exists (aws ec2 describe-security-groups --group-ids " + gid + ")"))
+            report.findings.append(
+                Finding(
+                    "info",
+                    f"security group {gid} (used by {owner}) could not be read, so its rules were not evaluated",
+                    "check that the group exists (aws ec2 describe-security-groups --group-ids " + gid + ")",
+                )
+            )
         else:
             found.append(group)
     return found
@@ -398,12 +456,20 @@ def _analyse_balancer(snapshot: dict, lb: dict, report: Report, host_ports: Port
     alb_groups = _groups(snapshot, lb.get("security_groups", []), report, f"load balancer {name}")
     alb_ids = {g["GroupId"] for g in alb_groups}
     internet = Peer("the internet", internet=True)
-    alb_peer = Peer(f"load balancer {name}", frozenset(lb.get("security_groups", [])),
-                    tuple(network(c) for c in lb.get("subnet_cidrs", [])))
+    alb_peer = Peer(
+        f"load balancer {name}",
+        frozenset(lb.get("security_groups", [])),
+        tuple(network(c) for c in lb.get("subnet_cidrs", [])),
+    )
 
     for text in (evaluation := evaluate(alb_groups, internet, prefix_lists)).unevaluated:
-        report.findings.append(Finding("info", f"cannot evaluate {text}", "read the list's entries "
-                                       "(aws ec2 get-managed-prefix-list-entries) and check them by hand"))
+        report.findings.append(
+            Finding(
+                "info",
+                f"cannot evaluate {text}",
+                "read the list's entries (aws ec2 get-managed-prefix-list-entries) and check them by hand",
+            )
+        )
     listeners = lb.get("listeners", [])
     listener_ports = Ports.of((l["port"], l["port"]) for l in listeners)
     open_to_all = evaluation.ports({"anyone"})
@@ -413,31 +479,51 @@ def _analyse_balancer(snapshot: dict, lb: dict, report: Report, host_ports: Port
     extra = open_to_some - listener_ports
     closed = listener_ports - open_to_some
     verdict = "warn" if extra or closed else "ok"
-    shown = str(open_to_all) if open_to_all == open_to_some else f"{open_to_all} (anyone), {open_to_some - open_to_all} (part of it)"
+    shown = (
+        str(open_to_all)
+        if open_to_all == open_to_some
+        else f"{open_to_all} (anyone), {open_to_some - open_to_all} (part of it)"
+    )
     report.rows.append(Row("internet", f"ALB {name}", f"tcp {shown}", verdict))
     for match in evaluation.matches:
         stray = match.ports - listener_ports
         if stray:
-            report.findings.append(Finding(
-                "medium", f"{match.rule}: {_ports_text(stray)} open to "
-                f"{'the whole internet' if match.scope == 'anyone' else match.source}, but no listener uses "
-                f"{'it' if len(stray) == 1 else 'them'} (the ALB's group)",
-                f"remove the rule or narrow it to the listener ports ({listener_ports}); an ALB answers only on "
-                "its listeners, and anything else attached to this group would be exposed"))
+            report.findings.append(
+                Finding(
+                    "medium",
+                    f"{match.rule}: {_ports_text(stray)} open to "
+                    f"{'the whole internet' if match.scope == 'anyone' else match.source}, but no listener uses "
+                    f"{'it' if len(stray) == 1 else 'them'} (the ALB's group)",
+                    f"remove the rule or narrow it to the listener ports ({listener_ports}); an ALB answers only on "
+                    "its listeners, and anything else attached to this group would be exposed",
+                )
+            )
     for listener in listeners:
         if listener["port"] not in open_to_some:
-            report.findings.append(Finding(
-                "high", f"listener {listener['protocol']}:{listener['port']} cannot be reached from the internet: "
-                f"the ALB's group does not allow tcp {listener['port']}",
-                f"add an ingress rule for tcp {listener['port']} from 0.0.0.0/0 to the ALB's group"))
+            report.findings.append(
+                Finding(
+                    "high",
+                    f"listener {listener['protocol']}:{listener['port']} cannot be reached from the internet: "
+                    f"the ALB's group does not allow tcp {listener['port']}",
+                    f"add an ingress rule for tcp {listener['port']} from 0.0.0.0/0 to the ALB's group",
+                )
+            )
 
     # listeners
-    report.rows.append(Row("internet", f"listeners of {name}", "; ".join(_listener_text(l) for l in listeners) or "none",
-                           "ok" if _listeners_findings(listeners, report) else "warn"))
+    report.rows.append(
+        Row(
+            "internet",
+            f"listeners of {name}",
+            "; ".join(_listener_text(l) for l in listeners) or "none",
+            "ok" if _listeners_findings(listeners, report) else "warn",
+        )
+    )
 
     # instances: every instance behind the ALB (registered targets) or in its ECS capacity
     instances = snapshot.get("instances", {})
-    instance_group_ids = sorted({g for i in lb.get("instance_ids", []) for g in instances.get(i, {}).get("security_groups", [])})
+    instance_group_ids = sorted(
+        {g for i in lb.get("instance_ids", []) for g in instances.get(i, {}).get("security_groups", [])}
+    )
     instance_groups = _groups(snapshot, instance_group_ids, report, "the instances")
     if not lb.get("instance_ids"):
         report.rows.append(Row("internet", "instances", "no instances found behind this load balancer", "warn"))
@@ -446,27 +532,48 @@ def _analyse_balancer(snapshot: dict, lb: dict, report: Report, host_ports: Port
     # internet → instances, every protocol and port
     to_instances = evaluate(instance_groups, internet, prefix_lists, tcp_only=False)
     for text in to_instances.unevaluated:
-        report.findings.append(Finding("info", f"cannot evaluate {text}", "read the list's entries "
-                                       "(aws ec2 get-managed-prefix-list-entries) and check them by hand"))
+        report.findings.append(
+            Finding(
+                "info",
+                f"cannot evaluate {text}",
+                "read the list's entries (aws ec2 get-managed-prefix-list-entries) and check them by hand",
+            )
+        )
     exposed = sorted({m.rule for m in to_instances.matches})
     report.rows.append(Row("internet", "instances", "; ".join(exposed) or "nothing", "bad" if exposed else "ok"))
     for match in to_instances.matches:
         shared = match.rule.split(" on ")[-1] in alb_ids
-        report.findings.append(Finding(
-            "high", f"the internet reaches the instances: {match.rule}"
-            + (" (the ALB's own group is attached to the instances)" if shared else ""),
-            "attach to the instances only their own group, whose single source is the ALB's group"
-            if shared else f"remove the rule; the instances' only source must be the ALB's group ({', '.join(sorted(alb_ids))})"))
+        report.findings.append(
+            Finding(
+                "high",
+                f"the internet reaches the instances: {match.rule}"
+                + (" (the ALB's own group is attached to the instances)" if shared else ""),
+                "attach to the instances only their own group, whose single source is the ALB's group"
+                if shared
+                else f"remove the rule; the instances' only source must be the ALB's group ({', '.join(sorted(alb_ids))})",
+            )
+        )
 
     # other address ranges → instances
-    private = [(g, p, v) for g in instance_groups for p in g.get("IpPermissions", [])
-               for k, v in _sources(p, False) if k == "cidr" and not is_public(network(v))]
+    private = [
+        (g, p, v)
+        for g in instance_groups
+        for p in g.get("IpPermissions", [])
+        for k, v in _sources(p, False)
+        if k == "cidr" and not is_public(network(v))
+    ]
     ranges = sorted({describe_rule(p, v, g["GroupId"]) for g, p, v in private})
-    report.rows.append(Row("private address ranges", "instances", "; ".join(ranges) or "nothing", "warn" if ranges else "ok"))
+    report.rows.append(
+        Row("private address ranges", "instances", "; ".join(ranges) or "nothing", "warn" if ranges else "ok")
+    )
     for text in ranges:
-        report.findings.append(Finding(
-            "medium", f"an address range reaches the instances around the ALB: {text}",
-            "use the ALB's security group as the only source: anything in that range can bypass the load balancer"))
+        report.findings.append(
+            Finding(
+                "medium",
+                f"an address range reaches the instances around the ALB: {text}",
+                "use the ALB's security group as the only source: anything in that range can bypass the load balancer",
+            )
+        )
 
     # ALB → instances (ingress side) and ALB egress
     from_alb = evaluate(instance_groups, alb_peer, prefix_lists)
@@ -474,15 +581,23 @@ def _analyse_balancer(snapshot: dict, lb: dict, report: Report, host_ports: Port
     report.rows.append(Row(f"ALB {name}", "instances", f"tcp {alb_ports}", "ok" if alb_ports else "bad"))
     wide = alb_ports - host_ports - Ports.of((t["port"], t["port"]) for t in lb.get("targets", []))
     if wide:
-        report.findings.append(Finding(
-            "medium", f"the instances accept {_ports_text(wide)} from the ALB beyond the dynamic host port range "
-            f"{host_ports} that bridge-mode tasks use",
-            f"allow only tcp {host_ports} (var.host_port_range) from the ALB's group"))
+        report.findings.append(
+            Finding(
+                "medium",
+                f"the instances accept {_ports_text(wide)} from the ALB beyond the dynamic host port range "
+                f"{host_ports} that bridge-mode tasks use",
+                f"allow only tcp {host_ports} (var.host_port_range) from the ALB's group",
+            )
+        )
     for match in from_alb.matches:
         if match.scope == "partial":
-            report.findings.append(Finding(
-                "low", f"{match.rule} covers only part of the ALB's subnets, so some ALB nodes may be refused",
-                "use the ALB's security group as the source instead of an address range"))
+            report.findings.append(
+                Finding(
+                    "low",
+                    f"{match.rule} covers only part of the ALB's subnets, so some ALB nodes may be refused",
+                    "use the ALB's security group as the source instead of an address range",
+                )
+            )
 
     # each registered target, both directions, on its traffic and health-check port
     blocked, egress_blocked = {}, {}  # (instance, port) -> what uses the port
@@ -492,39 +607,68 @@ def _analyse_balancer(snapshot: dict, lb: dict, report: Report, host_ports: Port
         ports = {target["port"]: "port"}
         if str(target.get("health_check_port", "traffic-port")) not in ("traffic-port", str(target["port"])):
             ports[int(target["health_check_port"])] = "health-check port"
-        allowed_in = evaluate(groups, alb_peer, prefix_lists).ports({"group", "private range", "public range", "anyone"})
-        dest = Peer(target["id"], frozenset(instance.get("security_groups", [])),
-                    tuple(network(f"{a}/{32 if ':' not in a else 128}") for a in instance.get("private_ips", [])))
+        allowed_in = evaluate(groups, alb_peer, prefix_lists).ports(
+            {"group", "private range", "public range", "anyone"}
+        )
+        dest = Peer(
+            target["id"],
+            frozenset(instance.get("security_groups", [])),
+            tuple(network(f"{a}/{32 if ':' not in a else 128}") for a in instance.get("private_ips", [])),
+        )
         allowed_out = evaluate(alb_groups, dest, prefix_lists, egress=True).ports(
-            {"group", "private range", "public range", "anyone"})
+            {"group", "private range", "public range", "anyone"}
+        )
         for port, use in sorted(ports.items()):
             if port not in allowed_in:
                 blocked[(target["id"], port)] = use
             if port not in allowed_out:
                 egress_blocked[(target["id"], port)] = use
     targets = lb.get("targets", [])
-    failing = {(t["id"], t["port"]) for t in targets if any(
-        k[0] == t["id"] and (k[1] == t["port"] or use == "health-check port")
-        for k, use in {**blocked, **egress_blocked}.items())}
+    failing = {
+        (t["id"], t["port"])
+        for t in targets
+        if any(
+            k[0] == t["id"] and (k[1] == t["port"] or use == "health-check port")
+            for k, use in {**blocked, **egress_blocked}.items()
+        )
+    }
     n_ok = len(targets) - len(failing)
-    report.rows.append(Row(f"ALB {name}", "registered targets",
-                           f"{n_ok} of {len(targets)} target ports allowed both ways" if targets
-                           else "no registered targets (the ALB answers 503)",
-                           "ok" if targets and n_ok == len(targets) else "bad" if targets else "warn"))
+    report.rows.append(
+        Row(
+            f"ALB {name}",
+            "registered targets",
+            f"{n_ok} of {len(targets)} target ports allowed both ways"
+            if targets
+            else "no registered targets (the ALB answers 503)",
+            "ok" if targets and n_ok == len(targets) else "bad" if targets else "warn",
+        )
+    )
     for (instance_id, port), use in sorted(blocked.items()):
-        report.findings.append(Finding(
-            "high", f"registered target {instance_id} {use} {port} is not allowed from the ALB's group on the "
-            "instances' group → health checks time out, the target turns unhealthy → 503 (504 while the ALB fails open)",
-            f"allow tcp {host_ports} (var.host_port_range) from the ALB's security group on the instances' group"))
+        report.findings.append(
+            Finding(
+                "high",
+                f"registered target {instance_id} {use} {port} is not allowed from the ALB's group on the "
+                "instances' group → health checks time out, the target turns unhealthy → 503 (504 while the ALB fails open)",
+                f"allow tcp {host_ports} (var.host_port_range) from the ALB's security group on the instances' group",
+            )
+        )
     for (instance_id, port), use in sorted(egress_blocked.items()):
-        report.findings.append(Finding(
-            "high", f"the ALB's group does not allow outbound tcp {port} to registered target {instance_id} "
-            f"({use}) → requests and health checks never leave the ALB → 503/504",
-            f"allow egress tcp {host_ports} from the ALB's group to the instances (their group or the VPC's range)"))
+        report.findings.append(
+            Finding(
+                "high",
+                f"the ALB's group does not allow outbound tcp {port} to registered target {instance_id} "
+                f"({use}) → requests and health checks never leave the ALB → 503/504",
+                f"allow egress tcp {host_ports} from the ALB's group to the instances (their group or the VPC's range)",
+            )
+        )
     if not targets:
-        report.findings.append(Finding(
-            "medium", f"target groups behind {name} have no registered targets: the ALB answers 503",
-            "check that the ECS service runs its tasks and is attached to the target group (notebook 06)"))
+        report.findings.append(
+            Finding(
+                "medium",
+                f"target groups behind {name} have no registered targets: the ALB answers 503",
+                "check that the ECS service runs its tasks and is attached to the target group (notebook 06)",
+            )
+        )
 
 
 def _ports_text(ports: Ports) -> str:
@@ -547,25 +691,52 @@ def _listeners_findings(listeners: list[dict], report: Report) -> bool:
     """Add listener findings; True when the listeners are as they should be."""
     before = len(report.findings)
     if not any(l["protocol"] == "HTTPS" for l in listeners):
-        report.findings.append(Finding("medium", "no HTTPS listener: traffic to the ALB is not encrypted",
-                                       "add an HTTPS listener on 443 with an ACM certificate (notebook 04)"))
+        report.findings.append(
+            Finding(
+                "medium",
+                "no HTTPS listener: traffic to the ALB is not encrypted",
+                "add an HTTPS listener on 443 with an ACM certificate (notebook 04)",
+            )
+        )
     for l in listeners:
         action = l.get("action", {})
         if l["protocol"] == "HTTP" and action.get("type") == "forward":
-            report.findings.append(Finding(
-                "medium", f"listener HTTP:{l['port']} forwards plain HTTP to the targets",
-                "make its default action a redirect to HTTPS:443 (HTTP_301)"))
-        if l["protocol"] == "HTTP" and action.get("type") == "redirect" and action.get("protocol") not in ("HTTPS", None):
-            report.findings.append(Finding("medium", f"listener HTTP:{l['port']} redirects, but not to HTTPS",
-                                           "redirect to protocol HTTPS, port 443"))
+            report.findings.append(
+                Finding(
+                    "medium",
+                    f"listener HTTP:{l['port']} forwards plain HTTP to the targets",
+                    "make its default action a redirect to HTTPS:443 (HTTP_301)",
+                )
+            )
+        if (
+            l["protocol"] == "HTTP"
+            and action.get("type") == "redirect"
+            and action.get("protocol") not in ("HTTPS", None)
+        ):
+            report.findings.append(
+                Finding(
+                    "medium",
+                    f"listener HTTP:{l['port']} redirects, but not to HTTPS",
+                    "redirect to protocol HTTPS, port 443",
+                )
+            )
         if action.get("type") == "forward" and not action.get("target_groups"):
-            report.findings.append(Finding("high", f"listener {l['protocol']}:{l['port']} forwards to no target group",
-                                           "forward to the service's target group (notebook 05)"))
+            report.findings.append(
+                Finding(
+                    "high",
+                    f"listener {l['protocol']}:{l['port']} forwards to no target group",
+                    "forward to the service's target group (notebook 05)",
+                )
+            )
         policy = l.get("ssl_policy") or ""
         if l["protocol"] == "HTTPS" and policy and not any(k in policy for k in ("TLS13", "TLS-1-2", "FS-1-2")):
-            report.findings.append(Finding(
-                "low", f"listener HTTPS:{l['port']} uses {policy}, which still accepts TLS 1.0/1.1",
-                "use ELBSecurityPolicy-TLS13-1-2-2021-06"))
+            report.findings.append(
+                Finding(
+                    "low",
+                    f"listener HTTPS:{l['port']} uses {policy}, which still accepts TLS 1.0/1.1",
+                    "use ELBSecurityPolicy-TLS13-1-2-2021-06",
+                )
+            )
     return len(report.findings) == before
 
 
@@ -589,51 +760,83 @@ def collect(learner: str | None = None, *, instance_groups: list[str] | None = N
     balancers = [lb for lb in elbv2.describe_load_balancers()["LoadBalancers"] if lb.get("Type") == "application"]
     tags = {}
     for start in range(0, len(balancers), 20):
-        for d in elbv2.describe_tags(ResourceArns=[lb["LoadBalancerArn"] for lb in balancers[start:start + 20]])["TagDescriptions"]:
+        for d in elbv2.describe_tags(ResourceArns=[lb["LoadBalancerArn"] for lb in balancers[start : start + 20]])[
+            "TagDescriptions"
+        ]:
             tags[d["ResourceArn"]] = _tag_map(d["Tags"])
-    chosen = [lb for lb in balancers if tags.get(lb["LoadBalancerArn"], {}).get(COURSE_TAG[0]) == COURSE_TAG[1]
-              and (learner is None or tags[lb["LoadBalancerArn"]].get("learner") == learner)]
-    snapshot = {"title": f"Reachability audit{f' (learner: {learner})' if learner else ''}",
-                "load_balancers": [], "instances": {}, "security_groups": {}, "prefix_lists": {}}
+    chosen = [
+        lb
+        for lb in balancers
+        if tags.get(lb["LoadBalancerArn"], {}).get(COURSE_TAG[0]) == COURSE_TAG[1]
+        and (learner is None or tags[lb["LoadBalancerArn"]].get("learner") == learner)
+    ]
+    snapshot = {
+        "title": f"Reachability audit{f' (learner: {learner})' if learner else ''}",
+        "load_balancers": [],
+        "instances": {},
+        "security_groups": {},
+        "prefix_lists": {},
+    }
     group_ids = set()
     capacity = _course_instances(learner) if chosen else []
     for lb in sorted(chosen, key=lambda lb: lb["LoadBalancerName"]):
         subnets = ec2.describe_subnets(SubnetIds=[z["SubnetId"] for z in lb["AvailabilityZones"]])["Subnets"]
         cidrs = sorted(s["CidrBlock"] for s in subnets) + sorted(
-            a["Ipv6CidrBlock"] for s in subnets for a in s.get("Ipv6CidrBlockAssociationSet", []))
-        entry = {"name": lb["LoadBalancerName"], "security_groups": sorted(lb.get("SecurityGroups", [])),
-                 "subnet_cidrs": cidrs, "listeners": [], "targets": [], "instance_ids": []}
+            a["Ipv6CidrBlock"] for s in subnets for a in s.get("Ipv6CidrBlockAssociationSet", [])
+        )
+        entry = {
+            "name": lb["LoadBalancerName"],
+            "security_groups": sorted(lb.get("SecurityGroups", [])),
+            "subnet_cidrs": cidrs,
+            "listeners": [],
+            "targets": [],
+            "instance_ids": [],
+        }
         target_groups = {}
-        for listener in sorted(elbv2.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"],
-                               key=lambda l: l["Port"]):
+        for listener in sorted(
+            elbv2.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"], key=lambda l: l["Port"]
+        ):
             actions = list(listener["DefaultActions"])
             for rule in elbv2.describe_rules(ListenerArn=listener["ListenerArn"])["Rules"]:
                 if not rule["IsDefault"]:
                     actions += rule["Actions"]
             action = next((a for a in actions if a["Type"] == "forward"), actions[0] if actions else {})
-            arns = [action["TargetGroupArn"]] if action.get("TargetGroupArn") else [
-                t["TargetGroupArn"] for t in action.get("ForwardConfig", {}).get("TargetGroups", [])]
+            arns = (
+                [action["TargetGroupArn"]]
+                if action.get("TargetGroupArn")
+                else [t["TargetGroupArn"] for t in action.get("ForwardConfig", {}).get("TargetGroups", [])]
+            )
             for arn in arns:
                 target_groups[arn] = None
             redirect = action.get("RedirectConfig", {})
-            entry["listeners"].append({
-                "port": listener["Port"], "protocol": listener["Protocol"],
-                # moto reports a policy on HTTP listeners too; AWS only on HTTPS/TLS ones
-                "ssl_policy": listener.get("SslPolicy") if listener["Protocol"] in ("HTTPS", "TLS") else None,
-                "action": {"type": action.get("Type", "none"),
-                           "target_groups": sorted(a.split("/")[-2] for a in arns),
-                           **({"protocol": redirect.get("Protocol"), "port": redirect.get("Port")} if redirect else {})}})
+            entry["listeners"].append(
+                {
+                    "port": listener["Port"],
+                    "protocol": listener["Protocol"],
+                    # moto reports a policy on HTTP listeners too; AWS only on HTTPS/TLS ones
+                    "ssl_policy": listener.get("SslPolicy") if listener["Protocol"] in ("HTTPS", "TLS") else None,
+                    "action": {
+                        "type": action.get("Type", "none"),
+                        "target_groups": sorted(a.split("/")[-2] for a in arns),
+                        **({"protocol": redirect.get("Protocol"), "port": redirect.get("Port")} if redirect else {}),
+                    },
+                }
+            )
         for arn in sorted(target_groups):
             tg = elbv2.describe_target_groups(TargetGroupArns=[arn])["TargetGroups"][0]
             for t in elbv2.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]:
-                entry["targets"].append({"id": t["Target"]["Id"], "port": t["Target"].get("Port", tg.get("Port")),
-                                         "health_check_port": tg.get("HealthCheckPort", "traffic-port"),
-                                         "target_group": tg["TargetGroupName"]})
+                entry["targets"].append(
+                    {
+                        "id": t["Target"]["Id"],
+                        "port": t["Target"].get("Port", tg.get("Port")),
+                        "health_check_port": tg.get("HealthCheckPort", "traffic-port"),
+                        "target_group": tg["TargetGroupName"],
+                    }
+                )
         entry["targets"].sort(key=lambda t: (t["id"], t["port"]))
         # The instances behind it: registered targets, plus the course's Auto Scaling instances (ECS
         # capacity), so an exposed instance is found even before ECS registers anything.
-        entry["instance_ids"] = sorted({t["id"] for t in entry["targets"] if t["id"].startswith("i-")}
-                                       | set(capacity))
+        entry["instance_ids"] = sorted({t["id"] for t in entry["targets"] if t["id"].startswith("i-")} | set(capacity))
         group_ids.update(entry["security_groups"])
         snapshot["load_balancers"].append(entry)
     ids = sorted({i for lb in snapshot["load_balancers"] for i in lb["instance_ids"]})
@@ -641,10 +844,15 @@ def collect(learner: str | None = None, *, instance_groups: list[str] | None = N
         for reservation in ec2.describe_instances(InstanceIds=ids)["Reservations"]:
             for instance in reservation["Instances"]:
                 groups = instance_groups or sorted(g["GroupId"] for g in instance.get("SecurityGroups", []))
-                ips = [a["PrivateIpAddress"] for n in instance.get("NetworkInterfaces", [])
-                       for a in n.get("PrivateIpAddresses", [])] or [instance.get("PrivateIpAddress")]
+                ips = [
+                    a["PrivateIpAddress"]
+                    for n in instance.get("NetworkInterfaces", [])
+                    for a in n.get("PrivateIpAddresses", [])
+                ] or [instance.get("PrivateIpAddress")]
                 snapshot["instances"][instance["InstanceId"]] = {
-                    "security_groups": groups, "private_ips": sorted(ip for ip in ips if ip)}
+                    "security_groups": groups,
+                    "private_ips": sorted(ip for ip in ips if ip),
+                }
                 group_ids.update(groups)
     if group_ids:
         for group in ec2.describe_security_groups(GroupIds=sorted(group_ids))["SecurityGroups"]:
@@ -678,8 +886,12 @@ def _prefix_list_entries(ec2, prefix_list_id: str) -> list[str] | None:
     return [e["Cidr"] for e in entries]
 
 
-def run(learner: str | None = None, *, instance_groups: list[str] | None = None,
-        host_port_range: tuple[int, int] | None = None) -> Report:
+def run(
+    learner: str | None = None,
+    *,
+    instance_groups: list[str] | None = None,
+    host_port_range: tuple[int, int] | None = None,
+) -> Report:
     """Collect live and analyse: the function the notebooks call.
 
     ``learner`` defaults to this workspace's learner name; ``host_port_range`` to
@@ -705,7 +917,9 @@ def main(learner: str | None, as_json: bool, host_port_range: tuple[int, int] | 
     import contextlib
     import sys
 
-    with contextlib.redirect_stdout(sys.stderr if as_json else sys.stdout):  # notes (e.g. emulator start) stay out of JSON
+    with contextlib.redirect_stdout(
+        sys.stderr if as_json else sys.stdout
+    ):  # notes (e.g. emulator start) stay out of JSON
         report = run(learner, host_port_range=host_port_range)
     print(json.dumps(report.to_dict(), indent=2) if as_json else report.text())
     return 0 if report.ok else 1

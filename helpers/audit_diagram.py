@@ -3,6 +3,7 @@
 Labels come from the report's matrix (no AWS ids beyond what the report
 prints), so the picture is the same for the same report.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -27,16 +28,23 @@ def _edge(row, fallback: str):
 
 def draw_report(report, folder) -> Path:
     """Draw ``report`` into ``folder/reachability.png`` (and .svg); return the PNG path."""
-    from diagrams import Cluster, Diagram, Edge
     from diagrams.aws.compute import EC2Instance
     from diagrams.aws.general import Users
     from diagrams.aws.network import ALB
 
+    from diagrams import Cluster, Diagram, Edge
+
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     out = folder / FILE_STEM
-    with Diagram(f"{report.title}: {report.verdict()}", filename=str(out), outformat=["png", "svg"], show=False,
-                 direction="LR", graph_attr={"pad": "0.3", "fontsize": "18", "splines": "spline"}):
+    with Diagram(
+        f"{report.title}: {report.verdict()}",
+        filename=str(out),
+        outformat=["png", "svg"],
+        show=False,
+        direction="LR",
+        graph_attr={"pad": "0.3", "fontsize": "18", "splines": "spline"},
+    ):
         internet = Users("internet")
         alb = ALB("load balancer")
         with Cluster("instances' security group", graph_attr={"style": "dashed"}):
@@ -47,8 +55,17 @@ def draw_report(report, folder) -> Path:
         if exposed is not None and exposed.verdict == "bad":
             internet >> _edge(exposed, "") >> instances
         else:
-            internet >> Edge(label="no path (no rule matches the internet)", color="grey", fontcolor="grey",
-                             style="dashed", arrowhead="tee") >> instances
+            (
+                internet
+                >> Edge(
+                    label="no path (no rule matches the internet)",
+                    color="grey",
+                    fontcolor="grey",
+                    style="dashed",
+                    arrowhead="tee",
+                )
+                >> instances
+            )
         targets = _row(report, "ALB", "registered targets")
         if targets is not None:
             alb >> _edge(targets, "") >> instances

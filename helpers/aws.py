@@ -10,6 +10,7 @@ checks it and names the account before anything is created.
 ``AWS_ENDPOINT_URL`` is honoured for both (boto3 reads it itself for aws; for
 the emulator it replaces the workspace's emulator, e.g. an instructor's one).
 """
+
 from __future__ import annotations
 
 import functools
@@ -37,8 +38,9 @@ def _answering(url: str) -> str:
 
     parts = urlsplit(url)
     try:
-        with socket.create_connection((parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)),
-                                      timeout=3):
+        with socket.create_connection(
+            (parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)), timeout=3
+        ):
             return url
     except (OSError, ValueError):
         raise CourseError(
@@ -128,16 +130,19 @@ def require_credentials() -> dict:
 
 # AWS error codes a learner meets in this course: (why, fix). Used for boto3 errors in
 # notebooks (errors.install_notebook_handler) and for the provider's errors (terraform.explain_failure).
-GROUP_FIX = ("take the id from the Terraform state, e.g. course.resource(\"aws_security_group.alb\")[\"id\"], "
-             "or in HCL refer to the group (aws_security_group.alb.id) instead of pasting an id: "
-             "ids change whenever a group is re-created, and differ between the emulator and AWS.")
+GROUP_FIX = (
+    'take the id from the Terraform state, e.g. course.resource("aws_security_group.alb")["id"], '
+    "or in HCL refer to the group (aws_security_group.alb.id) instead of pasting an id: "
+    "ids change whenever a group is re-created, and differ between the emulator and AWS."
+)
 KNOWN_ERRORS = {
     "InvalidGroup.NotFound": ("No security group with this id exists in this account and region.", GROUP_FIX),
-    "InvalidGroupId.Malformed": ("A security group id is \"sg-\" followed by 8 or 17 hexadecimal digits.", GROUP_FIX),
-    "InvalidPermission.Malformed": ("A security group rule is malformed: TCP and UDP ports go from 0 to 65535, and "
-                                    "from_port may not be greater than to_port (the emulator checks this as AWS does).",
-                                    "correct the rule's from_port/to_port (or its address range), then run the cell "
-                                    "that writes it again."),
+    "InvalidGroupId.Malformed": ('A security group id is "sg-" followed by 8 or 17 hexadecimal digits.', GROUP_FIX),
+    "InvalidPermission.Malformed": (
+        "A security group rule is malformed: TCP and UDP ports go from 0 to 65535, and "
+        "from_port may not be greater than to_port (the emulator checks this as AWS does).",
+        "correct the rule's from_port/to_port (or its address range), then run the cell that writes it again.",
+    ),
 }
 
 
@@ -146,6 +151,7 @@ def explain(error) -> CourseError:
     info = getattr(error, "response", {}).get("Error", {})
     code, message = info.get("Code", "Error"), (info.get("Message") or "").strip()
     operation = getattr(error, "operation_name", "the call")
-    why, fix = KNOWN_ERRORS.get(code, ("AWS refused the request.",
-                                       f"check the values this cell passes to {operation}, then run it again."))
+    why, fix = KNOWN_ERRORS.get(
+        code, ("AWS refused the request.", f"check the values this cell passes to {operation}, then run it again.")
+    )
     return CourseError(f"{operation} failed: {code}: {message}", why, fix)

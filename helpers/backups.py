@@ -9,11 +9,12 @@ unchanged state is not copied twice) and refuses to let the command run when
 the copy cannot be written, or when the state file is damaged: in both cases
 nothing has changed yet, and the message names the way back.
 """
+
 from __future__ import annotations
 
 import json
 import shutil
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from . import workspace
@@ -45,8 +46,10 @@ def restore_hint(stack: str, state: Path) -> str:
     if not candidates and _readable(terraform_copy):
         candidates = [terraform_copy]
     if not candidates:
-        return (f"no backup of stack {stack} exists: move {workspace.relative(state)} aside "
-                "and apply again (Terraform then recreates what the stack describes).")
+        return (
+            f"no backup of stack {stack} exists: move {workspace.relative(state)} aside "
+            "and apply again (Terraform then recreates what the stack describes)."
+        )
     return f"cp {workspace.relative(candidates[0])} {workspace.relative(state)}   (the newest good copy), then re-run the cell."
 
 
@@ -89,7 +92,7 @@ def before(stack: str, command: str, stack_folder: Path) -> Path | None:
     kept = existing(stack)
     if kept and kept[-1].read_bytes() == state.read_bytes():
         return kept[-1]  # unchanged since the last copy
-    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H-%M-%S.%f")
+    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H-%M-%S.%f")
     copy = target / f"{stamp}-before-{command}.tfstate"
     try:
         target.mkdir(parents=True, exist_ok=True)

@@ -4,6 +4,7 @@ Generated at run time into the workspace's ``certs/`` folder (git-ignored,
 like the whole workspace), never committed. On real AWS the course asks ACM
 to issue a certificate instead (``certificate_source = "acm-dns"``).
 """
+
 from __future__ import annotations
 
 import datetime
@@ -28,10 +29,11 @@ def self_signed(domain: str = DOMAIN) -> tuple[Path, Path]:
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, domain)])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     cert = (
         x509.CertificateBuilder()
-        .subject_name(name).issuer_name(name)
+        .subject_name(name)
+        .issuer_name(name)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(minutes=5))
@@ -41,7 +43,8 @@ def self_signed(domain: str = DOMAIN) -> tuple[Path, Path]:
     )
     folder.mkdir(parents=True, exist_ok=True)
     key_path.touch(mode=0o600)
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     return cert_path, key_path

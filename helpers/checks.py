@@ -3,6 +3,7 @@
 The checks cells run read like the lesson: describe with boto3, then ask
 "which ports does this group open to that group?" and assert on the answer.
 """
+
 from __future__ import annotations
 
 ALL = (0, 65535)
@@ -21,7 +22,8 @@ def tcp_applies(permission: dict) -> bool:
 def ports_from_group(group: dict, source_group_id: str) -> list[tuple[int, int]]:
     """TCP port ranges ``group`` lets in from members of ``source_group_id``."""
     return sorted(
-        _ports(p) for p in group.get("IpPermissions", [])
+        _ports(p)
+        for p in group.get("IpPermissions", [])
         if tcp_applies(p) and any(pair.get("GroupId") == source_group_id for pair in p.get("UserIdGroupPairs", []))
     )
 

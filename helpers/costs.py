@@ -14,6 +14,7 @@ https://aws.amazon.com/vpc/pricing/ (public IPv4 address $0.005 per hour, since 
 https://aws.amazon.com/route53/pricing/ (hosted zone $0.50 per month for the first 25).
 ECS on EC2 adds no charge of its own, and ACM's public certificates are free.
 """
+
 from __future__ import annotations
 
 import re
@@ -58,8 +59,9 @@ def _defaults(text: str) -> dict:
 
 def _assignments(text: str) -> dict:
     """Values of the variables in SETTINGS assigned in a .tfvars file."""
-    return {m.group(1): m.group(2) for m in
-            re.finditer(rf'^\s*({"|".join(SETTINGS)})\s*=\s*("[^"]*"|[0-9]+)', text, re.M)}
+    return {
+        m.group(1): m.group(2) for m in re.finditer(rf'^\s*({"|".join(SETTINGS)})\s*=\s*("[^"]*"|[0-9]+)', text, re.M)
+    }
 
 
 def stack_settings(folder: Path | None = None, overrides: dict | None = None) -> dict:
@@ -106,18 +108,27 @@ def banner(settings: dict) -> str:
         f"  Cost on real AWS, at {PRICE_REGION} list prices (other regions differ; tax, free tier and data "
         f"transfer not counted), once the course's stack is complete ({settings['source']}):",
         row("Application Load Balancer", f"${ALB_HOUR}/hour + ${LCU_HOUR} per LCU-hour (a course stays under 1 LCU)"),
-        row(f"{count} x {kind} instance{plural}",
-            f"${instance_price}/hour each" if instance_price is not None
-            else "not in the course's price table: see the EC2 pricing page"),
-        row(f"{addresses} public IPv4 addresses",
-            f"${IPV4_HOUR}/hour each ({count} for the instance{plural}, {ALB_ADDRESSES} for the ALB)"),
+        row(
+            f"{count} x {kind} instance{plural}",
+            f"${instance_price}/hour each"
+            if instance_price is not None
+            else "not in the course's price table: see the EC2 pricing page",
+        ),
+        row(
+            f"{addresses} public IPv4 addresses",
+            f"${IPV4_HOUR}/hour each ({count} for the instance{plural}, {ALB_ADDRESSES} for the ALB)",
+        ),
     ]
     if settings["creates_zone"]:
-        lines.append(row("Route 53 hosted zone", f"${ZONE_MONTH:.2f} per month (created because hosted_zone_id is empty)"))
+        lines.append(
+            row("Route 53 hosted zone", f"${ZONE_MONTH:.2f} per month (created because hosted_zone_id is empty)")
+        )
     if instance_price is not None:
         hourly = ALB_HOUR + LCU_HOUR + count * instance_price + addresses * IPV4_HOUR
-        lines.append(f"    About ${hourly:.3f} per hour (${hourly * 24:.2f} per day), plus the instances' EBS volumes "
-                     "and CloudWatch Logs.")
+        lines.append(
+            f"    About ${hourly:.3f} per hour (${hourly * 24:.2f} per day), plus the instances' EBS volumes "
+            "and CloudWatch Logs."
+        )
     lines.append("  It is billed until the teardown notebook (10-teardown.ipynb) has deleted the stack.")
     lines.append("  Prices: " + " ".join(PRICING_PAGES))
     return "\n".join(lines)

@@ -10,13 +10,15 @@ what notebooks 02-06 apply (their ``%%hcl`` cells, in order, and the emulator's
 stand-in for ECS registering targets), so notebook 07 can be opened in a fresh
 workspace; ``course.reset()`` destroys the stack and moves its files aside.
 """
+
 from __future__ import annotations
 
 import json
 import os
 from pathlib import Path
 
-from . import backups, emulator, learner as learners, recovery, targets
+from . import backups, emulator, recovery, targets
+from . import learner as learners
 from .errors import CourseError
 from .terraform import Terraform, stack_dir
 
@@ -69,8 +71,11 @@ def applied(stack: str = STACK, resources: dict | None = None) -> list[str]:
 def start(notebook: str) -> Terraform:
     """Check the notebooks before ``notebook`` have run; return the stack's Terraform."""
     if notebook not in NOTEBOOKS:
-        raise CourseError(f"{notebook!r} is not a course notebook.", "start() takes a notebook's name.",
-                          f"use one of: {', '.join(NOTEBOOKS)}")
+        raise CourseError(
+            f"{notebook!r} is not a course notebook.",
+            "start() takes a notebook's name.",
+            f"use one of: {', '.join(NOTEBOOKS)}",
+        )
     if targets.is_emulator() and not os.environ.get("AWS_ENDPOINT_URL"):
         recovery.ensure(quiet=True)  # started if needed; re-applies the stacks if it had stopped
     resources = state_resources()
@@ -135,8 +140,8 @@ def check_learner(resources: dict | None = None) -> None:
 
 def target_settings() -> dict:
     """The variables the target sets for the course stack (the emulator imports a generated certificate)."""
-    from .terraform import target_override
     from . import workspace
+    from .terraform import target_override
 
     override = target_override(stack_dir(STACK)) or {}
     settings = {}
@@ -184,18 +189,30 @@ def describe_live() -> dict:
     ec2, elbv2, ecs, route53 = (aws.client(name) for name in ("ec2", "elbv2", "ecs", "route53"))
     lb = elbv2.describe_load_balancers(LoadBalancerArns=[resource("aws_lb.main")["arn"]])["LoadBalancers"][0]
     listeners = []
-    for listener in sorted(elbv2.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"],
-                           key=lambda l: -l["Port"]):
+    for listener in sorted(
+        elbv2.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"], key=lambda l: -l["Port"]
+    ):
         rules = elbv2.describe_rules(ListenerArn=listener["ListenerArn"])["Rules"]
         actions = [a["Type"] for r in rules for a in r["Actions"] if not r["IsDefault"]]
-        listeners.append({"port": listener["Port"], "protocol": listener["Protocol"],
-                          "action": actions[0] if actions else listener["DefaultActions"][0]["Type"]})
-    groups = {g["GroupId"]: g for g in ec2.describe_security_groups(
-        GroupIds=[resource("aws_security_group.alb")["id"], resource("aws_security_group.instances")["id"]])["SecurityGroups"]}
+        listeners.append(
+            {
+                "port": listener["Port"],
+                "protocol": listener["Protocol"],
+                "action": actions[0] if actions else listener["DefaultActions"][0]["Type"],
+            }
+        )
+    groups = {
+        g["GroupId"]: g
+        for g in ec2.describe_security_groups(
+            GroupIds=[resource("aws_security_group.alb")["id"], resource("aws_security_group.instances")["id"]]
+        )["SecurityGroups"]
+    }
     alb_group = groups[resource("aws_security_group.alb")["id"]]
     instance_group = groups[resource("aws_security_group.instances")["id"]]
-    instance_ingress = [f"tcp {a}-{b} from the ALB security group" if a != b else f"tcp {a} from the ALB security group"
-                        for a, b in checks.ports_from_group(instance_group, alb_group["GroupId"])]
+    instance_ingress = [
+        f"tcp {a}-{b} from the ALB security group" if a != b else f"tcp {a} from the ALB security group"
+        for a, b in checks.ports_from_group(instance_group, alb_group["GroupId"])
+    ]
     instance_ingress += checks.cidr_ingress(instance_group)
     tg = elbv2.describe_target_groups(TargetGroupArns=[resource("aws_lb_target_group.web")["arn"]])["TargetGroups"][0]
     health = elbv2.describe_target_health(TargetGroupArn=tg["TargetGroupArn"])["TargetHealthDescriptions"]
@@ -207,21 +224,33 @@ def describe_live() -> dict:
     record = state_resources().get("aws_route53_record.app")
     if record:  # the name as Route 53 holds it, found by the record Terraform made
         wanted = record["fqdn"].rstrip(".")
-        names = [r["Name"].rstrip(".") for r in route53.list_resource_record_sets(HostedZoneId=record["zone_id"])["ResourceRecordSets"]
-                 if r["Type"] == "A" and r.get("AliasTarget") and r["Name"].rstrip(".") == wanted]
+        names = [
+            r["Name"].rstrip(".")
+            for r in route53.list_resource_record_sets(HostedZoneId=record["zone_id"])["ResourceRecordSets"]
+            if r["Type"] == "A" and r.get("AliasTarget") and r["Name"].rstrip(".") == wanted
+        ]
         domain = names[0] if names else None
     return {
         "domain": domain,
-        "load_balancer": {"name": lb["LoadBalancerName"], "scheme": lb["Scheme"], "subnets": len(lb["AvailabilityZones"])},
+        "load_balancer": {
+            "name": lb["LoadBalancerName"],
+            "scheme": lb["Scheme"],
+            "subnets": len(lb["AvailabilityZones"]),
+        },
         "listeners": listeners,
         "alb_ingress": checks.cidr_ingress(alb_group),
-        "target_group": {"name": tg["TargetGroupName"], "protocol": tg["Protocol"],
-                         "health_check": f"{tg['HealthCheckPath']} on {tg['HealthCheckPort']}"},
-        "targets": [{"instance": labels[t["Target"]["Id"]], "port": t["Target"]["Port"],
-                     "health": t["TargetHealth"]["State"]}
-                    for t in sorted(health, key=lambda t: (t["Target"]["Id"], t["Target"]["Port"]))],
+        "target_group": {
+            "name": tg["TargetGroupName"],
+            "protocol": tg["Protocol"],
+            "health_check": f"{tg['HealthCheckPath']} on {tg['HealthCheckPort']}",
+        },
+        "targets": [
+            {"instance": labels[t["Target"]["Id"]], "port": t["Target"]["Port"], "health": t["TargetHealth"]["State"]}
+            for t in sorted(health, key=lambda t: (t["Target"]["Id"], t["Target"]["Port"]))
+        ],
         "instance_ingress": instance_ingress,
-        "cluster": service["clusterArn"].split("/")[-1], "service": service["serviceName"],
+        "cluster": service["clusterArn"].split("/")[-1],
+        "service": service["serviceName"],
         "tasks_desired": service["desiredCount"],
     }
 
@@ -252,6 +281,7 @@ def archive_files(stack: str = STACK) -> str | None:
 # Start anywhere: catch up to a notebook, or reset to nothing
 # ---------------------------------------------------------------------------
 
+
 def _course_files(notebooks: list[str]) -> dict[str, str]:
     """{file name: text} that the ``%%hcl course/...`` cells of ``notebooks`` write, run in order."""
     import tempfile
@@ -275,8 +305,11 @@ def catch_up(notebook: str) -> Terraform:
     Terraform, like ``start()``.
     """
     if notebook not in NOTEBOOKS:
-        raise CourseError(f"{notebook!r} is not a course notebook.", "catch_up() takes a notebook's name.",
-                          f"use one of: {', '.join(NOTEBOOKS)}")
+        raise CourseError(
+            f"{notebook!r} is not a course notebook.",
+            "catch_up() takes a notebook's name.",
+            f"use one of: {', '.join(NOTEBOOKS)}",
+        )
     if targets.is_emulator():
         emulator.start(quiet=True)
     check_learner()
@@ -312,10 +345,13 @@ def _register_targets_like_ecs() -> None:
         return
     service = ecs.describe_services(cluster=resource("aws_ecs_cluster.main")["name"], services=["web"])["services"][0]
     group = autoscaling.describe_auto_scaling_groups(
-        AutoScalingGroupNames=[resource("aws_autoscaling_group.ecs")["name"]])["AutoScalingGroups"][0]
+        AutoScalingGroupNames=[resource("aws_autoscaling_group.ecs")["name"]]
+    )["AutoScalingGroups"][0]
     instance_id = group["Instances"][0]["InstanceId"]
-    elbv2.register_targets(TargetGroupArn=target_group_arn,
-                           Targets=[{"Id": instance_id, "Port": 32768 + n} for n in range(service["desiredCount"])])
+    elbv2.register_targets(
+        TargetGroupArn=target_group_arn,
+        Targets=[{"Id": instance_id, "Port": 32768 + n} for n in range(service["desiredCount"])],
+    )
 
 
 def reset() -> None:

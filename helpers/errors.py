@@ -4,6 +4,7 @@ A ``CourseError`` renders as three short lines instead of a wall of traceback,
 both in a terminal (``python -m helpers ...``) and in a notebook (the helpers
 register a custom exception handler for it when imported inside IPython).
 """
+
 from __future__ import annotations
 
 

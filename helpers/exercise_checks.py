@@ -15,6 +15,7 @@ for the IDs, boto3 for the truth) and answers either "✓ done: ..." or
 a pure function of boto3-shaped data (``diagnose_*``), tested with wrong and
 right configurations in tests/test_exercises.py.
 """
+
 from __future__ import annotations
 
 import base64
@@ -26,13 +27,18 @@ from .terraform import Terraform
 ANYWHERE = ("0.0.0.0/0", "::/0")
 DYNAMIC = (32768, 65535)  # var.host_port_range's default (notebook 03)
 # Predefined ALB policies that accept TLS 1.2 and newer only (TLS 1.3 only: TLS13-1-3-*).
-MODERN_TLS = ("ELBSecurityPolicy-TLS13-1-2", "ELBSecurityPolicy-TLS13-1-3", "ELBSecurityPolicy-TLS-1-2",
-              "ELBSecurityPolicy-FS-1-2")
+MODERN_TLS = (
+    "ELBSecurityPolicy-TLS13-1-2",
+    "ELBSecurityPolicy-TLS13-1-3",
+    "ELBSecurityPolicy-TLS-1-2",
+    "ELBSecurityPolicy-FS-1-2",
+)
 
 
 # --------------------------------------------------------------------------
 # Start and the guarded Terraform
 # --------------------------------------------------------------------------
+
 
 def missing_before(notebook: str) -> list[str]:
     """Course notebooks before ``notebook`` whose resources are not in the state."""
@@ -53,13 +59,17 @@ class ExerciseTerraform(Terraform):
         """Why a plan or apply would not do what the learner means now (None: it would)."""
         pending = magics.pending_blanks()
         if pending:
-            return (f"Skipped: the cell writing {pending[0]} still has blanks (____), so the stack does not hold "
-                    "your code yet. Fill them in, run that cell, then this one. Nothing was changed.")
+            return (
+                f"Skipped: the cell writing {pending[0]} still has blanks (____), so the stack does not hold "
+                "your code yet. Fill them in, run that cell, then this one. Nothing was changed."
+            )
         missing = missing_before(self.notebook)
         if missing:
-            return (f"Skipped: this exercise builds on notebook {missing[0]}, which is not applied in this workspace. "
-                    f"Catch up first (see the top of this notebook): run notebooks/{missing[0]}.ipynb, or finish "
-                    f"exercise {missing[0][:2]}. Nothing was changed.")
+            return (
+                f"Skipped: this exercise builds on notebook {missing[0]}, which is not applied in this workspace. "
+                f"Catch up first (see the top of this notebook): run notebooks/{missing[0]}.ipynb, or finish "
+                f"exercise {missing[0][:2]}. Nothing was changed."
+            )
         return None
 
     def cmd(self, cmd, *args, **kwargs):
@@ -75,12 +85,15 @@ def start(notebook: str) -> ExerciseTerraform:
     """``course.start`` for an exercise: says what is missing instead of stopping the notebook."""
     if notebook not in course.NOTEBOOKS:
         return course.start(notebook)  # raises the CourseError naming the valid notebooks
+
     def hold() -> str | None:
         missing = missing_before(notebook)
         if missing:
-            return (f"this exercise builds on notebook {missing[0]}, which is not applied in this workspace, so "
-                    "its files would not work yet. Catch up first (see the top of this notebook), then run this "
-                    "cell again.")
+            return (
+                f"this exercise builds on notebook {missing[0]}, which is not applied in this workspace, so "
+                "its files would not work yet. Catch up first (see the top of this notebook), then run this "
+                "cell again."
+            )
         return None
 
     magics.guard(hold)
@@ -92,16 +105,19 @@ def start(notebook: str) -> ExerciseTerraform:
             from . import emulator
 
             emulator.start(quiet=True)
-        print(f"Not ready yet: this exercise builds on notebook {missing[0]}, which is not applied in this workspace.\n"
-              f"  Catch up: open notebooks/{missing[0]}.ipynb (the solution) and run all its cells, and so on up to the "
-              f"notebook before this one;\n  or finish exercise {missing[0][:2]} first. Until then the Terraform "
-              "cells below skip, and the check says what is missing.")
+        print(
+            f"Not ready yet: this exercise builds on notebook {missing[0]}, which is not applied in this workspace.\n"
+            f"  Catch up: open notebooks/{missing[0]}.ipynb (the solution) and run all its cells, and so on up to the "
+            f"notebook before this one;\n  or finish exercise {missing[0][:2]} first. Until then the Terraform "
+            "cells below skip, and the check says what is missing."
+        )
     return ExerciseTerraform(notebook)
 
 
 # --------------------------------------------------------------------------
 # Feedback
 # --------------------------------------------------------------------------
+
 
 @dataclass
 class Feedback:
@@ -133,16 +149,23 @@ class NotYet(Exception):
 def _resource(address: str, what: str) -> dict:
     found = course._lookup(course.state_resources(), address)
     if found is None:
-        raise NotYet(f"{what} ({address}) is not in the Terraform state: fill in the blanks, run the cell that "
-                     "writes it and the apply cell, then this check again.")
+        raise NotYet(
+            f"{what} ({address}) is not in the Terraform state: fill in the blanks, run the cell that "
+            "writes it and the apply cell, then this check again."
+        )
     return found
 
 
 def _check(exercise: str, gather, diagnose, done: str) -> Feedback:
     pending = magics.pending_blanks()
     if pending:
-        return Feedback(exercise, [f"the cell writing {pending[0]} still has blanks (____): fill them in and run "
-                                   "it, then the apply cell, then this check."])
+        return Feedback(
+            exercise,
+            [
+                f"the cell writing {pending[0]} still has blanks (____): fill them in and run "
+                "it, then the apply cell, then this check."
+            ],
+        )
     try:
         data = gather()
     except NotYet as missing:
@@ -164,8 +187,9 @@ def _port_text(low: int, high: int) -> str:
 
 
 def _cidrs(permission: dict) -> list[str]:
-    return [r["CidrIp"] for r in permission.get("IpRanges", [])] + \
-        [r["CidrIpv6"] for r in permission.get("Ipv6Ranges", [])]
+    return [r["CidrIp"] for r in permission.get("IpRanges", [])] + [
+        r["CidrIpv6"] for r in permission.get("Ipv6Ranges", [])
+    ]
 
 
 def _covers(ranges: list[tuple[int, int]], low: int, high: int) -> bool:
@@ -183,34 +207,50 @@ def _covers(ranges: list[tuple[int, int]], low: int, high: int) -> bool:
 # 02 · the network
 # --------------------------------------------------------------------------
 
+
 def diagnose_network(subnets: list[dict], route_tables: list[dict]) -> list[str]:
     """``subnets``: describe_subnets of the VPC; ``route_tables``: describe_route_tables of the VPC."""
     problems = []
     if len(subnets) != 2:
-        problems.append(f"the VPC has {len(subnets)} subnet(s): an ALB needs two, in two availability zones "
-                        "(count = 2 in aws_subnet.public).")
+        problems.append(
+            f"the VPC has {len(subnets)} subnet(s): an ALB needs two, in two availability zones "
+            "(count = 2 in aws_subnet.public)."
+        )
     zones = sorted({s["AvailabilityZone"] for s in subnets})
     if len(subnets) >= 2 and len(zones) < 2:
-        problems.append(f"both subnets are in {zones[0]}: an ALB refuses to start without subnets in two different "
-                        "availability zones. Give each subnet its own zone from the data source's list of names, "
-                        "picked by the subnet's index.")
+        problems.append(
+            f"both subnets are in {zones[0]}: an ALB refuses to start without subnets in two different "
+            "availability zones. Give each subnet its own zone from the data source's list of names, "
+            "picked by the subnet's index."
+        )
     private = [s["CidrBlock"] for s in subnets if not s.get("MapPublicIpOnLaunch")]
     if private:
-        problems.append(f"subnet {', '.join(private)} gives instances no public address (map_public_ip_on_launch): "
-                        "without a NAT gateway they could not reach the ECS API or pull images.")
+        problems.append(
+            f"subnet {', '.join(private)} gives instances no public address (map_public_ip_on_launch): "
+            "without a NAT gateway they could not reach the ECS API or pull images."
+        )
     subnet_ids = {s["SubnetId"] for s in subnets}
-    public = [t for t in route_tables
-              if any(r.get("DestinationCidrBlock") == "0.0.0.0/0" and str(r.get("GatewayId", "")).startswith("igw-")
-                     for r in t.get("Routes", []))]
+    public = [
+        t
+        for t in route_tables
+        if any(
+            r.get("DestinationCidrBlock") == "0.0.0.0/0" and str(r.get("GatewayId", "")).startswith("igw-")
+            for r in t.get("Routes", [])
+        )
+    ]
     if not public:
-        problems.append("no route table sends 0.0.0.0/0 to the internet gateway: the subnets are not public, so an "
-                        "internet-facing ALB in them is unreachable. The default route's target is the gateway "
-                        "declared just above it.")
+        problems.append(
+            "no route table sends 0.0.0.0/0 to the internet gateway: the subnets are not public, so an "
+            "internet-facing ALB in them is unreachable. The default route's target is the gateway "
+            "declared just above it."
+        )
     else:
         associated = {a.get("SubnetId") for t in public for a in t.get("Associations", [])}
         if subnet_ids - associated:
-            problems.append(f"subnet(s) {', '.join(sorted(subnet_ids - associated))} are not associated with the "
-                            "public route table: they still use the VPC's main table, with no way out.")
+            problems.append(
+                f"subnet(s) {', '.join(sorted(subnet_ids - associated))} are not associated with the "
+                "public route table: they still use the VPC's main table, with no way out."
+            )
     return problems
 
 
@@ -222,19 +262,24 @@ def network() -> Feedback:
         vpc_id = _resource("aws_vpc.main", "The VPC")["id"]
         ec2 = aws.client("ec2")
         where = [{"Name": "vpc-id", "Values": [vpc_id]}]
-        return {"subnets": ec2.describe_subnets(Filters=where)["Subnets"],
-                "route_tables": ec2.describe_route_tables(Filters=where)["RouteTables"]}
+        return {
+            "subnets": ec2.describe_subnets(Filters=where)["Subnets"],
+            "route_tables": ec2.describe_route_tables(Filters=where)["RouteTables"],
+        }
 
-    return _check("02 network", gather, diagnose_network,
-                  "two public subnets in two zones, routed to the internet gateway.")
+    return _check(
+        "02 network", gather, diagnose_network, "two public subnets in two zones, routed to the internet gateway."
+    )
 
 
 # --------------------------------------------------------------------------
 # 03 · the ALB's security group
 # --------------------------------------------------------------------------
 
-def diagnose_alb_security_group(group: dict, vpc_cidr: str = "10.0.0.0/16",
-                                host_range: tuple[int, int] = DYNAMIC) -> list[str]:
+
+def diagnose_alb_security_group(
+    group: dict, vpc_cidr: str = "10.0.0.0/16", host_range: tuple[int, int] = DYNAMIC
+) -> list[str]:
     """``group``: the ALB's group as describe_security_groups returns it."""
     problems = []
     internet = {}
@@ -251,27 +296,35 @@ def diagnose_alb_security_group(group: dict, vpc_cidr: str = "10.0.0.0/16",
                 why = "the instances' dynamic (ephemeral) port range"
             else:
                 why = "a port the ALB has no listener on"
-            problems.append(f"the ALB's security group opens {_port_text(low, high)} to {cidr}: {why}. The internet "
-                            "needs 443 and 80 only; remove that rule.")
+            problems.append(
+                f"the ALB's security group opens {_port_text(low, high)} to {cidr}: {why}. The internet "
+                "needs 443 and 80 only; remove that rule."
+            )
     from_anywhere = [r for cidr in ANYWHERE[:1] for r in internet.get(cidr, [])]
     for port, role in ((443, "HTTPS"), (80, "HTTP, so that the ALB can redirect it to HTTPS")):
         if not any(low <= port <= high for low, high in from_anywhere):
             problems.append(f"port {port} is not open to 0.0.0.0/0: browsers need it for {role}.")
     egress = [p for p in group.get("IpPermissionsEgress", []) if p.get("IpProtocol") in ("tcp", "6", "-1")]
     if not egress:
-        problems.append("the group has no egress rule: Terraform removes AWS's allow-all egress, so the ALB could "
-                        "not open a single connection to a target (every target unhealthy, every request an error).")
+        problems.append(
+            "the group has no egress rule: Terraform removes AWS's allow-all egress, so the ALB could "
+            "not open a single connection to a target (every target unhealthy, every request an error)."
+        )
     else:
         ranges = [_ports(p) for p in egress]
         if not _covers(ranges, *host_range):
             allowed = ", ".join(_port_text(a, b) for a, b in sorted(ranges))
-            problems.append(f"egress allows {allowed}, but the targets sit on the dynamic host ports "
-                            f"{host_range[0]}-{host_range[1]} (hostPort 0): the ALB must be allowed out to all of "
-                            "them, with the same variable as the instances' rule.")
+            problems.append(
+                f"egress allows {allowed}, but the targets sit on the dynamic host ports "
+                f"{host_range[0]}-{host_range[1]} (hostPort 0): the ALB must be allowed out to all of "
+                "them, with the same variable as the instances' rule."
+            )
         wide = sorted({c for p in egress for c in _cidrs(p) if c in ANYWHERE})
         if wide:
-            problems.append(f"egress goes to {', '.join(wide)}: the targets are inside the VPC, so the "
-                            f"destination is the VPC's range ({vpc_cidr}), nothing wider.")
+            problems.append(
+                f"egress goes to {', '.join(wide)}: the targets are inside the VPC, so the "
+                f"destination is the VPC's range ({vpc_cidr}), nothing wider."
+            )
         if any(_ports(p) == (0, 65535) for p in egress):
             problems.append("egress allows every port: only the targets' dynamic host ports are needed.")
     return problems
@@ -287,24 +340,34 @@ def alb_security_group() -> Feedback:
         group = aws.client("ec2").describe_security_groups(GroupIds=[group_id])["SecurityGroups"][0]
         return {"group": group, "vpc_cidr": vpc["cidr_block"]}
 
-    return _check("03 ALB security group", gather, diagnose_alb_security_group,
-                  "the internet reaches the ALB on 443 and 80 only; the ALB goes out only to the dynamic host "
-                  "ports, inside the VPC.")
+    return _check(
+        "03 ALB security group",
+        gather,
+        diagnose_alb_security_group,
+        "the internet reaches the ALB on 443 and 80 only; the ALB goes out only to the dynamic host "
+        "ports, inside the VPC.",
+    )
 
 
 # --------------------------------------------------------------------------
 # 04 · the load balancer and its listeners
 # --------------------------------------------------------------------------
 
-def diagnose_listeners(load_balancer: dict, listeners: list[dict], alb_group_id: str,
-                       certificate: dict | None = None) -> list[str]:
+
+def diagnose_listeners(
+    load_balancer: dict, listeners: list[dict], alb_group_id: str, certificate: dict | None = None
+) -> list[str]:
     problems = []
     if load_balancer.get("Scheme") != "internet-facing":
-        problems.append(f"the load balancer is {load_balancer.get('Scheme')}: browsers on the internet cannot "
-                        "reach it. It must be internet-facing (internal = false).")
+        problems.append(
+            f"the load balancer is {load_balancer.get('Scheme')}: browsers on the internet cannot "
+            "reach it. It must be internet-facing (internal = false)."
+        )
     if load_balancer.get("SecurityGroups") != [alb_group_id]:
-        problems.append(f"the load balancer uses security groups {load_balancer.get('SecurityGroups')}, not only "
-                        "the ALB's group from notebook 03.")
+        problems.append(
+            f"the load balancer uses security groups {load_balancer.get('SecurityGroups')}, not only "
+            "the ALB's group from notebook 03."
+        )
     by_port = {l["Port"]: l for l in listeners}
     http, https = by_port.get(80), by_port.get(443)
     if http is None:
@@ -313,15 +376,20 @@ def diagnose_listeners(load_balancer: dict, listeners: list[dict], alb_group_id:
         action = http["DefaultActions"][0]
         redirect = action.get("RedirectConfig") or {}
         if action.get("Type") != "redirect":
-            problems.append(f"the HTTP listener's default action is {action.get('Type')}, not a redirect: port 80 "
-                            "must send everyone to HTTPS and serve nothing in plain text.")
+            problems.append(
+                f"the HTTP listener's default action is {action.get('Type')}, not a redirect: port 80 "
+                "must send everyone to HTTPS and serve nothing in plain text."
+            )
         elif redirect.get("Protocol") != "HTTPS":
-            problems.append(f"the HTTP listener redirects to {redirect.get('Protocol')}, not to HTTPS: the browser "
-                            "would come back to port 80, in a loop.")
+            problems.append(
+                f"the HTTP listener redirects to {redirect.get('Protocol')}, not to HTTPS: the browser "
+                "would come back to port 80, in a loop."
+            )
         elif redirect.get("Port") != "443":
             keeps = " (#{port} keeps the request's port, 80)" if redirect.get("Port") == "#{port}" else ""
-            problems.append(f"the HTTP listener redirects to HTTPS on port {redirect.get('Port')}{keeps}: HTTPS is "
-                            "served on 443.")
+            problems.append(
+                f"the HTTP listener redirects to HTTPS on port {redirect.get('Port')}{keeps}: HTTPS is served on 443."
+            )
     if https is None:
         problems.append("there is no listener on port 443: HTTPS is not served.")
     else:
@@ -329,11 +397,15 @@ def diagnose_listeners(load_balancer: dict, listeners: list[dict], alb_group_id:
             problems.append(f"the listener on 443 speaks {https.get('Protocol')}: it must end TLS (HTTPS).")
         policy = https.get("SslPolicy") or ""
         if not policy.startswith(MODERN_TLS):
-            problems.append(f"the HTTPS listener's policy {policy or '(none)'} still accepts TLS 1.0 or 1.1: choose "
-                            "one of the ELBSecurityPolicy-TLS13-1-2 policies (TLS 1.3 and 1.2 only).")
+            problems.append(
+                f"the HTTPS listener's policy {policy or '(none)'} still accepts TLS 1.0 or 1.1: choose "
+                "one of the ELBSecurityPolicy-TLS13-1-2 policies (TLS 1.3 and 1.2 only)."
+            )
         if certificate is not None and certificate.get("Status") != "ISSUED":
-            problems.append(f"the HTTPS listener's certificate is {certificate.get('Status')}: a listener needs an "
-                            "issued certificate; use the ARN that is only known once validation is complete.")
+            problems.append(
+                f"the HTTPS listener's certificate is {certificate.get('Status')}: a listener needs an "
+                "issued certificate; use the ARN that is only known once validation is complete."
+            )
     return problems
 
 
@@ -351,51 +423,75 @@ def listeners() -> Feedback:
         https = [l for l in found if l["Port"] == 443 and l.get("Certificates")]
         if https:
             certificate = aws.client("acm").describe_certificate(
-                CertificateArn=https[0]["Certificates"][0]["CertificateArn"])["Certificate"]
-        return {"load_balancer": lb, "listeners": found, "certificate": certificate,
-                "alb_group_id": _resource("aws_security_group.alb", "The ALB's security group")["id"]}
+                CertificateArn=https[0]["Certificates"][0]["CertificateArn"]
+            )["Certificate"]
+        return {
+            "load_balancer": lb,
+            "listeners": found,
+            "certificate": certificate,
+            "alb_group_id": _resource("aws_security_group.alb", "The ALB's security group")["id"],
+        }
 
-    return _check("04 ALB and listeners", gather, diagnose_listeners,
-                  "an internet-facing ALB; port 80 redirects to HTTPS; port 443 ends TLS 1.2+ with an issued "
-                  "certificate.")
+    return _check(
+        "04 ALB and listeners",
+        gather,
+        diagnose_listeners,
+        "an internet-facing ALB; port 80 redirects to HTTPS; port 443 ends TLS 1.2+ with an issued certificate.",
+    )
 
 
 # --------------------------------------------------------------------------
 # 05 · the target group and the listener rule
 # --------------------------------------------------------------------------
 
+
 def diagnose_target_group(group: dict, rules: list[dict], load_balancer_arn: str) -> list[str]:
     """``group``: describe_target_groups' entry; ``rules``: describe_rules of the HTTPS listener."""
     problems = []
     if group.get("TargetType") != "instance":
-        problems.append(f"the target group's target type is {group.get('TargetType')}: in bridge mode a task has no "
-                        "IP address of its own, and ECS registers (instance, host port) pairs, so the type is "
-                        "instance.")
+        problems.append(
+            f"the target group's target type is {group.get('TargetType')}: in bridge mode a task has no "
+            "IP address of its own, and ECS registers (instance, host port) pairs, so the type is "
+            "instance."
+        )
     if group.get("Protocol") != "HTTP":
-        problems.append(f"the target group's protocol is {group.get('Protocol')}: nginx in the task speaks plain "
-                        "HTTP; TLS ends at the ALB's HTTPS listener.")
+        problems.append(
+            f"the target group's protocol is {group.get('Protocol')}: nginx in the task speaks plain "
+            "HTTP; TLS ends at the ALB's HTTPS listener."
+        )
     port = group.get("HealthCheckPort")
     if port != "traffic-port":
-        problems.append(f"health checks go to port {port}: with dynamic host ports nothing listens there on the "
-                        "instance, so every target would fail. Check each target on the port it was registered "
-                        "with (traffic-port).")
+        problems.append(
+            f"health checks go to port {port}: with dynamic host ports nothing listens there on the "
+            "instance, so every target would fail. Check each target on the port it was registered "
+            "with (traffic-port)."
+        )
     if group.get("HealthCheckProtocol") not in (None, "HTTP"):
         problems.append(f"health checks use {group.get('HealthCheckProtocol')}: the targets answer plain HTTP.")
     forwards = [a for r in rules if not r.get("IsDefault") for a in r.get("Actions", []) if a.get("Type") == "forward"]
-    to_group = [a for a in forwards
-                if a.get("TargetGroupArn") == group["TargetGroupArn"]
-                or any(t.get("TargetGroupArn") == group["TargetGroupArn"]
-                       for t in (a.get("ForwardConfig") or {}).get("TargetGroups", []))]
+    to_group = [
+        a
+        for a in forwards
+        if a.get("TargetGroupArn") == group["TargetGroupArn"]
+        or any(
+            t.get("TargetGroupArn") == group["TargetGroupArn"]
+            for t in (a.get("ForwardConfig") or {}).get("TargetGroups", [])
+        )
+    ]
     if not forwards:
         kinds = sorted({a.get("Type") for r in rules if not r.get("IsDefault") for a in r.get("Actions", [])})
-        problems.append("the HTTPS listener forwards to no target group: "
-                        + (f"its rule's action is {', '.join(kinds)}. " if kinds else "it has no rule besides the default 404. ")
-                        + "The rule's action must forward to the target group.")
+        problems.append(
+            "the HTTPS listener forwards to no target group: "
+            + (f"its rule's action is {', '.join(kinds)}. " if kinds else "it has no rule besides the default 404. ")
+            + "The rule's action must forward to the target group."
+        )
     elif not to_group:
         problems.append("the listener rule forwards to another target group, not to this one.")
     if load_balancer_arn not in group.get("LoadBalancerArns", []):
-        problems.append("the target group belongs to no load balancer yet: ECS refuses a group no listener or "
-                        "rule forwards to (the rule is what associates it).")
+        problems.append(
+            "the target group belongs to no load balancer yet: ECS refuses a group no listener or "
+            "rule forwards to (the rule is what associates it)."
+        )
     return problems
 
 
@@ -407,26 +503,36 @@ def target_group() -> Feedback:
         arn = _resource("aws_lb_target_group.web", "The target group")["arn"]
         elbv2 = aws.client("elbv2")
         listener = _resource("aws_lb_listener.https", "The HTTPS listener")["arn"]
-        return {"group": elbv2.describe_target_groups(TargetGroupArns=[arn])["TargetGroups"][0],
-                "rules": elbv2.describe_rules(ListenerArn=listener)["Rules"],
-                "load_balancer_arn": _resource("aws_lb.main", "The load balancer")["arn"]}
+        return {
+            "group": elbv2.describe_target_groups(TargetGroupArns=[arn])["TargetGroups"][0],
+            "rules": elbv2.describe_rules(ListenerArn=listener)["Rules"],
+            "load_balancer_arn": _resource("aws_lb.main", "The load balancer")["arn"],
+        }
 
-    return _check("05 target group", gather, diagnose_target_group,
-                  "targets by instance over HTTP, health checks on each target's own port, and the HTTPS "
-                  "listener forwards to the group.")
+    return _check(
+        "05 target group",
+        gather,
+        diagnose_target_group,
+        "targets by instance over HTTP, health checks on each target's own port, and the HTTPS "
+        "listener forwards to the group.",
+    )
 
 
 # --------------------------------------------------------------------------
 # 06 · ECS on EC2
 # --------------------------------------------------------------------------
 
-def diagnose_ecs(task_definition: dict, service: dict, user_data: str, cluster_name: str,
-                 target_group_arn: str) -> list[str]:
+
+def diagnose_ecs(
+    task_definition: dict, service: dict, user_data: str, cluster_name: str, target_group_arn: str
+) -> list[str]:
     problems = []
     mode = task_definition.get("networkMode")
     if mode != "bridge":
-        problems.append(f"the task definition's network mode is {mode}: the course runs tasks in Docker's bridge "
-                        "mode, where several tasks share the instance's address on different host ports.")
+        problems.append(
+            f"the task definition's network mode is {mode}: the course runs tasks in Docker's bridge "
+            "mode, where several tasks share the instance's address on different host ports."
+        )
     nginx = next((c for c in task_definition.get("containerDefinitions", []) if c["name"] == "nginx"), None)
     if nginx is None:
         problems.append("the task definition has no container named nginx.")
@@ -436,25 +542,33 @@ def diagnose_ecs(task_definition: dict, service: dict, user_data: str, cluster_n
             problems.append("nginx publishes no port: the ALB could not reach it.")
         for m in mappings:
             if m.get("containerPort") != 80:
-                problems.append(f"nginx's containerPort is {m.get('containerPort')}: nginx listens on 80 inside "
-                                "its container.")
+                problems.append(
+                    f"nginx's containerPort is {m.get('containerPort')}: nginx listens on 80 inside its container."
+                )
             if m.get("hostPort", 0) != 0:
-                problems.append(f"the task definition's hostPort is {m.get('hostPort')}, not 0: a fixed host port "
-                                "fits one task per instance (the second cannot be placed: 'already using a port'). "
-                                "With hostPort 0 each task gets its own dynamic host port.")
+                problems.append(
+                    f"the task definition's hostPort is {m.get('hostPort')}, not 0: a fixed host port "
+                    "fits one task per instance (the second cannot be placed: 'already using a port'). "
+                    "With hostPort 0 each task gets its own dynamic host port."
+                )
     if f"ECS_CLUSTER={cluster_name}" not in user_data:
-        problems.append(f"the launch template's user data does not set ECS_CLUSTER={cluster_name}: the instance "
-                        "joins the cluster named 'default', and the service's tasks stay PENDING forever.")
+        problems.append(
+            f"the launch template's user data does not set ECS_CLUSTER={cluster_name}: the instance "
+            "joins the cluster named 'default', and the service's tasks stay PENDING forever."
+        )
     balancers = service.get("loadBalancers", [])
     if not balancers:
-        problems.append("the service has no load_balancer block: ECS would register no targets, and the ALB "
-                        "answers 503.")
+        problems.append(
+            "the service has no load_balancer block: ECS would register no targets, and the ALB answers 503."
+        )
     for b in balancers:
         if b.get("targetGroupArn") != target_group_arn:
             problems.append("the service registers its tasks in another target group, not aws_lb_target_group.web.")
         if b.get("containerName") != "nginx" or b.get("containerPort") != 80:
-            problems.append(f"the service registers container {b.get('containerName')} port {b.get('containerPort')}: "
-                            "the ALB must reach nginx, on its container port 80 (ECS maps it to the host port).")
+            problems.append(
+                f"the service registers container {b.get('containerName')} port {b.get('containerPort')}: "
+                "the ALB must reach nginx, on its container port 80 (ECS maps it to the host port)."
+            )
     return problems
 
 
@@ -469,16 +583,24 @@ def ecs() -> Feedback:
         _resource("aws_ecs_service.web", "The ECS service")
         client = aws.client("ecs")
         template = aws.client("ec2").describe_launch_template_versions(
-            LaunchTemplateId=template_id, Versions=["$Latest"])["LaunchTemplateVersions"][0]
+            LaunchTemplateId=template_id, Versions=["$Latest"]
+        )["LaunchTemplateVersions"][0]
         user_data = base64.b64decode(template["LaunchTemplateData"].get("UserData", "")).decode()
-        return {"task_definition": client.describe_task_definition(taskDefinition=task_arn)["taskDefinition"],
-                "service": client.describe_services(cluster=cluster, services=["web"])["services"][0],
-                "user_data": user_data, "cluster_name": cluster,
-                "target_group_arn": _resource("aws_lb_target_group.web", "The target group")["arn"]}
+        return {
+            "task_definition": client.describe_task_definition(taskDefinition=task_arn)["taskDefinition"],
+            "service": client.describe_services(cluster=cluster, services=["web"])["services"][0],
+            "user_data": user_data,
+            "cluster_name": cluster,
+            "target_group_arn": _resource("aws_lb_target_group.web", "The target group")["arn"],
+        }
 
-    return _check("06 ECS on EC2", gather, diagnose_ecs,
-                  "bridge mode with hostPort 0, instances that join this cluster, and a service registering "
-                  "nginx:80 in the target group.")
+    return _check(
+        "06 ECS on EC2",
+        gather,
+        diagnose_ecs,
+        "bridge mode with hostPort 0, instances that join this cluster, and a service registering "
+        "nginx:80 in the target group.",
+    )
 
 
 def register_targets() -> None:
@@ -494,13 +616,15 @@ def register_targets() -> None:
         print(f"Skipped: {missing}")
         return
     service = aws.client("ecs").describe_services(cluster=cluster, services=["web"])["services"][0]
-    instances = aws.client("autoscaling").describe_auto_scaling_groups(
-        AutoScalingGroupNames=[group])["AutoScalingGroups"][0]["Instances"]
+    instances = aws.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[group])[
+        "AutoScalingGroups"
+    ][0]["Instances"]
     elbv2 = aws.client("elbv2")
     if targets.is_emulator() and instances:
         host_ports = [32768 + n for n in range(service["desiredCount"])]  # what Docker would pick first
-        elbv2.register_targets(TargetGroupArn=arn,
-                               Targets=[{"Id": instances[0]["InstanceId"], "Port": port} for port in host_ports])
+        elbv2.register_targets(
+            TargetGroupArn=arn, Targets=[{"Id": instances[0]["InstanceId"], "Port": port} for port in host_ports]
+        )
     for t in sorted(course.wait_for_targets(arn, count=service["desiredCount"]), key=lambda t: t["Target"]["Port"]):
         print(f"target {t['Target']['Id']} port {t['Target']['Port']}: {t['TargetHealth']['State']}")
 
@@ -509,46 +633,68 @@ def register_targets() -> None:
 # 07 · lock the instances down
 # --------------------------------------------------------------------------
 
-def diagnose_lockdown(instance_group: dict, alb_group_id: str, target_ports: list[int],
-                      host_range: tuple[int, int] = DYNAMIC) -> list[str]:
+
+def diagnose_lockdown(
+    instance_group: dict, alb_group_id: str, target_ports: list[int], host_range: tuple[int, int] = DYNAMIC
+) -> list[str]:
     """``instance_group``: the instances' group (describe_security_groups); ``target_ports``: registered ports."""
     problems = []
     for p in instance_group.get("IpPermissions", []):
         low, high = _ports(p)
         for cidr in _cidrs(p):
             who = "the whole internet" if cidr in ANYWHERE else "that address range"
-            problems.append(f"the instances' security group still allows {cidr} on {_port_text(low, high)}: "
-                            f"{who} can reach the instances without the ALB. Remove it: the only source is the "
-                            "ALB's security group.")
+            problems.append(
+                f"the instances' security group still allows {cidr} on {_port_text(low, high)}: "
+                f"{who} can reach the instances without the ALB. Remove it: the only source is the "
+                "ALB's security group."
+            )
         others = sorted({pair.get("GroupId") for pair in p.get("UserIdGroupPairs", [])} - {alb_group_id})
         for other in others:
-            problems.append(f"the instances' security group lets group {other} in on {_port_text(low, high)}: the "
-                            "source must be the ALB's security group, and only it.")
-    from_alb = [_ports(p) for p in instance_group.get("IpPermissions", [])
-                if p.get("IpProtocol") in ("tcp", "6", "-1")
-                and any(pair.get("GroupId") == alb_group_id for pair in p.get("UserIdGroupPairs", []))]
+            problems.append(
+                f"the instances' security group lets group {other} in on {_port_text(low, high)}: the "
+                "source must be the ALB's security group, and only it."
+            )
+    from_alb = [
+        _ports(p)
+        for p in instance_group.get("IpPermissions", [])
+        if p.get("IpProtocol") in ("tcp", "6", "-1")
+        and any(pair.get("GroupId") == alb_group_id for pair in p.get("UserIdGroupPairs", []))
+    ]
     ports = sorted(set(target_ports)) or list(host_range)
     blocked = [port for port in ports if not any(a <= port <= b for a, b in from_alb)]
     if not from_alb:
-        problems.append("no rule lets the ALB's security group in: every health check and request to the targets "
-                        "is dropped, so ECS keeps replacing the tasks and the ALB answers 503.")
+        problems.append(
+            "no rule lets the ALB's security group in: every health check and request to the targets "
+            "is dropped, so ECS keeps replacing the tasks and the ALB answers 503."
+        )
     elif from_alb == [(80, 80)] or (blocked and any(a <= 80 <= b for a, b in from_alb)):
-        problems.append(f"the instances accept only {', '.join(_port_text(a, b) for a, b in from_alb)} from the ALB, "
-                        f"but the targets are registered on {', '.join(map(str, ports))}: with hostPort 0 Docker "
-                        "publishes nginx on a dynamic host port, port 80 is only inside the container. Health checks "
-                        "time out, ECS replaces the tasks and the ALB answers 503 (the source article's bug). Allow "
-                        "the dynamic host port range from the ALB's group.")
+        problems.append(
+            f"the instances accept only {', '.join(_port_text(a, b) for a, b in from_alb)} from the ALB, "
+            f"but the targets are registered on {', '.join(map(str, ports))}: with hostPort 0 Docker "
+            "publishes nginx on a dynamic host port, port 80 is only inside the container. Health checks "
+            "time out, ECS replaces the tasks and the ALB answers 503 (the source article's bug). Allow "
+            "the dynamic host port range from the ALB's group."
+        )
     elif blocked:
-        problems.append(f"the rule from the ALB allows {', '.join(_port_text(a, b) for a, b in from_alb)}, which "
-                        f"leaves target port(s) {', '.join(map(str, blocked))} blocked: use the whole dynamic range, "
-                        "the same variable as the ALB's egress rule.")
+        problems.append(
+            f"the rule from the ALB allows {', '.join(_port_text(a, b) for a, b in from_alb)}, which "
+            f"leaves target port(s) {', '.join(map(str, blocked))} blocked: use the whole dynamic range, "
+            "the same variable as the ALB's egress rule."
+        )
     elif not _covers(from_alb, *host_range):
-        problems.append(f"the rule from the ALB allows {', '.join(_port_text(a, b) for a, b in from_alb)}: today's "
-                        f"targets fit, but the next task may get any port in {host_range[0]}-{host_range[1]}.")
-    if any(_ports(p) == (0, 65535) for p in instance_group.get("IpPermissions", [])
-           if any(pair.get("GroupId") == alb_group_id for pair in p.get("UserIdGroupPairs", []))):
-        problems.append("the ALB's group may reach every port of the instances: anything later put in that group "
-                        "could reach SSH or the Docker daemon. Allow the dynamic host port range only.")
+        problems.append(
+            f"the rule from the ALB allows {', '.join(_port_text(a, b) for a, b in from_alb)}: today's "
+            f"targets fit, but the next task may get any port in {host_range[0]}-{host_range[1]}."
+        )
+    if any(
+        _ports(p) == (0, 65535)
+        for p in instance_group.get("IpPermissions", [])
+        if any(pair.get("GroupId") == alb_group_id for pair in p.get("UserIdGroupPairs", []))
+    ):
+        problems.append(
+            "the ALB's group may reach every port of the instances: anything later put in that group "
+            "could reach SSH or the Docker daemon. Allow the dynamic host port range only."
+        )
     return problems
 
 
@@ -579,18 +725,28 @@ def lockdown() -> Feedback:
         host_range = (egress.get("from_port", DYNAMIC[0]), egress.get("to_port", DYNAMIC[1]))
         group = aws.client("ec2").describe_security_groups(GroupIds=[instance_group_id])["SecurityGroups"][0]
         registered = aws.client("elbv2").describe_target_health(
-            TargetGroupArn=_resource("aws_lb_target_group.web", "The target group")["arn"])["TargetHealthDescriptions"]
-        return {"instance_group": group, "alb_group_id": alb_group_id, "host_range": host_range,
-                "target_ports": [t["Target"]["Port"] for t in registered]}
+            TargetGroupArn=_resource("aws_lb_target_group.web", "The target group")["arn"]
+        )["TargetHealthDescriptions"]
+        return {
+            "instance_group": group,
+            "alb_group_id": alb_group_id,
+            "host_range": host_range,
+            "target_ports": [t["Target"]["Port"] for t in registered],
+        }
 
-    return _check("07 lock the instances down", gather, diagnose_lockdown,
-                  "the instances accept the dynamic host ports from the ALB's security group, and nothing from "
-                  "any address range.")
+    return _check(
+        "07 lock the instances down",
+        gather,
+        diagnose_lockdown,
+        "the instances accept the dynamic host ports from the ALB's security group, and nothing from "
+        "any address range.",
+    )
 
 
 # --------------------------------------------------------------------------
 # 08 · DNS
 # --------------------------------------------------------------------------
+
 
 def diagnose_dns(records: list[dict], name: str, load_balancer: dict) -> list[str]:
     """``records``: list_resource_record_sets of the zone; ``name``: the record's name (domain_name)."""
@@ -601,19 +757,25 @@ def diagnose_dns(records: list[dict], name: str, load_balancer: dict) -> list[st
     a = [r for r in mine if r["Type"] == "A"]
     if not a:
         kinds = ", ".join(sorted({r["Type"] for r in mine}))
-        return [f"{wanted} is a {kinds} record, not an A alias: an alias resolves in one step, has no TTL to manage "
-                "and costs nothing per query (and a CNAME is not allowed at a zone apex)."]
+        return [
+            f"{wanted} is a {kinds} record, not an A alias: an alias resolves in one step, has no TTL to manage "
+            "and costs nothing per query (and a CNAME is not allowed at a zone apex)."
+        ]
     record, problems = a[0], []
     alias = record.get("AliasTarget")
     if not alias:
-        return [f"{wanted} is a plain A record with fixed addresses: an ALB's addresses change, so point an alias at "
-                "its DNS name."]
+        return [
+            f"{wanted} is a plain A record with fixed addresses: an ALB's addresses change, so point an alias at "
+            "its DNS name."
+        ]
     if alias["DNSName"].rstrip(".").lower() != load_balancer["DNSName"].lower():
         problems.append(f"the alias points at {alias['DNSName']}, not at the load balancer's DNS name.")
     if alias["HostedZoneId"] != load_balancer["CanonicalHostedZoneId"]:
-        problems.append(f"the alias names hosted zone {alias['HostedZoneId']}, but an alias must name the ALB's own "
-                        f"canonical zone ({load_balancer['CanonicalHostedZoneId']}), not yours: AWS rejects it "
-                        "otherwise.")
+        problems.append(
+            f"the alias names hosted zone {alias['HostedZoneId']}, but an alias must name the ALB's own "
+            f"canonical zone ({load_balancer['CanonicalHostedZoneId']}), not yours: AWS rejects it "
+            "otherwise."
+        )
     return problems
 
 
@@ -624,7 +786,8 @@ def dns() -> Feedback:
     def gather():
         record = _resource("aws_route53_record.app", "The alias record")
         lb = aws.client("elbv2").describe_load_balancers(
-            LoadBalancerArns=[_resource("aws_lb.main", "The load balancer")["arn"]])["LoadBalancers"][0]
+            LoadBalancerArns=[_resource("aws_lb.main", "The load balancer")["arn"]]
+        )["LoadBalancers"][0]
         records = aws.client("route53").list_resource_record_sets(HostedZoneId=record["zone_id"])["ResourceRecordSets"]
         return {"records": records, "name": record["fqdn"], "load_balancer": lb}
 

@@ -15,6 +15,7 @@ The generated notebooks keep the solution's explanations, carry no outputs
 (learners produce them) and start with a note saying where the solution is
 and how to catch up.
 """
+
 from __future__ import annotations
 
 import re
@@ -35,6 +36,7 @@ class Blank:
 
     An ``answer`` of the form ``name = value`` keeps the name and blanks the value.
     """
+
     find: str
     hint: str
     answer: str | None = None
@@ -45,11 +47,11 @@ class Blank:
 class Exercise:
     notebook: str
     blanks: tuple[Blank, ...]
-    check: str                                   # the exercise_checks function of the final check cell
+    check: str  # the exercise_checks function of the final check cell
     # cell containing text -> new source, or several ("CHECK": the check cell)
     replace: dict[str, str | tuple[str, ...]] = field(default_factory=dict)
-    drop: tuple[str, ...] = ()                   # the cell (code or markdown) containing each of these is left out
-    setup: str | None = None                     # the Setup cell's new source (default: course.start -> exercise)
+    drop: tuple[str, ...] = ()  # the cell (code or markdown) containing each of these is left out
+    setup: str | None = None  # the Setup cell's new source (default: course.start -> exercise)
     # explanations that spell out a blank's answer: {text in the solution's markdown (exactly once): new text}
     markdown: dict[str, str] = field(default_factory=dict)
 
@@ -60,15 +62,21 @@ SPEC = (
     Exercise(
         "02-network",
         blanks=(
-            Blank("availability_zone       = data.aws_availability_zones.available.names[count.index]",
-                  "each subnet in its own zone: main.tf's data source lists the zones; pick one per subnet by its index"),
-            Blank("map_public_ip_on_launch = true",
-                  "should instances launched here get a public address? (no NAT gateway in this course)"),
-            Blank("gateway_id = aws_internet_gateway.main.id",
-                  "the default route leaves the VPC through the gateway declared above"),
+            Blank(
+                "availability_zone       = data.aws_availability_zones.available.names[count.index]",
+                "each subnet in its own zone: main.tf's data source lists the zones; pick one per subnet by its index",
+            ),
+            Blank(
+                "map_public_ip_on_launch = true",
+                "should instances launched here get a public address? (no NAT gateway in this course)",
+            ),
+            Blank(
+                "gateway_id = aws_internet_gateway.main.id",
+                "the default route leaves the VPC through the gateway declared above",
+            ),
         ),
         check="network",
-        replace={'vpc = ec2.describe_vpcs(VpcIds=[vpc_id])': CHECK},
+        replace={"vpc = ec2.describe_vpcs(VpcIds=[vpc_id])": CHECK},
     ),
     Exercise(
         "03-alb-security-group",
@@ -77,22 +85,32 @@ SPEC = (
             Blank("to_port           = 443", "a single port: the same as from_port", cell="alb_https_in"),
             Blank("from_port         = 80", "plain HTTP's standard port (only to be redirected)", cell="alb_http_in"),
             Blank("to_port           = 80", "a single port: the same as from_port", cell="alb_http_in"),
-            Blank("from_port         = var.host_port_range.from",
-                  "the first dynamic host port, from the variable of Step 1"),
+            Blank(
+                "from_port         = var.host_port_range.from",
+                "the first dynamic host port, from the variable of Step 1",
+            ),
             Blank("to_port           = var.host_port_range.to", "the last dynamic host port, same variable"),
-            Blank("cidr_blocks       = [var.vpc_cidr]",
-                  "the targets are inside the VPC: its range, a variable of notebook 02"),
-            Blank('group = ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"][0]',
-                  "the EC2 call that describes security groups by ID", answer="describe_security_groups"),
+            Blank(
+                "cidr_blocks       = [var.vpc_cidr]",
+                "the targets are inside the VPC: its range, a variable of notebook 02",
+            ),
+            Blank(
+                'group = ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"][0]',
+                "the EC2 call that describes security groups by ID",
+                answer="describe_security_groups",
+            ),
         ),
         check="alb_security_group",
-        replace={"open_to_internet = checks.cidr_ingress(group)": (
-            'group_id = course.resource("aws_security_group.alb")["id"]\n'
-            'group = ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"][0]\n'
-            "\n"
-            'print("in: ", *checks.cidr_ingress(group), sep="\\n    ")\n'
-            'print("out:", *[f"{p[\'IpProtocol\']} {p.get(\'FromPort\')}-{p.get(\'ToPort\')} to {[r[\'CidrIp\'] for r in p[\'IpRanges\']]}"\n'
-            '                for p in group["IpPermissionsEgress"]], sep="\\n    ")', CHECK),
+        replace={
+            "open_to_internet = checks.cidr_ingress(group)": (
+                'group_id = course.resource("aws_security_group.alb")["id"]\n'
+                'group = ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"][0]\n'
+                "\n"
+                'print("in: ", *checks.cidr_ingress(group), sep="\\n    ")\n'
+                "print(\"out:\", *[f\"{p['IpProtocol']} {p.get('FromPort')}-{p.get('ToPort')} to {[r['CidrIp'] for r in p['IpRanges']]}\"\n"
+                '                for p in group["IpPermissionsEgress"]], sep="\\n    ")',
+                CHECK,
+            ),
         },
     ),
     Exercise(
@@ -101,104 +119,152 @@ SPEC = (
             Blank("internal           = false", "internet-facing or internal? Browsers on the internet must reach it"),
             Blank("security_groups    = [aws_security_group.alb.id]", "the group notebook 03 built for the ALB"),
             Blank('protocol    = "HTTPS"', "where should plain-HTTP visitors be sent?"),
-            Blank('ssl_policy        = "ELBSecurityPolicy-TLS13-1-2-2021-06"',
-                  "a predefined ELB policy that accepts TLS 1.3 and 1.2 only (see the bullet list above)"),
-            Blank("certificate_arn   = local.certificate_arn",
-                  "the certificate race: the ARN that is only known once the certificate is issued (certificate.tf)"),
+            Blank(
+                'ssl_policy        = "ELBSecurityPolicy-TLS13-1-2-2021-06"',
+                "a predefined ELB policy that accepts TLS 1.3 and 1.2 only (see the bullet list above)",
+            ),
+            Blank(
+                "certificate_arn   = local.certificate_arn",
+                "the certificate race: the ARN that is only known once the certificate is issued (certificate.tf)",
+            ),
         ),
         check="listeners",
-        markdown={"The listener below uses `local.certificate_arn`, which for `acm-dns` is\n"
-                  "`aws_acm_certificate_validation.issued[0].certificate_arn`: the same ARN, but only known once validation\n"
-                  "is complete, so Terraform cannot create the listener earlier.":
-                  "The listener below must use an ARN that is the same, but only known once validation is complete\n"
-                  "(`certificate.tf` defines one for both ways), so Terraform cannot create the listener earlier."},
+        markdown={
+            "The listener below uses `local.certificate_arn`, which for `acm-dns` is\n"
+            "`aws_acm_certificate_validation.issued[0].certificate_arn`: the same ARN, but only known once validation\n"
+            "is complete, so Terraform cannot create the listener earlier.": "The listener below must use an ARN that is the same, but only known once validation is complete\n"
+            "(`certificate.tf` defines one for both ways), so Terraform cannot create the listener earlier."
+        },
         replace={'lb = elbv2.describe_load_balancers(LoadBalancerArns=[course.resource("aws_lb.main")["arn"]])': CHECK},
     ),
     Exercise(
         "05-target-group",
         blanks=(
-            Blank('target_type = "instance"', "what does ECS register for a task in bridge mode: an IP, or an instance and a port?"),
-            Blank('port                = "traffic-port"',
-                  "a special value meaning 'the port each target was registered with' (see the health check docs)"),
+            Blank(
+                'target_type = "instance"',
+                "what does ECS register for a task in bridge mode: an IP, or an instance and a port?",
+            ),
+            Blank(
+                'port                = "traffic-port"',
+                "a special value meaning 'the port each target was registered with' (see the health check docs)",
+            ),
             Blank('type             = "forward"', "the action that sends requests to a target group"),
             Blank("target_group_arn = aws_lb_target_group.web.arn", "the group declared above"),
-            Blank('rules = [r for r in elbv2.describe_rules(ListenerArn=https_listener)["Rules"] if not r["IsDefault"]]',
-                  "the ELBv2 call listing a listener's rules", answer="describe_rules"),
+            Blank(
+                'rules = [r for r in elbv2.describe_rules(ListenerArn=https_listener)["Rules"] if not r["IsDefault"]]',
+                "the ELBv2 call listing a listener's rules",
+                answer="describe_rules",
+            ),
         ),
         check="target_group",
-        markdown={'- **`target_type = "instance"`**: targets': "- **The target type**: here, targets",
-                  '- **`health_check.port = "traffic-port"`**: check': "- **The health check's port**: check"},
-        replace={"assert group[\"TargetType\"] == \"instance\"": (
-            'group = elbv2.describe_target_groups(TargetGroupArns=[course.resource("aws_lb_target_group.web")["arn"]])["TargetGroups"][0]\n'
-            'https_listener = course.resource("aws_lb_listener.https")["arn"]\n'
-            'rules = [r for r in elbv2.describe_rules(ListenerArn=https_listener)["Rules"] if not r["IsDefault"]]\n'
-            "\n"
-            'print(f"{group[\'TargetGroupName\']}: {group[\'Protocol\']}, targets by {group[\'TargetType\']}, health checks on {group[\'HealthCheckPort\']}")\n'
-            'print("rules:", [(r["Priority"], [a["Type"] for a in r["Actions"]]) for r in rules])', CHECK),
+        markdown={
+            '- **`target_type = "instance"`**: targets': "- **The target type**: here, targets",
+            '- **`health_check.port = "traffic-port"`**: check': "- **The health check's port**: check",
+        },
+        replace={
+            'assert group["TargetType"] == "instance"': (
+                'group = elbv2.describe_target_groups(TargetGroupArns=[course.resource("aws_lb_target_group.web")["arn"]])["TargetGroups"][0]\n'
+                'https_listener = course.resource("aws_lb_listener.https")["arn"]\n'
+                'rules = [r for r in elbv2.describe_rules(ListenerArn=https_listener)["Rules"] if not r["IsDefault"]]\n'
+                "\n"
+                "print(f\"{group['TargetGroupName']}: {group['Protocol']}, targets by {group['TargetType']}, health checks on {group['HealthCheckPort']}\")\n"
+                'print("rules:", [(r["Priority"], [a["Type"] for a in r["Actions"]]) for r in rules])',
+                CHECK,
+            ),
         },
     ),
     Exercise(
         "06-ecs-on-ec2",
         blanks=(
-            Blank('echo "ECS_CLUSTER=${aws_ecs_cluster.main.name}" >> /etc/ecs/ecs.config',
-                  "the agent joins the cluster this setting names; which cluster should that be?",
-                  answer="${aws_ecs_cluster.main.name}"),
-            Blank('network_mode             = "bridge"', "Docker's default network mode, where tasks share the instance's address"),
-            Blank('portMappings     = [{ containerPort = 80, hostPort = 0, protocol = "tcp" }]',
-                  "which host port value lets Docker pick a free one, so several copies fit on one instance?",
-                  answer="hostPort = 0"),
+            Blank(
+                'echo "ECS_CLUSTER=${aws_ecs_cluster.main.name}" >> /etc/ecs/ecs.config',
+                "the agent joins the cluster this setting names; which cluster should that be?",
+                answer="${aws_ecs_cluster.main.name}",
+            ),
+            Blank(
+                'network_mode             = "bridge"',
+                "Docker's default network mode, where tasks share the instance's address",
+            ),
+            Blank(
+                'portMappings     = [{ containerPort = 80, hostPort = 0, protocol = "tcp" }]',
+                "which host port value lets Docker pick a free one, so several copies fit on one instance?",
+                answer="hostPort = 0",
+            ),
             Blank('container_name   = "nginx"', "the container the ALB talks to"),
             Blank("container_port   = 80", "its port inside the container"),
         ),
         check="ecs",
-        markdown={"Docker's **bridge** network mode\n   with **`hostPort: 0`**.":
-                  "Docker's **bridge** network mode\n   on a host port **Docker picks**.",
-                  "- **nginx** publishes `containerPort: 80` with **`hostPort: 0`**. In bridge mode Docker then picks":
-                  "- **nginx** publishes `containerPort: 80` and lets Docker choose the host port: in bridge mode Docker picks"},
-        replace={'cluster = ecs.describe_clusters(': CHECK,
-                 "if targets.is_emulator():": "exercise_checks.register_targets()"},
+        markdown={
+            "Docker's **bridge** network mode\n   with **`hostPort: 0`**.": "Docker's **bridge** network mode\n   on a host port **Docker picks**.",
+            "- **nginx** publishes `containerPort: 80` with **`hostPort: 0`**. In bridge mode Docker then picks": "- **nginx** publishes `containerPort: 80` and lets Docker choose the host port: in bridge mode Docker picks",
+        },
+        replace={
+            "cluster = ecs.describe_clusters(": CHECK,
+            "if targets.is_emulator():": "exercise_checks.register_targets()",
+        },
     ),
     Exercise(
         "07-lock-down-the-instances",
         blanks=(
-            Blank("from_port                = var.host_port_range.from",
-                  "where does Docker put the containers' port 80 on the host? Same variable as the ALB's egress",
-                  cell="Dynamic host ports, only from the load balancer"),
-            Blank("to_port                  = var.host_port_range.to", "the end of that range",
-                  cell="Dynamic host ports, only from the load balancer"),
-            Blank("source_security_group_id = aws_security_group.alb.id",
-                  "option 2: the source is a security group, not an address range",
-                  cell="Dynamic host ports, only from the load balancer"),
+            Blank(
+                "from_port                = var.host_port_range.from",
+                "where does Docker put the containers' port 80 on the host? Same variable as the ALB's egress",
+                cell="Dynamic host ports, only from the load balancer",
+            ),
+            Blank(
+                "to_port                  = var.host_port_range.to",
+                "the end of that range",
+                cell="Dynamic host ports, only from the load balancer",
+            ),
+            Blank(
+                "source_security_group_id = aws_security_group.alb.id",
+                "option 2: the source is a security group, not an address range",
+                cell="Dynamic host ports, only from the load balancer",
+            ),
         ),
         check="lockdown",
-        setup=('from IPython.display import Image\n\nfrom helpers import exercise_checks\n\n'
-               'tf = exercise_checks.start("07-lock-down-the-instances")'),
-        replace={"option_1 = audit.run(instance_groups=[alb_group_id])": (
-                     "# extra code – what option 1 would expose: the ALB's group's rules from address ranges\n"
-                     "exercise_checks.option_1_exposure()"),
-                 "blocked = [port for port in target_ports": "exercise_checks.lockdown()",
-                 "unreachable = [port for port in target_ports": CHECK},
+        setup=(
+            "from IPython.display import Image\n\nfrom helpers import exercise_checks\n\n"
+            'tf = exercise_checks.start("07-lock-down-the-instances")'
+        ),
+        replace={
+            "option_1 = audit.run(instance_groups=[alb_group_id])": (
+                "# extra code – what option 1 would expose: the ALB's group's rules from address ranges\n"
+                "exercise_checks.option_1_exposure()"
+            ),
+            "blocked = [port for port in target_ports": "exercise_checks.lockdown()",
+            "unreachable = [port for port in target_ports": CHECK,
+        },
         # The audit's cells read the finished state; the exercise's check cells take their place.
-        drop=("port_80 = audit.run()", "audit.draw(port_80", "fixed = audit.run()",
-              "The audit finds the same, and says what follows from it.",
-              "And the audit, over the same live state, has nothing left to report:"),
-        markdown={"Ask the **reachability audit** (`helpers/audit.py`): it reads": "The solution asks the **reachability audit** (`helpers/audit.py`), which reads",
-                  "Two high findings say the internet would reach": "The internet would reach",
-                  "Allow TCP **32768-65535** (`var.host_port_range`, the same variable as the ALB's egress rule), with the\n"
-                  "ALB's group as the only source.":
-                  "Allow the **dynamic host port range** (the same variable as the ALB's egress rule in notebook 03), with\n"
-                  "the ALB's group as the only source."},
+        drop=(
+            "port_80 = audit.run()",
+            "audit.draw(port_80",
+            "fixed = audit.run()",
+            "The audit finds the same, and says what follows from it.",
+            "And the audit, over the same live state, has nothing left to report:",
+        ),
+        markdown={
+            "Ask the **reachability audit** (`helpers/audit.py`): it reads": "The solution asks the **reachability audit** (`helpers/audit.py`), which reads",
+            "Two high findings say the internet would reach": "The internet would reach",
+            "Allow TCP **32768-65535** (`var.host_port_range`, the same variable as the ALB's egress rule), with the\n"
+            "ALB's group as the only source.": "Allow the **dynamic host port range** (the same variable as the ALB's egress rule in notebook 03), with\n"
+            "the ALB's group as the only source.",
+        },
     ),
     Exercise(
         "08-dns",
         blanks=(
             Blank('type    = "A"', "an alias record answers with addresses: the record type for IPv4 addresses"),
             Blank("name                   = aws_lb.main.dns_name", "the load balancer's own DNS name"),
-            Blank("zone_id                = aws_lb.main.zone_id",
-                  "not your zone: the load balancer's canonical hosted zone (an attribute of aws_lb)"),
+            Blank(
+                "zone_id                = aws_lb.main.zone_id",
+                "not your zone: the load balancer's canonical hosted zone (an attribute of aws_lb)",
+            ),
         ),
         check="dns",
-        markdown={"Terraform copies it from `aws_lb.main.zone_id`;": "Terraform copies it from an attribute of `aws_lb.main`;"},
+        markdown={
+            "Terraform copies it from `aws_lb.main.zone_id`;": "Terraform copies it from an attribute of `aws_lb.main`;"
+        },
         replace={'lb = elbv2.describe_load_balancers(LoadBalancerArns=[course.resource("aws_lb.main")["arn"]])': CHECK},
     ),
 )
@@ -284,8 +350,13 @@ def build(exercise: Exercise, filled: bool = False):
         code = cells[setup].source
         if "tf = course.start(" not in code or "from helpers import " not in code:
             raise _spec_error(exercise, "the Setup cell has no 'from helpers import' and 'tf = course.start(' lines.")
-        code = re.sub(r"^from helpers import (.*)$", lambda m: f"from helpers import {m.group(1)}, exercise_checks",
-                      code, count=1, flags=re.M)
+        code = re.sub(
+            r"^from helpers import (.*)$",
+            lambda m: f"from helpers import {m.group(1)}, exercise_checks",
+            code,
+            count=1,
+            flags=re.M,
+        )
         new_source[setup] = code.replace("tf = course.start(", "tf = exercise_checks.start(")
 
     for old, new in exercise.markdown.items():
@@ -312,10 +383,13 @@ def build(exercise: Exercise, filled: bool = False):
         for part, code in enumerate((text,) if isinstance(text, str) else text):
             part_id = cell_id if part == 0 else f"{cell_id}-{part}"
             if code == CHECK:
-                out.append(nbformat.v4.new_markdown_cell(
-                    "**Check your work.** The cell below reads what is deployed and says *✓ done*, or names what "
-                    "is still wrong and how to fix it. Fix, re-run the cells above, and check again.",
-                    id=f"{part_id}-note"))
+                out.append(
+                    nbformat.v4.new_markdown_cell(
+                        "**Check your work.** The cell below reads what is deployed and says *✓ done*, or names what "
+                        "is still wrong and how to fix it. Fix, re-run the cells above, and check again.",
+                        id=f"{part_id}-note",
+                    )
+                )
                 code = f"exercise_checks.{exercise.check}()"
             out.append(nbformat.v4.new_code_cell(code.replace('"../diagrams/', '"../../diagrams/'), id=part_id))
 

@@ -15,6 +15,7 @@ Terraform state:
 
 Nothing is changed: only Describe/List calls are made.
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -31,9 +32,16 @@ STEPS = {
     "07": "instances locked to the ALB",
     "08": "DNS record",
 }
-NOTEBOOKS = {"02": "02-network", "03": "03-alb-security-group", "04": "04-alb-and-listeners",
-             "05": "05-target-group", "06": "06-ecs-on-ec2", "07": "07-lock-down-the-instances",
-             "08": "08-dns", "09": "09-verify-everything"}
+NOTEBOOKS = {
+    "02": "02-network",
+    "03": "03-alb-security-group",
+    "04": "04-alb-and-listeners",
+    "05": "05-target-group",
+    "06": "06-ecs-on-ec2",
+    "07": "07-lock-down-the-instances",
+    "08": "08-dns",
+    "09": "09-verify-everything",
+}
 
 
 def _tags(items) -> dict:
@@ -60,7 +68,9 @@ def _ec2(found):
         elif name and group["GroupName"] == f"ecs-alb-{name}-instances":
             instance_groups[name] = group
     for name, group in instance_groups.items():
-        sources = {pair.get("GroupId") for p in group.get("IpPermissions", []) for pair in p.get("UserIdGroupPairs", [])}
+        sources = {
+            pair.get("GroupId") for p in group.get("IpPermissions", []) for pair in p.get("UserIdGroupPairs", [])
+        }
         if name in alb_groups and alb_groups[name] in sources:
             found[name].add("07")
 
@@ -70,7 +80,7 @@ def _elbv2(found):
     arns = [lb["LoadBalancerArn"] for lb in elbv2.describe_load_balancers()["LoadBalancers"]]
     arns += [tg["TargetGroupArn"] for tg in elbv2.describe_target_groups()["TargetGroups"]]
     for start in range(0, len(arns), 20):
-        for described in elbv2.describe_tags(ResourceArns=arns[start:start + 20])["TagDescriptions"]:
+        for described in elbv2.describe_tags(ResourceArns=arns[start : start + 20])["TagDescriptions"]:
             if name := _learner_of(_tags(described["Tags"])):
                 found[name].add("04" if ":loadbalancer/" in described["ResourceArn"] else "05")
 
@@ -79,13 +89,15 @@ def _ecs(found):
     ecs = aws.client("ecs")
     arns = ecs.list_clusters()["clusterArns"]
     for start in range(0, len(arns), 100):
-        for cluster in ecs.describe_clusters(clusters=arns[start:start + 100], include=["TAGS"])["clusters"]:
+        for cluster in ecs.describe_clusters(clusters=arns[start : start + 100], include=["TAGS"])["clusters"]:
             name = _learner_of(_tags(cluster.get("tags")))
             if name and cluster["status"] == "ACTIVE":
                 found.setdefault(name, set())  # listed even before the service exists
                 services = ecs.list_services(cluster=cluster["clusterArn"])["serviceArns"]
-                if services and any(s["status"] == "ACTIVE" for s in ecs.describe_services(
-                        cluster=cluster["clusterArn"], services=services[:10])["services"]):
+                if services and any(
+                    s["status"] == "ACTIVE"
+                    for s in ecs.describe_services(cluster=cluster["clusterArn"], services=services[:10])["services"]
+                ):
                     found[name].add("06")
 
 
@@ -108,8 +120,12 @@ def _route53(found):
         for page in paginator.paginate(HostedZoneId=zone_id):
             for record in page["ResourceRecordSets"]:
                 label = record["Name"].split(".")[0]
-                if record["Type"] == "A" and record.get("AliasTarget") and label in found \
-                        and record["Name"] == f"{label}.{zone_name}":
+                if (
+                    record["Type"] == "A"
+                    and record.get("AliasTarget")
+                    and label in found
+                    and record["Name"] == f"{label}.{zone_name}"
+                ):
                     found[label].add("08")
 
 

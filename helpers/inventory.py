@@ -7,6 +7,7 @@ to prove that nothing is left; ``python -m helpers leftovers`` prints the
 same list for the current target. Every listing call is paginated, so a real
 account with many roles or zones is searched completely.
 """
+
 from __future__ import annotations
 
 from . import aws
@@ -53,7 +54,7 @@ def _elbv2(learner):
     arns = [lb["LoadBalancerArn"] for lb in _all(elbv2, "describe_load_balancers", "LoadBalancers")]
     arns += [tg["TargetGroupArn"] for tg in _all(elbv2, "describe_target_groups", "TargetGroups")]
     for start in range(0, len(arns), 20):
-        for described in elbv2.describe_tags(ResourceArns=arns[start:start + 20])["TagDescriptions"]:
+        for described in elbv2.describe_tags(ResourceArns=arns[start : start + 20])["TagDescriptions"]:
             if _tagged(described["Tags"], learner):
                 arn = described["ResourceArn"]
                 yield ("load balancer" if ":loadbalancer/" in arn else "target group"), arn.split("/")[-2]
@@ -63,15 +64,16 @@ def _ecs(learner):
     ecs = aws.client("ecs")
     arns = _all(ecs, "list_clusters", "clusterArns")
     for start in range(0, len(arns), 100):
-        for cluster in ecs.describe_clusters(clusters=arns[start:start + 100], include=["TAGS"])["clusters"]:
+        for cluster in ecs.describe_clusters(clusters=arns[start : start + 100], include=["TAGS"])["clusters"]:
             if cluster["status"] != "ACTIVE":
                 continue
             if _tagged(_ecs_tags(cluster), learner):
                 yield "ECS cluster", cluster["clusterName"]
             services = _all(ecs, "list_services", "serviceArns", cluster=cluster["clusterArn"])
             for first in range(0, len(services), 10):
-                for service in ecs.describe_services(cluster=cluster["clusterArn"], services=services[first:first + 10],
-                                                     include=["TAGS"])["services"]:
+                for service in ecs.describe_services(
+                    cluster=cluster["clusterArn"], services=services[first : first + 10], include=["TAGS"]
+                )["services"]:
                     if service["status"] != "INACTIVE" and _tagged(_ecs_tags(service), learner):
                         yield "ECS service", f"{cluster['clusterName']}/{service['serviceName']}"
     for arn in _all(ecs, "list_task_definitions", "taskDefinitionArns", status="ACTIVE"):
@@ -128,25 +130,43 @@ def _logs(learner):
 
 
 SOURCES = (_ec2, _elbv2, _ecs, _autoscaling, _acm, _route53, _iam, _logs)
-SERVICES = {_ec2: "EC2", _elbv2: "Elastic Load Balancing", _ecs: "ECS", _autoscaling: "Auto Scaling",
-            _acm: "ACM", _route53: "Route 53", _iam: "IAM", _logs: "CloudWatch Logs"}
+SERVICES = {
+    _ec2: "EC2",
+    _elbv2: "Elastic Load Balancing",
+    _ecs: "ECS",
+    _autoscaling: "Auto Scaling",
+    _acm: "ACM",
+    _route53: "Route 53",
+    _iam: "IAM",
+    _logs: "CloudWatch Logs",
+}
 
 # Every resource type of terraform/ that carries the course's tags, and the kind leftovers() reports it as
 # (tests/test_guard_rails.py checks this against the provider's schema and against the lines found).
 KINDS = {
-    "aws_vpc": "VPC", "aws_subnet": "subnet", "aws_internet_gateway": "internet gateway",
-    "aws_route_table": "route table", "aws_security_group": "security group",
-    "aws_default_security_group": "security group", "aws_launch_template": "launch template",
-    "aws_lb": "load balancer", "aws_lb_target_group": "target group", "aws_ecs_cluster": "ECS cluster",
-    "aws_ecs_service": "ECS service", "aws_ecs_task_definition": "ECS task definition",
-    "aws_autoscaling_group": "Auto Scaling group", "aws_acm_certificate": "ACM certificate",
-    "aws_route53_zone": "Route 53 zone", "aws_iam_role": "IAM role",
-    "aws_iam_instance_profile": "IAM instance profile", "aws_cloudwatch_log_group": "log group",
+    "aws_vpc": "VPC",
+    "aws_subnet": "subnet",
+    "aws_internet_gateway": "internet gateway",
+    "aws_route_table": "route table",
+    "aws_security_group": "security group",
+    "aws_default_security_group": "security group",
+    "aws_launch_template": "launch template",
+    "aws_lb": "load balancer",
+    "aws_lb_target_group": "target group",
+    "aws_ecs_cluster": "ECS cluster",
+    "aws_ecs_service": "ECS service",
+    "aws_ecs_task_definition": "ECS task definition",
+    "aws_autoscaling_group": "Auto Scaling group",
+    "aws_acm_certificate": "ACM certificate",
+    "aws_route53_zone": "Route 53 zone",
+    "aws_iam_role": "IAM role",
+    "aws_iam_instance_profile": "IAM instance profile",
+    "aws_cloudwatch_log_group": "log group",
 }
 
 
 def leftovers(learner: str | None = None) -> list[str]:
-    """"kind: name" of every resource tagged by the course (for ``learner``, or anyone's)."""
+    """ "kind: name" of every resource tagged by the course (for ``learner``, or anyone's)."""
     import botocore.exceptions
 
     found = []

@@ -9,6 +9,7 @@ emulator (a workshop's room emulator) or one AWS account without collisions.
 Each learner works in a workspace of their own, so Terraform states never mix.
 Without a name the course uses ``learner``, the default of ``var.learner``.
 """
+
 from __future__ import annotations
 
 import os

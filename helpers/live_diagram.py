@@ -20,6 +20,7 @@ Every label comes from the dict (plus fixed words such as "listener"), so the
 caller decides what is shown: pass anonymised instance labels, never AWS ids.
 The picture is the same for the same dict (no timestamps, no ids).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -30,8 +31,15 @@ GREEN = "forestgreen"
 RED = "firebrick"
 GREY = "#7B8894"
 
-_BOX = {"shape": "box", "style": "rounded", "fixedsize": "false", "labelloc": "c",
-        "width": "1.6", "height": "0.7", "margin": "0.2"}
+_BOX = {
+    "shape": "box",
+    "style": "rounded",
+    "fixedsize": "false",
+    "labelloc": "c",
+    "width": "1.6",
+    "height": "0.7",
+    "margin": "0.2",
+}
 
 
 def _health_colour(health: str) -> str:
@@ -51,10 +59,11 @@ def draw_live(live: dict, folder: Path) -> Path:
     from .diagram_check import require_dot
 
     require_dot()  # without Graphviz: the install lines, not the diagrams package's traceback
-    from diagrams import Cluster, Diagram, Edge, Node
     from diagrams.aws.compute import EC2Instance, ElasticContainerServiceService
     from diagrams.aws.general import Users
     from diagrams.aws.network import ALB, ELB, Route53
+
+    from diagrams import Cluster, Diagram, Edge, Node
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -66,29 +75,39 @@ def draw_live(live: dict, folder: Path) -> Path:
     targets = live.get("targets") or []
     domain = live.get("domain")
 
-    with Diagram("Deployed now", filename=str(out), outformat=["png", "svg"], show=False,
-                 direction="LR", graph_attr={"pad": "0.3", "fontsize": "20", "splines": "spline"}):
+    with Diagram(
+        "Deployed now",
+        filename=str(out),
+        outformat=["png", "svg"],
+        show=False,
+        direction="LR",
+        graph_attr={"pad": "0.3", "fontsize": "20", "splines": "spline"},
+    ):
         users = Users("internet users")
         record = Route53(f"Route 53\n{domain}") if domain else None
 
         alb_title = f"ALB {lb.get('name', '?')}\n{lb.get('scheme', '?')}, {lb.get('subnets', '?')} subnets"
-        with Cluster(_rules("ALB security group", live.get("alb_ingress") or []),
-                     graph_attr={"style": "dashed"}):
+        with Cluster(_rules("ALB security group", live.get("alb_ingress") or []), graph_attr={"style": "dashed"}):
             with Cluster(alb_title):
                 listener_nodes = []
                 for listener in listeners:
-                    node = ALB(f"{listener.get('protocol', '?')} :{listener.get('port', '?')}\n"
-                               f"{listener.get('action', '?')}")
+                    node = ALB(
+                        f"{listener.get('protocol', '?')} :{listener.get('port', '?')}\n{listener.get('action', '?')}"
+                    )
                     listener_nodes.append((listener, node))
 
-        tg = ELB(f"target group\n{tg_info.get('name', '?')}\n{tg_info.get('protocol', '?')}, "
-                 f"health check\n{tg_info.get('health_check', '?')}")
+        tg = ELB(
+            f"target group\n{tg_info.get('name', '?')}\n{tg_info.get('protocol', '?')}, "
+            f"health check\n{tg_info.get('health_check', '?')}"
+        )
 
         with Cluster(f"ECS cluster {live.get('cluster', '?')}"):
             service = ElasticContainerServiceService(
-                f"service {live.get('service', '?')}\n{live.get('tasks_desired', '?')} tasks desired")
-            with Cluster(_rules("instance security group", live.get("instance_ingress") or []),
-                         graph_attr={"style": "dashed"}):
+                f"service {live.get('service', '?')}\n{live.get('tasks_desired', '?')} tasks desired"
+            )
+            with Cluster(
+                _rules("instance security group", live.get("instance_ingress") or []), graph_attr={"style": "dashed"}
+            ):
                 target_nodes = []
                 for target in targets:
                     health = str(target.get("health", "?"))

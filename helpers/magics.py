@@ -25,6 +25,7 @@ learner. A cell that still holds one writes nothing: it says which line to
 fill in, and the stack stays as it was (``pending_blanks()`` lists such cells,
 so the exercise's Terraform cells skip instead of applying half a lesson).
 """
+
 from __future__ import annotations
 
 import os
@@ -64,7 +65,7 @@ def pending_blanks() -> list[str]:
 
 def _cell_key(target: str, text: str) -> str:
     """Identifies a cell across edits: its target and the headers of its blocks."""
-    headers = re.findall(r'^(?:resource|data|variable|output|locals)\b[^{\n]*', text, re.M)
+    headers = re.findall(r"^(?:resource|data|variable|output|locals)\b[^{\n]*", text, re.M)
     return target.split()[0] + "|" + "|".join(h.strip() for h in headers)
 
 
@@ -94,7 +95,7 @@ def split_blocks(text: str) -> list[tuple[str, str]]:
     if current is not None or pending:
         raise CourseError(
             "This HCL does not split into complete top-level blocks.",
-            "--add merges whole blocks (variable \"x\" { ... }), so each must start at the left "
+            '--add merges whole blocks (variable "x" { ... }), so each must start at the left '
             "margin and end with a lone } there.",
             "check the braces, or run `terraform fmt` on the code first.",
         )
@@ -126,18 +127,22 @@ def syntax_error(text: str) -> tuple[int, str, str] | None:
     from .terraform import cli_config, executable
 
     env = dict(os.environ, TF_CLI_CONFIG_FILE=str(cli_config()), CHECKPOINT_DISABLE="1")
-    proc = subprocess.run([str(executable()), "fmt", "-no-color", "-"], input=text, capture_output=True,
-                          text=True, env=env, timeout=120)
+    proc = subprocess.run(
+        [str(executable()), "fmt", "-no-color", "-"], input=text, capture_output=True, text=True, env=env, timeout=120
+    )
     if proc.returncode == 0:
         return None
     summary = FMT_ERROR.search(proc.stderr)
     line = FMT_LINE.search(proc.stderr)
     explanation = ""
     if summary:  # the paragraph after the source excerpt explains the error
-        rest = proc.stderr[summary.end():].split("\n\n")
+        rest = proc.stderr[summary.end() :].split("\n\n")
         explanation = " ".join(rest[2].split()) if len(rest) > 2 else ""
-    return (int(line.group(1)) if line else 0, summary.group(1).strip() if summary else "invalid HCL",
-            explanation or "Terraform cannot parse this HCL.")
+    return (
+        int(line.group(1)) if line else 0,
+        summary.group(1).strip() if summary else "invalid HCL",
+        explanation or "Terraform cannot parse this HCL.",
+    )
 
 
 def rejected_cells(folder: Path) -> list[Path]:
@@ -167,9 +172,11 @@ def write_hcl(target: str, text: str, folder: Path | None = None) -> str:
         where = ", ".join(str(n) for n, _ in blanks)
         _pending[key] = f"{stack}/{filename} (cell line {where})"
         first = blanks[0]
-        return (f"✗ Not saved: fill in the blank{'s' if len(blanks) > 1 else ''} (____) on line {where} of "
-                f"this cell first, e.g. line {first[0]}: {first[1]}\n"
-                f"  {stack}/{filename} was left as it was; run this cell again once every ____ is replaced.")
+        return (
+            f"✗ Not saved: fill in the blank{'s' if len(blanks) > 1 else ''} (____) on line {where} of "
+            f"this cell first, e.g. line {first[0]}: {first[1]}\n"
+            f"  {stack}/{filename} was left as it was; run this cell again once every ____ is replaced."
+        )
     _pending.pop(key, None)
     reason = _guard() if _guard and folder is None else None
     if reason:
@@ -182,8 +189,11 @@ def write_hcl(target: str, text: str, folder: Path | None = None) -> str:
     if error:
         line, summary, explanation = error
         rejected.write_text(cell)
-        kept = f"{workspace.relative(path)} keeps its previous version" if path.exists() else \
-            f"{workspace.relative(path)} was not created"
+        kept = (
+            f"{workspace.relative(path)} keeps its previous version"
+            if path.exists()
+            else f"{workspace.relative(path)} was not created"
+        )
         raise CourseError(
             f"{filename}, line {line} of the HCL: {summary}. The cell was not saved.",
             f"{explanation} {kept}; plan and apply of stack {stack} wait until this cell is fixed.",
@@ -193,8 +203,10 @@ def write_hcl(target: str, text: str, folder: Path | None = None) -> str:
     text = merge_blocks(path.read_text() if path.exists() else "", cell) if add else cell
     path.write_text(text)
     rejected.unlink(missing_ok=True)
-    blocks = [f"{kind} {rtype}.{name}" if kind == "data" else f"{rtype}.{name}"
-              for kind, rtype, name in RESOURCE.findall(cell)]
+    blocks = [
+        f"{kind} {rtype}.{name}" if kind == "data" else f"{rtype}.{name}"
+        for kind, rtype, name in RESOURCE.findall(cell)
+    ]
     blocks += [f"var.{name}" for name in VARIABLE.findall(cell)]
     what = ", ".join(blocks) if blocks else "no resources"
     verb = "Updated" if add else "Saved"
@@ -212,8 +224,10 @@ def skip_python_with_blanks(lines: list[str]) -> list[str]:
     if not blanks:
         return lines
     where = ", ".join(str(n) for n, _ in blanks)
-    message = (f"✗ Not run: fill in the blank{'s' if len(blanks) > 1 else ''} (____) on line {where} of this cell "
-               f"first, e.g. line {blanks[0][0]}: {blanks[0][1]}\n  Nothing was run; run the cell again once every ____ is replaced.")
+    message = (
+        f"✗ Not run: fill in the blank{'s' if len(blanks) > 1 else ''} (____) on line {where} of this cell "
+        f"first, e.g. line {blanks[0][0]}: {blanks[0][1]}\n  Nothing was run; run the cell again once every ____ is replaced."
+    )
     return [f"print({message!r})\n"]
 
 

@@ -11,6 +11,7 @@ so where they matter): ECS starts no tasks and registers no targets, no
 instance boots, new targets are "healthy" at once, ASG instances all land
 in the first subnet and do not get the launch template's instance profile.
 """
+
 from __future__ import annotations
 
 FIXES: list = []
@@ -50,6 +51,7 @@ def ecs_bridge_service_network_configuration() -> None:
 # --------------------------------------------------------------------------
 # Perpetual diffs with provider 3.39 (these break "second plan = no changes")
 # --------------------------------------------------------------------------
+
 
 @fix
 def ecs_service_placement() -> None:
@@ -135,19 +137,30 @@ def ec2_launch_template_tag_specifications() -> None:
 # AWS's canonical hosted zone ids of ALBs (and NLBs), per region.
 # https://docs.aws.amazon.com/general/latest/gr/elb.html
 ALB_ZONE_IDS = {
-    "us-east-1": "Z35SXDOTRQ7X7K", "us-east-2": "Z3AADJGX6KTTL2",
-    "us-west-1": "Z368ELLRRE2KJ0", "us-west-2": "Z1H1FL5HABSF5",
-    "ca-central-1": "ZQSVJUPU6J1EY", "eu-west-1": "Z32O12XQLNTSW2",
-    "eu-west-2": "ZHURV8PSTC4K8", "eu-west-3": "Z3Q77PNBQS71R4",
-    "eu-central-1": "Z215JYRZR1TBD5", "eu-north-1": "Z23TAZ7LKNYBOX",
-    "ap-southeast-1": "Z1LMS91P8CMLE5", "ap-southeast-2": "Z1GM3OXH4ZPM65",
-    "ap-northeast-1": "Z14GRHDCWA56QT", "ap-northeast-2": "ZWKZPGTI48KDX",
-    "ap-south-1": "ZP97RAFLXTNZK", "sa-east-1": "Z2P70J7HTTTPLU",
+    "us-east-1": "Z35SXDOTRQ7X7K",
+    "us-east-2": "Z3AADJGX6KTTL2",
+    "us-west-1": "Z368ELLRRE2KJ0",
+    "us-west-2": "Z1H1FL5HABSF5",
+    "ca-central-1": "ZQSVJUPU6J1EY",
+    "eu-west-1": "Z32O12XQLNTSW2",
+    "eu-west-2": "ZHURV8PSTC4K8",
+    "eu-west-3": "Z3Q77PNBQS71R4",
+    "eu-central-1": "Z215JYRZR1TBD5",
+    "eu-north-1": "Z23TAZ7LKNYBOX",
+    "ap-southeast-1": "Z1LMS91P8CMLE5",
+    "ap-southeast-2": "Z1GM3OXH4ZPM65",
+    "ap-northeast-1": "Z14GRHDCWA56QT",
+    "ap-northeast-2": "ZWKZPGTI48KDX",
+    "ap-south-1": "ZP97RAFLXTNZK",
+    "sa-east-1": "Z2P70J7HTTTPLU",
 }
 NLB_ZONE_IDS = {
-    "us-east-1": "Z26RNL4JYFTOTI", "us-east-2": "ZLMOA37VPKANP",
-    "us-west-1": "Z24FKFUX50B4VW", "us-west-2": "Z18D5FSROUN65G",
-    "eu-west-1": "Z2IFOLAFXWLO4F", "eu-central-1": "Z3F0SRJ5LGBH90",
+    "us-east-1": "Z26RNL4JYFTOTI",
+    "us-east-2": "ZLMOA37VPKANP",
+    "us-west-1": "Z24FKFUX50B4VW",
+    "us-west-2": "Z18D5FSROUN65G",
+    "eu-west-1": "Z2IFOLAFXWLO4F",
+    "eu-central-1": "Z3F0SRJ5LGBH90",
 }
 
 
@@ -195,8 +208,8 @@ def elbv2_targets_by_id_and_port() -> None:
     DescribeTargetHealth's ``HealthCheckPort`` is the port actually probed
     (the target's port for ``traffic-port``); moto echoes "traffic-port".
     """
-    from moto.elbv2.models import FakeTargetGroup
     from moto.elbv2.exceptions import InvalidTargetError, TargetNotRunning
+    from moto.elbv2.models import FakeTargetGroup
 
     def _key(self, target):
         return (target["Id"], int(target.get("Port") or self.port or 0))
@@ -295,8 +308,10 @@ def ec2_security_group_rule_port_range() -> None:
             if not 0 <= port <= 65535:
                 raise EC2ClientError("InvalidPermission.Malformed", f"TCP/UDP port ({port}) out of range")
         if low > high:
-            raise EC2ClientError("InvalidPermission.Malformed",
-                                 f"TCP/UDP port range ({low}-{high}) is invalid: the from port is greater than the to port")
+            raise EC2ClientError(
+                "InvalidPermission.Malformed",
+                f"TCP/UDP port range ({low}-{high}) is invalid: the from port is greater than the to port",
+            )
 
     for name in ("authorize_security_group_ingress", "authorize_security_group_egress"):
         original = getattr(SecurityGroupBackend, name)
@@ -348,8 +363,12 @@ def ec2_ami_creation_date_from_name() -> None:
     original = Ami.__init__
 
     def __init__(self, *args, **kwargs):
-        bundled = (kwargs.get("creation_date") is None and kwargs.get("owner_alias") == "amazon"
-                   and kwargs.get("instance") is None and kwargs.get("source_ami") is None)
+        bundled = (
+            kwargs.get("creation_date") is None
+            and kwargs.get("owner_alias") == "amazon"
+            and kwargs.get("instance") is None
+            and kwargs.get("source_ami") is None
+        )
         match = stamp.search(kwargs.get("name") or "") if bundled else None
         if match:
             try:

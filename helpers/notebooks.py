@@ -7,6 +7,7 @@ freshly started emulator, exactly as ``make test`` will, then saves each one
 without volatile metadata (execution timestamps, kernel version details).
 nbval then compares against these outputs.
 """
+
 from __future__ import annotations
 
 import json
@@ -36,7 +37,7 @@ def hcl_cells(names: list[str] | None = None):
             source = "".join(cell["source"])
             match = HCL_CELL.match(source) if cell["cell_type"] == "code" else None
             if match:
-                yield path.name, match.group(1), source[match.end():]
+                yield path.name, match.group(1), source[match.end() :]
 
 
 def clean(nb) -> None:
@@ -66,8 +67,13 @@ def refresh(paths: list[Path] | None = None) -> None:
         for path in paths or sorted(NOTEBOOKS.glob("[0-9][0-9]-*.ipynb")):
             print(f"executing {path.relative_to(workspace.REPO)} ...", flush=True)
             nb = nbformat.read(path, as_version=4)
-            NotebookClient(nb, timeout=1800, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}},
-                           record_timing=False).execute()
+            NotebookClient(
+                nb,
+                timeout=1800,
+                kernel_name="python3",
+                resources={"metadata": {"path": str(path.parent)}},
+                record_timing=False,
+            ).execute()
             clean(nb)
             nbformat.write(nb, path)
     finally:

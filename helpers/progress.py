@@ -6,6 +6,7 @@ saved output is only the command's stable summary: nbval compares saved and
 fresh outputs, and Terraform prints parallel work in a different order each
 run. Outside a notebook each line goes to stderr with the elapsed time.
 """
+
 from __future__ import annotations
 
 import sys

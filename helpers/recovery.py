@@ -17,6 +17,7 @@ emptied with ``python -m helpers emulator reset`` (``forget()``), and
 everything on the aws target (there is no emulator to restart) or when
 ``AWS_ENDPOINT_URL`` names an emulator the course does not manage.
 """
+
 from __future__ import annotations
 
 import json
@@ -132,8 +133,9 @@ def _reapply(stale: list[tuple[Path, int]], boot: str, skip: str | None) -> None
         _busy = False
     parts = []
     if done:
-        parts.append(f"re-applied stack{'s' if len(done) > 1 else ''} {', '.join(done)} "
-                     f"in {time.monotonic() - began:.0f} s")
+        parts.append(
+            f"re-applied stack{'s' if len(done) > 1 else ''} {', '.join(done)} in {time.monotonic() - began:.0f} s"
+        )
     if left:
         parts.append(f"stack {', '.join(left)} is re-created by this command")
     print(f"The emulator had stopped (its data went with it): restarted it, {'; '.join(parts)}.")

@@ -14,6 +14,7 @@ The slides need reveal.js itself, which no Python package ships: the first
 build fetches it once from the npm registry (``npm pack``, integrity
 checked) into ``<workspace>/vendor/`` and copies it beside the slides.
 """
+
 from __future__ import annotations
 
 import base64
@@ -42,8 +43,14 @@ REVEAL_VERSION = "5.2.1"
 REVEAL_INTEGRITY = "sha512-r7//6mIM5p34hFiDMvYfXgyjXqGRta+/psd9YtytsgRlrpRzFv4RbH76TXd2qD+7ZPZEbpBDhdRhJaFgfQ7zNQ=="
 # What the slides load from it (the white theme uses fonts shipped beside it;
 # other themes import Google Fonts).
-REVEAL_FILES = ("LICENSE", "dist/reveal.css", "dist/reveal.js", "dist/theme/white.css",
-                "dist/theme/fonts/source-sans-pro", "plugin/notes/notes.js")
+REVEAL_FILES = (
+    "LICENSE",
+    "dist/reveal.css",
+    "dist/reveal.js",
+    "dist/theme/white.css",
+    "dist/theme/fonts/source-sans-pro",
+    "plugin/notes/notes.js",
+)
 REVEAL_INSTALL = "install Node.js (it brings npm): https://nodejs.org, or on Debian/Ubuntu: sudo apt-get install npm"
 
 
@@ -78,9 +85,9 @@ def _readme_intro() -> str:
 
 # --------------------------------------------------------------------- site
 
+
 def _index_markdown(paths: list[Path]) -> str:
-    rows = "\n".join(
-        f"| [{title(p)}](notebooks/{p.name}) | {_time_to_learn(p)} |" for p in paths)
+    rows = "\n".join(f"| [{title(p)}](notebooks/{p.name}) | {_time_to_learn(p)} |" for p in paths)
     return f"""# {SITE_NAME}
 
 {_readme_intro()}
@@ -119,8 +126,7 @@ def _site_config(docs: Path, out: Path, paths: list[Path]) -> dict:
         "nav": [{"Home": "index.md"}] + [{title(p): f"notebooks/{p.name}"} for p in paths],
         "plugins": [
             "search",
-            {"mkdocs-jupyter": {"execute": False, "include_source": True, "cache": False,
-                                "ignore_h1_titles": False}},
+            {"mkdocs-jupyter": {"execute": False, "include_source": True, "cache": False, "ignore_h1_titles": False}},
         ],
         "hooks": [str(HERE / "site_hooks.py")],
         "markdown_extensions": ["tables", "toc"],
@@ -136,11 +142,11 @@ def _check_offline_renderable(paths: list[Path]) -> None:
         for cell in json.loads(p.read_text())["cells"]:
             source = "".join(cell["source"])
             if cell["cell_type"] == "markdown" and (match := NEEDS_CDN.search(source)):
-                raise CourseError(f"{p.name} has math or a Mermaid diagram ({match.group(0)!r}).",
-                                  "the offline site and slides load neither MathJax nor Mermaid, so it would "
-                                  "show as raw text.",
-                                  f"draw it as a PNG with a script in diagrams/ (or write the formula as text) "
-                                  f"in {p.name}")
+                raise CourseError(
+                    f"{p.name} has math or a Mermaid diagram ({match.group(0)!r}).",
+                    "the offline site and slides load neither MathJax nor Mermaid, so it would show as raw text.",
+                    f"draw it as a PNG with a script in diagrams/ (or write the formula as text) in {p.name}",
+                )
 
 
 def build_site(out: Path | None = None, source: Path = NOTEBOOKS) -> Path:
@@ -154,8 +160,11 @@ def build_site(out: Path | None = None, source: Path = NOTEBOOKS) -> Path:
     out = Path(out or workspace.path("site")).resolve()
     paths = notebooks(source)
     if not paths:
-        raise CourseError(f"{source} holds no notebook named NN-title.ipynb.", "the site shows the course notebooks.",
-                          "run this from the course repository, or name the folder that holds them")
+        raise CourseError(
+            f"{source} holds no notebook named NN-title.ipynb.",
+            "the site shows the course notebooks.",
+            "run this from the course repository, or name the folder that holds them",
+        )
     _check_offline_renderable(paths)
     _prepare_output(out, "site")
     with tempfile.TemporaryDirectory(prefix="course-site-") as tmp:
@@ -173,10 +182,12 @@ def build_site(out: Path | None = None, source: Path = NOTEBOOKS) -> Path:
             try:
                 build(load_config(str(config_file)))
             except (Abort, ConfigurationError) as exc:
-                raise CourseError("The course site did not build.",
-                                  "; ".join(warnings) or str(exc).strip() or type(exc).__name__,
-                                  "fix what is named above (a link between notebooks must name an existing "
-                                  "NN-title.ipynb), then run: python -m helpers site") from None
+                raise CourseError(
+                    "The course site did not build.",
+                    "; ".join(warnings) or str(exc).strip() or type(exc).__name__,
+                    "fix what is named above (a link between notebooks must name an existing "
+                    "NN-title.ipynb), then run: python -m helpers site",
+                ) from None
     (out / MARKER).write_text("site\n")  # MkDocs empties the folder as it starts
     return out / "index.html"
 
@@ -207,9 +218,11 @@ def _prepare_output(out: Path, kind: str) -> None:
     the same kind did not make (a typo must not delete someone's files)."""
     marker = out / MARKER
     if out.exists() and any(out.iterdir()) and not (marker.exists() and marker.read_text().strip() == kind):
-        raise CourseError(f"{out} is not empty and holds no earlier {kind} build.",
-                          f"building the {kind} replaces its output folder, and this one holds other files.",
-                          f"name an empty or new folder, e.g.: python -m helpers {kind} /tmp/course-{kind}")
+        raise CourseError(
+            f"{out} is not empty and holds no earlier {kind} build.",
+            f"building the {kind} replaces its output folder, and this one holds other files.",
+            f"name an empty or new folder, e.g.: python -m helpers {kind} /tmp/course-{kind}",
+        )
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     marker.write_text(kind + "\n")
@@ -256,38 +269,53 @@ def reveal_js() -> Path:
         return target
     npm = shutil.which("npm")
     if not npm:
-        raise CourseError("npm is not installed: the slides need reveal.js, which comes from the npm registry.",
-                          "no Python package ships reveal.js; it is fetched once and kept in the workspace.",
-                          REVEAL_INSTALL + "; then run: python -m helpers slides")
+        raise CourseError(
+            "npm is not installed: the slides need reveal.js, which comes from the npm registry.",
+            "no Python package ships reveal.js; it is fetched once and kept in the workspace.",
+            REVEAL_INSTALL + "; then run: python -m helpers slides",
+        )
     with tempfile.TemporaryDirectory(prefix="course-reveal-") as tmp:
         try:
-            proc = subprocess.run([npm, "pack", f"reveal.js@{REVEAL_VERSION}", "--pack-destination", tmp, "--silent"],
-                                  capture_output=True, text=True, timeout=600, cwd=tmp)
+            proc = subprocess.run(
+                [npm, "pack", f"reveal.js@{REVEAL_VERSION}", "--pack-destination", tmp, "--silent"],
+                capture_output=True,
+                text=True,
+                timeout=600,
+                cwd=tmp,
+            )
         except subprocess.TimeoutExpired as exc:
             proc = subprocess.CompletedProcess(exc.cmd, 1, "", f"npm pack did not finish in {exc.timeout:.0f} s")
         tarball = Path(tmp) / f"reveal.js-{REVEAL_VERSION}.tgz"
         if proc.returncode or not tarball.exists():
-            raise CourseError(f"Could not fetch reveal.js {REVEAL_VERSION} from the npm registry.",
-                              "building slides the first time needs the npm registry (afterwards they build "
-                              "and run offline).",
-                              "connect to the internet once and run: python -m helpers slides",
-                              detail=(proc.stderr or proc.stdout).strip()[-2000:])
+            raise CourseError(
+                f"Could not fetch reveal.js {REVEAL_VERSION} from the npm registry.",
+                "building slides the first time needs the npm registry (afterwards they build and run offline).",
+                "connect to the internet once and run: python -m helpers slides",
+                detail=(proc.stderr or proc.stdout).strip()[-2000:],
+            )
         digest = "sha512-" + base64.b64encode(hashlib.sha512(tarball.read_bytes()).digest()).decode()
         if digest != REVEAL_INTEGRITY:
-            raise CourseError(f"reveal.js {REVEAL_VERSION} from the npm registry is not the expected file.",
-                              f"its sha512 is {digest}, the course expects {REVEAL_INTEGRITY}.",
-                              "check your npm registry setting (npm config get registry), then run again")
+            raise CourseError(
+                f"reveal.js {REVEAL_VERSION} from the npm registry is not the expected file.",
+                f"its sha512 is {digest}, the course expects {REVEAL_INTEGRITY}.",
+                "check your npm registry setting (npm config get registry), then run again",
+            )
         unpacked = Path(tmp) / "unpacked"
         with tarfile.open(tarball) as tar:
             if hasattr(tarfile, "data_filter"):
                 tar.extractall(unpacked, filter="data")
             else:  # Python < 3.11.4: check the member names ourselves
                 for member in tar.getmembers():
-                    if not member.name.startswith("package/") or ".." in Path(member.name).parts \
-                            or not (member.isfile() or member.isdir()):
-                        raise CourseError(f"reveal.js's package holds an unexpected entry: {member.name}",
-                                          "the course extracts only plain files under package/.",
-                                          "report this; meanwhile build the slides with a newer Python")
+                    if (
+                        not member.name.startswith("package/")
+                        or ".." in Path(member.name).parts
+                        or not (member.isfile() or member.isdir())
+                    ):
+                        raise CourseError(
+                            f"reveal.js's package holds an unexpected entry: {member.name}",
+                            "the course extracts only plain files under package/.",
+                            "report this; meanwhile build the slides with a newer Python",
+                        )
                 tar.extractall(unpacked)
         # Assemble beside the target, then rename: a build running at the same
         # time (the test suite starts one) never sees half a copy.
@@ -329,8 +357,11 @@ def build_slides(out: Path | None = None, paths: list[Path] | None = None) -> Pa
     paths = [Path(p) for p in (paths or notebooks())]
     for p in paths:
         if not p.is_file():
-            raise CourseError(f"{p} is not a notebook of the course.", "slides are built from notebooks/.",
-                              "name notebooks as notebooks/NN-title.ipynb, or none to build them all")
+            raise CourseError(
+                f"{p} is not a notebook of the course.",
+                "slides are built from notebooks/.",
+                "name notebooks as notebooks/NN-title.ipynb, or none to build them all",
+            )
     _check_offline_renderable(paths)
     reveal = reveal_js()
     _prepare_output(out, "slides")

@@ -12,6 +12,7 @@ notebook's Markdown and does not do for it what it does for a .md page:
   so both are removed;
 * each notebook page gets a download button for its .ipynb.
 """
+
 from __future__ import annotations
 
 import logging
@@ -23,12 +24,14 @@ log = logging.getLogger("mkdocs.hooks.course")
 
 REFERENCE = re.compile(r'(?P<attr>\b(?:href|src))="(?P<url>[^"]*)"')
 MATHJAX = re.compile(r'<!-- Load mathjax -->\s*<script src="[^"]*">\s*</script>')
-MERMAID = re.compile(r'<script type="module">(?:(?!</script>).)*?import\("https://[^"]*mermaid(?:(?!</script>).)*</script>',
-                     re.DOTALL)
+MERMAID = re.compile(
+    r'<script type="module">(?:(?!</script>).)*?import\("https://[^"]*mermaid(?:(?!</script>).)*</script>', re.DOTALL
+)
 
 # Material Design's "download" icon (as shipped with mkdocs-material).
-DOWNLOAD_ICON = ('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24">'
-                 '<path d="M5 20h14v-2H5m14-9h-4V3H9v6H5l7 7z"/></svg>')
+DOWNLOAD_ICON = (
+    '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24"><path d="M5 20h14v-2H5m14-9h-4V3H9v6H5l7 7z"/></svg>'
+)
 
 
 def _is_notebook(page) -> bool:
@@ -61,6 +64,7 @@ def on_page_content(html, page, config, files):
     html = MERMAID.sub("", html)
     # mkdocs-jupyter copies the .ipynb beside the page (include_source); offer it.
     name = posixpath.basename(page.file.src_uri)
-    return (f'<a href="{name}" download class="md-content__button md-icon" title="Download the notebook '
-            f'{name}">{DOWNLOAD_ICON}</a>\n' + html)
-
+    return (
+        f'<a href="{name}" download class="md-content__button md-icon" title="Download the notebook '
+        f'{name}">{DOWNLOAD_ICON}</a>\n' + html
+    )

@@ -4,6 +4,7 @@ The course's notebooks build the same files step by step; tests and the
 benchmark apply terraform/ in one go with this, exactly as the README tells a
 reader to do by hand (copy, override for the emulator, terraform).
 """
+
 from __future__ import annotations
 
 import shutil

@@ -6,6 +6,7 @@ means the emulator, and then no request leaves this machine: every client
 and the Terraform provider are pointed at the emulator with dummy keys, and
 any real credentials in the environment are ignored (and we say so).
 """
+
 from __future__ import annotations
 
 import os
@@ -39,8 +40,9 @@ CREDENTIAL_VARIABLES = (
 def current() -> str:
     """The active target: COURSE_TARGET, else the saved choice, else emulator."""
     value = os.environ.get("COURSE_TARGET") or workspace.read_json("config.json").get("target") or "emulator"
-    return _checked(value, "unset COURSE_TARGET (the emulator is the default), "
-                           "or set COURSE_TARGET=aws to deploy to real AWS.")
+    return _checked(
+        value, "unset COURSE_TARGET (the emulator is the default), or set COURSE_TARGET=aws to deploy to real AWS."
+    )
 
 
 def _checked(name: str, fix: str) -> str:

@@ -17,6 +17,7 @@ What this module sets up (once, in the workspace; see helpers/workspace.py):
   never hard-code endpoints and no request leaves the machine. For the aws
   target the file is removed and the provider works as usual.
 """
+
 from __future__ import annotations
 
 import json
@@ -102,6 +103,7 @@ sys.exit(run(len(args), (c_char_p * len(args))(*args), 1, 2))
 # The toolchain: executable, provider mirror, CLI config, environment
 # --------------------------------------------------------------------------
 
+
 def executable() -> Path:
     """Path of the workspace's ``terraform`` executable (written if needed)."""
     try:
@@ -178,10 +180,10 @@ def cli_config(tag: str | None = None) -> Path:
             "provider_installation {\n"
             "  filesystem_mirror {\n"
             f"    path    = {json.dumps(str(mirror))}\n"
-            f"    include = [\"{PROVIDER}\"]\n"
+            f'    include = ["{PROVIDER}"]\n'
             "  }\n"
             "  direct {\n"
-            f"    exclude = [\"{PROVIDER}\"]\n"
+            f'    exclude = ["{PROVIDER}"]\n'
             "  }\n"
             "}\n"
         )
@@ -211,8 +213,8 @@ def environment() -> dict:
     env["PATH"] = os.pathsep.join([str(executable().parent), env.get("PATH", "")])
     env["TF_CLI_CONFIG_FILE"] = str(cli_config())
     env["CHECKPOINT_DISABLE"] = "1"  # no version check call to HashiCorp
-    env["TF_IN_AUTOMATION"] = "1"    # no "run terraform apply next" hints
-    env["TF_INPUT"] = "0"            # never wait for a prompt inside a cell
+    env["TF_IN_AUTOMATION"] = "1"  # no "run terraform apply next" hints
+    env["TF_INPUT"] = "0"  # never wait for a prompt inside a cell
     # The learner name namespaces names, tags and the domain (helpers/learner.py); a var= or
     # terraform.tfvars value still wins. Configurations without var.learner ignore it.
     from . import learner
@@ -270,8 +272,7 @@ def target_override(folder: Path | None = None) -> dict | None:
 
 
 def _declares_certificate(folder: Path) -> bool:
-    return any(DECLARES_CERTIFICATE.search(path.read_text(errors="replace"))
-               for path in folder.glob("*.tf"))
+    return any(DECLARES_CERTIFICATE.search(path.read_text(errors="replace")) for path in folder.glob("*.tf"))
 
 
 def write_target_override(folder: Path) -> None:
@@ -304,8 +305,12 @@ def stack_dir(stack: str) -> Path:
 # --------------------------------------------------------------------------
 
 ACTION_WORDS = {
-    "create": ("+", "created"), "update": ("~", "updated"), "delete": ("-", "destroyed"),
-    "replace": ("±", "replaced"), "read": ("<", "read"), "noop": (" ", "unchanged"),
+    "create": ("+", "created"),
+    "update": ("~", "updated"),
+    "delete": ("-", "destroyed"),
+    "replace": ("±", "replaced"),
+    "read": ("<", "read"),
+    "noop": (" ", "unchanged"),
 }
 PLAN_WORDS = {"create": "create", "update": "update", "delete": "destroy", "replace": "replace", "read": "read"}
 
@@ -357,8 +362,7 @@ class TerraformResult(tuple):
             if self.command == "destroy":
                 lines.append(f"Destroy complete: {self.destroyed} destroyed.")
             else:
-                lines.append(f"Apply complete: {self.added} added, {self.changed} changed, "
-                             f"{self.destroyed} destroyed.")
+                lines.append(f"Apply complete: {self.added} added, {self.changed} changed, {self.destroyed} destroyed.")
         elif planning:
             if any(self.changes.values()):
                 lines.append(f"Plan: {self.added} to add, {self.changed} to change, {self.destroyed} to destroy.")
@@ -481,8 +485,14 @@ class Terraform(python_terraform.Terraform):
     def _stream(self, argv, title):
         progress = Progress(title)
         proc = subprocess.Popen(
-            argv, cwd=self.working_dir, env=environment(), text=True, bufsize=1,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+            argv,
+            cwd=self.working_dir,
+            env=environment(),
+            text=True,
+            bufsize=1,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
             # Its own process group: Jupyter's "interrupt kernel" signals the kernel's whole
             # group, and a second SIGINT makes Terraform quit at once, losing state.
             # We forward exactly one (below), so it stops cleanly.
@@ -554,8 +564,17 @@ class Terraform(python_terraform.Terraform):
                 diagnostics.append(event.get("diagnostic", {}))
         if name == "destroy":
             resources = {address: "delete" for address in resources if not address.startswith("data.")}
-        return TerraformResult(code, out, err, command=name, stack=self.stack, changes=changes,
-                               resources=resources, outputs=outputs, diagnostics=diagnostics)
+        return TerraformResult(
+            code,
+            out,
+            err,
+            command=name,
+            stack=self.stack,
+            changes=changes,
+            resources=resources,
+            outputs=outputs,
+            diagnostics=diagnostics,
+        )
 
 
 def _panic_excerpt(text: str, lines: int = 8) -> str:
@@ -568,8 +587,14 @@ def _panic_excerpt(text: str, lines: int = 8) -> str:
 
 def _configuration_is_invalid(stack: str) -> bool:
     """True when ``terraform validate`` rejects the stack's files (no AWS call is made)."""
-    proc = subprocess.run([str(executable()), "validate", "-json", "-no-color"], cwd=stack_dir(stack),
-                          capture_output=True, text=True, env=environment(), timeout=120)
+    proc = subprocess.run(
+        [str(executable()), "validate", "-json", "-no-color"],
+        cwd=stack_dir(stack),
+        capture_output=True,
+        text=True,
+        env=environment(),
+        timeout=120,
+    )
     try:
         return not json.loads(proc.stdout).get("valid", False)
     except ValueError:
@@ -590,8 +615,11 @@ def explain_failure(stack: str, command: str, result: TerraformResult, stderr: s
     folder = workspace.relative(stack_dir(stack))
     if "state lock" in summary.lower() or "state lock" in raw.lower():
         lock_id = re.search(r"ID:\s+(\S+)", detail or raw)
-        unlock = f"python -m helpers terraform {stack} force-unlock -force {lock_id.group(1)}" if lock_id else \
-            f"python -m helpers terraform {stack} force-unlock -force LOCK_ID"
+        unlock = (
+            f"python -m helpers terraform {stack} force-unlock -force {lock_id.group(1)}"
+            if lock_id
+            else f"python -m helpers terraform {stack} force-unlock -force LOCK_ID"
+        )
         return CourseError(
             f"terraform {command} did not run: the state of stack {stack} is locked.",
             "Another Terraform run (another notebook, a terminal, or one that was killed) holds the lock; "

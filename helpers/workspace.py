@@ -16,6 +16,7 @@ suite uses its own, so running the tests never touches a learner's work).
     config.json          the chosen target (emulator or aws), learner name, room emulator URL
     *.lock               flock files serialising emulator start/stop and recovery (lock())
 """
+
 from __future__ import annotations
 
 import contextlib

@@ -11,6 +11,7 @@ writes ``OUT/result.json``, and logs to ``<job>.log`` beside OUT. Its
 ending without waiting, e.g. ``pytest -x``) runs its ``finally`` blocks and
 stops its emulator.
 """
+
 from __future__ import annotations
 
 import json
@@ -27,11 +28,11 @@ REPO = Path(__file__).resolve().parent.parent
 class Job:
     """One background job; subclasses name the module, the workspace folder and what it is."""
 
-    module = ""                # tests.<module>, run with ``python -m``
-    folder = ""                # its folder in the session's workspace (helpers.workspace.path)
-    what = ""                  # for the failure message: "<what> failed"
-    timeout = 600.0            # seconds wait() waits by default
-    shares_workspace = False   # True: it inherits the session's COURSE_WORKSPACE
+    module = ""  # tests.<module>, run with ``python -m``
+    folder = ""  # its folder in the session's workspace (helpers.workspace.path)
+    what = ""  # for the failure message: "<what> failed"
+    timeout = 600.0  # seconds wait() waits by default
+    shares_workspace = False  # True: it inherits the session's COURSE_WORKSPACE
 
     def __init__(self, out: Path):
         self.out = out
@@ -39,8 +40,9 @@ class Job:
         self.log = open(out.parent / f"{self.folder}.log", "w")
         self.began = time.monotonic()
         env = dict(os.environ) if self.shares_workspace else dict(os.environ, COURSE_WORKSPACE=str(out))
-        self.proc = subprocess.Popen([sys.executable, "-m", self.module, str(out)], cwd=REPO, env=env,
-                                     stdout=self.log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", self.module, str(out)], cwd=REPO, env=env, stdout=self.log, stderr=subprocess.STDOUT
+        )
         self._result: dict | None = None
 
     @classmethod
@@ -70,8 +72,12 @@ class Job:
                 self.proc.kill()
                 self.proc.wait(30)
                 if not self.shares_workspace:
-                    subprocess.run([sys.executable, "-m", "helpers", "emulator", "stop"], cwd=REPO,
-                                   env=dict(os.environ, COURSE_WORKSPACE=str(self.out)), capture_output=True)
+                    subprocess.run(
+                        [sys.executable, "-m", "helpers", "emulator", "stop"],
+                        cwd=REPO,
+                        env=dict(os.environ, COURSE_WORKSPACE=str(self.out)),
+                        capture_output=True,
+                    )
         self.log.close()
 
 

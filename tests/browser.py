@@ -7,6 +7,7 @@ expression in it, click, and see every request and JavaScript error.
 
 Also: ``serve(folder)`` serves a folder over http on loopback in a thread.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -25,13 +26,18 @@ from pathlib import Path
 
 NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 MAC_APP = "/Applications/Google Chrome.app/Contents/MacOS/Google Chrome"
-INSTALL = ("sudo apt-get install --no-install-recommends chromium   (Debian/Ubuntu; "
-           "macOS: install Google Chrome; or set COURSE_CHROMIUM=/path/to/chrome)")
+INSTALL = (
+    "sudo apt-get install --no-install-recommends chromium   (Debian/Ubuntu; "
+    "macOS: install Google Chrome; or set COURSE_CHROMIUM=/path/to/chrome)"
+)
 TIMEOUT = 90  # seconds for any one wait: generous, the machine may be busy
 # What DevTools answers when a page is replaced while it is being asked something:
 # the question is retried on the new page (seen on a busy CI machine after a click).
-NAVIGATING = ("Inspected target navigated or closed", "Execution context was destroyed",
-              "Cannot find context with specified id")
+NAVIGATING = (
+    "Inspected target navigated or closed",
+    "Execution context was destroyed",
+    "Cannot find context with specified id",
+)
 
 
 class PageChanged(RuntimeError):
@@ -74,18 +80,32 @@ class Browser:
         import websocket  # websocket-client
 
         self.profile = tempfile.mkdtemp(prefix="course-chromium-")
-        args = [executable, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--no-first-run", "--no-default-browser-check", "--disable-extensions",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--window-size=1280,900", f"--user-data-dir={self.profile}",
-                "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0", "about:blank"]
+        args = [
+            executable,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--no-first-run",
+            "--no-default-browser-check",
+            "--disable-extensions",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--window-size=1280,900",
+            f"--user-data-dir={self.profile}",
+            "--remote-debugging-address=127.0.0.1",
+            "--remote-debugging-port=0",
+            "about:blank",
+        ]
         self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             port = self._devtools_port()
-            page = self._wait(lambda: next((t for t in self._get(port, "/json/list") if t["type"] == "page"), None),
-                              "Chromium's first page")
-            self.ws = websocket.create_connection(page["webSocketDebuggerUrl"], timeout=TIMEOUT,
-                                                  suppress_origin=True)
+            page = self._wait(
+                lambda: next((t for t in self._get(port, "/json/list") if t["type"] == "page"), None),
+                "Chromium's first page",
+            )
+            self.ws = websocket.create_connection(page["webSocketDebuggerUrl"], timeout=TIMEOUT, suppress_origin=True)
         except BaseException:
             self.close()
             raise
@@ -162,16 +182,20 @@ class Browser:
         before = self.evaluate("location.href")
         with contextlib.suppress(PageChanged):  # the click's own navigation may beat DevTools' answer
             self.evaluate(f"document.querySelector({json.dumps(selector)}).click()")
-        self.wait_for(f"location.href !== {json.dumps(before)} && document.readyState === 'complete'",
-                      f"the page behind {selector}")
+        self.wait_for(
+            f"location.href !== {json.dumps(before)} && document.readyState === 'complete'",
+            f"the page behind {selector}",
+        )
         self.images_loaded()
         return self.evaluate("location.href")
 
     def images_loaded(self) -> list[dict]:
         """Every <img> of the page once all have finished loading (or failing)."""
         self.wait_for("Array.from(document.images).every(i => i.complete)", "images to load")
-        return self.evaluate("Array.from(document.images).map(i => ({src: i.getAttribute('src').slice(0, 80), "
-                             "width: i.naturalWidth, height: i.naturalHeight}))")
+        return self.evaluate(
+            "Array.from(document.images).map(i => ({src: i.getAttribute('src').slice(0, 80), "
+            "width: i.naturalWidth, height: i.naturalHeight}))"
+        )
 
     def forget(self) -> None:
         """Start ``problems()`` afresh (the browser is shared by several tests)."""

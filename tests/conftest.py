@@ -1,4 +1,5 @@
 """Fixtures shared by the tests (the session's emulator: tests/session.py)."""
+
 from __future__ import annotations
 
 import socket
@@ -66,6 +67,7 @@ def real_looking_credentials(monkeypatch):
 
 
 # The site and slides jobs start with the course's other background jobs (tests/session.py).
+
 
 def pytest_sessionfinish(session, exitstatus):
     from tests import site_support

@@ -6,6 +6,7 @@ reset the session's emulator while it works), plain ``terraform init`` and
 ``apply`` of a copy of terraform/, then the inventory of what it tagged.
 The test compares the result with the notebooks' state after notebook 09.
 """
+
 from __future__ import annotations
 
 import json
@@ -30,16 +31,22 @@ def main(out: Path) -> int:
     emulator.start(quiet=True)
     try:
         folder = standalone.prepare(out / "terraform")
-        for args in (("init", "-input=false", "-no-color"),
-                     ("apply", "-auto-approve", "-input=false", "-no-color", f"-var=learner={LEARNER}")):
+        for args in (
+            ("init", "-input=false", "-no-color"),
+            ("apply", "-auto-approve", "-input=false", "-no-color", f"-var=learner={LEARNER}"),
+        ):
             result = standalone.terraform(folder, *args)
             print(result.stdout[-3000:], result.stderr[-3000:])
             if result.returncode:
                 return 1
-        (out / "result.json").write_text(json.dumps({
-            "state": str(folder / "terraform.tfstate"),
-            "inventory": inventory.leftovers(LEARNER),
-        }))
+        (out / "result.json").write_text(
+            json.dumps(
+                {
+                    "state": str(folder / "terraform.tfstate"),
+                    "inventory": inventory.leftovers(LEARNER),
+                }
+            )
+        )
         return 0
     finally:
         emulator.stop()

@@ -11,6 +11,7 @@ unit tests stop and reset the session's emulator meanwhile). It executes
 
 and writes each check cell's text to ``OUT/result.json``.
 """
+
 from __future__ import annotations
 
 import json
@@ -19,6 +20,7 @@ from pathlib import Path
 
 from tests import background
 from tests.background import REPO, Job
+
 FILLED = ("02-network", "03-alb-security-group")
 
 
@@ -35,10 +37,18 @@ def execute(nb, name: str) -> list[dict]:
     """Run ``nb`` like a learner pressing Run All; return every code cell's source and text output."""
     from nbclient import NotebookClient
 
-    NotebookClient(nb, timeout=900, kernel_name="python3", record_timing=False,
-                   resources={"metadata": {"path": str(REPO / "notebooks" / "exercises")}}).execute()
-    cells = [{"source": c.source, "output": _text(c), "errors": [o for o in c.outputs if o.output_type == "error"]}
-             for c in nb.cells if c.cell_type == "code"]
+    NotebookClient(
+        nb,
+        timeout=900,
+        kernel_name="python3",
+        record_timing=False,
+        resources={"metadata": {"path": str(REPO / "notebooks" / "exercises")}},
+    ).execute()
+    cells = [
+        {"source": c.source, "output": _text(c), "errors": [o for o in c.outputs if o.output_type == "error"]}
+        for c in nb.cells
+        if c.cell_type == "code"
+    ]
     bad = [c for c in cells if c["errors"]]
     if bad:
         raise SystemExit(f"{name}: a cell raised: {bad[0]['source'][:200]}\n{bad[0]['errors']}")

@@ -17,6 +17,7 @@
 After each phase it records the tagged inventory of every learner and the
 facilitator's view; the test asserts on the result file.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -30,13 +31,24 @@ from pathlib import Path
 
 from tests import background
 from tests.background import Job
+
 LEARNERS = ["ana", "ben", "chen", "dara", "eli", "fay", "gus", "hana"]
 LATE = "ivy"  # joins late and catches up
-BASE = ["aws_vpc.main", "aws_security_group.instances", "aws_iam_instance_profile.instance",
-        "aws_iam_role_policy_attachment.instance_ecs", "aws_ecs_cluster.main", "aws_cloudwatch_log_group.web",
-        "aws_launch_template.ecs", "aws_ecs_task_definition.web"]
-ALB_GROUP = ["aws_security_group_rule.alb_https_in", "aws_security_group_rule.alb_http_in",
-             "aws_security_group_rule.alb_to_targets"]
+BASE = [
+    "aws_vpc.main",
+    "aws_security_group.instances",
+    "aws_iam_instance_profile.instance",
+    "aws_iam_role_policy_attachment.instance_ecs",
+    "aws_ecs_cluster.main",
+    "aws_cloudwatch_log_group.web",
+    "aws_launch_template.ecs",
+    "aws_ecs_task_definition.web",
+]
+ALB_GROUP = [
+    "aws_security_group_rule.alb_https_in",
+    "aws_security_group_rule.alb_http_in",
+    "aws_security_group_rule.alb_to_targets",
+]
 TARGET_GROUP = ["aws_lb_target_group.web"]
 LOCKDOWN = ["aws_security_group_rule.instances_from_alb"]
 
@@ -44,7 +56,12 @@ LOCKDOWN = ["aws_security_group_rule.instances_from_alb"]
 def targets_for(index: int) -> list[str]:
     """Learners 0-1 stop after the network, 2-3 after the ALB's group, 4-5 after the target group, 6-7 lock down."""
     stage = index // 2
-    return BASE + (ALB_GROUP if stage >= 1 else []) + (TARGET_GROUP if stage >= 2 else []) + (LOCKDOWN if stage >= 3 else [])
+    return (
+        BASE
+        + (ALB_GROUP if stage >= 1 else [])
+        + (TARGET_GROUP if stage >= 2 else [])
+        + (LOCKDOWN if stage >= 3 else [])
+    )
 
 
 def expected_steps(index: int) -> list[str]:
@@ -55,7 +72,6 @@ class Room(Job):
     module, folder, what = "tests.room_support", "room", "the workshop room run"
     timeout = 1200
     shares_workspace = True  # it makes the workspaces of the instructor and every learner itself
-
 
 
 @contextlib.contextmanager
@@ -86,9 +102,14 @@ def _run_all(jobs: dict[str, list[list[str]]], envs: dict, folders: dict) -> dic
         for argv in jobs[name]:
             began = time.monotonic()
             proc = subprocess.run(argv, cwd=folders[name], env=envs[name], capture_output=True, text=True, timeout=900)
-            results.setdefault(name, []).append({"args": argv[1:3], "code": proc.returncode,
-                                                  "seconds": round(time.monotonic() - began, 1),
-                                                  "error": proc.stderr[-2000:] if proc.returncode else ""})
+            results.setdefault(name, []).append(
+                {
+                    "args": argv[1:3],
+                    "code": proc.returncode,
+                    "seconds": round(time.monotonic() - began, 1),
+                    "error": proc.stderr[-2000:] if proc.returncode else "",
+                }
+            )
             if proc.returncode:
                 return
 
@@ -124,17 +145,31 @@ def main(out: Path) -> int:
                 folders[name] = standalone.prepare(ws / "terraform")
                 envs[name] = terraform.environment()
         init = [str(exe), "init", "-input=false", "-no-color"]
-        jobs = {name: [init, [str(exe), "apply", "-auto-approve", "-input=false", "-no-color",
-                              *[f"-target={t}" for t in targets_for(i)]]]
-                for i, name in enumerate(LEARNERS)}
+        jobs = {
+            name: [
+                init,
+                [
+                    str(exe),
+                    "apply",
+                    "-auto-approve",
+                    "-input=false",
+                    "-no-color",
+                    *[f"-target={t}" for t in targets_for(i)],
+                ],
+            ]
+            for i, name in enumerate(LEARNERS)
+        }
         phase = time.monotonic()
         result["apply"] = _run_all(jobs, envs, folders)
         result["apply_s"] = round(time.monotonic() - phase, 1)
 
         def snapshot():
             with as_learner(room_ws, None, None):
-                return {"inventory": {n: inventory.leftovers(n) for n in [*LEARNERS, LATE]},
-                        "progress": facilitator.progress(), "table": facilitator.table(facilitator.progress())}
+                return {
+                    "inventory": {n: inventory.leftovers(n) for n in [*LEARNERS, LATE]},
+                    "progress": facilitator.progress(),
+                    "table": facilitator.table(facilitator.progress()),
+                }
 
         result["after_apply"] = snapshot()
 
@@ -146,22 +181,42 @@ def main(out: Path) -> int:
         zone_id = zone["HostedZone"]["Id"].split("/")[-1]
         result["shared_zone_domains"] = {}
         for name in LEARNERS[:2]:
-            plan = subprocess.run([str(exe), "plan", "-input=false", "-no-color", "-var=certificate_source=acm-dns",
-                                   f"-var=hosted_zone_id={zone_id}"], cwd=folders[name], env=envs[name],
-                                  capture_output=True, text=True, timeout=600)
+            plan = subprocess.run(
+                [
+                    str(exe),
+                    "plan",
+                    "-input=false",
+                    "-no-color",
+                    "-var=certificate_source=acm-dns",
+                    f"-var=hosted_zone_id={zone_id}",
+                ],
+                cwd=folders[name],
+                env=envs[name],
+                capture_output=True,
+                text=True,
+                timeout=600,
+            )
             assert plan.returncode == 0, plan.stderr
             result["shared_zone_domains"][name] = sorted(set(re.findall(r'domain_name\s+=\s+"([^"]+)"', plan.stdout)))
         # The facilitator counts <learner>.<zone> in such a shared (untagged) zone as step 08.
-        alias = {"Name": f"{LEARNERS[0]}.class.example.com", "Type": "A", "AliasTarget": {
-            "HostedZoneId": "Z35SXDOTRQ7X7K", "DNSName": "ecs-alb-ana-1.us-east-1.elb.amazonaws.com",
-            "EvaluateTargetHealth": True}}
+        alias = {
+            "Name": f"{LEARNERS[0]}.class.example.com",
+            "Type": "A",
+            "AliasTarget": {
+                "HostedZoneId": "Z35SXDOTRQ7X7K",
+                "DNSName": "ecs-alb-ana-1.us-east-1.elb.amazonaws.com",
+                "EvaluateTargetHealth": True,
+            },
+        }
         with as_learner(room_ws, None, None):
             route53 = aws.client("route53")
-            route53.change_resource_record_sets(HostedZoneId=zone_id, ChangeBatch={"Changes": [
-                {"Action": "CREATE", "ResourceRecordSet": alias}]})
+            route53.change_resource_record_sets(
+                HostedZoneId=zone_id, ChangeBatch={"Changes": [{"Action": "CREATE", "ResourceRecordSet": alias}]}
+            )
             result["shared_zone_progress"] = facilitator.progress()
-            route53.change_resource_record_sets(HostedZoneId=zone_id, ChangeBatch={"Changes": [
-                {"Action": "DELETE", "ResourceRecordSet": alias}]})
+            route53.change_resource_record_sets(
+                HostedZoneId=zone_id, ChangeBatch={"Changes": [{"Action": "DELETE", "ResourceRecordSet": alias}]}
+            )
             route53.delete_hosted_zone(Id=zone_id)
         result["states"] = {n: sorted(course.state_resources(path=folders[n] / "terraform.tfstate")) for n in LEARNERS}
 
@@ -169,8 +224,9 @@ def main(out: Path) -> int:
         first_half = LEARNERS[::2]
         destroy = [str(exe), "destroy", "-auto-approve", "-input=false", "-no-color"]
         box = {}
-        thread = threading.Thread(target=lambda: box.update(
-            destroy=_run_all({n: [destroy] for n in first_half}, envs, folders)))
+        thread = threading.Thread(
+            target=lambda: box.update(destroy=_run_all({n: [destroy] for n in first_half}, envs, folders))
+        )
         phase = time.monotonic()
         thread.start()
         with as_learner(out / LATE, LATE, url):
@@ -185,8 +241,11 @@ def main(out: Path) -> int:
 
         with as_learner(out / LATE, LATE, url):
             course.reset()
-            result["late_after_reset"] = {"applied": course.applied(), "state": course.state_resources(),
-                                          "files": sorted(p.name for p in terraform.stack_dir(course.STACK).glob("*.tf"))}
+            result["late_after_reset"] = {
+                "applied": course.applied(),
+                "state": course.state_resources(),
+                "files": sorted(p.name for p in terraform.stack_dir(course.STACK).glob("*.tf")),
+            }
         result["after_late_reset"] = snapshot()
 
         result["destroy_rest"] = _run_all({n: [destroy] for n in LEARNERS[1::2]}, envs, folders)
@@ -203,8 +262,10 @@ def main(out: Path) -> int:
                 said = io.StringIO()
                 with contextlib.redirect_stdout(said):
                     course.reset()
-                result["solo_reset"] = {"said": said.getvalue(), "vpcs_left": [
-                    v["VpcId"] for v in aws.client("ec2").describe_vpcs()["Vpcs"] if not v["IsDefault"]]}
+                result["solo_reset"] = {
+                    "said": said.getvalue(),
+                    "vpcs_left": [v["VpcId"] for v in aws.client("ec2").describe_vpcs()["Vpcs"] if not v["IsDefault"]],
+                }
             finally:
                 emulator.stop()
         result["total_s"] = round(time.monotonic() - began, 1)

@@ -12,6 +12,7 @@ by module, on the other. The course's provider waits leave the CPU idle, so the 
 halves overlap. Each worker has its own workspace and emulator
 (``.course-test/<worker>``), so nothing one does can disturb the other.
 """
+
 from __future__ import annotations
 
 import os
@@ -54,7 +55,8 @@ def pytest_sessionstart(session):
 
 def pytest_configure(config):
     config.addinivalue_line(
-        "markers", "after_course: runs after the cells of notebook 09, before the teardown notebook 10")
+        "markers", "after_course: runs after the cells of notebook 09, before the teardown notebook 10"
+    )
 
 
 def pytest_collection_modifyitems(session, config, items):
@@ -87,8 +89,11 @@ def pytest_xdist_make_scheduler(config, log):
 
 
 def _in_course(item) -> bool:
-    return (Path(str(item.fspath)).parent.name == "notebooks" or item.nodeid.startswith(BESIDE_COURSE)
-            or item.get_closest_marker("after_course") is not None)
+    return (
+        Path(str(item.fspath)).parent.name == "notebooks"
+        or item.nodeid.startswith(BESIDE_COURSE)
+        or item.get_closest_marker("after_course") is not None
+    )
 
 
 def pytest_runtest_setup(item):
@@ -97,14 +102,15 @@ def pytest_runtest_setup(item):
     if getattr(session.config, "course_jobs_started", False) or not _in_course(item):
         return
     session.config.course_jobs_started = True
-    if any(i.get_closest_marker("after_course") and "standalone_run" in getattr(i, "fixturenames", ())
-           for i in session.items):
+    if any(
+        i.get_closest_marker("after_course") and "standalone_run" in getattr(i, "fixturenames", ())
+        for i in session.items
+    ):
         from tests.course_support import Standalone
 
         session.config.course_standalone = Standalone.start()
     # The workshop room (8 learners at once on one emulator, tests/room_support.py) likewise.
-    if any(i.get_closest_marker("after_course") and "room" in getattr(i, "fixturenames", ())
-           for i in session.items):
+    if any(i.get_closest_marker("after_course") and "room" in getattr(i, "fixturenames", ()) for i in session.items):
         from tests.room_support import Room
 
         session.config.course_room = Room.start()

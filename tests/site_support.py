@@ -13,6 +13,7 @@ and assert on it. Each process runs, in order:
 
     python -m tests.site_support site|slides OUT REPORT.json
 """
+
 from __future__ import annotations
 
 import json
@@ -32,17 +33,25 @@ NO_REVEAL = ("npm is not installed", "Could not fetch reveal.js")
 
 # ----------------------------------------------------- in the background process
 
+
 def walk_site(chrome, base: str) -> dict:
     """From the index, follow "Next" to the end, recording every page."""
     chrome.open(base + "index.html")
-    report = {"index_links": chrome.evaluate(
-        "Array.from(document.querySelectorAll('article a')).map(a => [a.getAttribute('href'), a.textContent.trim()])"),
-        "pages": []}
+    report = {
+        "index_links": chrome.evaluate(
+            "Array.from(document.querySelectorAll('article a')).map(a => [a.getAttribute('href'), a.textContent.trim()])"
+        ),
+        "pages": [],
+    }
     while chrome.evaluate("!!document.querySelector('a.md-footer__link--next')") and len(report["pages"]) < 50:
         url = chrome.click("a.md-footer__link--next")
-        report["pages"].append({"url": url.removeprefix(base),
-                                "heading": chrome.evaluate("document.querySelector('article h1').textContent"),
-                                "images": chrome.images_loaded()})
+        report["pages"].append(
+            {
+                "url": url.removeprefix(base),
+                "heading": chrome.evaluate("document.querySelector('article h1').textContent"),
+                "images": chrome.images_loaded(),
+            }
+        )
     return report
 
 
@@ -52,8 +61,9 @@ def walk_slides(chrome, base: str) -> dict:
     for name in SLIDE_NOTEBOOKS:
         deck = name.replace(".ipynb", ".slides.html")
         chrome.open(base + deck)
-        total = chrome.wait_for("typeof Reveal !== 'undefined' && Reveal.isReady() && Reveal.getTotalSlides()",
-                                "reveal.js to start")
+        total = chrome.wait_for(
+            "typeof Reveal !== 'undefined' && Reveal.isReady() && Reveal.getTotalSlides()", "reveal.js to start"
+        )
         chrome.evaluate("Reveal.next()")
         moved = chrome.wait_for("(Reveal.getState().indexh + Reveal.getState().indexv > 0) || null", "the next slide")
         report["decks"][deck] = {"total": total, "moved": bool(moved), "images": chrome.images_loaded()}
@@ -64,10 +74,16 @@ def run(kind: str, out: Path, report_file: Path) -> None:
     from tests import browser
 
     extra = [a for name in SLIDE_NOTEBOOKS for a in ("-n", f"notebooks/{name}")] if kind == "slides" else []
-    proc = subprocess.run([sys.executable, "-m", "helpers", kind, str(out), *extra], cwd=REPO,
-                          capture_output=True, text=True)
-    report = {"kind": kind, "out": str(out), "code": proc.returncode, "output": proc.stdout + proc.stderr,
-              "chromium": browser.find()}
+    proc = subprocess.run(
+        [sys.executable, "-m", "helpers", kind, str(out), *extra], cwd=REPO, capture_output=True, text=True
+    )
+    report = {
+        "kind": kind,
+        "out": str(out),
+        "code": proc.returncode,
+        "output": proc.stdout + proc.stderr,
+        "chromium": browser.find(),
+    }
     if proc.returncode == 0 and report["chromium"]:
         chrome = browser.Browser(report["chromium"])
         try:
@@ -81,6 +97,7 @@ def run(kind: str, out: Path, report_file: Path) -> None:
 
 # ------------------------------------------------------------ in the test session
 
+
 class Job:
     """One background process: build, then walk in the browser."""
 
@@ -91,7 +108,10 @@ class Job:
         self.log = (self.tmp / "job.log").open("w+")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "tests.site_support", kind, str(self.tmp / kind), str(self.report_file)],
-            cwd=REPO, stdout=self.log, stderr=subprocess.STDOUT)
+            cwd=REPO,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
         self._report: dict | None = None
 
     def report(self) -> dict:
@@ -108,8 +128,9 @@ class Job:
         if report["code"] != 0:
             if self.kind == "slides" and any(s in report["output"] for s in NO_REVEAL) and not os.environ.get("CI"):
                 pytest.skip(f"reveal.js could not be fetched, so the slides are not tested:\n{report['output']}")
-            pytest.fail(f"python -m helpers {self.kind} failed (exit {report['code']}):\n{report['output']}",
-                        pytrace=False)
+            pytest.fail(
+                f"python -m helpers {self.kind} failed (exit {report['code']}):\n{report['output']}", pytrace=False
+            )
         return report
 
     def stop(self) -> None:
@@ -140,8 +161,10 @@ def browser_walk(report: dict) -> dict:
     from tests import browser
 
     if not report["chromium"]:
-        message = (f"Chromium is not installed, so the {report['kind']} is not opened in a browser. "
-                   f"Install it: {browser.INSTALL}")
+        message = (
+            f"Chromium is not installed, so the {report['kind']} is not opened in a browser. "
+            f"Install it: {browser.INSTALL}"
+        )
         if os.environ.get("CI"):
             pytest.fail(f"{message} (`make test` installs it when run as root with apt)", pytrace=False)
         pytest.skip(message)

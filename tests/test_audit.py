@@ -3,6 +3,7 @@ and property-based tests of the port-range and CIDR logic against brute-force or
 
 The live audit (boto3 → report) runs in notebooks 07 and 09 and in test_audit_live below.
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -23,10 +24,13 @@ ALB_SUBNETS = ["10.0.1.0/24", "10.0.2.0/24"]
 
 
 def rule(proto="tcp", ports=(80, 80), cidrs=(), v6=(), groups=(), prefix=()):
-    permission = {"IpProtocol": proto, "IpRanges": [{"CidrIp": c} for c in cidrs],
-                  "Ipv6Ranges": [{"CidrIpv6": c} for c in v6],
-                  "UserIdGroupPairs": [{"GroupId": g} for g in groups],
-                  "PrefixListIds": [{"PrefixListId": p} for p in prefix]}
+    permission = {
+        "IpProtocol": proto,
+        "IpRanges": [{"CidrIp": c} for c in cidrs],
+        "Ipv6Ranges": [{"CidrIpv6": c} for c in v6],
+        "UserIdGroupPairs": [{"GroupId": g} for g in groups],
+        "PrefixListIds": [{"PrefixListId": p} for p in prefix],
+    }
     if proto != "-1":
         permission["FromPort"], permission["ToPort"] = ports
     return permission
@@ -36,28 +40,58 @@ def group(gid, ingress=(), egress=()):
     return {"GroupId": gid, "IpPermissions": list(ingress), "IpPermissionsEgress": list(egress)}
 
 
-COURSE_ALB = group(ALB_SG, [rule(ports=(443, 443), cidrs=["0.0.0.0/0"]), rule(ports=(80, 80), cidrs=["0.0.0.0/0"])],
-                   [rule(ports=(32768, 65535), cidrs=["10.0.0.0/16"])])
-COURSE_INSTANCES = group(INSTANCE_SG, [rule(ports=(32768, 65535), groups=[ALB_SG])],
-                         [rule(ports=(443, 443), cidrs=["0.0.0.0/0"]), rule(ports=(5432, 5432), cidrs=["203.0.113.0/24"])])
+COURSE_ALB = group(
+    ALB_SG,
+    [rule(ports=(443, 443), cidrs=["0.0.0.0/0"]), rule(ports=(80, 80), cidrs=["0.0.0.0/0"])],
+    [rule(ports=(32768, 65535), cidrs=["10.0.0.0/16"])],
+)
+COURSE_INSTANCES = group(
+    INSTANCE_SG,
+    [rule(ports=(32768, 65535), groups=[ALB_SG])],
+    [rule(ports=(443, 443), cidrs=["0.0.0.0/0"]), rule(ports=(5432, 5432), cidrs=["203.0.113.0/24"])],
+)
 LISTENERS = [
-    {"port": 80, "protocol": "HTTP", "ssl_policy": None, "action": {"type": "redirect", "protocol": "HTTPS", "port": "443"}},
-    {"port": 443, "protocol": "HTTPS", "ssl_policy": "ELBSecurityPolicy-TLS13-1-2-2021-06",
-     "action": {"type": "forward", "target_groups": ["ecs-alb-learner-web"]}},
+    {
+        "port": 80,
+        "protocol": "HTTP",
+        "ssl_policy": None,
+        "action": {"type": "redirect", "protocol": "HTTPS", "port": "443"},
+    },
+    {
+        "port": 443,
+        "protocol": "HTTPS",
+        "ssl_policy": "ELBSecurityPolicy-TLS13-1-2-2021-06",
+        "action": {"type": "forward", "target_groups": ["ecs-alb-learner-web"]},
+    },
 ]
 
 
-def snapshot(alb=COURSE_ALB, instances=COURSE_INSTANCES, *, listeners=LISTENERS, ports=(32768, 32769),
-             instance_groups=(INSTANCE_SG,), health_check_port="traffic-port", extra_groups=(), prefix_lists=None):
+def snapshot(
+    alb=COURSE_ALB,
+    instances=COURSE_INSTANCES,
+    *,
+    listeners=LISTENERS,
+    ports=(32768, 32769),
+    instance_groups=(INSTANCE_SG,),
+    health_check_port="traffic-port",
+    extra_groups=(),
+    prefix_lists=None,
+):
     groups = {g["GroupId"]: g for g in (alb, instances, *extra_groups)}
     return {
-        "load_balancers": [{
-            "name": "ecs-alb-learner", "security_groups": [ALB_SG], "subnet_cidrs": ALB_SUBNETS,
-            "listeners": listeners,
-            "targets": [{"id": "i-1", "port": p, "health_check_port": health_check_port, "target_group": "web"}
-                        for p in ports],
-            "instance_ids": ["i-1"] if ports else [],
-        }],
+        "load_balancers": [
+            {
+                "name": "ecs-alb-learner",
+                "security_groups": [ALB_SG],
+                "subnet_cidrs": ALB_SUBNETS,
+                "listeners": listeners,
+                "targets": [
+                    {"id": "i-1", "port": p, "health_check_port": health_check_port, "target_group": "web"}
+                    for p in ports
+                ],
+                "instance_ids": ["i-1"] if ports else [],
+            }
+        ],
         "instances": {"i-1": {"security_groups": list(instance_groups), "private_ips": ["10.0.1.17"]}},
         "security_groups": groups,
         "prefix_lists": prefix_lists or {},
@@ -83,8 +117,11 @@ def test_the_course_final_state_is_clean():
     assert report.findings == [], report.text()
     assert report.ok and report.verdict() == "clean: no findings"
     assert {r.destination: r.verdict for r in report.rows} == {
-        "ALB ecs-alb-learner": "ok", "listeners of ecs-alb-learner": "ok", "instances": "ok",
-        "registered targets": "ok"}
+        "ALB ecs-alb-learner": "ok",
+        "listeners of ecs-alb-learner": "ok",
+        "instances": "ok",
+        "registered targets": "ok",
+    }
     rows = {(r.source, r.destination): r.allowed for r in report.rows}
     assert rows[("internet", "ALB ecs-alb-learner")] == "tcp 80, 443"
     assert rows[("internet", "instances")] == "nothing"
@@ -103,9 +140,12 @@ def test_the_articles_port_80_rule_blocks_every_target_port():
 
 
 def test_the_articles_alb_group_opens_ssh_and_the_ephemeral_range_to_everyone():
-    alb = group(ALB_SG, COURSE_ALB["IpPermissions"] + [rule(ports=(22, 22), cidrs=["0.0.0.0/0"]),
-                                                      rule(ports=(32768, 65535), cidrs=["0.0.0.0/0"])],
-                COURSE_ALB["IpPermissionsEgress"])
+    alb = group(
+        ALB_SG,
+        COURSE_ALB["IpPermissions"]
+        + [rule(ports=(22, 22), cidrs=["0.0.0.0/0"]), rule(ports=(32768, 65535), cidrs=["0.0.0.0/0"])],
+        COURSE_ALB["IpPermissionsEgress"],
+    )
     report = audit.analyse(snapshot(alb=alb))
     assert report.ok, "an ALB answers only on its listeners: medium, not high"
     assert "the whole internet" in one(report, "medium", "port 22 open to")
@@ -114,8 +154,11 @@ def test_the_articles_alb_group_opens_ssh_and_the_ephemeral_range_to_everyone():
 
 
 def test_option_1_the_albs_group_on_the_instances_exposes_them():
-    alb = group(ALB_SG, COURSE_ALB["IpPermissions"] + [rule(ports=(22, 22), cidrs=["0.0.0.0/0"])],
-                COURSE_ALB["IpPermissionsEgress"])
+    alb = group(
+        ALB_SG,
+        COURSE_ALB["IpPermissions"] + [rule(ports=(22, 22), cidrs=["0.0.0.0/0"])],
+        COURSE_ALB["IpPermissionsEgress"],
+    )
     report = audit.analyse(snapshot(alb=alb, instance_groups=[ALB_SG]))
     for port in ("22", "80", "443"):
         assert "the ALB's own group is attached" in one(report, "high", f"port {port} from 0.0.0.0/0")
@@ -133,14 +176,17 @@ def test_all_ports_all_protocols_from_the_alb_works_but_is_wider_than_needed():
 # ---------------------------------------------------------------- semantics, one case each
 
 
-@pytest.mark.parametrize("permission, shown", [
-    (rule(proto="-1", cidrs=["0.0.0.0/0"]), "all traffic from 0.0.0.0/0"),
-    (rule(ports=(22, 22), v6=["::/0"]), "tcp port 22 from ::/0"),
-    (rule(proto="udp", ports=(53, 53), cidrs=["0.0.0.0/0"]), "udp port 53 from 0.0.0.0/0"),
-    (rule(proto="icmp", ports=(-1, -1), cidrs=["0.0.0.0/0"]), "icmp from 0.0.0.0/0"),
-    (rule(proto="6", ports=(8000, 8080), cidrs=["198.51.100.0/24"]), "tcp ports 8000-8080 from 198.51.100.0/24"),
-    (rule(ports=(443, 443), v6=["2001:db8:1234::/48"]), "tcp port 443 from 2001:db8:1234::/48"),
-])
+@pytest.mark.parametrize(
+    "permission, shown",
+    [
+        (rule(proto="-1", cidrs=["0.0.0.0/0"]), "all traffic from 0.0.0.0/0"),
+        (rule(ports=(22, 22), v6=["::/0"]), "tcp port 22 from ::/0"),
+        (rule(proto="udp", ports=(53, 53), cidrs=["0.0.0.0/0"]), "udp port 53 from 0.0.0.0/0"),
+        (rule(proto="icmp", ports=(-1, -1), cidrs=["0.0.0.0/0"]), "icmp from 0.0.0.0/0"),
+        (rule(proto="6", ports=(8000, 8080), cidrs=["198.51.100.0/24"]), "tcp ports 8000-8080 from 198.51.100.0/24"),
+        (rule(ports=(443, 443), v6=["2001:db8:1234::/48"]), "tcp port 443 from 2001:db8:1234::/48"),
+    ],
+)
 def test_any_public_source_on_any_protocol_reaches_the_instances(permission, shown):
     instances = group(INSTANCE_SG, COURSE_INSTANCES["IpPermissions"] + [permission])
     report = audit.analyse(snapshot(instances=instances))
@@ -200,15 +246,24 @@ def test_an_explicit_health_check_port_must_be_open_too():
     one(report, "high", "health-check port 8080 is not allowed")
 
 
-@pytest.mark.parametrize("listeners, severity, words", [
-    ([dict(LISTENERS[0], action={"type": "forward", "target_groups": ["web"]}), LISTENERS[1]],
-     "medium", ("HTTP:80 forwards plain HTTP",)),
-    ([LISTENERS[0]], "medium", ("no HTTPS listener",)),
-    ([LISTENERS[0], dict(LISTENERS[1], action={"type": "forward", "target_groups": []})],
-     "high", ("forwards to no target group",)),
-    ([LISTENERS[0], dict(LISTENERS[1], ssl_policy="ELBSecurityPolicy-2016-08")], "low", ("TLS 1.0/1.1",)),
-    ([LISTENERS[0], LISTENERS[1], dict(LISTENERS[1], port=8443)], "high", ("HTTPS:8443 cannot be reached",)),
-])
+@pytest.mark.parametrize(
+    "listeners, severity, words",
+    [
+        (
+            [dict(LISTENERS[0], action={"type": "forward", "target_groups": ["web"]}), LISTENERS[1]],
+            "medium",
+            ("HTTP:80 forwards plain HTTP",),
+        ),
+        ([LISTENERS[0]], "medium", ("no HTTPS listener",)),
+        (
+            [LISTENERS[0], dict(LISTENERS[1], action={"type": "forward", "target_groups": []})],
+            "high",
+            ("forwards to no target group",),
+        ),
+        ([LISTENERS[0], dict(LISTENERS[1], ssl_policy="ELBSecurityPolicy-2016-08")], "low", ("TLS 1.0/1.1",)),
+        ([LISTENERS[0], LISTENERS[1], dict(LISTENERS[1], port=8443)], "high", ("HTTPS:8443 cannot be reached",)),
+    ],
+)
 def test_listener_problems(listeners, severity, words):
     one(audit.analyse(snapshot(listeners=listeners)), severity, *words)
 
@@ -216,7 +271,8 @@ def test_listener_problems(listeners, severity, words):
 def test_no_registered_targets_means_503():
     report = audit.analyse(snapshot(ports=()))
     assert [r.allowed for r in report.rows if r.destination == "instances"] == [
-        "no instances found behind this load balancer"]
+        "no instances found behind this load balancer"
+    ]
 
 
 def test_nothing_to_audit_yet_is_not_a_failure():
@@ -240,7 +296,11 @@ def test_the_report_renders_as_text_html_and_json():
     instances = group(INSTANCE_SG, [rule(ports=(80, 80), groups=[ALB_SG])])
     report = audit.analyse(snapshot(instances=instances))
     html = report._repr_html_()
-    assert html.count("<table>") == 2 and "<b>high</b>" in html and "&" not in html.replace("&gt;", "").replace("&#x27;", "")
+    assert (
+        html.count("<table>") == 2
+        and "<b>high</b>" in html
+        and "&" not in html.replace("&gt;", "").replace("&#x27;", "")
+    )
     data = json.loads(json.dumps(report.to_dict()))
     assert data["ok"] is False and data["findings"][0]["severity"] == "high"
     assert report.text().splitlines()[0] == "Reachability audit: FAILED: 2 high, 1 medium"
@@ -250,8 +310,10 @@ def test_the_report_renders_as_text_html_and_json():
 def test_the_report_draws_as_a_diagram(tmp_path):
     png = audit.draw(audit.analyse(snapshot(instance_groups=[ALB_SG])), tmp_path)
     assert png.exists() and png.stat().st_size > 10_000
-    assert "firebrick" in (tmp_path / "reachability.svg").read_text().lower() or \
-        "#b22222" in (tmp_path / "reachability.svg").read_text().lower()
+    assert (
+        "firebrick" in (tmp_path / "reachability.svg").read_text().lower()
+        or "#b22222" in (tmp_path / "reachability.svg").read_text().lower()
+    )
 
 
 # ---------------------------------------------------------------- properties
@@ -293,13 +355,15 @@ def test_complement_covers_the_rest_of_0_to_65535(raw):
 
 
 def ipv4_networks():
-    return st.builds(lambda a, n: ipaddress.ip_network((a, n), strict=False),
-                     st.integers(0, 2**32 - 1), st.integers(0, 32))
+    return st.builds(
+        lambda a, n: ipaddress.ip_network((a, n), strict=False), st.integers(0, 2**32 - 1), st.integers(0, 32)
+    )
 
 
 def ipv6_networks():
-    return st.builds(lambda a, n: ipaddress.ip_network((a, n), strict=False),
-                     st.integers(0, 2**128 - 1), st.integers(0, 128))
+    return st.builds(
+        lambda a, n: ipaddress.ip_network((a, n), strict=False), st.integers(0, 2**128 - 1), st.integers(0, 128)
+    )
 
 
 networks = st.one_of(ipv4_networks(), ipv6_networks())
@@ -352,16 +416,28 @@ def packet_allowed(groups, source_ip, source_groups, proto, port):
 
 cidr_text = st.one_of(ipv4_networks(), ipv6_networks()).map(str)
 random_rule = st.builds(
-    lambda proto, a, b, cidrs, groups: rule(proto=proto, ports=(min(a, b), max(a, b)),
-                                            cidrs=[c for c in cidrs if ":" not in c],
-                                            v6=[c for c in cidrs if ":" in c], groups=groups),
-    st.sampled_from(["tcp", "6", "udp", "-1"]), st.integers(0, 65535), st.integers(0, 65535),
-    st.lists(cidr_text, max_size=2), st.lists(st.sampled_from([ALB_SG, OTHER_SG]), max_size=1))
+    lambda proto, a, b, cidrs, groups: rule(
+        proto=proto,
+        ports=(min(a, b), max(a, b)),
+        cidrs=[c for c in cidrs if ":" not in c],
+        v6=[c for c in cidrs if ":" in c],
+        groups=groups,
+    ),
+    st.sampled_from(["tcp", "6", "udp", "-1"]),
+    st.integers(0, 65535),
+    st.integers(0, 65535),
+    st.lists(cidr_text, max_size=2),
+    st.lists(st.sampled_from([ALB_SG, OTHER_SG]), max_size=1),
+)
 
 
 @settings(max_examples=200)
-@given(st.lists(random_rule, min_size=1, max_size=4), st.sampled_from([ALB_SG, OTHER_SG]),
-       st.integers(0, 2**32 - 1), st.integers(0, 65535))
+@given(
+    st.lists(random_rule, min_size=1, max_size=4),
+    st.sampled_from([ALB_SG, OTHER_SG]),
+    st.integers(0, 2**32 - 1),
+    st.integers(0, 65535),
+)
 def test_evaluate_agrees_with_a_packet_by_packet_oracle(rules, source_group, ip_int, port):
     groups = [group(INSTANCE_SG, rules)]
     ip = str(ipaddress.ip_address(ip_int))
@@ -374,15 +450,20 @@ def test_evaluate_agrees_with_a_packet_by_packet_oracle(rules, source_group, ip_
 
 
 def test_the_command_exits_zero_with_nothing_to_audit(other_workspace):
-    result = subprocess.run([sys.executable, "-m", "helpers", "audit", "--json"], capture_output=True, text=True,
-                            timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "helpers", "audit", "--json"], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["findings"][0]["severity"] == "info"
 
 
 def test_the_command_rejects_a_bad_port_range(other_workspace):
-    result = subprocess.run([sys.executable, "-m", "helpers", "audit", "--host-ports", "65535-80"],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "helpers", "audit", "--host-ports", "65535-80"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 2 and "is not a port range" in result.stderr and "Traceback" not in result.stderr
 
 
@@ -395,8 +476,9 @@ def test_after_course_audit_reports_the_finished_course_clean_and_the_article_va
 
     if "aws_security_group_rule.instances_from_alb" not in course.state_resources():
         pytest.skip("needs the course applied up to notebook 09 (runs in make test between 09 and 10)")
-    result = subprocess.run([sys.executable, "-m", "helpers", "audit", "--json"], capture_output=True, text=True,
-                            timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "helpers", "audit", "--json"], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert json.loads(result.stdout)["verdict"] == "clean: no findings"
     alb_group = course.resource("aws_security_group.alb")["id"]

@@ -13,6 +13,7 @@ never a traceback (tests/test_notebook_kernel.py shows how a notebook displays t
     AWS:        aws target without credentials, real credentials while on the emulator
     state:      lock held, damaged state file, failure while writing the backup
 """
+
 from __future__ import annotations
 
 import json
@@ -27,12 +28,15 @@ from helpers import aws, backups, course, emulator, magics, standalone, targets,
 from helpers.errors import CourseError
 from helpers.terraform import Terraform
 
-GROUP = terraform.HEADER_HCL + """
+GROUP = (
+    terraform.HEADER_HCL
+    + """
 resource "aws_security_group" "box" {
   name        = "course-bad-inputs"
   description = "bad inputs catalogue"
 }
 """
+)
 SECOND = """
 resource "aws_security_group" "second" {
   name        = "course-bad-inputs-2"
@@ -99,6 +103,7 @@ def state_of(tf: Terraform) -> str:
 # Values: the variables' validation rules (terraform/variables.tf) stop them before anything changes
 # ---------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def course_copy(emulator_url_module):
     """terraform/ as a stack of the workspace (the course's files), initialised once."""
@@ -108,20 +113,23 @@ def course_copy(emulator_url_module):
     return tf
 
 
-@pytest.mark.parametrize("variable, value, message", [
-    ("learner", "Ana Smith", "1 to 12 lower-case letters or digits"),               # invalid learner prefix
-    ("vpc_cidr", "10.0.0.0/8", "from /16 to /24"),
-    ("vpc_cidr", "10.0.0.300/16", "from /16 to /24"),                              # invalid CIDR
-    ("public_subnet_cidrs", ["10.0.1.0/24"], "exactly two IPv4 networks"),
-    ("host_port_range", {"from": 40000, "to": 32768}, "1024 <= from <= to <= 65535"),  # from > to
-    ("host_port_range", {"from": 32768, "to": 70000}, "1024 <= from <= to <= 65535"),  # port out of range
-    ("database_cidr", "0.0.0.0/0", "not 0.0.0.0/0"),
-    ("database_port", "0", "from 1 to 65535"),
-    ("domain_name", "localhost", "at least three labels"),
-    ("hosted_zone_id", "my-zone", 'looks like "Z0123456789ABCDEFGHIJ"'),
-    ("certificate_source", "letsencrypt", '"acm-dns"'),
-    ("instance_count", "9", "from 1 to 4"),
-])
+@pytest.mark.parametrize(
+    "variable, value, message",
+    [
+        ("learner", "Ana Smith", "1 to 12 lower-case letters or digits"),  # invalid learner prefix
+        ("vpc_cidr", "10.0.0.0/8", "from /16 to /24"),
+        ("vpc_cidr", "10.0.0.300/16", "from /16 to /24"),  # invalid CIDR
+        ("public_subnet_cidrs", ["10.0.1.0/24"], "exactly two IPv4 networks"),
+        ("host_port_range", {"from": 40000, "to": 32768}, "1024 <= from <= to <= 65535"),  # from > to
+        ("host_port_range", {"from": 32768, "to": 70000}, "1024 <= from <= to <= 65535"),  # port out of range
+        ("database_cidr", "0.0.0.0/0", "not 0.0.0.0/0"),
+        ("database_port", "0", "from 1 to 65535"),
+        ("domain_name", "localhost", "at least three labels"),
+        ("hosted_zone_id", "my-zone", 'looks like "Z0123456789ABCDEFGHIJ"'),
+        ("certificate_source", "letsencrypt", '"acm-dns"'),
+        ("instance_count", "9", "from 1 to 4"),
+    ],
+)
 def test_a_bad_variable_value_says_what_is_expected(course_copy, variable, value, message):
     with pytest.raises(CourseError) as info:
         course_copy.plan(var={variable: value})
@@ -142,8 +150,9 @@ def test_a_domain_outside_the_given_zone_is_stopped_before_anything_changes(cour
     zone_id = zone["HostedZone"]["Id"].split("/")[-1]
     try:
         with pytest.raises(CourseError) as info:
-            course_copy.plan(var={"certificate_source": "acm-dns", "hosted_zone_id": zone_id,
-                                  "domain_name": "app.other.org"})
+            course_copy.plan(
+                var={"certificate_source": "acm-dns", "hosted_zone_id": zone_id, "domain_name": "app.other.org"}
+            )
         clear(info.value, "stopped for stack bad-values")
         assert "domain_name must be a name inside the zone" in info.value.why
     finally:
@@ -154,6 +163,7 @@ def test_a_domain_outside_the_given_zone_is_stopped_before_anything_changes(cour
 # HCL: what only AWS (and the emulator, corrected to match it) refuses
 # ---------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("low, high, case", [(70000, 70001, "port out of range"), (40000, 32768, "from > to")])
 def test_impossible_ports_in_a_rule_are_refused_as_on_aws(box, low, high, case):
     before = course.state_resources("bad-inputs")
@@ -161,12 +171,18 @@ def test_impossible_ports_in_a_rule_are_refused_as_on_aws(box, low, high, case):
     clear(error, "rule.tf line 2: AWS refused it (InvalidPermission.Malformed: TCP/UDP port", "from_port/to_port")
     assert "0 to 65535" in error.why
     after = course.state_resources("bad-inputs")
-    assert after.keys() == before.keys() and after["aws_security_group.box"]["id"] == before[
-        "aws_security_group.box"]["id"], "the group is still in the state, nothing lost"
+    assert (
+        after.keys() == before.keys()
+        and after["aws_security_group.box"]["id"] == before["aws_security_group.box"]["id"]
+    ), "the group is still in the state, nothing lost"
 
 
 def test_an_unknown_security_group_id_in_hcl_says_to_refer_to_the_group(box):
-    clear(refused_with(box, RULE % ('"sg-0123456789abcdef0"', 443, 443)), 'No security group with ID "sg-0123456789abcdef0"', "aws_security_group.alb.id")
+    clear(
+        refused_with(box, RULE % ('"sg-0123456789abcdef0"', 443, 443)),
+        'No security group with ID "sg-0123456789abcdef0"',
+        "aws_security_group.alb.id",
+    )
 
 
 @pytest.mark.parametrize("group_id", ["sg-0123456789abcdef0", "my-group"])
@@ -175,7 +191,7 @@ def test_an_unknown_security_group_id_passed_to_boto3_says_where_ids_come_from(e
 
     with pytest.raises(botocore.exceptions.ClientError) as raw:
         aws.client("ec2").describe_security_groups(GroupIds=[group_id])
-    error = clear(aws.explain(raw.value), "DescribeSecurityGroups failed: InvalidGroup", 'course.resource(')
+    error = clear(aws.explain(raw.value), "DescribeSecurityGroups failed: InvalidGroup", "course.resource(")
     assert group_id in error.what  # what a notebook shows instead of botocore's traceback
 
 
@@ -186,13 +202,18 @@ def test_a_syntax_error_in_an_hcl_cell_keeps_the_previous_file_and_the_learners_
     folder = terraform.stack_dir("bad-cell")
     with pytest.raises(CourseError) as info:
         magics.write_hcl("bad-cell/main.tf", broken)
-    clear(info.value, "main.tf, line 2 of the HCL: Invalid multi-line string. The cell was not saved.",
-          "main.tf.rejected")
+    clear(
+        info.value, "main.tf, line 2 of the HCL: Invalid multi-line string. The cell was not saved.", "main.tf.rejected"
+    )
     assert (folder / "main.tf").read_text() == good, "the previous good version is kept"
     assert (folder / "main.tf.rejected").read_text() == broken, "the learner's text is kept too"
     with pytest.raises(CourseError) as refused:  # the old file is never applied by mistake
         Terraform("bad-cell").plan()
-    clear(refused.value, "the last %%hcl cell for main.tf was not saved", "delete <workspace>/stacks/bad-cell/main.tf.rejected")
+    clear(
+        refused.value,
+        "the last %%hcl cell for main.tf was not saved",
+        "delete <workspace>/stacks/bad-cell/main.tf.rejected",
+    )
     magics.write_hcl("bad-cell/main.tf", good.replace('"a"', '"b"'))  # fixed and run again
     assert not (folder / "main.tf.rejected").exists()
 
@@ -215,6 +236,7 @@ def test_a_syntax_error_in_a_stack_file_names_file_and_line_and_keeps_state(box)
 # The machine: emulator, its port, Graphviz
 # ---------------------------------------------------------------------------
 
+
 def test_emulator_down_behind_aws_endpoint_url_says_it_cannot_restart_it(monkeypatch):
     with socket.socket() as free:
         free.bind(("127.0.0.1", 0))
@@ -227,8 +249,10 @@ def test_emulator_down_behind_aws_endpoint_url_says_it_cannot_restart_it(monkeyp
 
 
 def test_emulator_that_cannot_start_says_what_is_missing(other_workspace):
-    code = ("import sys; sys.modules['moto'] = None\n"
-            "from helpers.__main__ import main; sys.exit(main(['emulator', 'start']))")
+    code = (
+        "import sys; sys.modules['moto'] = None\n"
+        "from helpers.__main__ import main; sys.exit(main(['emulator', 'start']))"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     assert "'moto' is not installed" in proc.stderr and "make lab" in proc.stderr
@@ -261,12 +285,17 @@ def test_graphviz_missing_gives_the_install_lines(monkeypatch, tmp_path):
 # The course: order and names
 # ---------------------------------------------------------------------------
 
+
 def test_a_notebook_run_out_of_order_names_the_one_to_run_first(other_workspace, monkeypatch):
     monkeypatch.setattr(course.recovery, "ensure", lambda **_: {})  # no emulator needed for this
     folder = terraform.stack_dir(course.STACK)
-    state = {"version": 4, "resources": [
-        {"mode": "managed", "type": t, "name": n, "instances": [{"attributes": {"id": "x"}}]}
-        for t, n in (("aws_route_table_association", "public"), ("aws_security_group_rule", "alb_to_targets"))]}
+    state = {
+        "version": 4,
+        "resources": [
+            {"mode": "managed", "type": t, "name": n, "instances": [{"attributes": {"id": "x"}}]}
+            for t, n in (("aws_route_table_association", "public"), ("aws_security_group_rule", "alb_to_targets"))
+        ],
+    }
     (folder / "terraform.tfstate").write_text(json.dumps(state))
     assert course.applied() == ["02-network", "03-alb-security-group"]
     with pytest.raises(CourseError) as info:
@@ -299,6 +328,7 @@ def test_an_unknown_target_is_one_clear_error(monkeypatch):
 # AWS credentials
 # ---------------------------------------------------------------------------
 
+
 def test_aws_target_without_credentials_is_one_clear_error(monkeypatch, no_aws_credentials, loopback_only):
     monkeypatch.setenv("COURSE_TARGET", "aws")
     monkeypatch.setenv("AWS_REGION", "eu-west-1")
@@ -314,8 +344,9 @@ def test_aws_target_without_credentials_is_one_clear_error(monkeypatch, no_aws_c
     assert loopback_only == []
 
 
-def test_real_credentials_on_the_emulator_target_are_ignored_and_named(real_looking_credentials, loopback_only,
-                                                                    emulator_url, capsys):
+def test_real_credentials_on_the_emulator_target_are_ignored_and_named(
+    real_looking_credentials, loopback_only, emulator_url, capsys
+):
     groups = aws.client("ec2").describe_security_groups()["SecurityGroups"]
     assert any(g["GroupName"] == "default" for g in groups)
     assert loopback_only == []  # no connection was attempted outside loopback
@@ -329,13 +360,22 @@ def test_real_credentials_on_the_emulator_target_are_ignored_and_named(real_look
 # State: lock, damage, backups
 # ---------------------------------------------------------------------------
 
+
 def test_a_held_state_lock_names_the_unlock_command(box):
     state = box.folder / "terraform.tfstate"
     before = state.read_text()
     holder = subprocess.Popen(  # another process, as a concurrent Terraform run is
-        [sys.executable, "-c", "import fcntl, sys; f = open(sys.argv[1], 'r+'); fcntl.lockf(f, fcntl.LOCK_EX); "
-         "print('locked', flush=True); sys.stdin.read()", str(state)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, sys; f = open(sys.argv[1], 'r+'); fcntl.lockf(f, fcntl.LOCK_EX); "
+            "print('locked', flush=True); sys.stdin.read()",
+            str(state),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "locked"
         with pytest.raises(CourseError) as info:
@@ -357,8 +397,11 @@ def test_a_damaged_state_file_names_the_backup_to_restore(box):
         for attempt in (lambda: course.state_resources("bad-inputs"), box.plan, box.apply):
             with pytest.raises(CourseError) as info:
                 attempt()
-            clear(info.value, "<workspace>/stacks/bad-inputs/terraform.tfstate is damaged",
-                  f"cp <workspace>/backups/bad-inputs/{newest.name} <workspace>/stacks/bad-inputs/terraform.tfstate")
+            clear(
+                info.value,
+                "<workspace>/stacks/bad-inputs/terraform.tfstate is damaged",
+                f"cp <workspace>/backups/bad-inputs/{newest.name} <workspace>/stacks/bad-inputs/terraform.tfstate",
+            )
         assert state.read_text() == good[: len(good) // 2], "the damaged file is left for the learner to inspect"
     finally:
         shutil.copyfile(newest, state)  # the fix the message gives
@@ -380,7 +423,8 @@ def test_a_failed_state_backup_stops_before_anything_changes(box):
         assert "Nothing was changed" in info.value.why
         assert state_of(box) == before
         assert not aws.client("ec2").describe_security_groups(
-            Filters=[{"Name": "group-name", "Values": ["course-bad-inputs-2"]}])["SecurityGroups"]
+            Filters=[{"Name": "group-name", "Values": ["course-bad-inputs-2"]}]
+        )["SecurityGroups"]
     finally:
         (box.folder / "second.tf").unlink()
         backup_root.unlink()

@@ -5,6 +5,7 @@ then, placed between notebook 09 and notebook 10 by tests/session.py, the
 checks that need the course applied: terraform/ alone produces the same
 resources and security rules, and every notebook re-runs without changes.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -60,7 +61,9 @@ def terraform_copy(tmp_path_factory):
 
 
 def test_terraform_folder_is_formatted_and_valid(terraform_copy):
-    fmt = standalone.terraform(terraform_copy, "fmt", "-check", "-no-color", *[p.name for p in (REPO / "terraform").glob("*.tf")])
+    fmt = standalone.terraform(
+        terraform_copy, "fmt", "-check", "-no-color", *[p.name for p in (REPO / "terraform").glob("*.tf")]
+    )
     assert fmt.returncode == 0, f"run terraform fmt on: {fmt.stdout}"
     validate = standalone.terraform(terraform_copy, "validate", "-no-color")
     assert validate.returncode == 0, validate.stdout + validate.stderr
@@ -69,7 +72,10 @@ def test_terraform_folder_is_formatted_and_valid(terraform_copy):
 def test_add_merges_blocks_in_place_and_keeps_the_others():
     first = 'variable "a" {\n  default = 1\n}\n\nvariable "b" {\n  default = 2\n}\n'
     merged = magics.merge_blocks(first, 'variable "a" {\n  default = 10\n}\n\nvariable "c" {\n  default = 3\n}\n')
-    assert merged == 'variable "a" {\n  default = 10\n}\n\nvariable "b" {\n  default = 2\n}\n\nvariable "c" {\n  default = 3\n}\n'
+    assert (
+        merged
+        == 'variable "a" {\n  default = 10\n}\n\nvariable "b" {\n  default = 2\n}\n\nvariable "c" {\n  default = 3\n}\n'
+    )
     assert magics.merge_blocks(merged, merged) == merged, "re-running a cell changes nothing"
     with pytest.raises(CourseError):
         magics.merge_blocks("", 'variable "a" {\n  default = 1\n')
@@ -79,6 +85,7 @@ def test_add_merges_blocks_in_place_and_keeps_the_others():
 # After notebook 09 (tests/session.py puts these before notebook 10)
 # ---------------------------------------------------------------------------
 
+
 def _require_course_applied():
     if "08-dns" not in course.applied():
         pytest.skip("needs the course applied by notebooks 02-09: run the whole suite (make test)")
@@ -86,12 +93,20 @@ def _require_course_applied():
 
 def _security_rules(resources: dict) -> set:
     """Every security group rule, with group IDs replaced by the groups' Terraform addresses."""
-    names = {a["id"]: address for address, a in resources.items()
-             if address.startswith("aws_security_group.")}
+    names = {a["id"]: address for address, a in resources.items() if address.startswith("aws_security_group.")}
     return {
-        (address, a["type"], a["protocol"], a["from_port"], a["to_port"], tuple(sorted(a.get("cidr_blocks") or [])),
-         names.get(a.get("source_security_group_id"), a.get("source_security_group_id")), names[a["security_group_id"]])
-        for address, a in resources.items() if address.startswith("aws_security_group_rule.")
+        (
+            address,
+            a["type"],
+            a["protocol"],
+            a["from_port"],
+            a["to_port"],
+            tuple(sorted(a.get("cidr_blocks") or [])),
+            names.get(a.get("source_security_group_id"), a.get("source_security_group_id")),
+            names[a["security_group_id"]],
+        )
+        for address, a in resources.items()
+        if address.startswith("aws_security_group_rule.")
     }
 
 
@@ -105,10 +120,26 @@ def test_after_course_terraform_folder_alone_builds_what_the_notebooks_built(sta
     assert _security_rules(alone_resources) == _security_rules(notebooks), "the security rules differ"
     # The inventory the teardown notebook relies on finds every kind of tagged resource.
     found = {line.split(":")[0] for line in result["inventory"]}
-    assert found == {"ACM certificate", "Auto Scaling group", "EC2 instance", "ECS cluster", "ECS service",
-                     "ECS task definition", "IAM instance profile", "IAM role", "VPC", "internet gateway",
-                     "launch template", "load balancer", "log group", "Route 53 zone", "route table", "security group",
-                     "subnet", "target group"}, found
+    assert found == {
+        "ACM certificate",
+        "Auto Scaling group",
+        "EC2 instance",
+        "ECS cluster",
+        "ECS service",
+        "ECS task definition",
+        "IAM instance profile",
+        "IAM role",
+        "VPC",
+        "internet gateway",
+        "launch template",
+        "load balancer",
+        "log group",
+        "Route 53 zone",
+        "route table",
+        "security group",
+        "subnet",
+        "target group",
+    }, found
 
 
 @pytest.fixture
@@ -128,11 +159,11 @@ def test_after_course_every_notebook_reruns_without_changes():
 
     for path in NOTEBOOKS[2:10]:
         nb = nbformat.read(path, as_version=4)
-        NotebookClient(nb, timeout=600, kernel_name="python3",
-                       resources={"metadata": {"path": str(path.parent)}}).execute()
+        NotebookClient(
+            nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+        ).execute()
         for cell in nb.cells:
-            text = "".join(o.get("text", "") + o.get("data", {}).get("text/plain", "")
-                           for o in cell.get("outputs", []))
+            text = "".join(o.get("text", "") + o.get("data", {}).get("text/plain", "") for o in cell.get("outputs", []))
             if "terraform apply · stack course" in text and not path.name.startswith("07-"):
                 assert "No changes" in text, f"{path.name} changed something on a re-run:\n{text}"
     plan = terraform.Terraform(course.STACK).plan()

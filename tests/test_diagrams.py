@@ -1,4 +1,5 @@
 """Each diagram is reproducible from its script in diagrams/ (with real icons)."""
+
 from __future__ import annotations
 
 import importlib.util

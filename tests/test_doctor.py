@@ -1,4 +1,5 @@
 """python -m helpers doctor: a table with a fix for every failure; exit 0 only when ready."""
+
 from __future__ import annotations
 
 import subprocess

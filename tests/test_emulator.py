@@ -1,4 +1,5 @@
 """Emulator lifecycle: idempotent, health-checked, one per workspace, survives its starter."""
+
 from __future__ import annotations
 
 import socket
@@ -31,8 +32,9 @@ def test_another_program_on_the_port_is_not_mistaken_for_the_emulator():
 
 
 def test_emulator_outlives_the_process_that_started_it(other_workspace):
-    proc = subprocess.run([sys.executable, "-m", "helpers", "emulator", "start"],
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "helpers", "emulator", "start"], capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 0, proc.stderr
     state = emulator.status()  # the starter has exited; a notebook finds the same emulator
     assert state["running"] and state["url"] in proc.stdout
@@ -54,8 +56,9 @@ def test_stop_then_start_and_reset_clears_data(other_workspace):
     import boto3
 
     url = emulator.start()
-    ec2 = boto3.client("ec2", endpoint_url=url, region_name="us-east-1",
-                       aws_access_key_id="testing", aws_secret_access_key="testing")
+    ec2 = boto3.client(
+        "ec2", endpoint_url=url, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing"
+    )
     ec2.create_security_group(GroupName="reset-me", Description="x")
     emulator.reset()
     names = [g["GroupName"] for g in ec2.describe_security_groups()["SecurityGroups"]]

@@ -3,6 +3,7 @@
 Conda channels are not reachable where CI runs, so this test is the proof
 that both files agree: same packages, same versions, same extras.
 """
+
 from __future__ import annotations
 
 import re
@@ -43,7 +44,7 @@ def test_conda_environment_brings_graphviz_and_python():
 
 def test_every_conda_dependency_says_why():
     text = (REPO / "environment.yml").read_text()
-    for line in text[text.index("dependencies:"):].splitlines():
+    for line in text[text.index("dependencies:") :].splitlines():
         if line.strip().startswith("- ") and not line.strip().endswith(":"):
             assert "#" in line, f"environment.yml: say why this dependency is there: {line.strip()}"
 
@@ -59,7 +60,7 @@ def test_moto_extras_cover_every_service_the_course_calls():
     # which brings 170 MB of other services' dependencies): a new boto3 client needs its extra.
     requirements = pins((REPO / "requirements.txt").read_text().splitlines())
     moto = next(name for name in requirements if name.startswith("moto["))
-    extras = set(moto[len("moto["):-1].split(","))
+    extras = set(moto[len("moto[") : -1].split(","))
     sources = [*(REPO / "helpers").glob("*.py"), *(REPO / "notebooks").rglob("*.ipynb")]
     called = {m for path in sources for m in re.findall(r"client\(\\?[\"']([a-z0-9-]+)", path.read_text())}
     assert called >= {"ec2", "elbv2", "ecs"}, called  # the scan itself works

@@ -8,6 +8,7 @@ started in the background by tests/session.py): every exercise as committed runs
 top to bottom without an error and each check says "not done yet", and
 exercises 02 and 03 filled in with the solution say "✓ done".
 """
+
 from __future__ import annotations
 
 import copy
@@ -36,14 +37,22 @@ def test_generation_is_idempotent_and_keeps_the_solution_s_hcl_apart_from_the_bl
 
 
 def test_a_solution_line_that_disappears_stops_generation_with_the_entry_to_fix():
-    broken = exercises.Exercise("03-alb-security-group", blanks=(exercises.Blank("from_port = 4430", "x"),),
-                                check="alb_security_group", replace={"open_to_internet = checks": exercises.CHECK})
+    broken = exercises.Exercise(
+        "03-alb-security-group",
+        blanks=(exercises.Blank("from_port = 4430", "x"),),
+        check="alb_security_group",
+        replace={"open_to_internet = checks": exercises.CHECK},
+    )
     with pytest.raises(CourseError) as error:
         exercises.build(broken)
     assert "0 lines contain 'from_port = 4430'" in error.value.what
     assert "SPEC in helpers/exercises.py" in error.value.fix
-    ambiguous = exercises.Exercise("03-alb-security-group", blanks=(exercises.Blank("protocol          = \"tcp\"", "x"),),
-                                   check="alb_security_group", replace={"open_to_internet = checks": exercises.CHECK})
+    ambiguous = exercises.Exercise(
+        "03-alb-security-group",
+        blanks=(exercises.Blank('protocol          = "tcp"', "x"),),
+        check="alb_security_group",
+        replace={"open_to_internet = checks": exercises.CHECK},
+    )
     with pytest.raises(CourseError, match="3 lines contain"):
         exercises.build(ambiguous)
 
@@ -94,9 +103,16 @@ def test_a_python_cell_with_blanks_prints_the_line_instead_of_failing():
 # The checks: each names the wrong configurations and accepts the right one
 # ---------------------------------------------------------------------------
 
+
 def rule(low, high, cidrs=(), groups=(), protocol="tcp"):
-    return {"IpProtocol": protocol, "FromPort": low, "ToPort": high, "IpRanges": [{"CidrIp": c} for c in cidrs],
-            "Ipv6Ranges": [], "UserIdGroupPairs": [{"GroupId": g} for g in groups]}
+    return {
+        "IpProtocol": protocol,
+        "FromPort": low,
+        "ToPort": high,
+        "IpRanges": [{"CidrIp": c} for c in cidrs],
+        "Ipv6Ranges": [],
+        "UserIdGroupPairs": [{"GroupId": g} for g in groups],
+    }
 
 
 def only(problems: list[str], *words: str) -> str:
@@ -107,11 +123,29 @@ def only(problems: list[str], *words: str) -> str:
 
 
 NETWORK = {
-    "subnets": [{"SubnetId": "subnet-1", "CidrBlock": "10.0.1.0/24", "AvailabilityZone": "us-east-1a", "MapPublicIpOnLaunch": True},
-                {"SubnetId": "subnet-2", "CidrBlock": "10.0.2.0/24", "AvailabilityZone": "us-east-1b", "MapPublicIpOnLaunch": True}],
-    "route_tables": [{"Routes": [{"DestinationCidrBlock": "10.0.0.0/16", "GatewayId": "local"},
-                                 {"DestinationCidrBlock": "0.0.0.0/0", "GatewayId": "igw-1"}],
-                      "Associations": [{"SubnetId": "subnet-1"}, {"SubnetId": "subnet-2"}]}],
+    "subnets": [
+        {
+            "SubnetId": "subnet-1",
+            "CidrBlock": "10.0.1.0/24",
+            "AvailabilityZone": "us-east-1a",
+            "MapPublicIpOnLaunch": True,
+        },
+        {
+            "SubnetId": "subnet-2",
+            "CidrBlock": "10.0.2.0/24",
+            "AvailabilityZone": "us-east-1b",
+            "MapPublicIpOnLaunch": True,
+        },
+    ],
+    "route_tables": [
+        {
+            "Routes": [
+                {"DestinationCidrBlock": "10.0.0.0/16", "GatewayId": "local"},
+                {"DestinationCidrBlock": "0.0.0.0/0", "GatewayId": "igw-1"},
+            ],
+            "Associations": [{"SubnetId": "subnet-1"}, {"SubnetId": "subnet-2"}],
+        }
+    ],
 }
 
 
@@ -128,8 +162,10 @@ def test_network_check():
     only(ec.diagnose_network(**private), "subnet 10.0.1.0/24 gives instances no public address")
 
 
-ALB_GROUP = {"IpPermissions": [rule(443, 443, ["0.0.0.0/0"]), rule(80, 80, ["0.0.0.0/0"])],
-             "IpPermissionsEgress": [rule(32768, 65535, ["10.0.0.0/16"])]}
+ALB_GROUP = {
+    "IpPermissions": [rule(443, 443, ["0.0.0.0/0"]), rule(80, 80, ["0.0.0.0/0"])],
+    "IpPermissionsEgress": [rule(32768, 65535, ["10.0.0.0/16"])],
+}
 
 
 def test_alb_security_group_check():
@@ -151,13 +187,26 @@ def test_alb_security_group_check():
     only(ec.diagnose_alb_security_group(no_http), "port 80 is not open to 0.0.0.0/0")
 
 
-LB = {"Scheme": "internet-facing", "SecurityGroups": [ALB_SG], "DNSName": "ecs-alb-learner-1.us-east-1.elb.amazonaws.com",
-      "CanonicalHostedZoneId": "Z35SXDOTRQ7X7K"}
+LB = {
+    "Scheme": "internet-facing",
+    "SecurityGroups": [ALB_SG],
+    "DNSName": "ecs-alb-learner-1.us-east-1.elb.amazonaws.com",
+    "CanonicalHostedZoneId": "Z35SXDOTRQ7X7K",
+}
 LISTENERS = [
-    {"Port": 80, "Protocol": "HTTP", "DefaultActions": [
-        {"Type": "redirect", "RedirectConfig": {"Protocol": "HTTPS", "Port": "443", "StatusCode": "HTTP_301"}}]},
-    {"Port": 443, "Protocol": "HTTPS", "SslPolicy": "ELBSecurityPolicy-TLS13-1-2-2021-06",
-     "DefaultActions": [{"Type": "fixed-response"}]},
+    {
+        "Port": 80,
+        "Protocol": "HTTP",
+        "DefaultActions": [
+            {"Type": "redirect", "RedirectConfig": {"Protocol": "HTTPS", "Port": "443", "StatusCode": "HTTP_301"}}
+        ],
+    },
+    {
+        "Port": 443,
+        "Protocol": "HTTPS",
+        "SslPolicy": "ELBSecurityPolicy-TLS13-1-2-2021-06",
+        "DefaultActions": [{"Type": "fixed-response"}],
+    },
 ]
 
 
@@ -166,7 +215,9 @@ def test_listeners_check():
     assert ec.diagnose_listeners(LB, LISTENERS, ALB_SG, issued) == []
     forward = copy.deepcopy(LISTENERS)
     forward[0]["DefaultActions"] = [{"Type": "forward", "TargetGroupArn": "arn"}]
-    only(ec.diagnose_listeners(LB, forward, ALB_SG, issued), "HTTP listener's default action is forward, not a redirect")
+    only(
+        ec.diagnose_listeners(LB, forward, ALB_SG, issued), "HTTP listener's default action is forward, not a redirect"
+    )
     to_http = copy.deepcopy(LISTENERS)
     to_http[0]["DefaultActions"][0]["RedirectConfig"]["Protocol"] = "HTTP"
     only(ec.diagnose_listeners(LB, to_http, ALB_SG, issued), "redirects to HTTP, not to HTTPS")
@@ -181,32 +232,61 @@ def test_listeners_check():
 
 
 TG_ARN, LB_ARN = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web/1", "arn:lb"
-TARGET_GROUP = {"TargetGroupArn": TG_ARN, "TargetType": "instance", "Protocol": "HTTP", "Port": 80,
-                "HealthCheckPort": "traffic-port", "HealthCheckProtocol": "HTTP", "LoadBalancerArns": [LB_ARN]}
-RULES = [{"IsDefault": False, "Actions": [{"Type": "forward", "TargetGroupArn": TG_ARN}]},
-         {"IsDefault": True, "Actions": [{"Type": "fixed-response"}]}]
+TARGET_GROUP = {
+    "TargetGroupArn": TG_ARN,
+    "TargetType": "instance",
+    "Protocol": "HTTP",
+    "Port": 80,
+    "HealthCheckPort": "traffic-port",
+    "HealthCheckProtocol": "HTTP",
+    "LoadBalancerArns": [LB_ARN],
+}
+RULES = [
+    {"IsDefault": False, "Actions": [{"Type": "forward", "TargetGroupArn": TG_ARN}]},
+    {"IsDefault": True, "Actions": [{"Type": "fixed-response"}]},
+]
 
 
 def test_target_group_check():
     assert ec.diagnose_target_group(TARGET_GROUP, RULES, LB_ARN) == []
-    only(ec.diagnose_target_group(dict(TARGET_GROUP, TargetType="ip"), RULES, LB_ARN), "target type is ip", "bridge mode")
+    only(
+        ec.diagnose_target_group(dict(TARGET_GROUP, TargetType="ip"), RULES, LB_ARN), "target type is ip", "bridge mode"
+    )
     only(ec.diagnose_target_group(dict(TARGET_GROUP, Protocol="HTTPS"), RULES, LB_ARN), "protocol is HTTPS")
-    only(ec.diagnose_target_group(dict(TARGET_GROUP, HealthCheckPort="80"), RULES, LB_ARN), "health checks go to port 80")
+    only(
+        ec.diagnose_target_group(dict(TARGET_GROUP, HealthCheckPort="80"), RULES, LB_ARN), "health checks go to port 80"
+    )
     fixed = [{"IsDefault": False, "Actions": [{"Type": "fixed-response"}]}, RULES[1]]
-    only(ec.diagnose_target_group(dict(TARGET_GROUP, LoadBalancerArns=[LB_ARN]), fixed, LB_ARN),
-         "the HTTPS listener forwards to no target group", "fixed-response")
-    only(ec.diagnose_target_group(dict(TARGET_GROUP, LoadBalancerArns=[]), [RULES[1]], LB_ARN), "belongs to no load balancer")
+    only(
+        ec.diagnose_target_group(dict(TARGET_GROUP, LoadBalancerArns=[LB_ARN]), fixed, LB_ARN),
+        "the HTTPS listener forwards to no target group",
+        "fixed-response",
+    )
+    only(
+        ec.diagnose_target_group(dict(TARGET_GROUP, LoadBalancerArns=[]), [RULES[1]], LB_ARN),
+        "belongs to no load balancer",
+    )
 
 
-TASK = {"networkMode": "bridge", "containerDefinitions": [
-    {"name": "nginx", "portMappings": [{"containerPort": 80, "hostPort": 0, "protocol": "tcp"}]}, {"name": "api"}]}
+TASK = {
+    "networkMode": "bridge",
+    "containerDefinitions": [
+        {"name": "nginx", "portMappings": [{"containerPort": 80, "hostPort": 0, "protocol": "tcp"}]},
+        {"name": "api"},
+    ],
+}
 SERVICE = {"loadBalancers": [{"targetGroupArn": TG_ARN, "containerName": "nginx", "containerPort": 80}]}
-USER_DATA = "#!/bin/bash\necho \"ECS_CLUSTER=ecs-alb-learner\" >> /etc/ecs/ecs.config\n"
+USER_DATA = '#!/bin/bash\necho "ECS_CLUSTER=ecs-alb-learner" >> /etc/ecs/ecs.config\n'
 
 
 def test_ecs_check():
-    good = {"task_definition": TASK, "service": SERVICE, "user_data": USER_DATA, "cluster_name": "ecs-alb-learner",
-            "target_group_arn": TG_ARN}
+    good = {
+        "task_definition": TASK,
+        "service": SERVICE,
+        "user_data": USER_DATA,
+        "cluster_name": "ecs-alb-learner",
+        "target_group_arn": TG_ARN,
+    }
     assert ec.diagnose_ecs(**good) == []
     fixed_port = copy.deepcopy(TASK)
     fixed_port["containerDefinitions"][0]["portMappings"][0]["hostPort"] = 80
@@ -239,8 +319,15 @@ def test_lockdown_check():
 
 
 def test_dns_check():
-    alias = {"Name": "app.ecs-alb.example.", "Type": "A", "AliasTarget": {
-        "DNSName": LB["DNSName"] + ".", "HostedZoneId": LB["CanonicalHostedZoneId"], "EvaluateTargetHealth": True}}
+    alias = {
+        "Name": "app.ecs-alb.example.",
+        "Type": "A",
+        "AliasTarget": {
+            "DNSName": LB["DNSName"] + ".",
+            "HostedZoneId": LB["CanonicalHostedZoneId"],
+            "EvaluateTargetHealth": True,
+        },
+    }
     assert ec.diagnose_dns([alias], "app.ecs-alb.example", LB) == []
     own_zone = copy.deepcopy(alias)
     own_zone["AliasTarget"]["HostedZoneId"] = "Z0123456789OWNZONE"
@@ -257,6 +344,7 @@ def test_feedback_reads_done_or_not_done_yet():
 # ---------------------------------------------------------------------------
 # Executed: the exercises as committed, and 02-03 filled in with the solution
 # ---------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def exercise_run(request):
@@ -308,8 +396,12 @@ def test_lockdown_check_reads_real_emulator_answers(emulator_url):
         group = ec2.describe_security_groups(GroupIds=[instances])["SecurityGroups"][0]
         only(ec.diagnose_lockdown(group, alb, [32768, 32769]), "accept only port 80 from the ALB", "503")
         ec2.revoke_security_group_ingress(GroupId=instances, IpPermissions=port_80)
-        ec2.authorize_security_group_ingress(GroupId=instances, IpPermissions=[
-            {"IpProtocol": "tcp", "FromPort": 32768, "ToPort": 65535, "UserIdGroupPairs": [{"GroupId": alb}]}])
+        ec2.authorize_security_group_ingress(
+            GroupId=instances,
+            IpPermissions=[
+                {"IpProtocol": "tcp", "FromPort": 32768, "ToPort": 65535, "UserIdGroupPairs": [{"GroupId": alb}]}
+            ],
+        )
         group = ec2.describe_security_groups(GroupIds=[instances])["SecurityGroups"][0]
         assert ec.diagnose_lockdown(group, alb, [32768, 32769]) == []
     finally:

@@ -9,6 +9,7 @@
 Cheap on purpose: one security group in the default VPC (a VPC costs the provider a
 fixed 10 s wait), in a workspace of its own so the session's emulator is never killed.
 """
+
 from __future__ import annotations
 
 import json
@@ -22,12 +23,15 @@ from helpers import aws, backups, emulator, recovery, terraform, workspace
 from helpers.errors import CourseError
 from helpers.terraform import Terraform
 
-TINY = terraform.HEADER_HCL + """
+TINY = (
+    terraform.HEADER_HCL
+    + """
 resource "aws_security_group" "tiny" {
   name        = "course-fault-tiny"
   description = "fault recovery test"
 }
 """
+)
 SESSION_WORKSPACE = workspace.root()  # at import: before other_workspace switches to its own
 
 
@@ -69,16 +73,22 @@ def tiny_group() -> list[dict]:
 
 
 def _tiny_group(ec2) -> list[dict]:
-    return ec2.describe_security_groups(
-        Filters=[{"Name": "group-name", "Values": ["course-fault-tiny"]}])["SecurityGroups"]
+    return ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": ["course-fault-tiny"]}])[
+        "SecurityGroups"
+    ]
 
 
 def raw_ec2():
     """A plain boto3 client, bypassing the helpers (so no recovery happens)."""
     import boto3
 
-    return boto3.client("ec2", endpoint_url=emulator.status()["url"], region_name="us-east-1",
-                        aws_access_key_id="testing", aws_secret_access_key="testing")
+    return boto3.client(
+        "ec2",
+        endpoint_url=emulator.status()["url"],
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
 
 
 def test_a_killed_emulator_is_restarted_and_the_stacks_reapplied_by_the_next_call(tiny, capsys):
@@ -92,7 +102,8 @@ def test_a_killed_emulator_is_restarted_and_the_stacks_reapplied_by_the_next_cal
     assert len(line.splitlines()) == 1, "one short line, not Terraform's output"
     assert emulator.status()["boot"] != old_boot
     state_id = json.loads((tiny.folder / "terraform.tfstate").read_text())["resources"][0]["instances"][0][
-        "attributes"]["id"]
+        "attributes"
+    ]["id"]
     assert [g["GroupId"] for g in groups] == [state_id], "state and emulator name the same group again"
     plan = tiny.plan()
     assert plan.code == 0 and "No changes" in plan.summary, plan.summary
@@ -126,8 +137,9 @@ def test_terminal_commands_start_the_emulator_but_never_reapply(tiny):
     kill_emulator()
     proc = subprocess.run([sys.executable, "-m", "helpers", "env"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
-    assert all(line.startswith(("export ", "unset ")) for line in proc.stdout.splitlines()), \
-        "`eval \"$(python -m helpers env)\"` must get exports only"
+    assert all(line.startswith(("export ", "unset ")) for line in proc.stdout.splitlines()), (
+        '`eval "$(python -m helpers env)"` must get exports only'
+    )
     assert emulator.status()["running"] and not _tiny_group(raw_ec2()), "started, nothing re-applied yet"
     assert len(tiny_group()) == 1, "the next helper call in a notebook re-applies"
 
@@ -149,7 +161,9 @@ def test_interrupted_apply_saves_state_and_rerun_converges(emulator_url):
     import threading
 
     folder = terraform.stack_dir("unit-interrupt")
-    (folder / "main.tf").write_text(terraform.HEADER_HCL + """
+    (folder / "main.tf").write_text(
+        terraform.HEADER_HCL
+        + """
 resource "aws_ecs_cluster" "slow" {
   name = "course-unit-interrupt"
 }
@@ -158,7 +172,8 @@ resource "aws_security_group" "probe" {
   name        = "course-unit-interrupt"
   description = "interrupted apply"
 }
-""")
+"""
+    )
     tf = Terraform("unit-interrupt")
     tf.init()
     ecs = aws.client("ecs")

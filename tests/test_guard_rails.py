@@ -5,6 +5,7 @@ endpoints through AWS_ENDPOINT_URL (boto3 honours it; the helpers then behave ex
 Terraform provider, which ignores that variable, is sent through a recording proxy on loopback that
 refuses everything (tests/test_targets.py's fixtures).
 """
+
 from __future__ import annotations
 
 import json
@@ -43,8 +44,13 @@ def aws_stand_in(monkeypatch, emulator_url, real_looking_credentials):  # noqa: 
 
 # --- 1. By default nothing leaves loopback -----------------------------------------------------------
 
-def test_default_target_keeps_every_helper_on_loopback(real_looking_credentials, loopback_only, emulator_url,  # noqa: F811
-                                                       capsys):
+
+def test_default_target_keeps_every_helper_on_loopback(
+    real_looking_credentials,
+    loopback_only,
+    emulator_url,  # noqa: F811
+    capsys,
+):
     assert targets.current() == "emulator"
     assert aws.require_credentials()["account"] == targets.EMULATOR_ACCOUNT
     inventory.leftovers("nobody")
@@ -54,6 +60,7 @@ def test_default_target_keeps_every_helper_on_loopback(real_looking_credentials,
 
 
 # --- 2. The cost banner ----------------------------------------------------------------------------
+
 
 def test_cost_banner_states_list_prices_for_the_course_defaults():
     text = costs.banner(costs.stack_settings())
@@ -75,12 +82,19 @@ def test_course_defaults_are_read_from_terraform_variables():
 
 
 def test_cost_banner_follows_the_stacks_variables(tmp_path):
-    (tmp_path / "variables.tf").write_text((REPO / "terraform" / "variables.tf").read_text()
-                                           .replace('default     = "t3.micro"', 'default     = "t3.small"'))
+    (tmp_path / "variables.tf").write_text(
+        (REPO / "terraform" / "variables.tf")
+        .read_text()
+        .replace('default     = "t3.micro"', 'default     = "t3.small"')
+    )
     (tmp_path / "terraform.tfvars").write_text('instance_count = 3\nhosted_zone_id = "Z0123456789ABCDEFGHIJ"\n')
     settings = costs.stack_settings(tmp_path)
-    assert settings == {"instance_type": "t3.small", "instance_count": 3, "creates_zone": False,
-                        "source": "this stack's variables"}
+    assert settings == {
+        "instance_type": "t3.small",
+        "instance_count": 3,
+        "creates_zone": False,
+        "source": "this stack's variables",
+    }
     text = costs.banner(costs.stack_settings(tmp_path, {"instance_type": "t3.medium"}))  # the cell's var= wins
     assert "3 x t3.medium instances" in text and "5 public IPv4 addresses" in text
     assert "Route 53 hosted zone" not in text  # an existing zone: the stack creates none
@@ -93,8 +107,12 @@ def test_cost_banner_admits_an_unknown_instance_type():
     assert "About $" not in text  # no made-up total
 
 
-def test_aws_target_names_account_region_and_cost_before_the_first_apply(aws_stand_in, proxy_recorder, capsys,  # noqa: F811
-                                                                         monkeypatch):
+def test_aws_target_names_account_region_and_cost_before_the_first_apply(
+    aws_stand_in,
+    proxy_recorder,
+    capsys,  # noqa: F811
+    monkeypatch,
+):
     # boto3 (account banner) goes straight to the stand-in on loopback; the provider's requests to
     # *.amazonaws.com still go to the recorder, which refuses them.
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
@@ -137,19 +155,28 @@ resource "aws_security_group" "cost" {
 
 # --- 3. The leftovers finder -----------------------------------------------------------------------
 
+
 def _plant(learner: str) -> dict:
     """Resources of several services tagged as the course tags them, made with boto3 on the emulator."""
     tags = [{"Key": "course", "Value": "ecs-alb"}, {"Key": "learner", "Value": learner}]
     lower = [{"key": t["Key"].lower(), "value": t["Value"]} for t in tags]
     ec2, ecs, iam, logs = (aws.client(s) for s in ("ec2", "ecs", "iam", "logs"))
     vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16", TagSpecifications=[{"ResourceType": "vpc", "Tags": tags}])["Vpc"]
-    group = ec2.create_security_group(GroupName=f"ecs-alb-{learner}-x", Description="leftover", VpcId=vpc["VpcId"],
-                                      TagSpecifications=[{"ResourceType": "security-group", "Tags": tags}])
+    group = ec2.create_security_group(
+        GroupName=f"ecs-alb-{learner}-x",
+        Description="leftover",
+        VpcId=vpc["VpcId"],
+        TagSpecifications=[{"ResourceType": "security-group", "Tags": tags}],
+    )
     ecs.create_cluster(clusterName=f"ecs-alb-{learner}", tags=lower)
-    definition = ecs.register_task_definition(family=f"ecs-alb-{learner}-web", tags=lower, containerDefinitions=[
-        {"name": "nginx", "image": "nginx", "memory": 64}])["taskDefinition"]["taskDefinitionArn"]
-    ecs.create_service(cluster=f"ecs-alb-{learner}", serviceName="web", taskDefinition=definition, desiredCount=0,
-                       tags=lower)
+    definition = ecs.register_task_definition(
+        family=f"ecs-alb-{learner}-web",
+        tags=lower,
+        containerDefinitions=[{"name": "nginx", "image": "nginx", "memory": 64}],
+    )["taskDefinition"]["taskDefinitionArn"]
+    ecs.create_service(
+        cluster=f"ecs-alb-{learner}", serviceName="web", taskDefinition=definition, desiredCount=0, tags=lower
+    )
     iam.create_instance_profile(InstanceProfileName=f"ecs-alb-{learner}-instance", Tags=tags)
     logs.create_log_group(logGroupName=f"/ecs/ecs-alb-{learner}-web", tags={t["Key"]: t["Value"] for t in tags})
     return {"vpc": vpc["VpcId"], "group": group["GroupId"], "definition": definition}
@@ -173,9 +200,15 @@ def test_leftovers_command_lists_what_is_tagged_then_nothing(emulator_url, loopb
         assert main(["leftovers", "--learner", learner]) == 1
         out = capsys.readouterr().out
         assert f"tagged course=ecs-alb (learner {learner}) in the emulator" in out
-        for line in (f"VPC: {made['vpc']}", f"security group: {made['group']}", f"ECS cluster: ecs-alb-{learner}",
-                     f"ECS service: ecs-alb-{learner}/web", f"ECS task definition: ecs-alb-{learner}-web:1",
-                     f"IAM instance profile: ecs-alb-{learner}-instance", f"log group: /ecs/ecs-alb-{learner}-web"):
+        for line in (
+            f"VPC: {made['vpc']}",
+            f"security group: {made['group']}",
+            f"ECS cluster: ecs-alb-{learner}",
+            f"ECS service: ecs-alb-{learner}/web",
+            f"ECS task definition: ecs-alb-{learner}-web:1",
+            f"IAM instance profile: ecs-alb-{learner}-instance",
+            f"log group: /ecs/ecs-alb-{learner}-web",
+        ):
             assert f"  {line}\n" in out, f"{line!r} missing from:\n{out}"
         assert "10-teardown.ipynb" in out
         assert main(["leftovers", "--learner", "someoneelse"]) == 0  # another learner's view is empty
@@ -194,8 +227,9 @@ def test_leftovers_on_the_aws_target_names_the_account_first(aws_stand_in, capsy
     finally:
         _remove(learner, made)
     out = capsys.readouterr().out
-    assert out.index(f"Target: real AWS — account {targets.EMULATOR_ACCOUNT}, region us-east-1") < \
-        out.index(f"in AWS account {targets.EMULATOR_ACCOUNT}, region us-east-1")
+    assert out.index(f"Target: real AWS — account {targets.EMULATOR_ACCOUNT}, region us-east-1") < out.index(
+        f"in AWS account {targets.EMULATOR_ACCOUNT}, region us-east-1"
+    )
     assert f"VPC: {made['vpc']}" in out
 
 
@@ -212,7 +246,8 @@ def test_leftovers_says_which_permission_is_missing(monkeypatch):
 
     def denied(learner):
         raise botocore.exceptions.ClientError(
-            {"Error": {"Code": "AccessDenied", "Message": "not authorized to perform: iam:ListRoles"}}, "ListRoles")
+            {"Error": {"Code": "AccessDenied", "Message": "not authorized to perform: iam:ListRoles"}}, "ListRoles"
+        )
         yield  # a generator, like the real sources
 
     monkeypatch.setattr(inventory, "SOURCES", (denied,))
@@ -230,10 +265,14 @@ def test_every_tagged_resource_type_of_the_course_is_searched(tmp_path):
     schema = standalone.terraform(folder, "providers", "schema", "-json", timeout=600)
     assert schema.returncode == 0, schema.stderr
     resources = json.loads(schema.stdout)["provider_schemas"]["registry.terraform.io/hashicorp/aws"]["resource_schemas"]
-    used = {t for p in (REPO / "terraform").glob("*.tf") for t in re.findall(r'^resource "([^"]+)"', p.read_text(), re.M)}
+    used = {
+        t for p in (REPO / "terraform").glob("*.tf") for t in re.findall(r'^resource "([^"]+)"', p.read_text(), re.M)
+    }
     tagged = {t for t in used if "tags" in resources[t]["block"].get("attributes", {})}
-    assert tagged == set(inventory.KINDS), (f"not searched: {sorted(tagged - set(inventory.KINDS))}; "
-                                            f"not in terraform/: {sorted(set(inventory.KINDS) - tagged)}")
+    assert tagged == set(inventory.KINDS), (
+        f"not searched: {sorted(tagged - set(inventory.KINDS))}; "
+        f"not in terraform/: {sorted(set(inventory.KINDS) - tagged)}"
+    )
     searched = Path(inventory.__file__).read_text().split("KINDS = {")[0]
     for kind in set(inventory.KINDS.values()):
         assert f'"{kind}"' in searched, f"no source in helpers/inventory.py reports {kind!r}"

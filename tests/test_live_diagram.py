@@ -1,4 +1,5 @@
 """helpers.live_diagram draws the deployed state from a plain dict (no AWS needed)."""
+
 from __future__ import annotations
 
 import html
@@ -36,8 +37,13 @@ def test_draw_live_writes_png_and_svg_with_the_target_ports(tmp_path):
 
 
 def test_draw_live_without_domain_or_targets(tmp_path):
-    live = {**LIVE, "domain": None, "targets": [], "instance_ingress": [],
-            "listeners": [{"port": 443, "protocol": "HTTPS", "action": "fixed-response"}]}
+    live = {
+        **LIVE,
+        "domain": None,
+        "targets": [],
+        "instance_ingress": [],
+        "listeners": [{"port": 443, "protocol": "HTTPS", "action": "fixed-response"}],
+    }
     png = draw_live(live, tmp_path)
     assert png.stat().st_size > 20_000
     svg = html.unescape(png.with_suffix(".svg").read_text())  # dot writes "-" as &#45;

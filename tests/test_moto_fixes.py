@@ -1,13 +1,19 @@
 """Regression tests for helpers/moto_fixes.py: each fix, through the real server."""
+
 from __future__ import annotations
 
 from helpers import aws, terraform
 from helpers.terraform import Terraform
 
-BRIDGE_SERVICE = terraform.HEADER_HCL.replace('region = "us-east-1"', '''region = "us-east-1"
+BRIDGE_SERVICE = (
+    terraform.HEADER_HCL.replace(
+        'region = "us-east-1"',
+        """region = "us-east-1"
   default_tags {
     tags = { course = "ecs-alb", learner = "unit-test" }
-  }''') + """
+  }""",
+    )
+    + """
 
 resource "aws_ecs_cluster" "fix" {
   name = "course-fix-bridge"
@@ -50,6 +56,7 @@ resource "aws_launch_template" "fix" {
   tags = { Name = "course-fix" }
 }
 """
+)
 
 
 def test_bridge_service_has_no_network_configuration(emulator_url):
@@ -57,11 +64,16 @@ def test_bridge_service_has_no_network_configuration(emulator_url):
     ecs = aws.client("ecs")
     ecs.create_cluster(clusterName="course-fix-boto3")
     ecs.register_task_definition(
-        family="course-fix-boto3", networkMode="bridge", requiresCompatibilities=["EC2"],
-        containerDefinitions=[{"name": "nginx", "image": "nginx", "memory": 128,
-                               "portMappings": [{"containerPort": 80, "hostPort": 0}]}])
-    created = ecs.create_service(cluster="course-fix-boto3", serviceName="s",
-                                 taskDefinition="course-fix-boto3", desiredCount=1, launchType="EC2")
+        family="course-fix-boto3",
+        networkMode="bridge",
+        requiresCompatibilities=["EC2"],
+        containerDefinitions=[
+            {"name": "nginx", "image": "nginx", "memory": 128, "portMappings": [{"containerPort": 80, "hostPort": 0}]}
+        ],
+    )
+    created = ecs.create_service(
+        cluster="course-fix-boto3", serviceName="s", taskDefinition="course-fix-boto3", desiredCount=1, launchType="EC2"
+    )
     assert "networkConfiguration" not in created["service"]
     described = ecs.describe_services(cluster="course-fix-boto3", services=["s"])["services"][0]
     assert "networkConfiguration" not in described
@@ -105,8 +117,9 @@ def test_without_the_fix_the_provider_crashes_and_says_so(monkeypatch, tmp_path)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    plain = subprocess.Popen([sys.executable, "-m", "moto.server", "-p", str(port)],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    plain = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         for _ in range(100):
             try:
@@ -116,7 +129,8 @@ def test_without_the_fix_the_provider_crashes_and_says_so(monkeypatch, tmp_path)
                 time.sleep(0.1)
         monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{port}")
         (terraform.stack_dir("fix-control") / "main.tf").write_text(
-            BRIDGE_SERVICE.replace("course-fix-bridge", "course-fix-control"))
+            BRIDGE_SERVICE.replace("course-fix-bridge", "course-fix-control")
+        )
         with pytest.raises(CourseError) as info:
             Terraform("fix-control").apply(skip_plan=True)
         assert "the AWS provider crashed" in info.value.what
@@ -130,15 +144,25 @@ def test_without_the_fix_the_provider_crashes_and_says_so(monkeypatch, tmp_path)
 # boto3-level regression tests, one per fix (fast: no provider waits)
 # ---------------------------------------------------------------------------
 
+
 def test_service_keeps_its_placement_strategy(emulator_url):
     ecs = aws.client("ecs")
     ecs.create_cluster(clusterName="course-fix-placement")
-    ecs.register_task_definition(family="course-fix-placement", networkMode="bridge",
-                                 containerDefinitions=[{"name": "n", "image": "nginx", "memory": 64}])
+    ecs.register_task_definition(
+        family="course-fix-placement",
+        networkMode="bridge",
+        containerDefinitions=[{"name": "n", "image": "nginx", "memory": 64}],
+    )
     strategy = [{"type": "spread", "field": "attribute:ecs.availability-zone"}]
-    ecs.create_service(cluster="course-fix-placement", serviceName="s", taskDefinition="course-fix-placement",
-                       desiredCount=1, launchType="EC2", placementStrategy=strategy,
-                       placementConstraints=[{"type": "distinctInstance"}])
+    ecs.create_service(
+        cluster="course-fix-placement",
+        serviceName="s",
+        taskDefinition="course-fix-placement",
+        desiredCount=1,
+        launchType="EC2",
+        placementStrategy=strategy,
+        placementConstraints=[{"type": "distinctInstance"}],
+    )
     service = ecs.describe_services(cluster="course-fix-placement", services=["s"])["services"][0]
     assert service["placementStrategy"] == strategy
     assert service["placementConstraints"] == [{"type": "distinctInstance"}]
@@ -149,10 +173,19 @@ def test_service_keeps_its_placement_strategy(emulator_url):
 def test_service_keeps_its_health_check_grace_period(emulator_url):
     ecs = aws.client("ecs")
     ecs.create_cluster(clusterName="course-fix-grace")
-    ecs.register_task_definition(family="course-fix-grace", networkMode="bridge",
-                                 containerDefinitions=[{"name": "n", "image": "nginx", "memory": 64}])
-    ecs.create_service(cluster="course-fix-grace", serviceName="s", taskDefinition="course-fix-grace",
-                       desiredCount=1, launchType="EC2", healthCheckGracePeriodSeconds=30)
+    ecs.register_task_definition(
+        family="course-fix-grace",
+        networkMode="bridge",
+        containerDefinitions=[{"name": "n", "image": "nginx", "memory": 64}],
+    )
+    ecs.create_service(
+        cluster="course-fix-grace",
+        serviceName="s",
+        taskDefinition="course-fix-grace",
+        desiredCount=1,
+        launchType="EC2",
+        healthCheckGracePeriodSeconds=30,
+    )
     service = ecs.describe_services(cluster="course-fix-grace", services=["s"])["services"][0]
     assert service["healthCheckGracePeriodSeconds"] == 30
     ecs.delete_service(cluster="course-fix-grace", service="s", force=True)
@@ -163,12 +196,15 @@ def test_launch_template_data_does_not_get_the_template_tags(emulator_url):
     ec2 = aws.client("ec2")
     template = ec2.create_launch_template(
         LaunchTemplateName="course-fix-lt",
-        LaunchTemplateData={"ImageId": "ami-12c6146b", "TagSpecifications": [
-            {"ResourceType": "instance", "Tags": [{"Key": "Name", "Value": "i"}]}]},
+        LaunchTemplateData={
+            "ImageId": "ami-12c6146b",
+            "TagSpecifications": [{"ResourceType": "instance", "Tags": [{"Key": "Name", "Value": "i"}]}],
+        },
         TagSpecifications=[{"ResourceType": "launch-template", "Tags": [{"Key": "course", "Value": "ecs-alb"}]}],
     )["LaunchTemplate"]
-    data = ec2.describe_launch_template_versions(
-        LaunchTemplateId=template["LaunchTemplateId"])["LaunchTemplateVersions"][0]["LaunchTemplateData"]
+    data = ec2.describe_launch_template_versions(LaunchTemplateId=template["LaunchTemplateId"])[
+        "LaunchTemplateVersions"
+    ][0]["LaunchTemplateData"]
     assert [spec["ResourceType"] for spec in data["TagSpecifications"]] == ["instance"]
     assert {"Key": "course", "Value": "ecs-alb"} in template["Tags"]  # the template itself is still tagged
     ec2.delete_launch_template(LaunchTemplateId=template["LaunchTemplateId"])
@@ -177,8 +213,12 @@ def test_launch_template_data_does_not_get_the_template_tags(emulator_url):
 def _vpc_with_two_subnets(ec2, cidr):
     vpc = ec2.create_vpc(CidrBlock=cidr)["Vpc"]["VpcId"]
     base = cidr.rsplit(".", 2)[0]
-    subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"{base}.{i}.0/24", AvailabilityZone=f"us-east-1{az}")
-               ["Subnet"]["SubnetId"] for i, az in ((1, "a"), (2, "b"))]
+    subnets = [
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"{base}.{i}.0/24", AvailabilityZone=f"us-east-1{az}")["Subnet"][
+            "SubnetId"
+        ]
+        for i, az in ((1, "a"), (2, "b"))
+    ]
     return vpc, subnets
 
 
@@ -198,12 +238,15 @@ def test_targets_are_kept_apart_by_instance_and_port(emulator_url):
     """ECS bridge mode: two tasks on one instance are two targets (same id, two ports)."""
     ec2, elbv2 = aws.client("ec2"), aws.client("elbv2")
     vpc, subnets = _vpc_with_two_subnets(ec2, "10.92.0.0/16")
-    instance = ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1,
-                                 SubnetId=subnets[0])["Instances"][0]["InstanceId"]
-    group = elbv2.create_target_group(Name="course-fix-tg", Protocol="HTTP", Port=80, VpcId=vpc,
-                                      TargetType="instance")["TargetGroups"][0]["TargetGroupArn"]
-    elbv2.register_targets(TargetGroupArn=group, Targets=[{"Id": instance, "Port": 49153},
-                                                          {"Id": instance, "Port": 49154}])
+    instance = ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1, SubnetId=subnets[0])["Instances"][0][
+        "InstanceId"
+    ]
+    group = elbv2.create_target_group(Name="course-fix-tg", Protocol="HTTP", Port=80, VpcId=vpc, TargetType="instance")[
+        "TargetGroups"
+    ][0]["TargetGroupArn"]
+    elbv2.register_targets(
+        TargetGroupArn=group, Targets=[{"Id": instance, "Port": 49153}, {"Id": instance, "Port": 49154}]
+    )
 
     def ports():
         health = elbv2.describe_target_health(TargetGroupArn=group)["TargetHealthDescriptions"]
@@ -221,11 +264,20 @@ def test_referenced_security_group_has_its_owner(emulator_url):
     vpc = ec2.create_vpc(CidrBlock="10.93.0.0/16")["Vpc"]["VpcId"]
     alb = ec2.create_security_group(GroupName="course-fix-alb", Description="x", VpcId=vpc)["GroupId"]
     instances = ec2.create_security_group(GroupName="course-fix-inst", Description="x", VpcId=vpc)["GroupId"]
-    ec2.authorize_security_group_ingress(GroupId=instances, IpPermissions=[{
-        "IpProtocol": "tcp", "FromPort": 32768, "ToPort": 65535,
-        "UserIdGroupPairs": [{"GroupId": alb, "UserId": ""}]}])  # what provider 3.39 sends
+    ec2.authorize_security_group_ingress(
+        GroupId=instances,
+        IpPermissions=[
+            {
+                "IpProtocol": "tcp",
+                "FromPort": 32768,
+                "ToPort": 65535,
+                "UserIdGroupPairs": [{"GroupId": alb, "UserId": ""}],
+            }
+        ],
+    )  # what provider 3.39 sends
     pair = ec2.describe_security_groups(GroupIds=[instances])["SecurityGroups"][0]["IpPermissions"][0][
-        "UserIdGroupPairs"][0]
+        "UserIdGroupPairs"
+    ][0]
     assert pair == {"GroupId": alb, "UserId": "123456789012"}
 
 
@@ -240,10 +292,12 @@ def test_new_zone_soa_record_is_a_plain_string(emulator_url):
 
 def test_most_recent_ecs_ami_is_the_one_ssm_recommends(emulator_url):
     ec2, ssm = aws.client("ec2"), aws.client("ssm")
-    recommended = ssm.get_parameter(
-        Name="/aws/service/ecs/optimized-ami/amazon-linux-2/recommended/image_id")["Parameter"]["Value"]
-    images = ec2.describe_images(Owners=["amazon"], Filters=[
-        {"Name": "name", "Values": ["amzn2-ami-ecs-hvm-*-x86_64-ebs"]}])["Images"]
+    recommended = ssm.get_parameter(Name="/aws/service/ecs/optimized-ami/amazon-linux-2/recommended/image_id")[
+        "Parameter"
+    ]["Value"]
+    images = ec2.describe_images(
+        Owners=["amazon"], Filters=[{"Name": "name", "Values": ["amzn2-ami-ecs-hvm-*-x86_64-ebs"]}]
+    )["Images"]
     newest = max(images, key=lambda image: image["CreationDate"])
     assert newest["ImageId"] == recommended
 
@@ -251,8 +305,9 @@ def test_most_recent_ecs_ami_is_the_one_ssm_recommends(emulator_url):
 def test_terminated_instance_leaves_no_network_interface(emulator_url):
     ec2 = aws.client("ec2")
     _, subnets = _vpc_with_two_subnets(ec2, "10.94.0.0/16")
-    instance = ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1,
-                                 SubnetId=subnets[0])["Instances"][0]["InstanceId"]
+    instance = ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1, SubnetId=subnets[0])["Instances"][0][
+        "InstanceId"
+    ]
     ec2.terminate_instances(InstanceIds=[instance])
     left = ec2.describe_network_interfaces(Filters=[{"Name": "subnet-id", "Values": [subnets[0]]}])
     assert left["NetworkInterfaces"] == []
@@ -267,11 +322,19 @@ def test_security_group_rules_with_impossible_ports_are_refused_like_aws(emulato
     try:
         for low, high in ((70000, 70001), (40000, 32768), (-1, 80)):
             with pytest.raises(botocore.exceptions.ClientError) as info:
-                ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=[{
-                    "IpProtocol": "tcp", "FromPort": low, "ToPort": high, "IpRanges": [{"CidrIp": "10.0.0.0/16"}]}])
+                ec2.authorize_security_group_ingress(
+                    GroupId=group,
+                    IpPermissions=[
+                        {"IpProtocol": "tcp", "FromPort": low, "ToPort": high, "IpRanges": [{"CidrIp": "10.0.0.0/16"}]}
+                    ],
+                )
             assert info.value.response["Error"]["Code"] == "InvalidPermission.Malformed"
-        ec2.authorize_security_group_egress(GroupId=group, IpPermissions=[  # still accepted: AWS accepts them
-            {"IpProtocol": "tcp", "FromPort": 32768, "ToPort": 65535, "IpRanges": [{"CidrIp": "10.0.0.0/16"}]},
-            {"IpProtocol": "icmp", "FromPort": -1, "ToPort": -1, "IpRanges": [{"CidrIp": "10.0.0.0/16"}]}])
+        ec2.authorize_security_group_egress(
+            GroupId=group,
+            IpPermissions=[  # still accepted: AWS accepts them
+                {"IpProtocol": "tcp", "FromPort": 32768, "ToPort": 65535, "IpRanges": [{"CidrIp": "10.0.0.0/16"}]},
+                {"IpProtocol": "icmp", "FromPort": -1, "ToPort": -1, "IpRanges": [{"CidrIp": "10.0.0.0/16"}]},
+            ],
+        )
     finally:
         ec2.delete_security_group(GroupId=group)

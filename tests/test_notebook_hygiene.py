@@ -3,6 +3,7 @@
 nbval proves the saved outputs are what the code produces; this proves the
 rest of what a learner sees (see ../shared/style/ANCHORS.md for the anatomy).
 """
+
 from __future__ import annotations
 
 import json
@@ -14,8 +15,16 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 NAME = re.compile(r"^\d\d-[a-z0-9]+(-[a-z0-9]+)*\.ipynb$")
-SECTIONS = ("## Overview", "## Prerequisites", "Time to learn", "## Setup", "## Troubleshooting",
-            "## Summary", "### What's next?", "## Resources and references")
+SECTIONS = (
+    "## Overview",
+    "## Prerequisites",
+    "Time to learn",
+    "## Setup",
+    "## Troubleshooting",
+    "## Summary",
+    "### What's next?",
+    "## Resources and references",
+)
 ABSOLUTE_PATH = re.compile(r"(?<![\w.~])/(root|home|work|tmp|Users|private|var/folders)/")
 
 
@@ -30,8 +39,9 @@ def test_anatomy(path):
     markdown = ["".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown"]
     first = markdown[0].splitlines()
     assert nb["cells"][0]["cell_type"] == "markdown" and first[0].startswith("# ") and "---" in first
-    assert sum(line.startswith("# ") for text in markdown for line in text.splitlines()) == 1, \
+    assert sum(line.startswith("# ") for text in markdown for line in text.splitlines()) == 1, (
         "the title is the only level-1 heading"
+    )
     text = "\n".join(markdown)
     positions = [text.find(section) for section in SECTIONS]
     assert -1 not in positions, f"missing: {[s for s, p in zip(SECTIONS, positions) if p < 0]}"

@@ -6,6 +6,7 @@ update it while Terraform runs (elapsed time, latest lines) and empty it at
 the end, so what is saved equals what nbval compares, and the summary
 (the cell's result) is the same on every run.
 """
+
 from __future__ import annotations
 
 import queue
@@ -16,11 +17,14 @@ from jupyter_client.manager import start_new_kernel
 from helpers import terraform
 
 # An ECS cluster: provider 3.39 waits ~10 s after creating it, long enough to watch.
-STACK = terraform.HEADER_HCL + '''
+STACK = (
+    terraform.HEADER_HCL
+    + """
 resource "aws_ecs_cluster" "live" {
   name = "course-kernel-live"
 }
-'''
+"""
+)
 
 
 @pytest.fixture(scope="module")
@@ -60,8 +64,9 @@ def test_apply_streams_live_then_leaves_only_the_summary(kernel, emulator_url):
     for m in messages:
         if m["msg_type"] in ("display_data", "update_display_data"):
             areas.setdefault(m["content"]["transient"]["display_id"], []).append(m["content"]["data"]["text/plain"])
-    assert areas and all(states[0] == "" and states[-1] == "" for states in areas.values()), \
+    assert areas and all(states[0] == "" and states[-1] == "" for states in areas.values()), (
         "every progress area opens and ends empty"
+    )
     live = [text for states in areas.values() for text in states if text.startswith("⏳ terraform apply")]
     waiting = [text for text in live if "aws_ecs_cluster.live: Creating..." in text]
     seconds = [int(text.split(" — ")[1].split(" s elapsed")[0]) for text in waiting]
@@ -71,16 +76,25 @@ def test_apply_streams_live_then_leaves_only_the_summary(kernel, emulator_url):
     assert result["content"]["data"]["text/plain"] == (
         "terraform apply · stack kernel-live\n"
         "  + aws_ecs_cluster.live (created)\n"
-        "Apply complete: 1 added, 0 changed, 0 destroyed.")
+        "Apply complete: 1 added, 0 changed, 0 destroyed."
+    )
     run(kernel, "Terraform('kernel-live').destroy()")
 
 
-@pytest.mark.parametrize("code, message", [
-    ("from helpers.terraform import Terraform\nTerraform('Not A Stack')", "'Not A Stack' is not a valid stack name"),
-    # AWS refusing a boto3 call in a cell (an unknown group id) is shown the same way
-    ("from helpers import aws\naws.client('ec2').describe_security_groups(GroupIds=['sg-0123456789abcdef0'])",
-     "DescribeSecurityGroups failed: InvalidGroup.NotFound"),
-])
+@pytest.mark.parametrize(
+    "code, message",
+    [
+        (
+            "from helpers.terraform import Terraform\nTerraform('Not A Stack')",
+            "'Not A Stack' is not a valid stack name",
+        ),
+        # AWS refusing a boto3 call in a cell (an unknown group id) is shown the same way
+        (
+            "from helpers import aws\naws.client('ec2').describe_security_groups(GroupIds=['sg-0123456789abcdef0'])",
+            "DescribeSecurityGroups failed: InvalidGroup.NotFound",
+        ),
+    ],
+)
 def test_course_error_shows_as_three_lines_not_a_traceback(kernel, code, message):
     messages = run(kernel, code)
     error = next(m for m in messages if m["msg_type"] == "error")

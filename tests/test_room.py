@@ -6,6 +6,7 @@ background beside the notebooks (tests/room_support.py, started by
 tests/session.py); run alone (``pytest tests/test_room.py``) it runs in the
 foreground.
 """
+
 from __future__ import annotations
 
 import json
@@ -16,10 +17,10 @@ from helpers import course, emulator, facilitator, learner, terraform
 from helpers.errors import CourseError
 from tests import room_support
 
-
 # ---------------------------------------------------------------------------
 # Learner names and room settings (no Terraform run)
 # ---------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("name", ["Ana", "ana smith", "1ana", "thirteenchars", "", "ana-b"])
 def test_a_bad_learner_name_says_what_is_allowed(other_workspace, name):
@@ -44,8 +45,17 @@ def test_the_learner_name_reaches_terraform_and_the_environment_wins(other_works
 
 def test_a_stack_applied_as_another_learner_is_not_taken_over(other_workspace, monkeypatch):
     monkeypatch.setattr(course.emulator, "start", lambda quiet=False: "http://127.0.0.1:1")
-    state = {"version": 4, "resources": [{"mode": "managed", "type": "aws_vpc", "name": "main", "instances": [
-        {"attributes": {"id": "vpc-1", "tags_all": {"course": "ecs-alb", "learner": "ana"}}}]}]}
+    state = {
+        "version": 4,
+        "resources": [
+            {
+                "mode": "managed",
+                "type": "aws_vpc",
+                "name": "main",
+                "instances": [{"attributes": {"id": "vpc-1", "tags_all": {"course": "ecs-alb", "learner": "ana"}}}],
+            }
+        ],
+    }
     (terraform.stack_dir(course.STACK) / "terraform.tfstate").write_text(json.dumps(state))
     monkeypatch.setenv("COURSE_LEARNER", "ben")
     with pytest.raises(CourseError) as error:
@@ -104,6 +114,7 @@ def test_the_facilitator_table_shows_each_learners_steps_and_next_notebook():
 # The room: 8 learners at once on one emulator (background, ~1-2 min)
 # ---------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def room(request):
     run = getattr(request.config, "course_room", None) or room_support.Room.start()
@@ -122,9 +133,13 @@ def test_after_course_eight_learners_apply_at_once_on_one_emulator_without_colli
     inventories = room["after_apply"]["inventory"]
     for name in room["learners"]:
         mine = inventories[name]
-        for expected in (f"IAM role: ecs-alb-{name}-instance", f"ECS cluster: ecs-alb-{name}",
-                         f"log group: /ecs/ecs-alb-{name}-web", f"launch template: ecs-alb-{name}-ecs",
-                         f"ECS task definition: ecs-alb-{name}-web:1"):
+        for expected in (
+            f"IAM role: ecs-alb-{name}-instance",
+            f"ECS cluster: ecs-alb-{name}",
+            f"log group: /ecs/ecs-alb-{name}-web",
+            f"launch template: ecs-alb-{name}-ecs",
+            f"ECS task definition: ecs-alb-{name}-web:1",
+        ):
             assert expected in mine, f"{name} is missing {expected}: {mine}"
         others = {line for other in room["learners"] if other != name for line in inventories[other]}
         assert not set(mine) & others, f"{name} shares resources with another learner"
@@ -137,8 +152,17 @@ def test_after_course_eight_learners_apply_at_once_on_one_emulator_without_colli
 def test_after_course_the_facilitator_sees_every_learner_at_their_own_step(room):
     expected = {name: room_support.expected_steps(i) for i, name in enumerate(room["learners"])}
     assert room["after_apply"]["progress"] == expected, room["after_apply"]["table"]
-    assert room["after_apply"]["table"].splitlines()[1].split() == ["ana", "✓", "·", "·", "·", "·", "·", "·",
-                                                                    "03-alb-security-group"]
+    assert room["after_apply"]["table"].splitlines()[1].split() == [
+        "ana",
+        "✓",
+        "·",
+        "·",
+        "·",
+        "·",
+        "·",
+        "·",
+        "03-alb-security-group",
+    ]
     half = {name: steps for name, steps in expected.items() if name not in room["learners"][::2]}
     assert room["after_half"]["progress"] == {**half, room["late"]: ["02", "03"]}
 
@@ -151,7 +175,9 @@ def test_after_course_each_learners_teardown_removes_only_their_own_resources(ro
     for name in room["learners"]:
         before = _own_names(room, "after_apply", name)
         if name in first_half:
-            assert _own_names(room, "after_half", name) == [], f"{name} destroyed, yet: {_own_names(room, 'after_half', name)}"
+            assert _own_names(room, "after_half", name) == [], (
+                f"{name} destroyed, yet: {_own_names(room, 'after_half', name)}"
+            )
         else:
             assert _own_names(room, "after_half", name) == before, f"{name} lost resources to another's teardown"
             assert _own_names(room, "after_late_reset", name) == before, f"{name} lost resources to a reset"
@@ -163,8 +189,14 @@ def test_after_course_each_learners_teardown_removes_only_their_own_resources(ro
 def test_after_course_a_late_learner_catches_up_to_notebook_04_and_resets_to_nothing(room):
     late = room["late"]
     assert room["late_applied"] == ["02-network", "03-alb-security-group"]
-    assert room["late_files"] == ["alb_security_group.tf", "main.tf", "network.tf", "providers.tf",
-                                  "variables.tf", "versions.tf"]
+    assert room["late_files"] == [
+        "alb_security_group.tf",
+        "main.tf",
+        "network.tf",
+        "providers.tf",
+        "variables.tf",
+        "versions.tf",
+    ]
     assert room["after_half"]["inventory"][late], "the catch-up created the late learner's resources"
     assert room["late_after_reset"] == {"applied": [], "state": {}, "files": []}
     assert room["after_late_reset"]["inventory"][late] == []

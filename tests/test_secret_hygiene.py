@@ -13,6 +13,7 @@ tests/test_targets.py) so that no such string is stored; moto's own example cred
 package inside ``.venv``, which is git-ignored and never scanned. If one of these patterns ever matches,
 the test fails and names the file and line: remove the value (or build it at run time if a test needs it).
 """
+
 from __future__ import annotations
 
 import base64
@@ -31,7 +32,8 @@ PATTERNS = {
     "AWS access key ID": re.compile(rb"(?<![A-Z0-9])(?:AKIA|ASIA)[A-Z0-9]{16}(?![A-Z0-9])"),
     "AWS secret access key": re.compile(
         rb"(?i)(?:aws_?secret_?access_?key|secret_?access_?key|aws_?secret_?key)[\"']?\s*[:=]\s*[\"']?"
-        rb"[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])"),
+        rb"[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])"
+    ),
     "private key": re.compile(rb"-----BEGIN (?:RSA |EC |DSA |OPENSSH |ENCRYPTED )?PRIVATE KEY-----"),
 }
 
@@ -50,8 +52,8 @@ def png_text(png: bytes) -> bytes:
     """The text a PNG carries besides its pixels: its tEXt, zTXt and iTXt chunks."""
     chunks, offset = [], 8
     while offset + 8 <= len(png):
-        length, kind = struct.unpack(">I4s", png[offset:offset + 8])
-        body = png[offset + 8:offset + 8 + length]
+        length, kind = struct.unpack(">I4s", png[offset : offset + 8])
+        body = png[offset + 8 : offset + 8 + length]
         if kind == b"tEXt":
             chunks.append(body)
         elif kind == b"zTXt":
@@ -94,8 +96,12 @@ def notebook_outputs(path: Path):
 
 def repository_files() -> list[Path]:
     """Every file git tracks, and every untracked file that is not ignored (what `git add -A` would add)."""
-    proc = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-                          cwd=REPO, capture_output=True, timeout=120)
+    proc = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO,
+        capture_output=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, f"git ls-files failed: {proc.stderr.decode()}"
     return [REPO / name for name in sorted(set(proc.stdout.decode().split("\0"))) if name]
 
@@ -123,9 +129,15 @@ def test_no_secret_in_any_notebook_output():
 def _png_with_text(text: bytes) -> bytes:
     def chunk(kind, body):
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
     header = struct.pack(">IIBBBBB", 1, 1, 8, 0, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"zTXt", b"Comment\0\0" + zlib.compress(text))
-            + chunk(b"IDAT", zlib.compress(b"\0\0")) + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"zTXt", b"Comment\0\0" + zlib.compress(text))
+        + chunk(b"IDAT", zlib.compress(b"\0\0"))
+        + chunk(b"IEND", b"")
+    )
 
 
 def test_the_scanner_finds_planted_secrets(tmp_path):
@@ -133,16 +145,30 @@ def test_the_scanner_finds_planted_secrets(tmp_path):
     key_id = "AKIA" + "TESTPLANTED12345"  # built here, so this file holds no key-shaped string
     secret = "wJalr" + "X" * 30 + "/K7md"
     planted = tmp_path / "planted.env"
-    planted.write_text(f"export AWS_ACCESS_KEY_ID={key_id}\naws_secret_access_key = {secret}\n"
-                       f"-----BEGIN {'PRIVATE'} KEY-----\nMIIB\n")
+    planted.write_text(
+        f"export AWS_ACCESS_KEY_ID={key_id}\naws_secret_access_key = {secret}\n-----BEGIN {'PRIVATE'} KEY-----\nMIIB\n"
+    )
     kinds = [hit.split(": ", 1)[1] for hit in find_secrets(planted.read_bytes(), "planted.env")]
     assert sorted(kinds) == ["AWS access key ID", "AWS secret access key", "private key"]
     assert find_secrets(f'"SecretAccessKey": "{secret}"'.encode(), "json")  # JSON style too
 
     png = _png_with_text(f"made with credentials {key_id}".encode())
-    notebook = {"cells": [{"cell_type": "code", "source": "", "metadata": {}, "outputs": [
-        {"output_type": "display_data", "metadata": {},
-         "data": {"image/png": base64.b64encode(png).decode(), "text/plain": "<Image>"}}]}]}
+    notebook = {
+        "cells": [
+            {
+                "cell_type": "code",
+                "source": "",
+                "metadata": {},
+                "outputs": [
+                    {
+                        "output_type": "display_data",
+                        "metadata": {},
+                        "data": {"image/png": base64.b64encode(png).decode(), "text/plain": "<Image>"},
+                    }
+                ],
+            }
+        ]
+    }
     path = tmp_path / "planted-control.ipynb"
     path.write_text(json.dumps(notebook))
     hits = [hit for label, data in notebook_outputs(path) for hit in find_secrets(data, label)]

@@ -3,6 +3,7 @@ notebooks, every link resolving, nothing loaded from outside, and in headless
 Chromium the index lists every notebook, "Next" walks the course in order and
 every diagram loads.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,8 +18,10 @@ from tests.site_support import browser_walk
 
 NOTEBOOKS = site.notebooks()
 REFERENCE = re.compile(r'\b(href|src)="([^"]*)"')
-EXTERNAL_LOAD = re.compile(r'<script[^>]*\bsrc="(https?:)?//|<link[^>]*\brel="stylesheet"[^>]*\bhref="(https?:)?//'
-                           r'|<link[^>]*\bhref="(https?:)?//[^"]*"[^>]*\brel="stylesheet"|<iframe[^>]*\bsrc="(https?:)?//')
+EXTERNAL_LOAD = re.compile(
+    r'<script[^>]*\bsrc="(https?:)?//|<link[^>]*\brel="stylesheet"[^>]*\bhref="(https?:)?//'
+    r'|<link[^>]*\bhref="(https?:)?//[^"]*"[^>]*\brel="stylesheet"|<iframe[^>]*\bsrc="(https?:)?//'
+)
 CSS_IMPORT = re.compile(r'@import\s+url\(\s*["\']?(https?:)?//|url\(\s*["\']?(https?:)?//')
 
 
@@ -66,7 +69,9 @@ def test_nothing_is_loaded_from_outside(built_site):
         text = path.read_text(errors="replace")
         pattern = CSS_IMPORT if path.suffix == ".css" else EXTERNAL_LOAD
         match = pattern.search(text)
-        assert not match, f"{path.relative_to(built_site)} loads from the network: {text[match.start():match.start() + 120]}"
+        assert not match, (
+            f"{path.relative_to(built_site)} loads from the network: {text[match.start() : match.start() + 120]}"
+        )
     for nb in NOTEBOOKS:
         html = (built_site / page(nb)).read_text()
         # nbconvert's MathJax loader (a CDN address, or an empty one) is removed.
@@ -96,15 +101,22 @@ def test_a_broken_link_between_notebooks_fails_the_build(tmp_path):
     import nbformat
 
     # A one-cell notebook: the build is quick, and fails on the link.
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(
-        "# 00 · Tiny\n---\nNext: [the next one](01-missing.ipynb), then [02](02-here.ipynb).")])
+    nb = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_markdown_cell(
+                "# 00 · Tiny\n---\nNext: [the next one](01-missing.ipynb), then [02](02-here.ipynb)."
+            )
+        ]
+    )
     nbformat.write(nb, tmp_path / "00-tiny.ipynb")
-    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# 02 · Here")]),
-                   tmp_path / "02-here.ipynb")
+    nbformat.write(
+        nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# 02 · Here")]), tmp_path / "02-here.ipynb"
+    )
     with pytest.raises(CourseError) as raised:
         site.build_site(tmp_path / "site", source=tmp_path)
-    assert raised.value.why == ("notebooks/00-tiny.ipynb links to '01-missing.ipynb', "
-                                "which is not a file of the course site")  # 02-here.ipynb exists: no complaint
+    assert raised.value.why == (
+        "notebooks/00-tiny.ipynb links to '01-missing.ipynb', which is not a file of the course site"
+    )  # 02-here.ipynb exists: no complaint
     assert "NN-title.ipynb" in raised.value.fix
 
 

@@ -2,6 +2,7 @@
 headings, diagrams embedded, reveal.js beside them so they run offline, and
 the committed notebooks left untouched.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -50,11 +51,14 @@ def test_decks_have_slides_and_embedded_diagrams(built_slides):
         assert f'href="{deck(built_slides, nb).name}"' in index
         assert len(SECTION.findall(html)) >= 8, f"{nb.name}: too few slides"
         pngs = len(re.findall(r'<img[^>]*src="data:image/png;base64,', html))
-        saved = sum("image/png" in o.get("data", {}) for c in nbformat.read(nb, as_version=4).cells
-                    for o in c.get("outputs", []))
+        saved = sum(
+            "image/png" in o.get("data", {})
+            for c in nbformat.read(nb, as_version=4).cells
+            for o in c.get("outputs", [])
+        )
         assert pngs == saved >= 1, f"{nb.name}: {pngs} diagrams embedded, {saved} saved"
         match = EXTERNAL_LOAD.search(html)
-        assert not match, f"{nb.name} loads from the network: {html[match.start():match.start() + 120]}"
+        assert not match, f"{nb.name} loads from the network: {html[match.start() : match.start() + 120]}"
         for local in re.findall(r'(?:src|href)="(reveal\.js/[^"]+)"', html):
             assert (built_slides / local).is_file(), f"{local} is not beside the slides"
     theme = (built_slides / "reveal.js/dist/theme/white.css").read_text()

@@ -1,4 +1,5 @@
 """Targets: the emulator by default, real AWS only on purpose, and nothing leaks."""
+
 from __future__ import annotations
 
 import socket
@@ -78,8 +79,9 @@ def test_default_target_is_the_emulator(monkeypatch):
     assert targets.current() == "emulator"
 
 
-def test_terraform_never_leaves_loopback_even_with_real_credentials(real_looking_credentials, proxy_recorder,
-                                                                   emulator_url):
+def test_terraform_never_leaves_loopback_even_with_real_credentials(
+    real_looking_credentials, proxy_recorder, emulator_url
+):
     env = terraform.environment()
     assert "AWS_ACCESS_KEY_ID" not in env and "AWS_PROFILE" not in env
     (terraform.stack_dir("leak-check") / "main.tf").write_text(LEAK_CHECK_STACK)
@@ -110,8 +112,9 @@ def test_saved_target_choice_and_env_override(monkeypatch):
         targets.use("emulator")
 
 
-@pytest.mark.skipif(boto3.Session().get_credentials() is None,
-                    reason="real AWS credentials are not present (CI never has them)")
+@pytest.mark.skipif(
+    boto3.Session().get_credentials() is None, reason="real AWS credentials are not present (CI never has them)"
+)
 def test_aws_target_names_account_and_region_before_anything(monkeypatch, capsys):
     monkeypatch.setenv("COURSE_TARGET", "aws")
     if not (boto3.Session().region_name):

@@ -1,4 +1,5 @@
 """The Terraform toolchain: bundled executable, offline provider, streamed runs."""
+
 from __future__ import annotations
 
 import json
@@ -7,7 +8,9 @@ import subprocess
 from helpers import aws, terraform
 from helpers.terraform import Terraform
 
-HELLO = terraform.HEADER_HCL + """
+HELLO = (
+    terraform.HEADER_HCL
+    + """
 
 resource "aws_security_group" "probe" {
   name        = "%s"
@@ -19,6 +22,7 @@ output "id" {
   value = aws_security_group.probe.id
 }
 """
+)
 
 
 def write_stack(stack: str, text: str):
@@ -29,8 +33,9 @@ def write_stack(stack: str, text: str):
 
 def test_executable_is_the_bundled_terraform():
     exe = terraform.executable()
-    out = subprocess.run([str(exe), "version", "-json"], capture_output=True, text=True,
-                         env=terraform.environment(), check=True).stdout
+    out = subprocess.run(
+        [str(exe), "version", "-json"], capture_output=True, text=True, env=terraform.environment(), check=True
+    ).stdout
     assert json.loads(out)["terraform_version"] == terraform.TERRAFORM_VERSION
 
 
@@ -39,8 +44,14 @@ def test_endpoint_list_matches_the_provider_schema():
     write_stack("schema", HELLO % "unused")
     tf = Terraform("schema")
     tf.init()
-    proc = subprocess.run([str(terraform.executable()), "providers", "schema", "-json"], cwd=tf.folder,
-                          capture_output=True, text=True, env=terraform.environment(), check=True)
+    proc = subprocess.run(
+        [str(terraform.executable()), "providers", "schema", "-json"],
+        cwd=tf.folder,
+        capture_output=True,
+        text=True,
+        env=terraform.environment(),
+        check=True,
+    )
     schema = json.loads(proc.stdout)["provider_schemas"][terraform.PROVIDER]["provider"]["block"]
     keys = set(schema["block_types"]["endpoints"]["block"]["attributes"])
     assert keys == set(terraform.ENDPOINT_KEYS)
@@ -51,7 +62,8 @@ def test_cli_config_uses_the_offline_mirror_on_linux_amd64():
     text = terraform.cli_config("linux_amd64").read_text()
     assert "filesystem_mirror" in text and 'exclude = ["registry.terraform.io/hashicorp/aws"]' in text
     binary = terraform.provider_mirror("linux_amd64").joinpath(
-        "registry.terraform.io/hashicorp/aws/3.39.0/linux_amd64/terraform-provider-aws_v3.39.0_x5")
+        "registry.terraform.io/hashicorp/aws/3.39.0/linux_amd64/terraform-provider-aws_v3.39.0_x5"
+    )
     assert binary.stat().st_mode & 0o111, "the unpacked provider must be executable"
 
 
@@ -86,7 +98,8 @@ def test_apply_creates_what_boto3_then_sees_and_reapply_changes_nothing(emulator
     gone = tf.destroy()
     assert gone.destroyed == 1 and gone.resources == {"aws_security_group.probe": "delete"}
     left = aws.client("ec2").describe_security_groups(
-        Filters=[{"Name": "group-name", "Values": ["course-unit-apply"]}])["SecurityGroups"]
+        Filters=[{"Name": "group-name", "Values": ["course-unit-apply"]}]
+    )["SecurityGroups"]
     assert left == []
 
 
@@ -107,11 +120,13 @@ def test_plain_terraform_in_any_folder_reaches_the_emulator(emulator_url, tmp_pa
     folder = tmp_path / "plain"
     folder.mkdir()
     (folder / "main.tf").write_text(HELLO % "course-unit-plain")
-    script = (f'set -e\neval "$({sys.executable} -m helpers env)"\n'
-              f'{sys.executable} -m helpers override {folder}\n'
-              f'cd {folder}\nterraform version | head -n 1\nterraform init -input=false >/dev/null\n'
-              'terraform apply -auto-approve -input=false -no-color | grep "Apply complete"\n'
-              'terraform destroy -auto-approve -input=false -no-color | tail -n 1\n')
+    script = (
+        f'set -e\neval "$({sys.executable} -m helpers env)"\n'
+        f"{sys.executable} -m helpers override {folder}\n"
+        f"cd {folder}\nterraform version | head -n 1\nterraform init -input=false >/dev/null\n"
+        'terraform apply -auto-approve -input=false -no-color | grep "Apply complete"\n'
+        "terraform destroy -auto-approve -input=false -no-color | tail -n 1\n"
+    )
     env = {k: v for k, v in os.environ.items() if k not in ("TF_CLI_CONFIG_FILE", "CHECKPOINT_DISABLE")}
     proc = subprocess.run(["bash", "-c", script], capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
