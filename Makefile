@@ -72,7 +72,7 @@ lab: install graphviz
 # The two environments install side by side (-j2); COURSE_REQUIRE_SCANNER makes
 # the scan test fail, instead of skip, if checkov is missing. Two pytest
 # workers: the notebook chain (mostly waiting on the provider) on one, the
-# other tests beside it (tests/session.py). PYTEST_ARGS="-n 0" runs serially.
+# other tests beside it (tests/plugin/session.py). PYTEST_ARGS="-n 0" runs serially.
 test: graphviz chromium
 	@$(MAKE) --no-print-directory -j2 install scanner
 	COURSE_REQUIRE_SCANNER=1 $(PY) -m pytest -n 2 $(PYTEST_ARGS)

@@ -62,11 +62,12 @@ def saving(name: str, before: float, after: float, unit: str = "s", how: str = "
 
 def emulator_and_init(root: Path) -> dict:
     os.environ["COURSE_WORKSPACE"] = str(root / "workspace")
-    from helpers import emulator, terraform
-    from helpers.terraform import Terraform
+    from helpers.runtime import emulator
+    from helpers.tf import state, toolchain
+    from helpers.tf.runner import Terraform
 
     def init(stack: str) -> None:
-        terraform.stack_dir(stack).joinpath("main.tf").write_text(terraform.HEADER_HCL)
+        state.stack_dir(stack).joinpath("main.tf").write_text(toolchain.HEADER_HCL)
         Terraform(stack).init()
 
     try:

@@ -27,7 +27,7 @@ NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]-*.ipynb"))
 
 
 def fresh_workspace(root: Path, name: str):
-    from helpers import emulator
+    from helpers.runtime import emulator
 
     emulator.stop()
     os.environ["COURSE_WORKSPACE"] = str(root / name)
@@ -39,7 +39,8 @@ def raw(root: Path, name: str = "raw", *extra: str) -> dict:
 
     Runs on an emulator of its own, stopped at the end (a later part's emulator then gets the usual port).
     """
-    from helpers import emulator, standalone
+    from helpers.runtime import emulator
+    from helpers.tf import standalone
 
     fresh_workspace(root, name)
     try:
@@ -82,7 +83,7 @@ def course(root: Path) -> tuple[dict, dict]:
 
 
 def run(root: Path) -> Part:
-    from helpers import emulator
+    from helpers.runtime import emulator
 
     try:
         floor = raw(root)

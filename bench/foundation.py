@@ -22,11 +22,12 @@ RUNS = 5
 
 def run(root: Path) -> Part:
     os.environ["COURSE_WORKSPACE"] = str(root / "foundation")
-    from helpers import emulator, terraform
-    from helpers.terraform import Terraform
+    from helpers.runtime import emulator
+    from helpers.tf import state, toolchain
+    from helpers.tf.runner import Terraform
 
     def init(stack: str) -> None:
-        terraform.stack_dir(stack).joinpath("main.tf").write_text(terraform.HEADER_HCL)
+        state.stack_dir(stack).joinpath("main.tf").write_text(toolchain.HEADER_HCL)
         Terraform(stack).init()
 
     starts = []

@@ -2,7 +2,7 @@
 
     make bench                                      every part (20-25 min on 2 cores)
     .venv/bin/python bench/run.py --only setup      some parts (comma-separated), for development
-    .venv/bin/python bench/run.py --readme          README's bench block <- bench/latest.json
+    .venv/bin/python bench/run.py --readme          bench/README.md's blocks <- bench/latest.json, bench/before.json
 
 Parts, in the order they run (Graphviz is checked first: the course needs it):
   foundation  (e) emulator cold start, offline terraform init, doctor   (~1 min)
@@ -16,9 +16,10 @@ Not in make bench, only with --only (bench/before.py writes bench/before.json):
 Every part uses throw-away workspaces and fresh emulators; nothing touches the
 learner's .course or the tests' .course-test. Timings are printed and stored,
 never asserted in tests. Only a complete run (every part, none failed) writes
-bench/latest.json (or --json PATH); then --readme renders it into README.md
-between the bench markers, and tests/test_bench.py checks the two agree.
+bench/latest.json (or --json PATH); then --readme renders it into bench/README.md
+between the bench markers, and tests/delivery/test_bench.py checks the two agree.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,15 +40,16 @@ PARTS = {"foundation": foundation.run, "course": course.run, "make-test": makete
 EXTRA_PARTS = {"before": before.run}  # run only when named with --only
 LATEST = HERE / "latest.json"
 BEFORE = HERE / "before.json"
-README = REPO / "README.md"
+README = HERE / "README.md"  # bench/README.md: the blocks --readme rewrites
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 BEFORE_START, BEFORE_END = "<!-- before:start -->", "<!-- before:end -->"
 COLUMNS = ("measure", "value", "budget", "verdict", "notes")
 
 
 # --------------------------------------------------------------------------
-# Rows: the same for the terminal and README, always from the JSON
+# Rows: the same for the terminal and bench/README.md, always from the JSON
 # --------------------------------------------------------------------------
+
 
 def number(value: float, unit: str) -> str:
     if unit == "x":
@@ -80,52 +82,64 @@ def rows(data: dict) -> list[tuple[str, ...]]:
 def machine_line(data: dict) -> str:
     m = data["machine"]
     load = f", load average {m['load_average'][0]} at start" if m.get("load_average") else ""
-    return (f"{m['date']} · {m['cpu']} · {m['cores']} cores · {m['ram_gb']} GB RAM · {m['os']} · "
-            f"Python {m['python']}{load}")
+    return (
+        f"{m['date']} · {m['cpu']} · {m['cores']} cores · {m['ram_gb']} GB RAM · {m['os']} · Python {m['python']}{load}"
+    )
 
 
 def table(data: dict) -> str:
     """The table for a terminal (aligned columns; "verdict" shows the share of the budget used)."""
     lines = [COLUMNS, *rows(data)]
     widths = [max(len(line[i]) for line in lines) for i in range(len(COLUMNS))]
-    text = ["  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip() for line in lines]
+    text = ["  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=False)).rstrip() for line in lines]
     text.insert(1, "  ".join("-" * w for w in widths))
     return f"Benchmark · {machine_line(data)}\n" + "\n".join(text)
 
 
 def readme_block(data: dict | None) -> str:
-    """README's bench block (between the markers) for ``data`` (None: no complete run yet)."""
+    """bench/README.md's bench block (between the markers) for ``data`` (None: no complete run yet)."""
     if data is None:
-        body = ("No complete `make bench` run is recorded yet (bench/latest.json is missing): run `make bench`, "
-                "then `.venv/bin/python bench/run.py --readme`.")
+        body = (
+            "No complete `make bench` run is recorded yet (bench/latest.json is missing): run `make bench`, "
+            "then `.venv/bin/python bench/run.py --readme`."
+        )
     else:
         cells = [COLUMNS, tuple("---" for _ in COLUMNS), *rows(data)]
-        body = (f"Latest complete `make bench` run, {machine_line(data)}. Generated from `bench/latest.json` by "
-                f"`.venv/bin/python bench/run.py --readme`; \"verdict\" shows the share of the budget used.\n\n"
-                + "\n".join("| " + " | ".join(line) + " |" for line in cells))
+        body = (
+            f"Latest complete `make bench` run, {machine_line(data)}. Generated from `bench/latest.json` by "
+            f'`.venv/bin/python bench/run.py --readme`; "verdict" shows the share of the budget used.\n\n'
+            + "\n".join("| " + " | ".join(line) + " |" for line in cells)
+        )
     return f"{START}\n{body}\n{END}"
 
 
 def before_block(data: dict | None) -> str:
-    """README's block of what each choice saves, from bench/before.json (None: not measured yet)."""
+    """bench/README.md's block of what each choice saves, from bench/before.json (None: not measured yet)."""
     if data is None:
         body = "Not measured yet: run `.venv/bin/python bench/run.py --only before`, then `--readme`."
     else:
         savings = {"parts": {name: part for name, part in data["parts"].items() if name != "graphviz"}}
-        cells = [("the alternative", "its figure", "the course's choice"), ("---", "---", "---"),
-                 *((name, value, notes) for name, value, _, _, notes in rows(savings))]
-        body = (f"Measured by `.venv/bin/python bench/run.py --only before`, {machine_line(data)}; "
-                f"from `bench/before.json`.\n\n" + "\n".join("| " + " | ".join(line) + " |" for line in cells))
+        cells = [
+            ("the alternative", "its figure", "the course's choice"),
+            ("---", "---", "---"),
+            *((name, value, notes) for name, value, _, _, notes in rows(savings)),
+        ]
+        body = (
+            f"Measured by `.venv/bin/python bench/run.py --only before`, {machine_line(data)}; "
+            f"from `bench/before.json`.\n\n" + "\n".join("| " + " | ".join(line) + " |" for line in cells)
+        )
     return f"{BEFORE_START}\n{body}\n{BEFORE_END}"
 
 
 def readme_span(text: str, start_marker: str = START, end_marker: str = END) -> tuple[int, int]:
-    """Where the bench block (markers included) is in README's text."""
+    """Where the bench block (markers included) is in bench/README.md's text."""
     start, end = text.find(start_marker), text.find(end_marker)
     if start < 0 or end < start:
-        raise CourseError(f"README.md has no bench block ({START} ... {END}).",
-                          "bench/run.py --readme rewrites only the text between those two markers.",
-                          "put the two marker lines, in that order, where the table belongs in README.md, then run again")
+        raise CourseError(
+            f"bench/README.md has no bench block ({START} ... {END}).",
+            "bench/run.py --readme rewrites only the text between those two markers.",
+            "put the two marker lines, in that order, where the table belongs in bench/README.md, then run again",
+        )
     return start, end + len(end_marker)
 
 
@@ -136,21 +150,27 @@ def load(path: Path = LATEST) -> dict | None:
 def write_readme(path: Path = LATEST) -> None:
     data = load(path)
     if data is None:
-        raise CourseError(f"{path.name} does not exist.", "The README's table is generated from a complete run.",
-                          "run `make bench` first (it writes bench/latest.json), then --readme")
+        raise CourseError(
+            f"{path.name} does not exist.",
+            "bench/README.md's table is generated from a complete run.",
+            "run `make bench` first (it writes bench/latest.json), then --readme",
+        )
     text = README.read_text()
     start, end = readme_span(text)
     text = text[:start] + readme_block(data) + text[end:]
-    if BEFORE_START in text:  # the block of what each choice saves, if README has one
+    if BEFORE_START in text:  # the block of what each choice saves, if bench/README.md has one
         start, end = readme_span(text, BEFORE_START, BEFORE_END)
         text = text[:start] + before_block(load(BEFORE)) + text[end:]
     README.write_text(text)
-    print(f"README.md: bench block rewritten from {path.relative_to(REPO) if path.is_relative_to(REPO) else path}")
+    print(
+        f"bench/README.md: bench block rewritten from {path.relative_to(REPO) if path.is_relative_to(REPO) else path}"
+    )
 
 
 # --------------------------------------------------------------------------
 # The run
 # --------------------------------------------------------------------------
+
 
 def run_parts(names: list[str], root: Path) -> dict:
     data = {"machine": machine(), "parts": {}}
@@ -174,19 +194,32 @@ def parse_parts(text: str) -> list[str]:
     names = [n.strip() for n in text.split(",") if n.strip()]
     unknown = [n for n in names if n not in PARTS and n not in EXTRA_PARTS]
     if unknown or not names:
-        raise argparse.ArgumentTypeError(f"unknown part {', '.join(unknown) or '(none)'}: "
-                                         f"choose from {', '.join([*PARTS, *EXTRA_PARTS])}")
+        raise argparse.ArgumentTypeError(
+            f"unknown part {', '.join(unknown) or '(none)'}: choose from {', '.join([*PARTS, *EXTRA_PARTS])}"
+        )
     return names
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", type=parse_parts, metavar="PART[,PART]",
-                        help=f"run only these parts ({', '.join([*PARTS, *EXTRA_PARTS])}); bench/latest.json is "
-                             "not written (before: bench/before.json is)")
-    parser.add_argument("--json", type=Path, metavar="PATH", help="also write the results here, even from a partial run (with --readme: read them from here)")
-    parser.add_argument("--readme", action="store_true", help="rewrite README's bench block from bench/latest.json")
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument(
+        "--only",
+        type=parse_parts,
+        metavar="PART[,PART]",
+        help=f"run only these parts ({', '.join([*PARTS, *EXTRA_PARTS])}); bench/latest.json is "
+        "not written (before: bench/before.json is)",
+    )
+    parser.add_argument(
+        "--json",
+        type=Path,
+        metavar="PATH",
+        help="also write the results here, even from a partial run (with --readme: read them from here)",
+    )
+    parser.add_argument(
+        "--readme",
+        action="store_true",
+        help="rewrite bench/README.md's blocks from bench/latest.json and bench/before.json",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (workspaces, logs)")
     args = parser.parse_args(argv)
     try:
@@ -211,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
         if not data["complete"] and names != ["before"]:
             print("bench/latest.json not written: only a complete run (every part, none failed) is recorded.")
         elif not args.json:
-            print("README: .venv/bin/python bench/run.py --readme")
+            print("bench/README.md: .venv/bin/python bench/run.py --readme")
         failed = any(verdict.startswith("✗") for _, _, _, verdict, _ in rows(data))
         return 1 if failed else 0
     except CourseError as exc:

@@ -36,10 +36,13 @@ BUDGET_MB = 1024
 # Run by the new venv's Python: fills a workspace as a learner's first init does
 # (the override it writes points at the emulator, which starts on demand: stopped after).
 FIRST_INIT = """
-from helpers import emulator, terraform
+from helpers.runtime import emulator
+from helpers.tf import runner
+from helpers.tf import state
+from helpers.tf import toolchain
 try:
-    terraform.stack_dir("size").joinpath("main.tf").write_text(terraform.HEADER_HCL)
-    terraform.Terraform("size").init()
+    state.stack_dir("size").joinpath("main.tf").write_text(toolchain.HEADER_HCL)
+    runner.Terraform("size").init()
 finally:
     emulator.stop()
 """

@@ -1,42 +1,58 @@
-"""Helpers for the ECS-behind-an-ALB course.
+"""Helpers for the ECS-behind-an-ALB course: the names the notebooks import.
 
-Notebooks use:
-    from helpers import aws, emulator
-    from helpers.terraform import Terraform
+    from helpers import aws, course, cloud, Terraform
 
-One module per job: ``emulator`` (the local AWS), ``terraform`` (Terraform
-and its provider, offline), ``aws`` (boto3 clients), ``targets`` (emulator
-or real AWS), ``doctor`` (is everything ready?), ``magics`` (``%%hcl``),
-``course`` (the course stack and notebook order), ``checks`` (security group
-questions), ``inventory`` (resources tagged by the course), ``certificates``
-(the emulator's self-signed certificate), ``live_diagram`` (a picture of
-what is deployed), ``standalone`` (terraform/ on its own), ``learner`` (the
-learner name that namespaces a workshop participant's resources), ``facilitator``
-(every learner's progress, for the instructor), ``exercises`` (the exercise
-notebooks, generated from the solutions) and ``exercise_checks`` (their
-Terraform guard and check cells).
-Terminal: ``python -m helpers --help``.
+This package's ``__init__`` is the learner's facade and nothing else: each name
+below is a module (or class) of one of the layers, loaded when first asked for.
+Importing it opens the course session (helpers/course/session.py: recovery on)
+and, inside IPython, registers ``%%hcl`` and the short error messages.
+The layers and their modules: helpers/README.md. Terminal: ``python -m helpers --help``.
 """
 
 from __future__ import annotations
 
-from .errors import CourseError, install_notebook_handler
+import importlib
+import sys
+
+from .course import notebook, session
+from .errors import CourseError
+
+# name -> (module, attribute or None for the module itself)
+FACADE = {
+    "aws": ("helpers.runtime.aws", None),
+    "cloud": ("helpers.runtime.cloud", None),
+    "emulator": ("helpers.runtime.emulator", None),
+    "learner": ("helpers.runtime.learner", None),
+    "workspace": ("helpers.workspace", None),
+    "Terraform": ("helpers.tf.runner", "Terraform"),
+    "course": ("helpers.course", None),
+    "doctor": ("helpers.course.doctor", None),
+    "inventory": ("helpers.course.inventory", None),
+    "sg_rules": ("helpers.verify.sg_rules", None),
+    "audit": ("helpers.verify.audit", None),
+    "live_diagram": ("helpers.verify.live_diagram", None),
+    "exercise": ("helpers.exercises", None),
+}
+__all__ = ["CourseError", *FACADE]
 
 
-def _setup_notebook() -> None:
-    try:
-        from IPython import get_ipython
-    except ImportError:
+def __getattr__(name: str):
+    if name not in FACADE:
+        raise AttributeError(f"module 'helpers' has no attribute {name!r}")
+    module, attribute = FACADE[name]
+    found = importlib.import_module(module)
+    return getattr(found, attribute) if attribute else found
+
+
+def _open() -> None:
+    session.current()  # the notebook's session: automatic recovery on (the CLI opens its own)
+    if "IPython" not in sys.modules:  # not inside IPython: nothing more to do (and no slow import)
         return
+    from IPython import get_ipython  # heavy: only when IPython is already loaded
+
     ip = get_ipython()
-    if ip is None:
-        return
-    install_notebook_handler()
-    from . import magics
-
-    magics.register(ip)
+    if ip is not None:
+        notebook.register(ip)
 
 
-_setup_notebook()
-
-__all__ = ["CourseError"]
+_open()

@@ -1,8 +1,11 @@
 """Learner-facing errors: every failure says what happened, why, and the one fix.
 
 A ``CourseError`` renders as three short lines instead of a wall of traceback,
-both in a terminal (``python -m helpers ...``) and in a notebook (the helpers
-register a custom exception handler for it when imported inside IPython).
+both in a terminal (``python -m helpers ...``) and in a notebook (helpers/course/notebook.py
+registers an exception handler for it inside IPython). ``explain()`` turns AWS's
+refusal of a call into one as well.
+
+The floor of the house: this module imports nothing of the course.
 """
 
 from __future__ import annotations
@@ -33,27 +36,30 @@ class CourseError(Exception):
         return self.render()
 
 
-def install_notebook_handler() -> None:
-    """Show CourseError, and AWS's refusals of boto3 calls, in notebooks as short messages, not tracebacks."""
-    try:
-        from IPython import get_ipython
-    except ImportError:  # not in IPython: nothing to do
-        return
-    ip = get_ipython()
-    if ip is None or getattr(ip, "_course_error_handler", False):
-        return
+# AWS error codes a learner meets in this course: (why, fix). Used for boto3 errors in
+# notebooks (helpers/course/notebook.py) and for the provider's errors (helpers/tf/diagnosis.py).
+GROUP_FIX = (
+    'take the id from the Terraform state, e.g. course.resource("aws_security_group.alb")["id"], '
+    "or in HCL refer to the group (aws_security_group.alb.id) instead of pasting an id: "
+    "ids change whenever a group is re-created, and differ between the emulator and AWS."
+)
+KNOWN_ERRORS = {
+    "InvalidGroup.NotFound": ("No security group with this id exists in this account and region.", GROUP_FIX),
+    "InvalidGroupId.Malformed": ('A security group id is "sg-" followed by 8 or 17 hexadecimal digits.', GROUP_FIX),
+    "InvalidPermission.Malformed": (
+        "A security group rule is malformed: TCP and UDP ports go from 0 to 65535, and "
+        "from_port may not be greater than to_port (the emulator checks this as AWS does).",
+        "correct the rule's from_port/to_port (or its address range), then run the cell that writes it again.",
+    ),
+}
 
-    from botocore.exceptions import ClientError
 
-    def _handler(shell, etype, value, tb, tb_offset=None):
-        # Printed to stderr so it stands out; the exception still fails the
-        # cell (and nbval), because showtraceback is what marks the error.
-        if isinstance(value, ClientError):  # an AWS refusal from a boto3 call in the cell
-            from .aws import explain
-
-            value = explain(value)
-            etype = type(value)
-        shell.showtraceback((etype, value, tb), tb_offset=0, exception_only=True)
-
-    ip.set_custom_exc((CourseError, ClientError), _handler)
-    ip._course_error_handler = True
+def explain(error) -> CourseError:
+    """A boto3 ClientError as one message: what AWS refused, why, and the fix."""
+    info = getattr(error, "response", {}).get("Error", {})
+    code, message = info.get("Code", "Error"), (info.get("Message") or "").strip()
+    operation = getattr(error, "operation_name", "the call")
+    why, fix = KNOWN_ERRORS.get(
+        code, ("AWS refused the request.", f"check the values this cell passes to {operation}, then run it again.")
+    )
+    return CourseError(f"{operation} failed: {code}: {message}", why, fix)

@@ -11,8 +11,8 @@ suite uses its own, so running the tests never touches a learner's work).
     emulator.log         the emulator's log
     stacks/<name>/       Terraform working folders written by the notebooks; in each,
                          .emulator-boot.json: the emulator start it was applied against
-                         (helpers/recovery.py), FILE.tf.rejected: a %%hcl cell not saved
-    backups/<name>/      copies of a stack's state before each risky command (helpers/backups.py)
+                         (helpers/course/recovery.py), FILE.tf.rejected: a %%hcl cell not saved
+    backups/<name>/      copies of a stack's state before each risky command (helpers/tf/state.py)
     config.json          the chosen target (emulator or aws), learner name, room emulator URL
     *.lock               flock files serialising emulator start/stop and recovery (lock())
 """

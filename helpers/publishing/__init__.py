@@ -1,0 +1,1 @@
+"""Layer 7, publishing: the course as a site and as slides, and re-executing the notebooks."""

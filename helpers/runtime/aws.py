@@ -1,0 +1,130 @@
+"""boto3 clients bound to the current cloud (target) and region.
+
+    from helpers import aws
+    ec2 = aws.client("ec2")
+
+``client()`` makes a client and does nothing else of its own. What must happen before
+a client is made (restart a stopped emulator and re-apply what it lost, name the AWS
+account once, note ignored credentials) is registered in ``HOOKS`` by the course
+session (helpers/course/session.py), the one place where such behaviour is wired.
+
+Emulator target: dummy keys, the emulator's endpoint, and no profile from the
+environment, so real credentials can never be used by accident.
+AWS target: boto3's normal credential chain; ``require_credentials()``
+checks it and names the account before anything is created.
+``AWS_ENDPOINT_URL`` is honoured for both (boto3 reads it itself for aws; for
+the emulator it replaces the workspace's emulator, e.g. an instructor's one).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import socket
+from urllib.parse import urlsplit
+
+from ..errors import CourseError
+from . import cloud, emulator
+
+# Callables hook(service) run before each client is made; the course session registers its own.
+HOOKS: list = []
+
+
+def endpoint_url() -> str | None:
+    """Where requests go: None means AWS's own endpoints."""
+    if not cloud.is_emulator():
+        return None
+    if os.environ.get("AWS_ENDPOINT_URL"):
+        return _answering(os.environ["AWS_ENDPOINT_URL"])
+    return emulator.ensure()  # started if needed
+
+
+def _answering(url: str) -> str:
+    """``url`` if something listens there; the course cannot restart an emulator it did not start."""
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection(
+            (parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)), timeout=3
+        ):
+            return url
+    except (OSError, ValueError):
+        raise CourseError(
+            f"Nothing answers at AWS_ENDPOINT_URL={url}.",
+            "AWS_ENDPOINT_URL names an emulator the course does not manage, so it cannot start or restart it; "
+            "that emulator is stopped or unreachable.",
+            "start that emulator again, or unset AWS_ENDPOINT_URL to use the course's own "
+            "(started, and restarted, automatically).",
+        ) from None
+
+
+def session():
+    import boto3  # heavy: loaded when the first client is made
+    import botocore.session
+
+    region = cloud.region()
+    if cloud.is_emulator():
+        # A botocore session that ignores AWS_PROFILE: a profile named in the
+        # environment must not be read (or fail to be found) for the emulator.
+        core = botocore.session.Session(session_vars={"profile": (None, None, None, None)})
+        return boto3.Session(
+            botocore_session=core,
+            aws_access_key_id=cloud.DUMMY_KEY,
+            aws_secret_access_key=cloud.DUMMY_KEY,
+            region_name=region,
+        )
+    return boto3.Session(region_name=region)
+
+
+def client(service: str):
+    """A boto3 client for ``service`` on the current target (after the registered HOOKS)."""
+    for hook in HOOKS:
+        hook(service)
+    return _client(service, cloud.current(), cloud.region(), endpoint_url())
+
+
+@functools.lru_cache(maxsize=64)
+def _client(service: str, target: str, region: str, endpoint: str | None):
+    return session().client(service, endpoint_url=endpoint)
+
+
+_confirmed: dict = {}  # (region, access key) -> caller identity, so the banner shows once
+
+
+def require_credentials() -> dict:
+    """For the aws target: fail clearly without credentials, else say where we are.
+
+    Returns {"account": ..., "region": ..., "arn": ...}; the first call per
+    credentials and region prints the account, region and a cost reminder.
+    On the emulator it returns the emulator's fixed account, contacting nothing.
+    """
+    import botocore.exceptions  # heavy: loaded when the first client is made
+
+    if cloud.is_emulator():
+        return {"account": cloud.EMULATOR_ACCOUNT, "region": cloud.region(), "arn": "emulator"}
+    sess = session()
+    if sess.get_credentials() is None:
+        raise CourseError(
+            "No AWS credentials found for the aws target.",
+            "The target is real AWS (COURSE_TARGET=aws or 'python -m helpers target aws'), "
+            "but boto3 found no access keys, profile or role.",
+            "run 'aws configure' (or export AWS_PROFILE=...), "
+            "or go back to the free emulator: python -m helpers target emulator",
+        )
+    key = (sess.region_name, sess.get_credentials().access_key)
+    if key in _confirmed:
+        return _confirmed[key]
+    try:
+        who = sess.client("sts").get_caller_identity()
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+        raise CourseError(
+            "AWS rejected your credentials.",
+            f"sts:GetCallerIdentity failed: {exc}",
+            "refresh them (aws sso login, or new keys in 'aws configure'), then re-run the cell.",
+        ) from None
+    info = {"account": who["Account"], "region": sess.region_name, "arn": who["Arn"]}
+    print(
+        f"Target: real AWS — account {info['account']}, region {info['region']} ({info['arn']}).\n"
+        "  Resources you create here cost money until you run the teardown notebook."
+    )
+    _confirmed[key] = info
+    return info

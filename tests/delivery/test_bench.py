@@ -1,0 +1,189 @@
+"""The benchmark's record: bench/README.md's table is bench/latest.json's, and the table says what the numbers mean.
+
+No timing is asserted here (timings are printed by `make bench`, never tested);
+these tests only read files and render tables.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+
+from bench import run
+from bench.common import REPO, Measure, Part, machine
+
+
+def test_readme_block_is_generated_from_latest_json():
+    text = (REPO / "bench" / "README.md").read_text()
+    start, end = run.readme_span(text)
+    assert text[start:end] == run.readme_block(run.load()), (
+        "bench/README.md's bench block does not match bench/latest.json: run `.venv/bin/python bench/run.py --readme` "
+        "and commit both files"
+    )
+
+
+def test_recorded_run_is_complete_and_names_its_machine():
+    data = run.load()
+    if data is None:
+        pytest.skip("no bench/latest.json committed yet (make bench writes it)")
+    assert data["complete"] is True
+    assert set(data["parts"]) == {"graphviz", *run.PARTS}
+    assert not any("error" in part for part in data["parts"].values())
+    assert {"cpu", "cores", "ram_gb", "os", "python", "date"} <= set(data["machine"])
+
+
+def sample() -> dict:
+    """A run as run_parts records it, with made-up figures (only the rendering is under test)."""
+    parts = {
+        "foundation": Part([Measure("emulator cold start", 1.2, budget=2.0), Measure("first init", 2.1)]),
+        "course": Part(
+            [Measure("course / raw", 1.41, unit="x", budget=1.3), Measure("(c) 02-network", 25.04, text="re-run 5.1 s")]
+        ),
+        "setup": Part([Measure("environment", 1105.0, unit="MB", budget=1024)]),
+    }
+    return json.loads(
+        json.dumps(
+            {"machine": machine(), "complete": False, "parts": {name: part.to_json() for name, part in parts.items()}}
+        )
+    )
+
+
+def test_rows_give_value_budget_verdict_and_share_of_budget():
+    rows = run.rows(sample())
+    assert rows[0] == ("emulator cold start", "1.20 s", "≤ 2 s", "✓ 60%", "")
+    assert rows[1] == ("first init", "2.10 s", "", "", "")
+    assert rows[2] == ("course / raw", "1.41×", "≤ 1.30×", "✗", "")
+    assert rows[3] == ("(c) 02-network", "25.0 s", "", "", "re-run 5.1 s")
+    assert rows[4] == ("environment", "1105 MB", "≤ 1024 MB", "✗ 108%", "")
+
+
+def test_a_failed_part_shows_as_a_failed_row_with_its_reason():
+    data = sample()
+    data["parts"]["make-test"] = {"error": "RuntimeError: make test (clean clone) failed (exit 2): make test\nmore"}
+    assert run.rows(data)[-1] == (
+        "make-test: FAILED",
+        "",
+        "",
+        "✗",
+        "RuntimeError: make test (clean clone) failed (exit 2): make test",
+    )
+
+
+def test_terminal_table_and_readme_show_the_same_rows_and_the_machine():
+    data = sample()
+    table, block = run.table(data), run.readme_block(data)
+    for line in run.rows(data):
+        assert "| " + " | ".join(line) + " |" in block
+        assert line[0] in table and line[1] in table
+    for fact in ("cpu", "cores", "os", "python", "date"):
+        assert str(data["machine"][fact]) in table and str(data["machine"][fact]) in block
+
+
+def test_readme_without_markers_gets_one_clear_message(tmp_path, monkeypatch, capsys):
+    readme, latest = tmp_path / "README.md", tmp_path / "latest.json"
+    readme.write_text("# no block here\n")
+    latest.write_text(json.dumps(sample()))
+    monkeypatch.setattr(run, "README", readme)
+    assert run.main(["--readme", "--json", str(latest)]) == 1
+    assert "bench/README.md has no bench block" in capsys.readouterr().err
+    assert readme.read_text() == "# no block here\n"  # nothing lost
+
+
+def test_readme_rewrite_replaces_only_the_block(tmp_path, monkeypatch):
+    readme, latest = tmp_path / "README.md", tmp_path / "latest.json"
+    readme.write_text(f"before\n{run.START}\nold table\n{run.END}\nafter\n")
+    data = copy.deepcopy(sample())
+    latest.write_text(json.dumps(data))
+    monkeypatch.setattr(run, "README", readme)
+    assert run.main(["--readme", "--json", str(latest)]) == 0
+    assert readme.read_text() == f"before\n{run.readme_block(data)}\nafter\n"
+
+
+def test_unknown_part_is_refused_with_the_choices(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        run.main(["--only", "foundation,warp"])
+    assert exit_.value.code == 2
+    assert "unknown part warp: choose from foundation, course, make-test, setup, before" in capsys.readouterr().err
+
+
+def test_before_part_is_only_run_when_named():
+    assert run.parse_parts("before") == ["before"] and "before" not in run.PARTS
+
+
+def test_before_rows_say_the_course_figure_and_the_difference():
+    from bench import before
+
+    row = before.saving("9 inits", 9.0, 2.0, how=" (2)")
+    assert (row.value, row.unit) == (9.0, "s") and row.budget is None
+    assert row.text == "now 2.00 s (2): 7.00 s less (78%)"
+    assert before.saving("venv", 1000.0, 800.0, unit="MB").text == "now 800 MB: 200 MB less (20%)"
+    # what the rows count comes from the notebooks themselves
+    assert before.NOTEBOOKS == len(before.SOURCES) >= before.TERRAFORM_NOTEBOOKS > before.INITS_NOW >= 1
+
+
+def test_readme_before_block_is_generated_from_before_json():
+    text = (REPO / "bench" / "README.md").read_text()
+    start, end = run.readme_span(text, run.BEFORE_START, run.BEFORE_END)
+    assert text[start:end] == run.before_block(run.load(run.BEFORE)), (
+        "bench/README.md's block of what each choice saves does not match bench/before.json: run "
+        "`.venv/bin/python bench/run.py --readme` and commit both files"
+    )
+
+
+def test_recorded_before_run_has_every_row():
+    data = run.load(run.BEFORE)
+    if data is None:
+        pytest.skip("no bench/before.json committed yet (bench/run.py --only before writes it)")
+    part = data["parts"]["before"]
+    assert "error" not in part and len(part["measures"]) == 5
+    assert all(" less (" in m["text"] for m in part["measures"])
+
+
+def test_recorded_pip_settings_mask_credentials(monkeypatch):
+    from bench import setup
+
+    listing = (
+        "global.index-url='https://alice:s3cret@pypi.example.invalid/simple'\n"
+        "global.extra-index-url='file:///opt/pypi/simple'\n"
+    )
+    monkeypatch.setattr(
+        setup.subprocess, "run", lambda *a, **k: setup.subprocess.CompletedProcess(a, 0, stdout=listing, stderr="")
+    )
+    recorded = setup.pip_config()
+    assert recorded == [
+        "global.index-url='https://***@pypi.example.invalid/simple'",
+        "global.extra-index-url='file:///opt/pypi/simple'",
+    ]
+
+
+def test_raw_part_stops_its_emulator_even_when_terraform_fails(tmp_path, monkeypatch):
+    # A raw run left running held port 4850, so the next part's emulator moved to another port.
+    from bench import course
+    from helpers.runtime import emulator
+    from helpers.tf import standalone
+
+    calls = []
+    monkeypatch.setenv("COURSE_WORKSPACE", str(tmp_path / "before"))
+    monkeypatch.setattr(emulator, "start", lambda quiet=False: calls.append("start"))
+    monkeypatch.setattr(emulator, "stop", lambda: calls.append("stop"))
+    monkeypatch.setattr(standalone, "prepare", lambda folder: folder)
+    monkeypatch.setattr(
+        standalone,
+        "terraform",
+        lambda folder, *args: type("Result", (), {"returncode": 1, "stdout": "", "stderr": "Error: boom"})(),
+    )
+    with pytest.raises(RuntimeError, match="raw terraform init failed"):
+        course.raw(tmp_path)
+    assert calls == ["stop", "start", "stop"]
+
+
+def test_setup_notes_claim_downloads_only_when_pip_cached_some():
+    from bench.setup import cache_notes
+
+    warm, cold = cache_notes(0.0, 0.0)
+    assert "same start" in warm and "no download is timed" in cold
+    warm, cold = cache_notes(310.5, 120.0)
+    assert warm == "machine pip cache 310.5 MB" and cold.startswith("includes downloads") and "120.0 MB" in cold
+    assert cache_notes(None, 0.0)[0].startswith("no pip cache")

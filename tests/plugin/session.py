@@ -1,0 +1,141 @@
+"""pytest plugin (loaded by `-p tests.plugin.session` in pyproject.toml, before anything else).
+
+One emulator for the whole test session, in a workspace of its own: the
+tests and the notebooks nbval runs use ``.course-test`` instead of the
+learner's ``.course``, so ``make test`` never touches a course in progress.
+A conftest.py in tests/ would be loaded too late for the notebooks/ items.
+
+``make test`` runs two pytest-xdist workers (``-n 2``, scheduler below): the
+notebooks, in order, with the tests that need the course applied (one "course"
+scope, the largest, so it starts at once) on one worker; the other tests, module
+by module, on the other. The course's provider waits leave the CPU idle, so the two
+halves overlap. Each worker has its own workspace and emulator
+(``.course-test/<worker>``), so nothing one does can disturb the other.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+WORKER = os.environ.get("PYTEST_XDIST_WORKER")  # "gw0", "gw1" under xdist; None otherwise
+_base = Path(os.environ.get("COURSE_TEST_WORKSPACE", str(REPO / ".course-test")))
+os.environ["COURSE_WORKSPACE"] = str(_base / WORKER if WORKER else _base)
+COURSE_GROUP = "course"
+# Modules that read a background job's report: they run on the course's worker, after notebook 09,
+# so their jobs (started with the course) have finished by then and run only once.
+BESIDE_COURSE = ("tests/publishing/test_site.py", "tests/publishing/test_slides.py")
+os.environ.pop("COURSE_TARGET", None)  # tests run on the emulator unless a test says otherwise
+os.environ.pop("AWS_ENDPOINT_URL", None)
+os.environ.pop("COURSE_EMULATOR_URL", None)  # the session's own emulator, never a workshop room's
+os.environ.pop("COURSE_LEARNER", None)
+
+
+def _controller(config) -> bool:
+    """The xdist controller only hands out tests: it needs no emulator."""
+    return WORKER is None and bool(getattr(config.option, "numprocesses", None))
+
+
+def pytest_sessionstart(session):
+    from helpers import workspace
+    from helpers.runtime import emulator
+
+    if _controller(session.config):
+        return
+    # A fresh start each session: old stacks would make notebooks print
+    # "no changes" where their committed outputs say "1 added".
+    emulator.stop()
+    shutil.rmtree(workspace.path("stacks"), ignore_errors=True)
+    workspace.path("config.json").unlink(missing_ok=True)
+    emulator.start(quiet=True)
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "after_course: runs after the cells of notebook 09, before the teardown notebook 10"
+    )
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Tests marked after_course go between notebook 09 and notebook 10 (the course's state exists)."""
+    late = [item for item in items if item.get_closest_marker("after_course")]
+    for item in late:
+        if "after_course" not in item.name:  # the xdist scheduler sees only node ids
+            raise pytest.UsageError(f"{item.nodeid} is marked after_course: name it test_after_course_...")
+    beside = [item for item in items if item.nodeid.startswith(BESIDE_COURSE)]
+    rest = [item for item in items if item not in late and item not in beside]
+    teardown = next((n for n, item in enumerate(rest) if Path(str(item.fspath)).name.startswith("10-")), len(rest))
+    items[:] = rest[:teardown] + beside + late + rest[teardown:]
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """Two halves: the course (notebooks and after_course tests, in order) and every other module.
+
+    (xdist's own "loadgroup" cannot be used: with pytest 9 it no longer groups, it
+    renames ``item._nodeid``, which pytest stopped reading.)
+    """
+    from xdist.scheduler import LoadScopeScheduling
+
+    class CourseScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            if nodeid.startswith(("notebooks/", *BESIDE_COURSE)) or "after_course" in nodeid:
+                return COURSE_GROUP
+            return nodeid.split("::", 1)[0]
+
+    return CourseScheduling(config, log)
+
+
+def _in_course(item) -> bool:
+    return (
+        Path(str(item.fspath)).parent.name == "notebooks"
+        or item.nodeid.startswith(BESIDE_COURSE)
+        or item.get_closest_marker("after_course") is not None
+    )
+
+
+def pytest_runtest_setup(item):
+    """When the course starts, start the slow background jobs (terraform/ alone; the workshop room; the exercises) a test will use."""
+    session = item.session
+    if getattr(session.config, "course_jobs_started", False) or not _in_course(item):
+        return
+    session.config.course_jobs_started = True
+    if any(
+        i.get_closest_marker("after_course") and "standalone_run" in getattr(i, "fixturenames", ())
+        for i in session.items
+    ):
+        from tests.support.course_support import Standalone
+
+        session.config.course_standalone = Standalone.start()
+    # The workshop room (8 learners at once on one emulator, tests/support/room_support.py) likewise.
+    if any(i.get_closest_marker("after_course") and "room" in getattr(i, "fixturenames", ()) for i in session.items):
+        from tests.support.room_support import Room
+
+        session.config.course_room = Room.start()
+    # The exercise notebooks executed, when a test will read the result (tests/support/exercise_support.py).
+    if any("exercise_run" in getattr(i, "fixturenames", ()) for i in session.items):
+        from tests.support.exercise_support import ExerciseRun
+
+        session.config.course_exercises = ExerciseRun.start()
+    # The site and slides, built and walked in headless Chromium (tests/support/site_support.py).
+    needed = {name for i in session.items for name in getattr(i, "fixturenames", ())}
+    for kind in ("site", "slides"):
+        if f"{kind}_report" in needed:
+            from tests.support import site_support
+
+            site_support.start(session.config, kind)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    from helpers.runtime import emulator
+
+    if _controller(session.config):
+        return
+    for name in ("course_standalone", "course_room", "course_exercises"):
+        job = getattr(session.config, name, None)
+        if job is not None:  # still running if the session ended without waiting (e.g. -x)
+            job.stop()
+    emulator.stop()

@@ -1,0 +1,87 @@
+"""The slow test jobs that run beside the notebook chain, each in a process of its own.
+
+tests/plugin/session.py starts them when the course starts; the tests that need one
+wait for its result. Each job is a module of tests/ run as
+
+    python -m tests.<module> OUT
+
+which works in OUT (its own workspace and emulator unless ``shares_workspace``),
+writes ``OUT/result.json``, and logs to ``<job>.log`` beside OUT. Its
+``main(out)`` is called through ``main()`` below, so that a SIGTERM (the session
+ending without waiting, e.g. ``pytest -x``) runs its ``finally`` blocks and
+stops its emulator.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+class Job:
+    """One background job; subclasses name the module, the workspace folder and what it is."""
+
+    module = ""  # tests.<module>, run with ``python -m``
+    folder = ""  # its folder in the session's workspace (helpers.workspace.path)
+    what = ""  # for the failure message: "<what> failed"
+    timeout = 600.0  # seconds wait() waits by default
+    shares_workspace = False  # True: it inherits the session's COURSE_WORKSPACE
+
+    def __init__(self, out: Path):
+        self.out = out
+        out.mkdir(parents=True, exist_ok=True)
+        self.log = open(out.parent / f"{self.folder}.log", "w")
+        self.began = time.monotonic()
+        env = dict(os.environ) if self.shares_workspace else dict(os.environ, COURSE_WORKSPACE=str(out))
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", self.module, str(out)], cwd=REPO, env=env, stdout=self.log, stderr=subprocess.STDOUT
+        )
+        self._result: dict | None = None
+
+    @classmethod
+    def start(cls):
+        from helpers import workspace
+
+        return cls(workspace.path(cls.folder))
+
+    def wait(self, timeout: float | None = None) -> dict:
+        """Its ``result.json`` (once: later calls return the same), or an assertion error with its log."""
+        if self._result is None:
+            code = self.proc.wait(timeout or self.timeout)
+            self.log.close()
+            log = Path(self.log.name).read_text()
+            assert code == 0, f"{self.what} failed:\n{log[-6000:]}"
+            self._result = json.loads((self.out / "result.json").read_text())
+            self._result["waited_s"] = round(time.monotonic() - self.began, 1)
+        return self._result
+
+    def stop(self) -> None:
+        """The session ended without waiting: stop the job, which stops its emulator."""
+        if self.proc.poll() is None:
+            self.proc.terminate()  # main() turns SIGTERM into SystemExit: its finally stops the emulator
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(30)
+                if not self.shares_workspace:
+                    subprocess.run(
+                        [sys.executable, "-m", "helpers", "emulator", "stop"],
+                        cwd=REPO,
+                        env=dict(os.environ, COURSE_WORKSPACE=str(self.out)),
+                        capture_output=True,
+                    )
+        self.log.close()
+
+
+def main(run) -> None:
+    """A job module's ``__main__``: ``run(Path(argv[1]))``, with SIGTERM as SystemExit."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    sys.exit(run(Path(sys.argv[1])))

@@ -1,0 +1,90 @@
+"""The exercise notebooks, executed, for tests/exercises/test_exercises.py.
+
+``ExerciseRun.start()`` runs ``python -m tests.support.exercise_support OUT`` in the
+background, beside the notebook chain: its own workspace and emulator (the
+unit tests stop and reset the session's emulator meanwhile). It executes
+
+1. every exercise notebook as committed, blanks and all, in course order
+   (execute-only: nothing is compared; a cell that raises is a failure), and
+2. exercises 02 and 03 with every blank filled in with the solution's answer,
+   as a learner who got them right would,
+
+and writes each check cell's text to ``OUT/result.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from tests.support import background
+from tests.support.background import REPO, Job
+
+FILLED = ("02-network", "03-alb-security-group")
+
+
+class ExerciseRun(Job):
+    module, folder, what = "tests.support.exercise_support", "exercises-run", "executing the exercise notebooks"
+    timeout = 900
+
+
+def _text(cell) -> str:
+    return "".join(o.get("text", "") + o.get("data", {}).get("text/plain", "") for o in cell.get("outputs", []))
+
+
+def execute(nb, name: str) -> list[dict]:
+    """Run ``nb`` like a learner pressing Run All; return every code cell's source and text output."""
+    from nbclient import NotebookClient
+
+    NotebookClient(
+        nb,
+        timeout=900,
+        kernel_name="python3",
+        record_timing=False,
+        resources={"metadata": {"path": str(REPO / "notebooks" / "exercises")}},
+    ).execute()
+    cells = [
+        {"source": c.source, "output": _text(c), "errors": [o for o in c.outputs if o.output_type == "error"]}
+        for c in nb.cells
+        if c.cell_type == "code"
+    ]
+    bad = [c for c in cells if c["errors"]]
+    if bad:
+        raise SystemExit(f"{name}: a cell raised: {bad[0]['source'][:200]}\n{bad[0]['errors']}")
+    return cells
+
+
+def main(out: Path) -> int:
+    import shutil
+
+    import nbformat
+
+    from helpers.exercises import generator as exercises
+    from helpers.runtime import emulator
+
+    shutil.rmtree(out / "stacks", ignore_errors=True)
+    emulator.start(quiet=True)
+    result = {"blank": {}, "filled": {}, "seconds": {}}
+    try:
+        for exercise in exercises.SPEC:
+            began = time.monotonic()
+            nb = nbformat.read(exercises.path(exercise), as_version=4)
+            result["blank"][exercise.notebook] = execute(nb, exercise.notebook)
+            result["seconds"][exercise.notebook] = round(time.monotonic() - began, 1)
+            print(f"{exercise.notebook} (blanks): {result['seconds'][exercise.notebook]} s", flush=True)
+        for exercise in exercises.SPEC:
+            if exercise.notebook not in FILLED:
+                continue
+            began = time.monotonic()
+            result["filled"][exercise.notebook] = execute(exercises.build(exercise, filled=True), exercise.notebook)
+            result["seconds"][exercise.notebook + " filled"] = round(time.monotonic() - began, 1)
+            print(f"{exercise.notebook} (filled): {result['seconds'][exercise.notebook + ' filled']} s", flush=True)
+        (out / "result.json").write_text(json.dumps(result, indent=1))
+        return 0
+    finally:
+        emulator.stop()
+
+
+if __name__ == "__main__":
+    background.main(main)
