@@ -1,4 +1,4 @@
-"""python -m helpers: the course's command line. ``python -m helpers --help`` is the command reference."""
+"""python -m helpers: the course's command line, one line per command below (COMMAND --help: its options)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from . import workspace
+from . import course, workspace
 from .course import costs, doctor, inventory, session
 from .errors import CourseError
 from .exercises import generator
@@ -204,7 +204,7 @@ def _audit(args) -> int:
             raise CourseError(
                 f"--host-ports {args.host_ports!r} is not a port range.",
                 "It must be two ports 0-65535, the lower first, joined by a dash.",
-                "python -m helpers audit --host-ports 32768-65535",
+                "python -m helpers audit --host-ports {}-{}".format(*course.HOST_PORT_RANGE),
             )
         ports = (int(low), int(high))
     return audit.main(args.learner, args.json, ports)
@@ -233,7 +233,8 @@ def _slides(args) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """Every command and its options: the command reference (python -m helpers --help)."""
     parser = argparse.ArgumentParser(
         prog="python -m helpers", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -263,7 +264,8 @@ def main(argv: list[str] | None = None) -> int:
     au = sub.add_parser("audit", help="reachability audit of the course's load balancer and instances")
     au.add_argument("--learner", help="whose resources (default: this workspace's learner)")
     au.add_argument("--json", action="store_true", help="print the report as JSON")
-    au.add_argument("--host-ports", help="the dynamic host port range you use (default 32768-65535)")
+    low, high = course.HOST_PORT_RANGE
+    au.add_argument("--host-ports", help=f"the dynamic host port range you use (default {low}-{high})")
     nbs = sub.add_parser("notebooks", help="(maintainers) re-execute notebooks and save fresh outputs")
     nbs.add_argument("paths", nargs="*")
     ex = sub.add_parser("exercises", help="(maintainers) generate the exercise notebooks from the solutions")
@@ -275,6 +277,11 @@ def main(argv: list[str] | None = None) -> int:
     sl.add_argument(
         "-n", "--notebook", action="append", metavar="NOTEBOOK", help="only this notebook (repeatable; default: all)"
     )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     # A terminal command never re-applies stacks behind your back: its own session, recovery off
     # (``python -m helpers env`` is eval'd by a shell, and its output must stay exports).

@@ -15,6 +15,7 @@ from ..verify.ports import HOST_PORT_RANGE, MAX_PORT, Ports, rule_ports
 
 ANYWHERE = ("0.0.0.0/0", "::/0")
 DYNAMIC = HOST_PORT_RANGE  # var.host_port_range's default (notebook 03)
+EVERY_PORT = (0, MAX_PORT)
 
 
 @dataclass
@@ -81,7 +82,7 @@ def span(permission: dict) -> tuple[int, int]:
 
 
 def port_text(low: int, high: int) -> str:
-    if (low, high) == (0, 65535):
+    if (low, high) == EVERY_PORT:
         return "every port"
     return f"port {low}" if low == high else f"ports {low}-{high}"
 

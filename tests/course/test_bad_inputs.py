@@ -26,7 +26,7 @@ import pytest
 
 from helpers import course
 from helpers.course import notebook
-from helpers.errors import CourseError
+from helpers.errors import CourseError, explain
 from helpers.runtime import aws, cloud, emulator
 from helpers.tf import standalone, toolchain
 from helpers.tf import state as backups
@@ -196,7 +196,7 @@ def test_an_unknown_security_group_id_passed_to_boto3_says_where_ids_come_from(e
 
     with pytest.raises(botocore.exceptions.ClientError) as raw:
         aws.client("ec2").describe_security_groups(GroupIds=[group_id])
-    error = clear(aws.explain(raw.value), "DescribeSecurityGroups failed: InvalidGroup", "course.resource(")
+    error = clear(explain(raw.value), "DescribeSecurityGroups failed: InvalidGroup", "course.resource(")
     assert group_id in error.what  # what a notebook shows instead of botocore's traceback
 
 

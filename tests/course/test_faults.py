@@ -20,7 +20,7 @@ import time
 import pytest
 
 from helpers import workspace
-from helpers.course import recovery
+from helpers.course import session
 from helpers.errors import CourseError
 from helpers.runtime import aws, emulator
 from helpers.tf import state as backups
@@ -153,7 +153,7 @@ def test_a_failed_reapply_says_which_stack_and_why(tiny):
     kill_emulator()
     (tiny.folder / "main.tf").write_text(TINY.replace('name        = "course-fault-tiny"', 'name = "x'))
     with pytest.raises(CourseError) as info:
-        recovery.ensure()
+        session.current().recover()  # what every notebook cell meeting the emulator does
     assert "re-applying stack tiny failed" in info.value.what and "main.tf line" in info.value.what
     assert "retries" in info.value.fix
     (tiny.folder / "main.tf").write_text(TINY)

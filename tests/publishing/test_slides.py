@@ -13,7 +13,7 @@ import nbformat
 import pytest
 
 from helpers.errors import CourseError
-from helpers.publishing import site
+from helpers.publishing import site, slides
 from tests.support.site_support import SLIDE_NOTEBOOKS, browser_walk
 
 NOTEBOOKS = [site.NOTEBOOKS / name for name in SLIDE_NOTEBOOKS]
@@ -32,7 +32,7 @@ def built_slides(slides_report):
 
 def test_headings_cut_the_slides():
     nb = nbformat.read(NOTEBOOKS[0], as_version=4)
-    site.add_slide_metadata(nb)
+    slides.add_slide_metadata(nb)
     kinds = [(cell.metadata["slideshow"]["slide_type"], cell.source.split("\n", 1)[0]) for cell in nb.cells]
     assert kinds[0][0] == "slide"
     for kind, first_line in kinds:
@@ -67,14 +67,14 @@ def test_decks_have_slides_and_embedded_diagrams(built_slides):
 
 def test_building_slides_leaves_the_notebooks_untouched(tmp_path):
     before = {nb: hashlib.sha256(nb.read_bytes()).hexdigest() for nb in NOTEBOOKS}
-    site.build_slides(tmp_path / "slides", NOTEBOOKS[:1])  # reveal.js is in the workspace by now
+    slides.build_slides(tmp_path / "slides", NOTEBOOKS[:1])  # reveal.js is in the workspace by now
     assert {nb: hashlib.sha256(nb.read_bytes()).hexdigest() for nb in NOTEBOOKS} == before
     assert "slideshow" not in NOTEBOOKS[0].read_text()
 
 
 def test_an_unknown_notebook_is_named(tmp_path):
     with pytest.raises(CourseError, match="99-nope.ipynb is not a notebook"):
-        site.build_slides(tmp_path, [site.NOTEBOOKS / "99-nope.ipynb"])
+        slides.build_slides(tmp_path, [site.NOTEBOOKS / "99-nope.ipynb"])
 
 
 def test_slides_in_a_browser(slides_report):
@@ -94,14 +94,14 @@ def test_reveal_js_that_cannot_be_fetched_is_explained(tmp_path, monkeypatch):
     monkeypatch.setenv("npm_config_fetch_retries", "0")
     monkeypatch.setenv("npm_config_cache", str(tmp_path / "npm-cache"))  # not served from npm's cache
     with pytest.raises(CourseError) as raised:
-        site.build_slides(tmp_path / "slides", NOTEBOOKS[:1])
+        slides.build_slides(tmp_path / "slides", NOTEBOOKS[:1])
     assert "Could not fetch reveal.js" in raised.value.what and "python -m helpers slides" in raised.value.fix
     assert not (tmp_path / "slides").exists()
 
 
 def test_without_npm_the_message_says_how_to_get_it(tmp_path, monkeypatch):
     monkeypatch.setenv("COURSE_WORKSPACE", str(tmp_path / "ws"))
-    monkeypatch.setattr(site.shutil, "which", lambda name: None)
+    monkeypatch.setattr(slides.shutil, "which", lambda name: None)
     with pytest.raises(CourseError, match="npm is not installed") as raised:
-        site.reveal_js()
+        slides.reveal_js()
     assert "nodejs.org" in raised.value.fix

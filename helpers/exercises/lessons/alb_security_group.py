@@ -3,7 +3,18 @@
 from __future__ import annotations
 
 from ...runtime import aws
-from ..feedback import ANYWHERE, DYNAMIC, Feedback, cidrs, covers, port_text, run_check, span, state_resource
+from ..feedback import (
+    ANYWHERE,
+    DYNAMIC,
+    EVERY_PORT,
+    Feedback,
+    cidrs,
+    covers,
+    port_text,
+    run_check,
+    span,
+    state_resource,
+)
 
 
 def diagnose_alb_security_group(
@@ -54,7 +65,7 @@ def diagnose_alb_security_group(
                 f"egress goes to {', '.join(wide)}: the targets are inside the VPC, so the "
                 f"destination is the VPC's range ({vpc_cidr}), nothing wider."
             )
-        if any(span(p) == (0, 65535) for p in egress):
+        if any(span(p) == EVERY_PORT for p in egress):
             problems.append("egress allows every port: only the targets' dynamic host ports are needed.")
     return problems
 

@@ -5,7 +5,19 @@ from __future__ import annotations
 from ... import course
 from ...runtime import aws
 from ...verify import sg_rules
-from ..feedback import ANYWHERE, DYNAMIC, Feedback, NotYet, cidrs, covers, port_text, run_check, span, state_resource
+from ..feedback import (
+    ANYWHERE,
+    DYNAMIC,
+    EVERY_PORT,
+    Feedback,
+    NotYet,
+    cidrs,
+    covers,
+    port_text,
+    run_check,
+    span,
+    state_resource,
+)
 
 
 def diagnose_lockdown(
@@ -61,7 +73,7 @@ def diagnose_lockdown(
             f"targets fit, but the next task may get any port in {host_range[0]}-{host_range[1]}."
         )
     if any(
-        span(p) == (0, 65535)
+        span(p) == EVERY_PORT
         for p in instance_group.get("IpPermissions", [])
         if any(pair.get("GroupId") == alb_group_id for pair in p.get("UserIdGroupPairs", []))
     ):
