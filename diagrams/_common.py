@@ -1,13 +1,12 @@
 """What every course diagram shares: where it is written and how it looks.
 
-Not a diagram itself (tests/test_diagrams.py skips files starting with "_").
+Not a diagram itself (tests/delivery/test_diagrams.py skips files starting with "_").
 """
 
 from pathlib import Path
 
 from diagrams import Diagram
-
-GRAPH = {"pad": "0.3", "fontsize": "20", "splines": "spline"}
+from helpers.verify.diagram_style import BAD, BOX, GRAPH, MUTED, OK  # noqa: F401 (the course's look, one place)
 
 
 def course_diagram(title: str, folder: Path, name: str) -> Diagram:

@@ -10,7 +10,7 @@ Regenerate: python diagrams/alb_listeners.py   (writes alb_listeners.png beside 
 
 from pathlib import Path
 
-from _common import course_diagram
+from _common import BOX, MUTED, course_diagram
 from diagrams.aws.general import Client
 from diagrams.aws.network import ALB
 from diagrams.aws.security import CertificateManager
@@ -18,16 +18,6 @@ from diagrams.aws.security import CertificateManager
 from diagrams import Cluster, Edge, Node
 
 HERE = Path(__file__).resolve().parent
-
-BOX = {
-    "shape": "box",
-    "style": "rounded",
-    "fixedsize": "false",
-    "labelloc": "c",
-    "width": "1.6",
-    "height": "0.7",
-    "margin": "0.2",
-}
 
 
 def draw(folder: Path = HERE) -> Path:
@@ -38,7 +28,7 @@ def draw(folder: Path = HERE) -> Path:
             https = ALB("listener HTTPS :443\nTLS 1.2+ policy")
         cert = CertificateManager("ACM certificate")
         not_found = Node("fixed 404", **BOX)
-        later = Node("rules added in 05", **{**BOX, "style": "rounded,dashed"}, color="#7B8894", fontcolor="#7B8894")
+        later = Node("rules added in 05", **{**BOX, "style": "rounded,dashed"}, color=MUTED, fontcolor=MUTED)
 
         client >> Edge(label="http://") >> http
         http >> Edge(label="redirect 301 → HTTPS", style="dashed") >> https

@@ -9,7 +9,7 @@ Regenerate: python diagrams/alb_security_group.py   (writes alb_security_group.p
 
 from pathlib import Path
 
-from _common import course_diagram
+from _common import BAD, course_diagram
 from diagrams.aws.general import InternetAlt1
 from diagrams.aws.network import ALB, VPC
 
@@ -17,7 +17,7 @@ from diagrams import Cluster, Edge
 
 HERE = Path(__file__).resolve().parent
 
-RED = "firebrick"
+RED = BAD
 
 
 def draw(folder: Path = HERE) -> Path:

@@ -10,7 +10,7 @@ Regenerate: python diagrams/instance_lockdown.py   (writes instance_lockdown.png
 
 from pathlib import Path
 
-from _common import course_diagram
+from _common import BAD, OK, course_diagram
 from diagrams.aws.compute import EC2Instance
 from diagrams.aws.general import InternetAlt1
 from diagrams.aws.network import ALB
@@ -19,8 +19,8 @@ from diagrams import Cluster, Edge
 
 HERE = Path(__file__).resolve().parent
 
-RED = "firebrick"
-GREEN = "forestgreen"
+RED = BAD
+GREEN = OK
 
 
 def draw(folder: Path = HERE) -> Path:

@@ -10,7 +10,7 @@ Regenerate: python diagrams/port80_503.py   (writes port80_503.png beside this f
 
 from pathlib import Path
 
-from _common import course_diagram
+from _common import BAD, course_diagram
 from diagrams.aws.compute import EC2Instance, ElasticContainerServiceService
 from diagrams.aws.general import Users
 from diagrams.aws.network import ALB, ELB
@@ -19,7 +19,7 @@ from diagrams import Cluster, Edge
 
 HERE = Path(__file__).resolve().parent
 
-RED = "firebrick"
+RED = BAD
 
 
 def draw(folder: Path = HERE) -> Path:

@@ -10,23 +10,13 @@ Regenerate: python diagrams/target_group.py   (writes target_group.png beside th
 
 from pathlib import Path
 
-from _common import course_diagram
+from _common import BOX, course_diagram
 from diagrams.aws.compute import EC2Instance
 from diagrams.aws.network import ALB, ELB
 
 from diagrams import Cluster, Edge, Node
 
 HERE = Path(__file__).resolve().parent
-
-BOX = {
-    "shape": "box",
-    "style": "rounded",
-    "fixedsize": "false",
-    "labelloc": "c",
-    "width": "1.6",
-    "height": "0.7",
-    "margin": "0.2",
-}
 
 
 def draw(folder: Path = HERE) -> Path:

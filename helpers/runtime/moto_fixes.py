@@ -2,7 +2,7 @@
 
 Each fix patches moto in-process (inside the emulator server, before it
 serves), is explained here, and has a regression test in
-tests/test_moto_fixes.py. ``apply()`` returns the names of the fixes it
+tests/runtime/test_moto_fixes.py. ``apply()`` returns the names of the fixes it
 applied; the emulator's health answer lists them. Written against moto 5.2.5
 (pinned in requirements.txt): a moto upgrade must re-run those tests.
 

@@ -17,7 +17,7 @@ from .certificate import self_signed
 
 OVERRIDE_FILE = "course_target_override.tf.json"
 
-# Every endpoint key of the AWS provider 3.39 (tests/test_terraform.py checks
+# Every endpoint key of the AWS provider 3.39 (tests/tf/test_terraform.py checks
 # this list against the provider's own schema). All of them point at the
 # emulator, so even a service the course does not use cannot reach AWS.
 # In provider 3.x ELBv2 (the ALB) uses the "elb" key; there is no "elbv2".

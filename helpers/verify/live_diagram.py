@@ -35,15 +35,7 @@ FILE_STEM = "live_architecture"
 
 GREEN, RED, GREY = diagram_style.OK, diagram_style.BAD, diagram_style.MUTED
 
-_BOX = {
-    "shape": "box",
-    "style": "rounded",
-    "fixedsize": "false",
-    "labelloc": "c",
-    "width": "1.6",
-    "height": "0.7",
-    "margin": "0.2",
-}
+_BOX = diagram_style.BOX
 
 
 def _health_colour(health: str) -> str:
@@ -83,7 +75,7 @@ def draw_live(live: dict, folder: Path) -> Path:
         outformat=["png", "svg"],
         show=False,
         direction="LR",
-        graph_attr={"pad": "0.3", "fontsize": "20", "splines": "spline"},
+        graph_attr=diagram_style.GRAPH,
     ):
         users = Users("internet users")
         record = Route53(f"Route 53\n{domain}") if domain else None

@@ -45,7 +45,7 @@ def draw_report(report, folder) -> Path:
         outformat=["png", "svg"],
         show=False,
         direction="LR",
-        graph_attr={"pad": "0.3", "fontsize": "18", "splines": "spline"},
+        graph_attr={**diagram_style.GRAPH, "fontsize": "18"},
     ):
         internet = Users("internet")
         alb = ALB("load balancer")
