@@ -3,9 +3,10 @@
     from helpers import aws, course, cloud, Terraform
 
 This package's ``__init__`` is the learner's facade and nothing else: each name
-below is a module (or class) of one of the layers, loaded when first asked for.
-Importing it opens the course session (helpers/course/session.py: recovery on)
-and, inside IPython, registers ``%%hcl`` and the short error messages.
+below is a module (or class) of one of the layers. Importing the package opens
+the course session (helpers/course/session.py: recovery on; this loads the
+course and Terraform layers) and, inside IPython, registers ``%%hcl`` and the
+short error messages; the verify and exercise modules load when first asked for.
 The layers and their modules: helpers/README.md. Terminal: ``python -m helpers --help``.
 """
 
@@ -34,6 +35,10 @@ FACADE = {
     "exercise": ("helpers.exercises", None),
 }
 __all__ = ["CourseError", *FACADE]
+
+
+def __dir__() -> list[str]:  # tab completion in a notebook lists the facade
+    return sorted(__all__)
 
 
 def __getattr__(name: str):

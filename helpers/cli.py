@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from . import course, workspace
-from .course import costs, doctor, inventory, session
+from .course import doctor, inventory, session
 from .errors import CourseError
 from .exercises import generator
 from .publishing import notebooks, site, slides
@@ -60,22 +60,22 @@ def _emulator(args) -> int:
             "does not re-create them)."
         )
     else:
-        state = emulator.status()
-        if state["room"]:
-            if state["running"]:
-                print(f"Using the room's emulator at {state['url']} (shared; learner {_learner_name()}).")
+        status = emulator.status()
+        if status["room"]:
+            if status["running"]:
+                print(f"Using the room's emulator at {status['url']} (shared; learner {_learner_name()}).")
             else:
-                print(emulator.room_down(state["url"]).render())
+                print(emulator.room_down(status["url"]).render())
                 return 1
-        elif state["running"]:
-            if state["serving"]:
+        elif status["running"]:
+            if status["serving"]:
                 print(
-                    f"Emulator served to the room at {state['url']} (pid {state['pid']}, "
-                    f"workspace {state['workspace']}); learners use it with: "
+                    f"Emulator served to the room at {status['url']} (pid {status['pid']}, "
+                    f"workspace {status['workspace']}); learners use it with: "
                     f"python -m helpers emulator use {room.room_address()}"
                 )
                 return 0
-            print(f"Emulator running at {state['url']} (pid {state['pid']}, workspace {state['workspace']})")
+            print(f"Emulator running at {status['url']} (pid {status['pid']}, workspace {status['workspace']})")
         else:
             print("Emulator not running. Start it: python -m helpers emulator start")
             return 1
@@ -108,8 +108,7 @@ def _target(args) -> int:
         cloud.use(args.name)
     name = cloud.current()
     if name == "aws":
-        aws.require_credentials()
-        costs.announce(workspace.path("stacks", "course"))
+        session.current().before_terraform(workspace.path("stacks", "course"), "plan")  # the account and costs
     else:
         print("Target: emulator (the local AWS emulator; no AWS account is used).")
     if os.environ.get("COURSE_TARGET") and args.name and os.environ["COURSE_TARGET"] != args.name:
@@ -119,12 +118,9 @@ def _target(args) -> int:
 
 def _terraform(args) -> int:
     folder = stack_dir(args.stack)
-    if not cloud.is_emulator():
-        aws.require_credentials()
-        if args.args and args.args[0] in ("plan", "apply"):
-            costs.announce(folder)
-    override.write_target_override(folder)
     command = next((a for a in args.args if not a.startswith("-")), "")
+    session.current().before_terraform(folder, command)  # the account and costs on AWS, as in a notebook
+    override.write_target_override(folder)
     if command in state.RISKY:
         state.before(args.stack, command, folder)
     return subprocess.call([str(toolchain.executable()), *args.args], cwd=folder, env=toolchain.environment())
@@ -158,6 +154,7 @@ def _leftovers(args) -> int:
 
 
 def _env(args) -> int:
+    session.current().note_ignored_credentials()  # on stderr: stdout stays exports
     env = toolchain.environment()
     lines = [
         f'export PATH={shlex.quote(env["PATH"].split(os.pathsep)[0])}:"$PATH"',

@@ -26,6 +26,12 @@ import os
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+NOTEBOOK_DIR = REPO / "notebooks"  # the solution notebooks; their exercises in notebooks/exercises/
+
+
+def course_notebooks(folder: Path = NOTEBOOK_DIR) -> list[Path]:
+    """The course notebooks in ``folder`` (00-... to 10-...), in order."""
+    return sorted(Path(folder).glob("[0-9][0-9]-*.ipynb"))
 
 
 def root() -> Path:

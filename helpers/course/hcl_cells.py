@@ -10,7 +10,6 @@ import re
 
 from .. import workspace
 
-NOTEBOOKS = workspace.REPO / "notebooks"
 HCL_CELL = re.compile(r"^%%hcl\s+(course/\S+(?:\s+--add)?)\s*\n", re.S)
 
 
@@ -21,7 +20,7 @@ def hcl_cells(names: list[str] | None = None):
     terraform/ from these cells, and ``course.catch_up`` applies them.
     ``names`` limits the search to those notebooks (e.g. ["02-network"]).
     """
-    for path in sorted(NOTEBOOKS.glob("[0-9][0-9]-*.ipynb")):
+    for path in workspace.course_notebooks():
         if names is not None and path.stem not in names:
             continue
         for cell in json.loads(path.read_text())["cells"]:

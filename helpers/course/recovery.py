@@ -5,9 +5,10 @@ laptop restarted, ``python -m helpers emulator stop``) it comes back empty,
 while the Terraform states in the workspace still list what was created.
 Each emulator start has a new *boot id* (its health answer says it), and
 every stack records the boot id it was last changed against, in
-``stacks/<stack>/.emulator-boot.json``. ``ensure()`` is called where the
-course meets the emulator (``course.start``, every ``Terraform`` command,
-``aws.client``: the course session's hooks, helpers/course/session.py): it starts the emulator if needed and re-applies each stack
+``stacks/<stack>/.emulator-boot.json``. Where the course meets the emulator
+(``course.start``, every ``Terraform`` command, ``aws.client``), the course session
+(helpers/course/session.py) calls ``ensure()`` through ``Session.recover()``, which
+keeps a re-apply from recursing into itself; never call ``ensure()`` directly. It starts the emulator if needed and re-applies each stack
 whose state lists resources but whose boot id is not the current one, then
 prints one line saying so.
 

@@ -68,14 +68,18 @@ class Session:
         if not os.environ.get("AWS_ENDPOINT_URL"):  # an emulator the course does not manage is left alone
             self.recover()
 
-    def before_command(self, tf: Terraform, name: str, args: tuple, kwargs: dict) -> None:
+    def before_terraform(self, folder, name: str, variables: dict | None = None) -> None:
+        """Before Terraform runs ``name`` in ``folder`` (the runner's hook, and ``python -m helpers terraform``)."""
         if not cloud.is_emulator():
             if name in ("plan", "apply", "destroy", "refresh", "import"):
                 aws.require_credentials()  # names the account and region before anything changes
                 if name in ("plan", "apply"):
-                    costs.announce(tf.folder, kwargs.get("var"))  # and what the stack costs per hour there
+                    costs.announce(folder, variables)  # and what the stack costs per hour there
         else:
             self.note_ignored_credentials()
+
+    def before_command(self, tf: Terraform, name: str, args: tuple, kwargs: dict) -> None:
+        self.before_terraform(tf.folder, name, kwargs.get("var"))
         if name in ("plan", "apply"):
             refuse_rejected_cells(tf, name)
         if self.recovering or not cloud.is_emulator() or os.environ.get("AWS_ENDPOINT_URL"):
@@ -130,14 +134,16 @@ def refuse_rejected_cells(tf: Terraform, name: str) -> None:
 _current: Session | None = None
 
 
+def _uninstall_current() -> None:
+    global _current
+    if _current is not None:
+        _current._uninstall()
+    _current = None
+
+
 def current() -> Session:
-    """The installed session (one with automatic recovery is opened if none is yet)."""
+    """The installed session; the first call (the notebook facade's) opens one with automatic recovery."""
     return _current if _current is not None else Session(automatic_recovery=True).install()
-
-
-def open_session(*, automatic_recovery: bool) -> Session:
-    """Install a new session: the notebook facade's, or the command line's."""
-    return Session(automatic_recovery=automatic_recovery).install()
 
 
 @contextlib.contextmanager
@@ -151,4 +157,4 @@ def using(session: Session):
         if before is not None:
             before.install()
         else:
-            session._uninstall()
+            _uninstall_current()

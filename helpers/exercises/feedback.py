@@ -11,10 +11,9 @@ from dataclasses import dataclass, field
 
 from .. import course
 from ..course import notebook
-from ..verify.ports import HOST_PORT_RANGE, MAX_PORT, Ports, rule_ports
+from ..verify.ports import MAX_PORT, Ports, rule_ports
 
 ANYWHERE = ("0.0.0.0/0", "::/0")
-DYNAMIC = HOST_PORT_RANGE  # var.host_port_range's default (notebook 03)
 EVERY_PORT = (0, MAX_PORT)
 
 

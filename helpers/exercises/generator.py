@@ -25,7 +25,7 @@ from .. import workspace
 from ..errors import CourseError
 from .spec import BLANK, CHECK, SPEC, Blank, Exercise, check_of
 
-SOLUTIONS = workspace.REPO / "notebooks"
+SOLUTIONS = workspace.NOTEBOOK_DIR
 EXERCISES = SOLUTIONS / "exercises"
 
 LINK = re.compile(r"\]\((\d\d-[a-z0-9-]+\.ipynb)\)")
@@ -111,7 +111,7 @@ def build(exercise: Exercise, filled: bool = False):
             raise _spec_error(exercise, "the Setup cell has no 'from helpers import' and 'tf = course.start(' lines.")
         code = re.sub(
             r"^from helpers import (.*)$",
-            lambda m: f"from helpers import {m.group(1)}, exercise",
+            lambda m: "from helpers import " + ", ".join(sorted([*m.group(1).split(", "), "exercise"], key=str.lower)),
             code,
             count=1,
             flags=re.M,

@@ -10,7 +10,8 @@ applying half a lesson.
 from __future__ import annotations
 
 from .. import course
-from ..course import notebook, session, steps
+from ..course import session, steps
+from ..course.notebook import pending_blanks
 from ..runtime import cloud, emulator
 from ..tf.runner import Terraform
 
@@ -29,7 +30,7 @@ class ExerciseTerraform(Terraform):
 
     def blocked(self) -> str | None:
         """Why a plan or apply would not do what the learner means now (None: it would)."""
-        pending = notebook.pending_blanks()
+        pending = pending_blanks()
         if pending:
             return (
                 f"Skipped: the cell writing {pending[0]} still has blanks (____), so the stack does not hold "

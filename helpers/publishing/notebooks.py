@@ -18,8 +18,6 @@ from pathlib import Path
 from .. import workspace
 from ..runtime import emulator
 
-NOTEBOOKS = workspace.REPO / "notebooks"
-
 
 def clean(nb) -> None:
     """Remove what changes on every run and means nothing to a learner."""
@@ -35,7 +33,7 @@ def clean(nb) -> None:
 
 def refresh(paths: list[Path] | None = None) -> None:
     import nbformat  # heavy: only for this command
-    from nbclient import NotebookClient
+    from nbclient import NotebookClient  # heavy: this command only
 
     os.environ["COURSE_WORKSPACE"] = str(workspace.REPO / ".course-test")
     os.environ.pop("COURSE_TARGET", None)
@@ -43,7 +41,7 @@ def refresh(paths: list[Path] | None = None) -> None:
     shutil.rmtree(workspace.path("stacks"), ignore_errors=True)
     emulator.start()
     try:
-        for path in paths or sorted(NOTEBOOKS.glob("[0-9][0-9]-*.ipynb")):
+        for path in paths or workspace.course_notebooks():
             print(f"executing {path.relative_to(workspace.REPO)} ...", flush=True)
             nb = nbformat.read(path, as_version=4)
             NotebookClient(

@@ -22,15 +22,14 @@ from .. import workspace
 from ..errors import CourseError
 
 REPO = workspace.REPO
-NOTEBOOKS = REPO / "notebooks"
 DIAGRAMS = REPO / "diagrams"
 HERE = Path(__file__).resolve().parent
 SITE_NAME = "ECS behind an ALB, with Terraform"
 
 
-def notebooks(folder: Path = NOTEBOOKS) -> list[Path]:
+def notebooks(folder: Path = workspace.NOTEBOOK_DIR) -> list[Path]:
     """The course notebooks, in order."""
-    return sorted(Path(folder).glob("[0-9][0-9]-*.ipynb"))
+    return workspace.course_notebooks(folder)
 
 
 def title(path: Path) -> str:
@@ -123,12 +122,12 @@ def check_offline_renderable(paths: list[Path]) -> None:
                 )
 
 
-def build_site(out: Path | None = None, source: Path = NOTEBOOKS) -> Path:
+def build_site(out: Path | None = None, source: Path = workspace.NOTEBOOK_DIR) -> Path:
     """Render the notebooks of ``source`` (default: the course's) to a static HTML
     site in ``out``; return its index.html."""
     import yaml  # only for this command
-    from mkdocs.commands.build import build
-    from mkdocs.config import load_config
+    from mkdocs.commands.build import build  # heavy: this command only
+    from mkdocs.config import load_config  # heavy: this command only
     from mkdocs.exceptions import Abort, ConfigurationError  # heavy: only for this command
 
     out = Path(out or workspace.path("site")).resolve()

@@ -57,9 +57,9 @@ def _answering(url: str) -> str:
         ) from None
 
 
-def session():
+def boto_session():
     import boto3  # heavy: loaded when the first client is made
-    import botocore.session
+    import botocore.session  # heavy: the first client
 
     region = cloud.region()
     if cloud.is_emulator():
@@ -84,7 +84,7 @@ def client(service: str):
 
 @functools.lru_cache(maxsize=64)
 def _client(service: str, target: str, region: str, endpoint: str | None):
-    return session().client(service, endpoint_url=endpoint)
+    return boto_session().client(service, endpoint_url=endpoint)
 
 
 _confirmed: dict = {}  # (region, access key) -> caller identity, so the banner shows once
@@ -101,7 +101,7 @@ def require_credentials() -> dict:
 
     if cloud.is_emulator():
         return {"account": cloud.EMULATOR_ACCOUNT, "region": cloud.region(), "arn": "emulator"}
-    sess = session()
+    sess = boto_session()
     if sess.get_credentials() is None:
         raise CourseError(
             "No AWS credentials found for the aws target.",

@@ -45,7 +45,7 @@ def icon_renders() -> str:
     require_dot()
     from diagrams.aws.network import ELB  # diagrams and Graphviz: only when a picture is drawn
 
-    from diagrams import Diagram
+    from diagrams import Diagram  # diagrams: only when a picture is drawn
 
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp) / "icon_check"

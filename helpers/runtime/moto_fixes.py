@@ -302,7 +302,7 @@ def ec2_security_group_rule_port_range() -> None:
     ICMP (type/code, -1 = all) and protocol -1 (ports ignored) are left alone.
     """
     from moto.ec2.exceptions import EC2ClientError  # moto: loaded only in the emulator's own process
-    from moto.ec2.models.security_groups import SecurityGroupBackend
+    from moto.ec2.models.security_groups import SecurityGroupBackend  # moto: the emulator's own process
 
     def check(ip_protocol, from_port, to_port):
         if str(ip_protocol).lower() not in ("tcp", "udp", "6", "17"):

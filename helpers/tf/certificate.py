@@ -23,8 +23,8 @@ def self_signed(domain: str = DOMAIN) -> tuple[Path, Path]:
         return cert_path, key_path
 
     from cryptography import x509  # heavy: only when a certificate is made
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.hazmat.primitives import hashes, serialization  # heavy: only when a certificate is made
+    from cryptography.hazmat.primitives.asymmetric import rsa  # heavy: only when a certificate is made
     from cryptography.x509.oid import NameOID  # heavy: only when a certificate is made
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)

@@ -75,7 +75,7 @@ def explain_failure(stack: str, command: str, result: TerraformResult, stderr: s
         return CourseError(
             f"terraform {command} failed for stack {stack}: the AWS provider crashed.",
             "The provider plugin stopped with an internal error (with the emulator this usually means "
-            "moto answered differently from AWS; helpers/moto_fixes.py corrects the known cases).",
+            "moto answered differently from AWS; helpers/runtime/moto_fixes.py corrects the known cases).",
             "re-run this cell once; if it crashes again, run 'python -m helpers doctor' and report "
             "the provider's message below with the notebook and cell.",
             detail=_panic_excerpt(raw),

@@ -5,8 +5,8 @@
     tf.init()
     tf.apply(skip_plan=True)            # streams live, returns a stable summary
 
-Before every command the runner checks the stack's state, runs the registered
-hooks, writes the override for the current cloud (helpers/tf/override.py), runs
+Before every command the runner checks the stack's state (a damaged one is named before
+anything else, the account and costs included), runs the registered hooks, writes the override for the current cloud (helpers/tf/override.py), runs
 ``init`` when the stack has none yet and backs the state up before a risky
 command (helpers/tf/state.py); then it streams Terraform's output live.
 """

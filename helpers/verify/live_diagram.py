@@ -53,11 +53,14 @@ def _rules(title: str, lines: list[str]) -> str:
 def draw_live(live: dict, folder: Path) -> Path:
     """Draw ``live`` into ``folder/live_architecture.png`` (and .svg); return the PNG path."""
     require_dot()  # without Graphviz: the install lines, not the diagrams package's traceback
-    from diagrams.aws.compute import EC2Instance, ElasticContainerServiceService
-    from diagrams.aws.general import Users
+    from diagrams.aws.compute import (
+        EC2Instance,
+        ElasticContainerServiceService,
+    )  # diagrams: only when a picture is drawn
+    from diagrams.aws.general import Users  # diagrams: only when a picture is drawn
     from diagrams.aws.network import ALB, ELB, Route53  # diagrams and Graphviz: only when a picture is drawn
 
-    from diagrams import Cluster, Diagram, Edge, Node
+    from diagrams import Cluster, Diagram, Edge, Node  # diagrams: only when a picture is drawn
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

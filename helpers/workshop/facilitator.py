@@ -25,7 +25,7 @@ from ..course.tags import COURSE_TAG, learner_of
 from ..runtime import aws
 
 # The steps the table shows: every step of the registry that builds something ("02".."08").
-STEPS = {step.id: step.progress for step in steps.STEPS if step.progress}
+COLUMNS = {step.id: step.progress for step in steps.STEPS if step.progress}
 
 
 def _ec2(found):
@@ -114,7 +114,7 @@ def progress() -> dict[str, list[str]]:
 
 def next_notebook(applied: list[str]) -> str:
     """The notebook a learner with the step ids ``applied`` works on next (the first step missing)."""
-    for step in STEPS:
+    for step in COLUMNS:
         if step not in applied:
             return steps.BY_ID[step].notebook
     return steps.STEPS[-1].notebook
@@ -125,11 +125,11 @@ def table(found: dict[str, list[str]]) -> str:
     if not found:
         return "No learner's resources found (nothing tagged course=ecs-alb exists on this target)."
     width = max(len("learner"), *(len(name) for name in found))
-    lines = [f"{'learner':<{width}}  " + "  ".join(STEPS) + "  next"]
+    lines = [f"{'learner':<{width}}  " + "  ".join(COLUMNS) + "  next"]
     for name, applied in found.items():
-        marks = "  ".join(f"{'✓' if step in applied else '·':<2}" for step in STEPS)
+        marks = "  ".join(f"{'✓' if step in applied else '·':<2}" for step in COLUMNS)
         lines.append(f"{name:<{width}}  {marks}  {next_notebook(applied)}")
     lines.append("")
-    lines.append("Steps: " + ", ".join(f"{k} {v}" for k, v in STEPS.items()) + ".")
-    lines.append(f"{len(found)} learners; {sum(len(s) == len(STEPS) for s in found.values())} finished the build.")
+    lines.append("Steps: " + ", ".join(f"{k} {v}" for k, v in COLUMNS.items()) + ".")
+    lines.append(f"{len(found)} learners; {sum(len(s) == len(COLUMNS) for s in found.values())} finished the build.")
     return "\n".join(lines)

@@ -29,7 +29,7 @@ from helpers.course import notebook
 from helpers.errors import CourseError, explain
 from helpers.runtime import aws, cloud, emulator
 from helpers.tf import standalone, toolchain
-from helpers.tf import state as backups
+from helpers.tf import state as tf_state
 from helpers.tf.runner import Terraform
 from helpers.tf.state import stack_dir
 
@@ -390,7 +390,7 @@ def test_a_held_state_lock_names_the_unlock_command(box):
 
 def test_a_damaged_state_file_names_the_backup_to_restore(box):
     box.apply(skip_plan=True)  # an apply copies the state first: there is a backup now
-    newest = backups.existing("bad-inputs")[-1]
+    newest = tf_state.existing("bad-inputs")[-1]
     state = box.folder / "terraform.tfstate"
     good = state.read_text()
     assert newest.read_text() == good
@@ -411,9 +411,9 @@ def test_a_damaged_state_file_names_the_backup_to_restore(box):
 
 
 def test_a_failed_state_backup_stops_before_anything_changes(box):
-    backup_root = backups.folder("bad-inputs").parent
+    backup_root = tf_state.folder("bad-inputs").parent
     backup_root.mkdir(exist_ok=True)
-    saved = backup_root.with_name("backups.saved")
+    saved = backup_root.with_name("tf_state.saved")
     backup_root.rename(saved)
     backup_root.write_text("a file where the folder should be: like a full or read-only disk")
     (box.folder / "second.tf").write_text(SECOND)

@@ -15,14 +15,13 @@ from pathlib import Path
 import pytest
 
 from helpers import course
-from helpers.course import hcl_cells as notebooks
+from helpers.course.hcl_cells import hcl_cells
 from helpers.course.notebook import write_cell
 from helpers.errors import CourseError
 from helpers.tf import hcl, runner, standalone, toolchain
 
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]-*.ipynb"))
-hcl_cells = notebooks.hcl_cells  # (notebook, target line, body) of every cell that writes the course stack
 
 
 def test_notebooks_write_exactly_the_files_in_terraform(tmp_path):

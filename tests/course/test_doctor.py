@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 from helpers.course import doctor
-from helpers.course.notebook import write_cell as write_hcl
+from helpers.course.notebook import write_cell
 
 
 def test_doctor_passes_on_a_ready_machine(emulator_url):
@@ -38,5 +38,5 @@ def test_doctor_never_crashes_on_a_broken_check(monkeypatch):
 
 
 def test_hcl_cell_writes_the_stack_file():
-    report = write_hcl("unit-magic/main.tf", 'resource "aws_security_group" "a" {\n}\ndata "aws_vpc" "d" {}\n')
+    report = write_cell("unit-magic/main.tf", 'resource "aws_security_group" "a" {\n}\ndata "aws_vpc" "d" {}\n')
     assert report == "Saved <workspace>/stacks/unit-magic/main.tf (aws_security_group.a, data aws_vpc.d)"

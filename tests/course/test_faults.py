@@ -23,7 +23,7 @@ from helpers import workspace
 from helpers.course import session
 from helpers.errors import CourseError
 from helpers.runtime import aws, emulator
-from helpers.tf import state as backups
+from helpers.tf import state as tf_state
 from helpers.tf import toolchain
 from helpers.tf.runner import Terraform
 from helpers.tf.state import stack_dir
@@ -208,7 +208,7 @@ resource "aws_security_group" "probe" {
     assert "aws_ecs_cluster" in {r["type"] for r in state["resources"]}, "what was created is in the state"
     again = tf.apply(skip_plan=True)
     assert again.code == 0 and again.destroyed == 0
-    assert backups.existing("unit-interrupt"), "the interrupted state was backed up before the re-run"
+    assert tf_state.existing("unit-interrupt"), "the interrupted state was backed up before the re-run"
     plan = tf.plan()
     assert plan.code == 0 and "No changes" in plan.summary  # converged: nothing left to do
     tf.destroy()

@@ -24,18 +24,15 @@ def test_every_step_names_a_notebook_and_a_resource_of_terraform():
 
 
 def test_the_facilitator_table_has_a_column_for_each_step_that_builds_something():
-    assert list(facilitator.STEPS) == [s.id for s in steps.STEPS if s.marker]
+    assert list(facilitator.COLUMNS) == [s.id for s in steps.STEPS if s.marker]
     assert facilitator.next_notebook([]) == "02-network"
-    assert facilitator.next_notebook(list(facilitator.STEPS)) == "09-verify-everything"
+    assert facilitator.next_notebook(list(facilitator.COLUMNS)) == "09-verify-everything"
 
 
 def test_the_host_port_range_is_the_default_of_var_host_port_range():
     block = re.search(r'^variable "host_port_range" \{\n(.*?)^\}', TERRAFORM, re.M | re.S).group(1)
     default = re.search(r"default\s*=\s*\{ from = (\d+), to = (\d+) \}", block)
     assert (int(default.group(1)), int(default.group(2))) == course.HOST_PORT_RANGE
-    from helpers.verify.ports import HOST_PORT_RANGE
-
-    assert HOST_PORT_RANGE is course.HOST_PORT_RANGE, "one definition, imported where it is used"
 
 
 def test_missing_before_lists_the_unapplied_steps_in_order():
@@ -53,3 +50,17 @@ def test_the_tag_reader_reads_every_shape_aws_uses():
         assert tags.tagged(shape, "ana") and tags.tagged(shape, None) and not tags.tagged(shape, "bob")
     assert tags.learner_of([{"Key": "learner", "Value": "ana"}]) is None, "not the course's"
     assert tags.learner_of(None) is None
+
+
+def test_no_other_module_writes_the_host_port_range_as_a_number():
+    import ast
+
+    helpers = REPO / "helpers"
+    found = []
+    for path in sorted(helpers.rglob("*.py")):
+        if path == helpers / "course" / "stack.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Constant) and node.value in course.HOST_PORT_RANGE[:1]:
+                found.append(f"{path.relative_to(REPO)}:{node.lineno}")
+    assert not found, f"write course.HOST_PORT_RANGE instead of the number: {found}"

@@ -19,8 +19,7 @@ import pytest
 from helpers import exercise as ec
 from helpers.course import notebook
 from helpers.errors import CourseError
-from helpers.exercises import generator as exercises
-from helpers.exercises import spec
+from helpers.exercises import generator, spec
 from helpers.tf import hcl
 from tests.hygiene.test_notebook_hygiene import ABSOLUTE_PATH, SECTIONS
 
@@ -28,39 +27,39 @@ ALB_SG, OTHER_SG = "sg-0a1b2c3d4e5f60001", "sg-0a1b2c3d4e5f60002"
 
 
 def test_committed_exercises_are_what_the_solutions_give():
-    stale = exercises.generate(check=True)
+    stale = generator.generate(check=True)
     assert stale == [], f"out of date, run `python -m helpers exercises`: {stale}"
 
 
 def test_generation_is_idempotent_and_keeps_the_solution_s_hcl_apart_from_the_blanks():
-    for exercise in exercises.SPEC:
-        assert exercises.render(exercise) == exercises.render(exercise)
-        filled = exercises.build(exercise, filled=True)
+    for exercise in generator.SPEC:
+        assert generator.render(exercise) == generator.render(exercise)
+        filled = generator.build(exercise, filled=True)
         assert not any(hcl.BLANK.search(c.source) for c in filled.cells if c.cell_type == "code")
 
 
 def test_a_solution_line_that_disappears_stops_generation_with_the_entry_to_fix():
-    broken = exercises.Exercise(
+    broken = generator.Exercise(
         "03-alb-security-group",
-        blanks=(exercises.Blank("from_port = 4430", "x"),),
-        replace={"open_to_internet = sg_rules": exercises.CHECK},
+        blanks=(generator.Blank("from_port = 4430", "x"),),
+        replace={"open_to_internet = sg_rules": generator.CHECK},
     )
     with pytest.raises(CourseError) as error:
-        exercises.build(broken)
+        generator.build(broken)
     assert "0 lines contain 'from_port = 4430'" in error.value.what
     assert "SPEC in helpers/exercises/spec.py" in error.value.fix
-    ambiguous = exercises.Exercise(
+    ambiguous = generator.Exercise(
         "03-alb-security-group",
-        blanks=(exercises.Blank('protocol          = "tcp"', "x"),),
-        replace={"open_to_internet = sg_rules": exercises.CHECK},
+        blanks=(generator.Blank('protocol          = "tcp"', "x"),),
+        replace={"open_to_internet = sg_rules": generator.CHECK},
     )
     with pytest.raises(CourseError, match="3 lines contain"):
-        exercises.build(ambiguous)
+        generator.build(ambiguous)
 
 
-@pytest.mark.parametrize("exercise", exercises.SPEC, ids=lambda e: e.notebook)
+@pytest.mark.parametrize("exercise", generator.SPEC, ids=lambda e: e.notebook)
 def test_exercise_notebooks_have_the_anatomy_blanks_hints_a_check_and_no_outputs(exercise):
-    path = exercises.path(exercise)
+    path = generator.path(exercise)
     raw = path.read_text()
     nb = json.loads(raw)
     markdown = ["".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown"]
@@ -357,7 +356,7 @@ def exercise_run(request):
     return run.wait()
 
 
-CHECKS = {e.notebook: f"exercise.{spec.check_of(e)}()" for e in exercises.SPEC}
+CHECKS = {e.notebook: f"exercise.{spec.check_of(e)}()" for e in generator.SPEC}
 
 
 def _check_outputs(name: str, cells: list[dict]) -> list[str]:
@@ -366,7 +365,7 @@ def _check_outputs(name: str, cells: list[dict]) -> list[str]:
 
 @pytest.mark.after_course
 def test_after_course_unfilled_exercises_run_top_to_bottom_and_every_check_says_not_done_yet(exercise_run):
-    assert sorted(exercise_run["blank"]) == [e.notebook for e in exercises.SPEC]
+    assert sorted(exercise_run["blank"]) == [e.notebook for e in generator.SPEC]
     for name, cells in exercise_run["blank"].items():
         outputs = _check_outputs(name, cells)
         assert outputs and all(o.startswith("not done yet") for o in outputs), f"{name}: {outputs}"
@@ -418,6 +417,6 @@ def test_every_exercise_is_a_step_of_the_registry_and_its_check_exists():
     """One source: the steps registry names each exercise's check; SPEC only says what becomes a blank."""
     from helpers.course import steps
 
-    assert [e.notebook for e in exercises.SPEC] == [s.notebook for s in steps.STEPS if s.exercise]
-    for exercise in exercises.SPEC:
+    assert [e.notebook for e in generator.SPEC] == [s.notebook for s in steps.STEPS if s.exercise]
+    for exercise in generator.SPEC:
         assert callable(getattr(ec, spec.check_of(exercise))), spec.check_of(exercise)

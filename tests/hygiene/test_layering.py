@@ -10,6 +10,7 @@ function is kept only for a heavy third-party package, with the reason on its li
 from __future__ import annotations
 
 import ast
+import sys
 from pathlib import Path
 
 import pytest
@@ -60,6 +61,13 @@ def imports(path: Path) -> list[tuple[str, int, bool]]:
 
 
 MODULES = sorted(HELPERS.rglob("*.py"))
+# (path, first line) -> last line of every import statement, for the reason comment
+ENDS = {
+    (path, node.lineno): node.end_lineno
+    for path in MODULES
+    for node in ast.walk(ast.parse(path.read_text()))
+    if isinstance(node, (ast.Import, ast.ImportFrom))
+}
 
 
 def resolve(name: str) -> str:
@@ -132,50 +140,14 @@ def test_imports_inside_functions_are_heavy_third_party_packages_with_a_reason()
                 continue
             if target.startswith("helpers") or target.split(".")[0] in STDLIB:
                 light.append(f"{path.relative_to(HELPERS.parent)}:{line}: {target} (import it at the top)")
-            elif not any("#" in text for text in lines[max(0, line - 3) : line + 3]):  # the import and its neighbours
+            elif not any("#" in text for text in lines[line - 1 : ENDS[(path, line)]]):  # on the import's own lines
                 light.append(
                     f"{path.relative_to(HELPERS.parent)}:{line}: {target} has no comment saying why it is imported here"
                 )
     assert not light, "imports inside functions:\n" + "\n".join(light)
 
 
-STDLIB = {
-    "argparse",
-    "ast",
-    "base64",
-    "contextlib",
-    "datetime",
-    "functools",
-    "hashlib",
-    "html",
-    "importlib",
-    "json",
-    "logging",
-    "os",
-    "pathlib",
-    "platform",
-    "posixpath",
-    "re",
-    "selectors",
-    "shlex",
-    "shutil",
-    "signal",
-    "socket",
-    "subprocess",
-    "sys",
-    "tarfile",
-    "tempfile",
-    "time",
-    "urllib",
-    "uuid",
-    "zipfile",
-    "dataclasses",
-    "collections",
-    "ipaddress",
-    "typing",
-    "fcntl",
-    "ctypes",
-}
+STDLIB = sys.stdlib_module_names
 
 
 @pytest.mark.parametrize("module", ["helpers.tf.runner", "helpers.runtime.aws"])

@@ -25,7 +25,7 @@ import zlib
 from pathlib import Path
 
 from helpers import workspace
-from helpers.tf import certificate as certificates
+from helpers.tf import certificate
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -183,7 +183,7 @@ def test_placeholders_of_the_course_are_not_secrets():
 
 
 def test_generated_certificates_are_git_ignored():
-    cert, key = certificates.self_signed()  # in the test workspace (.course-test), as the notebooks do
+    cert, key = certificate.self_signed()  # in the test workspace (.course-test), as the notebooks do
     assert cert.parent == workspace.path("certs")
     assert key.stat().st_mode & 0o077 == 0, "the private key must be readable by its owner only"
     assert b"PRIVATE KEY-----" in key.read_bytes()  # a real key, so ignoring it matters

@@ -12,11 +12,12 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from helpers import workspace
 from helpers.errors import CourseError
-from helpers.publishing import site, slides
+from helpers.publishing import slides
 from tests.support.site_support import SLIDE_NOTEBOOKS, browser_walk
 
-NOTEBOOKS = [site.NOTEBOOKS / name for name in SLIDE_NOTEBOOKS]
+NOTEBOOKS = [workspace.NOTEBOOK_DIR / name for name in SLIDE_NOTEBOOKS]
 SECTION = re.compile(r"<section\b")
 EXTERNAL_LOAD = re.compile(r'<script[^>]*\bsrc="(https?:)?//|<link[^>]*\bhref="(https?:)?//')
 
@@ -74,7 +75,7 @@ def test_building_slides_leaves_the_notebooks_untouched(tmp_path):
 
 def test_an_unknown_notebook_is_named(tmp_path):
     with pytest.raises(CourseError, match="99-nope.ipynb is not a notebook"):
-        slides.build_slides(tmp_path, [site.NOTEBOOKS / "99-nope.ipynb"])
+        slides.build_slides(tmp_path, [workspace.NOTEBOOK_DIR / "99-nope.ipynb"])
 
 
 def test_slides_in_a_browser(slides_report):

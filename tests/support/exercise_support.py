@@ -60,24 +60,24 @@ def main(out: Path) -> int:
 
     import nbformat
 
-    from helpers.exercises import generator as exercises
+    from helpers.exercises import generator
     from helpers.runtime import emulator
 
     shutil.rmtree(out / "stacks", ignore_errors=True)
     emulator.start(quiet=True)
     result = {"blank": {}, "filled": {}, "seconds": {}}
     try:
-        for exercise in exercises.SPEC:
+        for exercise in generator.SPEC:
             began = time.monotonic()
-            nb = nbformat.read(exercises.path(exercise), as_version=4)
+            nb = nbformat.read(generator.path(exercise), as_version=4)
             result["blank"][exercise.notebook] = execute(nb, exercise.notebook)
             result["seconds"][exercise.notebook] = round(time.monotonic() - began, 1)
             print(f"{exercise.notebook} (blanks): {result['seconds'][exercise.notebook]} s", flush=True)
-        for exercise in exercises.SPEC:
+        for exercise in generator.SPEC:
             if exercise.notebook not in FILLED:
                 continue
             began = time.monotonic()
-            result["filled"][exercise.notebook] = execute(exercises.build(exercise, filled=True), exercise.notebook)
+            result["filled"][exercise.notebook] = execute(generator.build(exercise, filled=True), exercise.notebook)
             result["seconds"][exercise.notebook + " filled"] = round(time.monotonic() - began, 1)
             print(f"{exercise.notebook} (filled): {result['seconds'][exercise.notebook + ' filled']} s", flush=True)
         (out / "result.json").write_text(json.dumps(result, indent=1))

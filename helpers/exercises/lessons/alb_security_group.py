@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from ...runtime import aws
+from ...verify.ports import HOST_PORT_RANGE
 from ..feedback import (
     ANYWHERE,
-    DYNAMIC,
     EVERY_PORT,
     Feedback,
     cidrs,
@@ -18,7 +18,7 @@ from ..feedback import (
 
 
 def diagnose_alb_security_group(
-    group: dict, vpc_cidr: str = "10.0.0.0/16", host_range: tuple[int, int] = DYNAMIC
+    group: dict, vpc_cidr: str = "10.0.0.0/16", host_range: tuple[int, int] = HOST_PORT_RANGE
 ) -> list[str]:
     """``group``: the ALB's group as describe_security_groups returns it."""
     problems = []

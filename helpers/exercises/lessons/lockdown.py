@@ -5,9 +5,9 @@ from __future__ import annotations
 from ... import course
 from ...runtime import aws
 from ...verify import sg_rules
+from ...verify.ports import HOST_PORT_RANGE
 from ..feedback import (
     ANYWHERE,
-    DYNAMIC,
     EVERY_PORT,
     Feedback,
     NotYet,
@@ -21,7 +21,7 @@ from ..feedback import (
 
 
 def diagnose_lockdown(
-    instance_group: dict, alb_group_id: str, target_ports: list[int], host_range: tuple[int, int] = DYNAMIC
+    instance_group: dict, alb_group_id: str, target_ports: list[int], host_range: tuple[int, int] = HOST_PORT_RANGE
 ) -> list[str]:
     """``instance_group``: the instances' group (describe_security_groups); ``target_ports``: registered ports."""
     problems = []
@@ -105,7 +105,7 @@ def lockdown() -> Feedback:
         alb_group_id = state_resource("aws_security_group.alb", "The ALB's security group")["id"]
         state_resource("aws_security_group_rule.instances_from_alb", "The instances' inbound rule")
         egress = course.state_resources().get("aws_security_group_rule.alb_to_targets") or {}
-        host_range = (egress.get("from_port", DYNAMIC[0]), egress.get("to_port", DYNAMIC[1]))
+        host_range = (egress.get("from_port", HOST_PORT_RANGE[0]), egress.get("to_port", HOST_PORT_RANGE[1]))
         group = aws.client("ec2").describe_security_groups(GroupIds=[instance_group_id])["SecurityGroups"][0]
         registered = aws.client("elbv2").describe_target_health(
             TargetGroupArn=state_resource("aws_lb_target_group.web", "The target group")["arn"]

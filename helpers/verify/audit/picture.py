@@ -31,8 +31,8 @@ def _edge(row, fallback: str):
 def draw_report(report, folder) -> Path:
     """Draw ``report`` into ``folder/reachability.png`` (and .svg); return the PNG path."""
     from diagrams.aws.compute import EC2Instance  # diagrams and Graphviz: only when a picture is drawn
-    from diagrams.aws.general import Users
-    from diagrams.aws.network import ALB
+    from diagrams.aws.general import Users  # diagrams: only when a picture is drawn
+    from diagrams.aws.network import ALB  # diagrams: only when a picture is drawn
 
     from diagrams import Cluster, Diagram, Edge  # diagrams and Graphviz: only when a picture is drawn
 
