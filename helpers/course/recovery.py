@@ -28,6 +28,7 @@ from pathlib import Path
 from .. import workspace
 from ..errors import CourseError
 from ..runtime import emulator
+from ..tf import state
 from ..tf.runner import Terraform
 from ..tf.state import resource_count
 
@@ -71,7 +72,7 @@ def _stale(boot: str) -> list[tuple[Path, int]]:
         mark = _read(folder)
         if mark.get("boot") == boot or mark.get("reset"):
             continue
-        count = resource_count(folder)
+        count = resource_count(folder) or mark.get("recreate", 0)  # emptied for a re-apply that failed
         if count:
             found.append((folder, count))
         else:
@@ -101,10 +102,24 @@ def ensure(skip: str | None = None, quiet: bool = False, reapply: bool = True) -
     return status
 
 
+def _start_over(folder: Path, count: int) -> None:
+    """The emulator came back empty, so everything the stack's state lists is gone: keep the state in the
+    backups and empty it, so that the apply creates everything again instead of refreshing what no longer
+    exists (provider 3.39 fails to refresh some, e.g. ``aws_default_security_group`` of a vanished VPC).
+    Until a re-apply succeeds, the record keeps the old boot and says the stack is still to be re-created."""
+    if not (folder / state.STATE).exists():
+        return
+    state.before(folder.name, "recovery", folder)
+    mark = _read(folder)
+    record(folder, mark.get("boot") or "before-recovery", recreate=count)
+    (folder / state.STATE).unlink()
+
+
 def _reapply(stale: list[tuple[Path, int]], boot: str, skip: str | None) -> None:
     began = time.monotonic()
     done, left = [], []
     for folder, count in stale:
+        _start_over(folder, count)
         if folder.name == skip:
             left.append(folder.name)
             continue

@@ -212,3 +212,35 @@ resource "aws_security_group" "probe" {
     plan = tf.plan()
     assert plan.code == 0 and "No changes" in plan.summary  # converged: nothing left to do
     tf.destroy()
+
+
+def test_a_stack_with_a_vpc_and_its_default_group_is_recreated_after_the_kill(other_workspace, capsys):
+    """The course stack from notebook 02 on: a VPC whose default security group Terraform manages.
+
+    Provider 3.39 cannot refresh an aws_default_security_group whose VPC vanished (InvalidGroup.NotFound),
+    so recovery empties the state (kept in the backups) and applies from scratch.
+    """
+    other_workspace.mkdir(parents=True, exist_ok=True)
+    if (SESSION_WORKSPACE / "providers").is_dir():  # reuse the unpacked provider
+        (other_workspace / "providers").symlink_to(SESSION_WORKSPACE / "providers")
+    (stack_dir("vpc") / "main.tf").write_text(
+        toolchain.HEADER_HCL
+        + 'resource "aws_vpc" "v" {\n  cidr_block = "10.7.0.0/16"\n}\n\n'
+        + 'resource "aws_default_security_group" "d" {\n  vpc_id = aws_vpc.v.id\n}\n'
+    )
+    vpc = Terraform("vpc")
+    assert vpc.apply(skip_plan=True).added == 2
+    kill_emulator()
+    capsys.readouterr()
+    found = aws.client("ec2").describe_vpcs(Filters=[{"Name": "cidr", "Values": ["10.7.0.0/16"]}])["Vpcs"]
+    line = capsys.readouterr().out
+    assert "re-applied stack vpc (2 resources)" in line, line
+    assert len(found) == 1
+    assert backups_of("vpc"), "the stale state is kept in the backups"
+    assert vpc.plan().code == 0 and "No changes" in vpc.plan().summary
+
+
+def backups_of(stack: str) -> list:
+    from helpers.tf import state as tf_state
+
+    return [p for p in tf_state.existing(stack) if "before-recovery" in p.name]
