@@ -1,6 +1,6 @@
 """The house's layers: every module of helpers/ imports only from its own layer or the ones below it.
 
-    errors, workspace  →  runtime/  →  tf/  →  course/  →  verify/  →  exercises/  →  workshop/  →  publishing/  →  cli
+    errors, workspace  →  runtime/  →  tf/  →  course/  →  verify/  →  lab/  →  exercises/  →  workshop/  →  publishing/  →  cli
 
 (helpers/README.md draws it.) The facade ``helpers/__init__.py`` and ``__main__.py`` stand
 on top. Inside a layer, modules may import each other, with no cycle. An import inside a
@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 HELPERS = Path(__file__).resolve().parents[2] / "helpers"
-LAYERS = ["errors", "workspace", "runtime", "tf", "course", "verify", "exercises", "workshop", "publishing", "cli"]
+LAYERS = ["errors", "workspace", "runtime", "tf", "course", "verify", "lab", "exercises", "workshop", "publishing", "cli"]
 TOP = {"helpers", "helpers.__main__"}  # the facade and the entry point: above every layer
 
 
