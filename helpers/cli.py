@@ -166,7 +166,8 @@ def _env(args) -> int:
         lines += [
             f"export AWS_ENDPOINT_URL={shlex.quote(aws.endpoint_url())}",
             f"export AWS_ACCESS_KEY_ID={cloud.DUMMY_KEY} AWS_SECRET_ACCESS_KEY={cloud.DUMMY_KEY}",
-            f"export AWS_REGION={cloud.region()}",
+            # boto3 and the AWS CLI read AWS_DEFAULT_REGION; Terraform and the SDKs of other languages AWS_REGION.
+            f"export AWS_REGION={cloud.region()} AWS_DEFAULT_REGION={cloud.region()}",
             "unset AWS_PROFILE AWS_SESSION_TOKEN",
         ]
     print("\n".join(lines))

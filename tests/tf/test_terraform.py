@@ -114,24 +114,33 @@ def test_override_points_every_endpoint_at_the_emulator(emulator_url):
 
 def test_plain_terraform_in_any_folder_reaches_the_emulator(emulator_url, tmp_path):
     """What the README shows: `eval "$(python -m helpers env)"`, `python -m helpers override DIR`,
-    then plain `terraform init && terraform apply` in DIR."""
+    then plain `terraform init && terraform apply` in DIR; plain boto3 works in the same shell
+    (it reads AWS_DEFAULT_REGION and AWS_ENDPOINT_URL, as the AWS CLI does, not AWS_REGION)."""
     import os
     import sys
 
     folder = tmp_path / "plain"
     folder.mkdir()
     (folder / "main.tf").write_text(HELLO % "course-unit-plain")
+    (folder / "boto3_check.py").write_text(
+        "import boto3\n"
+        "groups = boto3.client('ec2').describe_security_groups(GroupNames=['course-unit-plain'])\n"
+        "print('boto3 sees', len(groups['SecurityGroups']))\n"
+    )
     script = (
         f'set -e\neval "$({sys.executable} -m helpers env)"\n'
         f"{sys.executable} -m helpers override {folder}\n"
         f"cd {folder}\nterraform version | head -n 1\nterraform init -input=false >/dev/null\n"
         'terraform apply -auto-approve -input=false -no-color | grep "Apply complete"\n'
+        f"{sys.executable} boto3_check.py\n"
         "terraform destroy -auto-approve -input=false -no-color | tail -n 1\n"
     )
-    env = {k: v for k, v in os.environ.items() if k not in ("TF_CLI_CONFIG_FILE", "CHECKPOINT_DISABLE")}
+    shell_only = ("TF_CLI_CONFIG_FILE", "CHECKPOINT_DISABLE", "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_ENDPOINT_URL")
+    env = {k: v for k, v in os.environ.items() if k not in shell_only}
     proc = subprocess.run(["bash", "-c", script], capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert f"Terraform v{toolchain.TERRAFORM_VERSION}" in proc.stdout  # the bundled one, whatever else is on PATH
     assert "Apply complete! Resources: 1 added" in proc.stdout
+    assert "boto3 sees 1" in proc.stdout, "boto3 in that shell has its region and the emulator's endpoint"
     assert "Destroy complete! Resources: 1 destroyed." in proc.stdout
     assert (folder / override.OVERRIDE_FILE).exists()
