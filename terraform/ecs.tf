@@ -30,9 +30,9 @@ resource "aws_iam_instance_profile" "instance" {
   role = aws_iam_role.instance.name
 }
 
-# AWS publishes the current ECS-optimized Amazon Linux 2 AMI (x86_64) in SSM.
+# AWS publishes the recommended ECS-optimized Amazon Linux 2023 AMI (x86_64) in SSM.
 data "aws_ssm_parameter" "ecs_ami" {
-  name = "/aws/service/ecs/optimized-ami/amazon-linux-2/recommended/image_id"
+  name = "/aws/service/ecs/optimized-ami/amazon-linux-2023/recommended/image_id"
 }
 
 # No inbound rule yet: notebook 07 decides who may reach the instances.
@@ -64,9 +64,11 @@ resource "aws_security_group_rule" "instances_database_out" {
   security_group_id = aws_security_group.instances.id
 }
 
+# The AMI: a pinned one (var.ami_id) wins; otherwise the recommended one,
+# which changes with every AMI release (notebook 09).
 resource "aws_launch_template" "ecs" {
   name                   = "${local.name}-ecs"
-  image_id               = data.aws_ssm_parameter.ecs_ami.value
+  image_id               = var.ami_id != "" ? var.ami_id : data.aws_ssm_parameter.ecs_ami.value
   instance_type          = var.instance_type
   vpc_security_group_ids = [aws_security_group.instances.id]
   update_default_version = true
@@ -75,8 +77,8 @@ resource "aws_launch_template" "ecs" {
     arn = aws_iam_instance_profile.instance.arn
   }
 
-  # Without this line the ECS agent joins the cluster named "default", and the
-  # service waits forever for capacity in this one.
+  # Without this line the ECS agent registers in the cluster named "default",
+  # and this cluster's service has no instance to place its tasks on.
   user_data = base64encode(<<-EOT
     #!/bin/bash
     echo "ECS_CLUSTER=${aws_ecs_cluster.main.name}" >> /etc/ecs/ecs.config
@@ -195,6 +197,9 @@ resource "aws_ecs_service" "web" {
   deployment_minimum_healthy_percent = 50
   deployment_maximum_percent         = 200
   health_check_grace_period_seconds  = 30
+
+  # Off until the load balancer may reach the tasks (notebook 07); notebook 09 says when to turn it on.
+  wait_for_steady_state = var.wait_for_steady_state
 
   ordered_placement_strategy {
     type  = "spread"

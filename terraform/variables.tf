@@ -103,8 +103,19 @@ variable "private_key_file" {
 
 variable "instance_type" {
   type        = string
-  description = "EC2 instance type of the ECS container instances (x86_64: the AMI is the x86_64 ECS-optimized Amazon Linux 2)."
+  description = "EC2 instance type of the ECS container instances (x86_64: the AMI is the x86_64 ECS-optimized Amazon Linux 2023)."
   default     = "t3.micro"
+}
+
+variable "ami_id" {
+  type        = string
+  description = "Pin the instances' AMI (e.g. ami-0123456789abcdef0). Empty: the recommended ECS-optimized Amazon Linux 2023 AMI, read from SSM at every plan."
+  default     = ""
+
+  validation {
+    condition     = var.ami_id == "" || can(regex("^ami-[0-9a-f]{8}([0-9a-f]{9})?$", var.ami_id))
+    error_message = "ami_id must be empty (use the recommended AMI) or an AMI ID such as \"ami-0123456789abcdef0\"."
+  }
 }
 
 variable "instance_count" {
@@ -127,6 +138,12 @@ variable "task_count" {
     condition     = var.task_count >= 1 && var.task_count <= 8 && floor(var.task_count) == var.task_count
     error_message = "task_count must be a whole number from 1 to 8."
   }
+}
+
+variable "wait_for_steady_state" {
+  type        = bool
+  description = "Make terraform apply wait until ECS reports the service stable. Off until notebook 07 lets the load balancer reach the tasks: before that, their health checks fail by design."
+  default     = false
 }
 
 variable "images" {

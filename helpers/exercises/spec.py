@@ -163,7 +163,7 @@ SPEC = (
             ),
             Blank(
                 'network_mode             = "bridge"',
-                "Docker's default network mode, where tasks share the instance's address",
+                "Docker's default network mode: containers on a private bridge, reached through host ports",
             ),
             Blank(
                 'portMappings     = [{ containerPort = 80, hostPort = 0, protocol = "tcp" }]',
@@ -175,7 +175,8 @@ SPEC = (
         ),
         markdown={
             "Docker's **bridge** network mode\n   with **`hostPort: 0`**.": "Docker's **bridge** network mode\n   on a host port **Docker picks**.",
-            "- **nginx** publishes `containerPort: 80` with **`hostPort: 0`**. In bridge mode Docker then picks": "- **nginx** publishes `containerPort: 80` and lets Docker choose the host port: in bridge mode Docker picks",
+            "- **nginx** publishes `containerPort: 80` with **`hostPort: 0`**. Docker then picks": "- **nginx** publishes `containerPort: 80` and lets Docker choose the host port: Docker picks",
+            '- **Bridge mode**, `network_mode = "bridge"`, is Docker\'s default network.': "- **Docker's default network mode** is the one this task uses.",
         },
         replace={
             "cluster = ecs.describe_clusters(": CHECK,

@@ -17,6 +17,8 @@ import uuid
 
 from helpers.runtime import moto_fixes
 
+ACM_VALIDATION_WAIT = 5  # seconds from request to ISSUED for a DNS-validated certificate on the emulator
+
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
@@ -28,6 +30,10 @@ def main(argv: list[str] | None = None) -> None:
     # AWS managed IAM policies (e.g. AmazonEC2ContainerServiceforEC2Role) exist
     # only when moto is asked to load them.
     os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+    # ACM issues a DNS-validated certificate once its validation record exists; moto marks it ISSUED
+    # this many seconds after the request (its default, 60 s, would be a minute of waiting per apply).
+    # AWS: usually minutes, retried for up to 72 hours (https://docs.aws.amazon.com/acm/latest/userguide/dns-validation.html).
+    os.environ.setdefault("MOTO_ACM_VALIDATION_WAIT", str(ACM_VALIDATION_WAIT))
     os.environ["MOTO_PORT"] = str(args.port)
 
     from moto.moto_server.werkzeug_app import (  # moto: loaded only in the emulator's own process

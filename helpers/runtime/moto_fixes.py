@@ -106,6 +106,31 @@ def ecs_service_health_check_grace_period() -> None:
 
 
 @fix
+def ecs_service_deployment_configuration() -> None:
+    """Keep ``deploymentConfiguration`` of ECS services.
+
+    moto 5.2 drops the parameter of CreateService (UpdateService stores it: it
+    setattr()s every parameter), so DescribeServices shows no minimum/maximum
+    percent and no deployment circuit breaker: a learner checking with boto3
+    would find the course's settings missing. AWS returns what was set, with
+    maximumPercent 200 and minimumHealthyPercent 100 where none was given
+    (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_DeploymentConfiguration.html).
+    """
+    from moto.ecs.responses import EC2ContainerServiceResponse  # moto: loaded only in the emulator's own process
+
+    original = EC2ContainerServiceResponse.create_service
+
+    def create_service(self):
+        result = original(self)
+        configuration = {"maximumPercent": 200, "minimumHealthyPercent": 100}
+        configuration.update(self._get_param("deploymentConfiguration") or {})
+        result.result["service"].deployment_configuration = configuration
+        return result
+
+    EC2ContainerServiceResponse.create_service = create_service
+
+
+@fix
 def ec2_launch_template_tag_specifications() -> None:
     """Do not copy the launch template's own tags into its LaunchTemplateData.
 

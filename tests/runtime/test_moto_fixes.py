@@ -39,6 +39,9 @@ resource "aws_ecs_service" "fix" {
   desired_count   = 1
   launch_type     = "EC2"
 
+  deployment_minimum_healthy_percent = 50
+  deployment_maximum_percent         = 200
+
   ordered_placement_strategy {
     type  = "spread"
     field = "attribute:ecs.availability-zone"
@@ -87,7 +90,7 @@ def test_provider_reads_back_service_and_launch_template_without_diffs(emulator_
 
     Without ecs_bridge_service_network_configuration provider 3.39 crashes reading
     the service; without ecs_service_placement the placement strategy is a
-    perpetual diff; without ec2_launch_template_tag_specifications the tagged
+    perpetual diff; ecs_service_deployment_configuration returns the percentages as set; without ec2_launch_template_tag_specifications the tagged
     launch template (default_tags) is one.
     """
     (state.stack_dir("fix-bridge") / "main.tf").write_text(BRIDGE_SERVICE)
@@ -293,14 +296,32 @@ def test_new_zone_soa_record_is_a_plain_string(emulator_url):
 
 def test_most_recent_ecs_ami_is_the_one_ssm_recommends(emulator_url):
     ec2, ssm = aws.client("ec2"), aws.client("ssm")
-    recommended = ssm.get_parameter(Name="/aws/service/ecs/optimized-ami/amazon-linux-2/recommended/image_id")[
-        "Parameter"
-    ]["Value"]
-    images = ec2.describe_images(
-        Owners=["amazon"], Filters=[{"Name": "name", "Values": ["amzn2-ami-ecs-hvm-*-x86_64-ebs"]}]
-    )["Images"]
-    newest = max(images, key=lambda image: image["CreationDate"])
-    assert newest["ImageId"] == recommended
+    for path, pattern in (
+        ("amazon-linux-2023", "al2023-ami-ecs-hvm-*-x86_64"),
+        ("amazon-linux-2", "amzn2-ami-ecs-hvm-*-x86_64-ebs"),
+    ):
+        recommended = ssm.get_parameter(Name=f"/aws/service/ecs/optimized-ami/{path}/recommended/image_id")[
+            "Parameter"
+        ]["Value"]
+        images = ec2.describe_images(Owners=["amazon"], Filters=[{"Name": "name", "Values": [pattern]}])["Images"]
+        newest = max(images, key=lambda image: image["CreationDate"])
+        assert newest["ImageId"] == recommended, path
+
+
+def test_the_course_ami_lookup_finds_the_amazon_linux_2023_ecs_image(emulator_url):
+    """terraform/ecs.tf reads the AL2023 ECS-optimized AMI from SSM (AL2's support ended 2026-06-30:
+    https://aws.amazon.com/amazon-linux-2/faqs/); the emulator has the parameter and the image."""
+    import re
+
+    from helpers.workspace import REPO
+
+    name = re.search(
+        r'data "aws_ssm_parameter" "ecs_ami" \{\s*name\s*=\s*"([^"]+)"', (REPO / "terraform/ecs.tf").read_text()
+    )
+    assert name and name.group(1) == "/aws/service/ecs/optimized-ami/amazon-linux-2023/recommended/image_id"
+    image_id = aws.client("ssm").get_parameter(Name=name.group(1))["Parameter"]["Value"]
+    image = aws.client("ec2").describe_images(ImageIds=[image_id])["Images"][0]
+    assert image["Name"].startswith("al2023-ami-ecs-hvm-") and image["Architecture"] == "x86_64"
 
 
 def test_terminated_instance_leaves_no_network_interface(emulator_url):
@@ -339,3 +360,37 @@ def test_security_group_rules_with_impossible_ports_are_refused_like_aws(emulato
         )
     finally:
         ec2.delete_security_group(GroupId=group)
+
+
+def test_service_keeps_its_deployment_configuration(emulator_url):
+    """The minimum/maximum percent and the circuit breaker come back as AWS returns them
+    (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_DeploymentConfiguration.html)."""
+    ecs = aws.client("ecs")
+    ecs.create_cluster(clusterName="course-fix-deploy")
+    ecs.register_task_definition(
+        family="course-fix-deploy",
+        networkMode="bridge",
+        containerDefinitions=[{"name": "n", "image": "nginx", "memory": 64}],
+    )
+    breaker = {"enable": True, "rollback": True}
+    ecs.create_service(
+        cluster="course-fix-deploy",
+        serviceName="s",
+        taskDefinition="course-fix-deploy",
+        desiredCount=1,
+        launchType="EC2",
+        deploymentConfiguration={"minimumHealthyPercent": 50, "deploymentCircuitBreaker": breaker},
+    )
+    ecs.create_service(
+        cluster="course-fix-deploy", serviceName="plain", taskDefinition="course-fix-deploy", desiredCount=1
+    )
+    services = ecs.describe_services(cluster="course-fix-deploy", services=["s", "plain"])["services"]
+    configured, plain = (s["deploymentConfiguration"] for s in services)
+    assert configured == {"maximumPercent": 200, "minimumHealthyPercent": 50, "deploymentCircuitBreaker": breaker}
+    assert plain == {"maximumPercent": 200, "minimumHealthyPercent": 100}, "AWS's defaults for a rolling update"
+    ecs.update_service(cluster="course-fix-deploy", service="s", deploymentConfiguration={"maximumPercent": 150})
+    updated = ecs.describe_services(cluster="course-fix-deploy", services=["s"])["services"][0]
+    assert updated["deploymentConfiguration"]["maximumPercent"] == 150
+    for name in ("s", "plain"):
+        ecs.delete_service(cluster="course-fix-deploy", service=name, force=True)
+    ecs.delete_cluster(cluster="course-fix-deploy")

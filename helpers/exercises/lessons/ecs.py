@@ -17,7 +17,8 @@ def diagnose_ecs(
     if mode != "bridge":
         problems.append(
             f"the task definition's network mode is {mode}: the course runs tasks in Docker's bridge "
-            "mode, where several tasks share the instance's address on different host ports."
+            "mode: containers get private addresses on a bridge inside the instance, and the load balancer "
+            "reaches each task through the host port Docker published for it on the instance's address."
         )
     nginx = next((c for c in task_definition.get("containerDefinitions", []) if c["name"] == "nginx"), None)
     if nginx is None:
