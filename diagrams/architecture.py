@@ -41,7 +41,7 @@ def draw(folder: Path = HERE) -> Path:
                     asg = EC2AutoScaling("Auto Scaling group\n1 instance")
                     service = ElasticContainerServiceService("ECS service\n2 tasks, bridge")
                     tasks = []
-                    with Cluster("EC2 instance (ECS-optimized AL2, ECS agent)"):
+                    with Cluster("EC2 instance (ECS-optimized AL2023, ECS agent)"):
                         for n, port in ((1, 32768), (2, 32769)):
                             with Cluster(f"task {n}"):
                                 proxy = Nginx("nginx :80")

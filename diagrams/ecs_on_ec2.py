@@ -1,6 +1,6 @@
 """ECS on EC2: an Auto Scaling group supplies the instance, the service runs two bridge-mode tasks.
 
-A launch template (ECS-optimized Amazon Linux 2 AMI, user data setting
+A launch template (ECS-optimized Amazon Linux 2023 AMI, user data setting
 ECS_CLUSTER, an instance profile) feeds an Auto Scaling group of one instance;
 its ECS agent joins the cluster. The service runs two tasks in bridge network
 mode: nginx listens on containerPort 80 with hostPort 0, so Docker picks a host
@@ -41,7 +41,7 @@ def draw(folder: Path = HERE) -> Path:
                     tasks.append((proxy, api, port))
                 agent = EC2Instance("ECS agent\n(joins via ECS_CLUSTER)")
         with Cluster("EC2 capacity"):
-            template = EC2Ami("launch template\nECS-optimized AL2 AMI\nuser data: ECS_CLUSTER")
+            template = EC2Ami("launch template\nECS-optimized AL2023 AMI\nuser data: ECS_CLUSTER")
             role = IAMRole("instance role\n+ profile")
             asg = EC2AutoScaling("Auto Scaling group\n1 instance")
         with Cluster("outside the VPC", graph_attr={"style": "dashed", "bgcolor": "white"}):
