@@ -205,7 +205,7 @@ def _audit(args) -> int:
                 "python -m helpers audit --host-ports {}-{}".format(*course.HOST_PORT_RANGE),
             )
         ports = (int(low), int(high))
-    return audit.main(args.learner, args.json, ports)
+    return audit.main(args.learner, args.json, ports, load_balancer=args.load_balancer, every_balancer=args.all)
 
 
 def _shown(path) -> str:
@@ -259,8 +259,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("env", help="print shell exports for using terraform and the emulator by hand")
     ov = sub.add_parser("override", help="point the aws provider of a Terraform folder at the current target")
     ov.add_argument("folder")
-    au = sub.add_parser("audit", help="reachability audit of the course's load balancer and instances")
-    au.add_argument("--learner", help="whose resources (default: this workspace's learner)")
+    au = sub.add_parser("audit", help="reachability audit of a load balancer and the instances behind it")
+    which = au.add_mutually_exclusive_group()
+    which.add_argument("--learner", help="the course's load balancer of this learner (default: this workspace's)")
+    which.add_argument("--load-balancer", metavar="NAME|ARN", help="any Application Load Balancer, tagged or not")
+    which.add_argument("--all", action="store_true", help="every Application Load Balancer in the region")
     au.add_argument("--json", action="store_true", help="print the report as JSON")
     low, high = course.HOST_PORT_RANGE
     au.add_argument("--host-ports", help=f"the dynamic host port range you use (default {low}-{high})")

@@ -173,6 +173,13 @@ def test_all_ports_all_protocols_from_the_alb_works_but_is_wider_than_needed():
     instances = group(INSTANCE_SG, [rule(proto="-1", groups=[ALB_SG])])
     report = audit.analyse(snapshot(instances=instances))
     assert report.ok
+    assert "all traffic from sg-" in one(report, "medium", "accept every protocol and port from the ALB")
+
+
+def test_all_tcp_ports_from_the_alb_is_wider_than_the_host_port_range():
+    instances = group(INSTANCE_SG, [rule(ports=(0, 65535), groups=[ALB_SG])])
+    report = audit.analyse(snapshot(instances=instances))
+    assert report.ok
     assert "ports 0-32767" in one(report, "medium", "beyond the dynamic host port range")
 
 

@@ -198,7 +198,11 @@ def _scope(net, peer: Peer) -> str | None:
 def analyse(snapshot: dict, host_port_range: tuple[int, int] = HOST_PORT_RANGE) -> Report:
     """Evaluate a snapshot (``collect()``'s shape) into a report. Pure: no AWS calls."""
     report = Report(title=snapshot.get("title", "Reachability audit"))
+    for text, fix in snapshot.get("notes", []):
+        report.findings.append(Finding("info", text, fix))
     balancers = snapshot.get("load_balancers", [])
+    if not balancers and snapshot.get("notes"):
+        return report
     if not balancers:
         report.findings.append(
             Finding(
@@ -361,7 +365,21 @@ def _analyse_balancer(snapshot: dict, lb: dict, report: Report, host_ports: Port
     alb_ports = from_alb.ports({"group", "private range", "public range", "anyone"})
     report.rows.append(Row(f"ALB {name}", "instances", f"tcp {alb_ports}", "ok" if alb_ports else "bad"))
     wide = alb_ports - host_ports - Ports.of((t["port"], t["port"]) for t in lb.get("targets", []))
-    if wide:
+    every_protocol = sorted(
+        m.rule
+        for m in evaluate(instance_groups, alb_peer, prefix_lists, tcp_only=False).matches
+        if m.rule.startswith("all traffic")
+    )
+    if every_protocol:
+        report.findings.append(
+            Finding(
+                "medium",
+                f"the instances accept every protocol and port from the ALB: {'; '.join(every_protocol)}",
+                f"allow only tcp {host_ports} (var.host_port_range) from the ALB's group: the ALB sends nothing but TCP "
+                "to its targets, and anything else attached to the ALB's group would reach SSH, the Docker daemon and the agent",
+            )
+        )
+    elif wide:
         report.findings.append(
             Finding(
                 "medium",

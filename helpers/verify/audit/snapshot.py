@@ -3,33 +3,70 @@
 from __future__ import annotations
 
 from ...course import tags
-from ...runtime import aws
+from ...errors import CourseError
+from ...runtime import aws, cloud
+
+PAGE = 20  # DescribeTags takes at most 20 load balancers per call
 
 
-def collect(learner: str | None = None, *, instance_groups: list[str] | None = None) -> dict:
-    """Read everything the audit needs for the course's load balancers (tag course=ecs-alb[, learner]).
+def collect(
+    learner: str | None = None,
+    *,
+    instance_groups: list[str] | None = None,
+    load_balancer: str | None = None,
+    every_balancer: bool = False,
+) -> dict:
+    """Read everything the audit needs into a snapshot.
+
+    Which load balancers: by default the course's (tag course=ecs-alb[, learner]);
+    ``load_balancer`` (a name or an ARN) audits that one, tagged or not; ``every_balancer``
+    audits every Application Load Balancer of the region. Untagged or not, the instances behind a
+    load balancer are its registered targets and the container instances of the ECS services
+    that register in its target groups.
 
     ``instance_groups`` replaces the instances' security groups in the snapshot: a what-if
     ("what would the internet reach if the instances were in these groups?"), nothing is changed.
     """
     ec2, elbv2 = aws.client("ec2"), aws.client("elbv2")
-    balancers = [lb for lb in elbv2.describe_load_balancers()["LoadBalancers"] if lb.get("Type") == "application"]
-    found_tags = {}
-    for start in range(0, len(balancers), 20):
-        for d in elbv2.describe_tags(ResourceArns=[lb["LoadBalancerArn"] for lb in balancers[start : start + 20]])[
-            "TagDescriptions"
-        ]:
-            found_tags[d["ResourceArn"]] = d["Tags"]
-    chosen = [lb for lb in balancers if tags.tagged(found_tags.get(lb["LoadBalancerArn"]), learner)]
+    every = elbv2.get_paginator("describe_load_balancers").paginate().build_full_result()["LoadBalancers"]
+    notes = []
+    if load_balancer:
+        chosen = [_one_balancer(every, load_balancer)]
+        title = f"Reachability audit of load balancer {chosen[0]['LoadBalancerName']}"
+    elif every_balancer:
+        chosen = [lb for lb in every if lb.get("Type") == "application"]
+        skipped = sorted(lb["LoadBalancerName"] for lb in every if lb.get("Type") != "application")
+        if skipped:
+            notes.append(
+                (
+                    f"not audited, not Application Load Balancers: {', '.join(skipped)}",
+                    "check the security groups of their targets by hand",
+                )
+            )
+        title = f"Reachability audit of every Application Load Balancer in {cloud.region()}"
+        if not chosen:
+            notes.append((f"no Application Load Balancer in {cloud.region()}", "check the region (AWS_DEFAULT_REGION)"))
+    else:
+        balancers = [lb for lb in every if lb.get("Type") == "application"]
+        found_tags = {}
+        for start in range(0, len(balancers), PAGE):
+            arns = [lb["LoadBalancerArn"] for lb in balancers[start : start + PAGE]]
+            for d in elbv2.describe_tags(ResourceArns=arns)["TagDescriptions"]:
+                found_tags[d["ResourceArn"]] = d["Tags"]
+        chosen = [lb for lb in balancers if tags.tagged(found_tags.get(lb["LoadBalancerArn"]), learner)]
+        title = f"Reachability audit{f' (learner: {learner})' if learner else ''}"
     snapshot = {
-        "title": f"Reachability audit{f' (learner: {learner})' if learner else ''}",
+        "title": title,
         "load_balancers": [],
         "instances": {},
         "security_groups": {},
         "prefix_lists": {},
+        "notes": notes,
     }
     group_ids = set()
-    capacity = _course_instances(learner) if chosen else []
+    course_mode = not (load_balancer or every_balancer)
+    capacity = _course_instances(learner) if chosen and course_mode else []
+    services = _ecs_instances_by_target_group() if chosen else {}
     for lb in sorted(chosen, key=lambda lb: lb["LoadBalancerName"]):
         subnets = ec2.describe_subnets(SubnetIds=[z["SubnetId"] for z in lb["AvailabilityZones"]])["Subnets"]
         cidrs = sorted(s["CidrBlock"] for s in subnets) + sorted(
@@ -85,9 +122,26 @@ def collect(learner: str | None = None, *, instance_groups: list[str] | None = N
                     }
                 )
         entry["targets"].sort(key=lambda t: (t["id"], t["port"]))
-        # The instances behind it: registered targets, plus the course's Auto Scaling instances (ECS
+        if not entry["listeners"]:
+            if load_balancer:
+                raise CourseError(
+                    f"Load balancer {lb['LoadBalancerName']} has no listener.",
+                    "Without a listener it accepts no connection, so there is no path to audit.",
+                    "add a listener (notebook 04 shows how), then run the audit again",
+                )
+            notes.append(
+                (
+                    f"{lb['LoadBalancerName']} has no listener: it accepts no connection, so it was not audited",
+                    "add a listener, then run the audit again",
+                )
+            )
+            continue
+        # The instances behind it: registered targets, the container instances of the ECS services
+        # that register in its target groups, and in the course the Auto Scaling instances (ECS
         # capacity), so an exposed instance is found even before ECS registers anything.
-        entry["instance_ids"] = sorted({t["id"] for t in entry["targets"] if t["id"].startswith("i-")} | set(capacity))
+        behind = {i for arn in target_groups for i in services.get(arn, ())}
+        registered = {t["id"] for t in entry["targets"] if t["id"].startswith("i-")}
+        entry["instance_ids"] = sorted(registered | behind | set(capacity))
         group_ids.update(entry["security_groups"])
         snapshot["load_balancers"].append(entry)
     ids = sorted({i for lb in snapshot["load_balancers"] for i in lb["instance_ids"]})
@@ -115,6 +169,50 @@ def collect(learner: str | None = None, *, instance_groups: list[str] | None = N
                 if pid and pid not in snapshot["prefix_lists"]:
                     snapshot["prefix_lists"][pid] = _prefix_list_entries(ec2, pid)
     return snapshot
+
+
+def _one_balancer(balancers: list[dict], wanted: str) -> dict:
+    """The load balancer named (or whose ARN is) ``wanted``: an ALB, or one clear message."""
+    found = next((lb for lb in balancers if wanted in (lb["LoadBalancerName"], lb["LoadBalancerArn"])), None)
+    if found is None:
+        names = ", ".join(sorted(lb["LoadBalancerName"] for lb in balancers)) or "none"
+        raise CourseError(
+            f"No load balancer named {wanted!r} in {cloud.region()}.",
+            f"The region's load balancers are: {names}.",
+            "give one of those names (or its ARN), check the region (AWS_DEFAULT_REGION), "
+            "or audit them all: python -m helpers audit --all",
+        )
+    kind = found.get("Type", "application")
+    if kind != "application":
+        raise CourseError(
+            f"{found['LoadBalancerName']} is a {kind} load balancer; the audit covers Application Load Balancers only.",
+            "It evaluates HTTP/HTTPS listeners and the security groups of an ALB and of its targets; "
+            f"a {kind} load balancer forwards differently (layer 4, or to appliances).",
+            "check its targets' security groups by hand, or audit an ALB: python -m helpers audit --all",
+        )
+    return found
+
+
+def _ecs_instances_by_target_group() -> dict[str, set[str]]:
+    """Target group ARN → the EC2 instances of the clusters whose ECS services register in it."""
+    ecs = aws.client("ecs")
+    found: dict[str, set[str]] = {}
+    for cluster in ecs.get_paginator("list_clusters").paginate().build_full_result()["clusterArns"]:
+        arns = ecs.get_paginator("list_services").paginate(cluster=cluster).build_full_result()["serviceArns"]
+        groups = set()
+        for start in range(0, len(arns), 10):  # DescribeServices takes at most 10 services
+            for service in ecs.describe_services(cluster=cluster, services=arns[start : start + 10])["services"]:
+                groups |= {b["targetGroupArn"] for b in service.get("loadBalancers", []) if b.get("targetGroupArn")}
+        if not groups:
+            continue
+        instances = ecs.list_container_instances(cluster=cluster)["containerInstanceArns"]
+        ids = set()
+        if instances:
+            described = ecs.describe_container_instances(cluster=cluster, containerInstances=instances)
+            ids = {c["ec2InstanceId"] for c in described["containerInstances"] if c.get("ec2InstanceId")}
+        for arn in groups:
+            found.setdefault(arn, set()).update(ids)
+    return found
 
 
 def _course_instances(learner: str | None) -> list[str]:
