@@ -8,6 +8,8 @@ Parts, in the order they run (Graphviz is checked first: the course needs it):
   foundation  (e) emulator cold start, offline terraform init, doctor   (~1 min)
   course      (a) raw terraform/, (b) the course cold, (c) each notebook,
               (d) re-running each applied notebook                      (~7 min)
+  room        (g) 30 learners apply and destroy terraform/ at once on one
+              room emulator, an account each                            (~6 min)
   make-test   `make install` + `make test` on a clean clone             (~7 min)
   setup       (f) empty venv with/without pip cache, sizes on disk      (~6 min)
 Not in make bench, only with --only (bench/before.py writes bench/before.json):
@@ -32,11 +34,17 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: import the bench package from the repository
     sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
-from bench import before, course, foundation, maketest, setup  # noqa: E402
+from bench import before, course, foundation, maketest, room, setup  # noqa: E402
 from bench.common import HERE, REPO, Measure, Part, machine  # noqa: E402
 from helpers.errors import CourseError  # noqa: E402
 
-PARTS = {"foundation": foundation.run, "course": course.run, "make-test": maketest.run, "setup": setup.run}
+PARTS = {
+    "foundation": foundation.run,
+    "course": course.run,
+    "room": room.run,
+    "make-test": maketest.run,
+    "setup": setup.run,
+}
 EXTRA_PARTS = {"before": before.run}  # run only when named with --only
 LATEST = HERE / "latest.json"
 BEFORE = HERE / "before.json"
@@ -56,6 +64,8 @@ def number(value: float, unit: str) -> str:
         return f"{value:.2f}×"
     if unit == "MB":
         return f"{value:.0f} MB"
+    if unit == "count":
+        return f"{value:.0f}"
     return f"{value:.2f} s" if value < 10 else f"{value:.1f} s"
 
 
@@ -82,9 +92,12 @@ def rows(data: dict) -> list[tuple[str, ...]]:
 def machine_line(data: dict) -> str:
     m = data["machine"]
     load = f", load average {m['load_average'][0]} at start" if m.get("load_average") else ""
-    return (
+    line = (
         f"{m['date']} · {m['cpu']} · {m['cores']} cores · {m['ram_gb']} GB RAM · {m['os']} · Python {m['python']}{load}"
     )
+    for name, other in data.get("merged", {}).items():  # parts measured in a later run (--merge)
+        line += f"; part {name}: {other['date']} · {other['cpu']} · {other['cores']} cores"
+    return line
 
 
 def table(data: dict) -> str:
@@ -200,6 +213,21 @@ def parse_parts(text: str) -> list[str]:
     return names
 
 
+def merged(data: dict, names: list[str]) -> dict:
+    """bench/latest.json with ``names``' parts replaced by this run's (None parts failed: nothing merged)."""
+    recorded = load()
+    if recorded is None or any("error" in data["parts"].get(n, {"error": 1}) for n in names):
+        print("not merged: bench/latest.json is missing, or a part failed", file=sys.stderr)
+        return data
+    recorded = dict(recorded)
+    recorded["parts"] = {**recorded["parts"], **{n: data["parts"][n] for n in names}}
+    recorded["merged"] = {**recorded.get("merged", {}), **{n: data["machine"] for n in names}}
+    recorded["complete"] = set(recorded["parts"]) == {"graphviz", *PARTS} and not any(
+        "error" in p for p in recorded["parts"].values()
+    )
+    return recorded
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
@@ -220,6 +248,12 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="rewrite bench/README.md's blocks from bench/latest.json and bench/before.json",
     )
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="with --only: put these parts' results into bench/latest.json in place of the recorded ones "
+        "(the file then names the machine and date of each merged part)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (workspaces, logs)")
     args = parser.parse_args(argv)
     try:
@@ -235,6 +269,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"kept: {root}")
             else:
                 shutil.rmtree(root, ignore_errors=True)
+        if args.merge and args.only:
+            data = merged(data, args.only)
         print(table(data))
         before_ok = "before" in data["parts"] and "error" not in data["parts"]["before"]
         targets = [p for p in (args.json, LATEST if data["complete"] else None, BEFORE if before_ok else None) if p]

@@ -22,6 +22,14 @@ from .workshop import facilitator, room
 
 
 def _emulator(args) -> int:
+    if args.action == "credentials":
+        args.names = [args.url, *args.names] if args.url else args.names
+    elif args.names:
+        raise CourseError(
+            f"emulator {args.action} takes at most one argument.",
+            "Only 'use' takes an address, and only 'credentials' takes several learner names.",
+            "python -m helpers emulator --help",
+        )
     if args.action == "serve" and args.url:
         raise CourseError(
             "serve takes no address.",
@@ -35,17 +43,28 @@ def _emulator(args) -> int:
                 "It names the instructor's emulator, or 'local' for your own.",
                 "python -m helpers emulator use http://192.168.1.20:4850   (or: ... use local)",
             )
-        print(room.use(args.url))
+        print(room.use(args.url, key=args.key, secret=args.secret))
     elif args.action == "serve":
         url = room.serve(host=args.host or "0.0.0.0", port=args.port)
         print(
-            f"Room emulator running. Learners run, each in their own course folder:\n"
-            f"    python -m helpers emulator use {url}\n"
-            f"    python -m helpers learner THEIR-NAME\n"
-            "WARNING: the emulator has no authentication. Anyone who can reach this port can read and delete "
-            "every learner's resources: serve it only on a network you trust (a classroom LAN or VPN), and "
-            "stop it afterwards: python -m helpers emulator stop"
+            f"Room emulator running at {url}. Each learner gets an account of their own: give everyone a\n"
+            "credential, e.g. python -m helpers emulator credentials ana ben chen\n"
+            "It serves only requests signed with a credential you issued. Its traffic is plain HTTP: serve it on\n"
+            "a network you trust (a classroom LAN or VPN), and stop it afterwards: python -m helpers emulator stop"
         )
+    elif args.action == "credentials":
+        if not args.names:
+            raise CourseError(
+                "emulator credentials needs the learners' names.",
+                "Each learner gets a credential, and an account of their own, by name.",
+                "python -m helpers emulator credentials ana ben chen",
+            )
+        url = room.room_address()
+        for name, given in room.issue(args.names, hours=args.hours):
+            print(
+                f"{name}: python -m helpers emulator use {url} --key {given['access_key']} --secret {given['secret_key']}"
+            )
+        print(f"Valid for {args.hours:g} hours. Hand each learner their own line; issuing again replaces it.")
     elif args.action == "start":
         print(f"Emulator running at {emulator.start()}")
     elif args.action == "stop":
@@ -165,7 +184,7 @@ def _env(args) -> int:
     if cloud.is_emulator():
         lines += [
             f"export AWS_ENDPOINT_URL={shlex.quote(aws.endpoint_url())}",
-            f"export AWS_ACCESS_KEY_ID={cloud.DUMMY_KEY} AWS_SECRET_ACCESS_KEY={cloud.DUMMY_KEY}",
+            "export AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY={}".format(*map(shlex.quote, emulator.credentials())),
             # boto3 and the AWS CLI read AWS_DEFAULT_REGION; Terraform and the SDKs of other languages AWS_REGION.
             f"export AWS_REGION={cloud.region()} AWS_DEFAULT_REGION={cloud.region()}",
             "unset AWS_PROFILE AWS_SESSION_TOKEN",
@@ -239,8 +258,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("doctor", help="check that everything is ready")
     em = sub.add_parser("emulator", help="start, stop, inspect or reset the local AWS emulator")
-    em.add_argument("action", choices=["start", "stop", "status", "reset", "serve", "use"])
-    em.add_argument("url", nargs="?", help="use: the room emulator's URL, or 'local'")
+    em.add_argument("action", choices=["start", "stop", "status", "reset", "serve", "use", "credentials"])
+    em.add_argument("url", nargs="?", help="use: the room emulator's URL, or 'local'; credentials: learner names")
+    em.add_argument("names", nargs="*", help=argparse.SUPPRESS)
+    em.add_argument("--key", help="use: your room credential's key")
+    em.add_argument("--secret", help="use: your room credential's secret")
+    em.add_argument("--hours", type=float, default=12, help="credentials: how long they are valid (default 12)")
     em.add_argument("--host", help="serve: the address to listen on (default 0.0.0.0: every interface)")
     em.add_argument("--port", type=int, help="serve: the port (default: 4850, or a free one)")
     em.add_argument("--everyone", action="store_true", help="reset: also the emulator served to a room")

@@ -11,7 +11,7 @@ account with many roles or zones is searched completely.
 from __future__ import annotations
 
 from ..errors import CourseError
-from ..runtime import aws
+from ..runtime import aws, emulator
 from .tags import COURSE_TAG, tagged
 
 
@@ -160,9 +160,13 @@ def leftovers(learner: str | None = None) -> list[str]:
     import botocore.exceptions  # heavy: imported when a listing runs, not with the package
 
     found = []
-    for source in SOURCES:
+    # A served room: the learner's own account, or every account (the instructor's credential may look into each).
+    rooms = emulator.room_accounts()
+    accounts = ([rooms[learner]] if learner in rooms else []) if learner else sorted(set(rooms.values()))
+    for account, source in [(a, s) for a in accounts or [None] for s in SOURCES]:
         try:
-            found += [f"{kind}: {name}" for kind, name in source(learner)]
+            with aws.in_account(account):
+                found += [f"{kind}: {name}" for kind, name in source(learner)]
         except botocore.exceptions.ClientError as error:
             info = error.response.get("Error", {})
             raise CourseError(

@@ -18,6 +18,8 @@ the emulator it replaces the workspace's emulator, e.g. an instructor's one).
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import os
 import socket
@@ -28,6 +30,8 @@ from . import cloud, emulator
 
 # Callables hook(service) run before each client is made; the course session registers its own.
 HOOKS: list = []
+# The instructor of a room looks into one learner's account at a time (facilitator, leftovers).
+_account: contextvars.ContextVar[str | None] = contextvars.ContextVar("account", default=None)
 
 
 def endpoint_url() -> str | None:
@@ -66,11 +70,9 @@ def boto_session():
         # A botocore session that ignores AWS_PROFILE: a profile named in the
         # environment must not be read (or fail to be found) for the emulator.
         core = botocore.session.Session(session_vars={"profile": (None, None, None, None)})
+        key, secret = emulator.credentials()
         return boto3.Session(
-            botocore_session=core,
-            aws_access_key_id=cloud.DUMMY_KEY,
-            aws_secret_access_key=cloud.DUMMY_KEY,
-            region_name=region,
+            botocore_session=core, aws_access_key_id=key, aws_secret_access_key=secret, region_name=region
         )
     return boto3.Session(region_name=region)
 
@@ -79,12 +81,31 @@ def client(service: str):
     """A boto3 client for ``service`` on the current target (after the registered HOOKS)."""
     for hook in HOOKS:
         hook(service)
-    return _client(service, cloud.current(), cloud.region(), endpoint_url())
+    target = cloud.current()
+    credential = emulator.credentials()[0] if target == "emulator" else None
+    return _client(service, target, cloud.region(), endpoint_url(), credential, _account.get())
 
 
-@functools.lru_cache(maxsize=64)
-def _client(service: str, target: str, region: str, endpoint: str | None):
-    return boto_session().client(service, endpoint_url=endpoint)
+@contextlib.contextmanager
+def in_account(account: str | None):
+    """Clients made inside act in ``account`` of the room this workspace serves (None: its own)."""
+    token = _account.set(account)
+    try:
+        yield
+    finally:
+        _account.reset(token)
+
+
+@functools.lru_cache(maxsize=128)
+def _client(service: str, target: str, region: str, endpoint: str | None, credential, account: str | None):
+    made = boto_session().client(service, endpoint_url=endpoint)
+    if account:
+
+        def choose_account(request, **_):
+            request.headers["x-moto-account-id"] = account  # honoured only for the room's instructor
+
+        made.meta.events.register("before-sign", choose_account)
+    return made
 
 
 _confirmed: dict = {}  # (region, access key) -> caller identity, so the banner shows once

@@ -33,6 +33,7 @@ import urllib.request
 
 from .. import workspace
 from ..errors import CourseError
+from . import cloud
 
 HOST = "127.0.0.1"
 DEFAULT_PORT = 4850  # not moto's 5000: macOS's AirPlay receiver listens there
@@ -42,6 +43,10 @@ HEALTH_PATH = "/_course/health"
 START_TIMEOUT = 30.0
 LOG_LIMIT = 5 * 1024 * 1024
 ROOM_ENV = "COURSE_EMULATOR_URL"
+# A served room gives every learner a credential (key pair) and an account of their own
+# (helpers/runtime/room_gate.py checks them; helpers/workshop/room.py hands them out).
+ROOM_CREDENTIALS = "room-credentials.json"  # in the instructor's workspace (mode 600)
+KEY_ENV, SECRET_ENV = "COURSE_ROOM_KEY", "COURSE_ROOM_SECRET"
 # Callables run after a deliberate reset; the course session registers recovery's forget().
 RESET_HOOKS: list = []
 ROOM_URL = re.compile(r"^https?://[A-Za-z0-9.\-]+(:[0-9]{1,5})?$|^https?://\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?$")
@@ -104,6 +109,45 @@ def room_url() -> str | None:
 
 def in_room() -> bool:
     return room_url() is not None
+
+
+def credentials() -> tuple[str, str]:
+    """The key pair this workspace signs its emulator requests with.
+
+    A learner in a room: the credential the instructor handed out (COURSE_ROOM_KEY/COURSE_ROOM_SECRET,
+    else ``emulator use URL --key --secret``). The workspace serving a room: the instructor's own.
+    Otherwise the emulator takes any key: the obviously fake ``testing``.
+    """
+    if room_url():
+        config = workspace.read_json("config.json")
+        key = os.environ.get(KEY_ENV) or config.get("room_key")
+        secret = os.environ.get(SECRET_ENV) or config.get("room_secret")
+        if not (key and secret):
+            raise CourseError(
+                f"This workspace uses the room's emulator at {room_url()} without a room credential.",
+                "The room serves only requests signed with a credential the instructor handed out: "
+                "each learner has one, and an account of their own.",
+                f"python -m helpers emulator use {room_url()} --key KEY --secret SECRET   "
+                "(the line the instructor gave you)",
+            )
+        return key, secret
+    if workspace.read_json(STATE).get("room"):
+        instructor = room_roster().get("instructor")
+        if instructor:
+            return instructor["access_key"], instructor["secret_key"]
+    return cloud.DUMMY_KEY, cloud.DUMMY_KEY
+
+
+def room_roster() -> dict[str, dict]:
+    """{learner: {access_key, secret_key, account, expires}} of the room this workspace serves ({} if none)."""
+    return workspace.read_json(ROOM_CREDENTIALS).get("learners", {})
+
+
+def room_accounts() -> dict[str, str]:
+    """{learner: account} of the room this workspace serves, the instructor's own account included."""
+    if not workspace.read_json(STATE).get("room"):
+        return {}
+    return {name: entry["account"] for name, entry in room_roster().items()}
 
 
 def room_down(url: str, joining: bool = False) -> CourseError:
@@ -234,6 +278,7 @@ def _spawn(host: str, port: int, room: bool, log_path, env: dict):
                 host,
                 "--workspace",
                 str(workspace.root()),
+                *(["--room-credentials", str(workspace.path(ROOM_CREDENTIALS))] if room else []),
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -318,6 +363,17 @@ def launch(host: str, port: int | None, room: bool, quiet: bool = False) -> str:
         )
 
 
+def signed_headers(method: str, url: str, body: bytes) -> dict[str, str]:
+    """Headers that sign a plain HTTP request to the emulator with this workspace's credential."""
+    from botocore.auth import SigV4Auth  # heavy: botocore, only for a signed plain request
+    from botocore.awsrequest import AWSRequest  # heavy: as above
+    from botocore.credentials import Credentials  # heavy: as above
+
+    request = AWSRequest(method=method, url=url, data=body)
+    SigV4Auth(Credentials(*credentials()), "moto", cloud.region()).add_auth(request)
+    return dict(request.headers.items())
+
+
 def ensure() -> str:
     """The emulator's URL, starting it first if needed (notebooks call this)."""
     current = status()
@@ -371,6 +427,8 @@ def reset(everyone: bool = False) -> None:
         )
     url = ensure()
     req = urllib.request.Request(url + "/moto-api/reset", method="POST", data=b"")
+    if own_status()["serving"]:  # the room's door lets only the instructor reset it
+        req.headers.update(signed_headers("POST", url + "/moto-api/reset", b""))
     with urllib.request.urlopen(req, timeout=10):
         pass
     for hook in RESET_HOOKS:

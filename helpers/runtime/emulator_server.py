@@ -9,13 +9,15 @@ tell its own server from any other program on the port.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import signal
 import sys
 import uuid
+from pathlib import Path
 
-from helpers.runtime import moto_fixes
+from helpers.runtime import moto_fixes, room_gate
 
 ACM_VALIDATION_WAIT = 5  # seconds from request to ISSUED for a DNS-validated certificate on the emulator
 
@@ -25,6 +27,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--workspace", required=True)
     parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--room-credentials", help="a served room: serve only requests signed with these credentials")
     args = parser.parse_args(argv)
 
     # AWS managed IAM policies (e.g. AmazonEC2ContainerServiceforEC2Role) exist
@@ -54,19 +57,70 @@ def main(argv: list[str] | None = None) -> None:
             # emulator; helpers/course/recovery.py compares it with the one each stack was applied against.
             "boot": uuid.uuid4().hex,
             "fixes": applied,
+            "accounts": "per learner" if args.room_credentials else "one",
         }
     ).encode()
+    roster = room_gate.Roster(Path(args.room_credentials)) if args.room_credentials else None
 
     def app(environ, start_response):
         if environ.get("PATH_INFO") == "/_course/health":
             start_response("200 OK", [("Content-Type", "application/json")])
             return [health]
+        if roster is not None:
+            try:
+                credential = _admit(roster, environ)
+            except room_gate.Refused as refused:
+                return _refusal(refused, environ, start_response)
+            if environ.get("PATH_INFO") == room_gate.WHOAMI:
+                answer = json.dumps({"learner": credential.learner, "account": credential.account}).encode()
+                start_response("200 OK", [("Content-Type", "application/json")])
+                return [answer]
         return moto_app(environ, start_response)
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     print(f"course emulator: moto on {args.host}:{args.port}, fixes: {', '.join(applied) or 'none'}", flush=True)
     # threaded: one thread per request, so a room of learners' Terraform runs are served side by side.
     run_simple(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler)
+
+
+def _admit(roster: room_gate.Roster, environ: dict) -> room_gate.Credential:
+    """Let a request in as its signer's account, or raise ``room_gate.Refused``."""
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    body = environ["wsgi.input"].read(length) if length else b""
+    environ["wsgi.input"] = io.BytesIO(body)  # moto reads it again
+    headers = {k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k.startswith("HTTP_")}
+    for key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+        if environ.get(key):
+            headers[key.replace("_", "-").lower()] = environ[key]
+    query = environ.get("QUERY_STRING", "")
+    raw_path = (
+        environ.get("RAW_URI")
+        or environ.get("REQUEST_URI")
+        or (environ.get("PATH_INFO", "/") + (f"?{query}" if query else ""))
+    )
+    credential = room_gate.admit(roster, environ.get("REQUEST_METHOD", "GET"), raw_path, headers, body)
+    if environ.get("PATH_INFO", "").startswith("/moto-api") and not credential.instructor:
+        raise room_gate.Refused(
+            "AccessDenied", "Only the instructor may reset or inspect the whole room emulator (/moto-api)."
+        )
+    chosen = environ.pop("HTTP_" + room_gate.ACCOUNT_HEADER.upper().replace("-", "_"), None)
+    # Only the instructor may look into another account (the facilitator's view); a learner is their account.
+    environ["HTTP_X_MOTO_ACCOUNT_ID"] = chosen if credential.instructor and chosen else credential.account
+    return credential
+
+
+def _refusal(refused: room_gate.Refused, environ: dict, start_response):
+    if "json" in environ.get("CONTENT_TYPE", ""):
+        body = json.dumps({"__type": refused.code, "message": refused.message}).encode()
+        kind = "application/x-amz-json-1.1"
+    else:
+        body = (
+            "<ErrorResponse><Error><Type>Sender</Type>"
+            f"<Code>{refused.code}</Code><Message>{refused.message}</Message></Error></ErrorResponse>"
+        ).encode()
+        kind = "text/xml"
+    start_response(f"{refused.status} Forbidden", [("Content-Type", kind), ("Content-Length", str(len(body)))])
+    return [body]
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ import json
 import re
 from pathlib import Path
 
-from ..runtime import aws, cloud
+from ..runtime import aws, cloud, emulator
 from .certificate import self_signed
 
 OVERRIDE_FILE = "course_target_override.tf.json"
@@ -59,11 +59,12 @@ def target_override(folder: Path | None = None) -> dict | None:
     if not cloud.is_emulator():
         return None
     url = aws.endpoint_url()
+    key, secret = emulator.credentials()  # a room's learner: their own credential, hence their own account
     override = {
         "provider": {
             "aws": {
-                "access_key": cloud.DUMMY_KEY,
-                "secret_key": cloud.DUMMY_KEY,
+                "access_key": key,
+                "secret_key": secret,
                 "skip_credentials_validation": True,
                 "skip_metadata_api_check": True,
                 "skip_get_ec2_platforms": True,

@@ -2,8 +2,8 @@
 
     python -m helpers facilitator
 
-Works on the room's emulator (run it in the workspace that serves it, or one
-that uses it) and on a shared AWS account (``COURSE_TARGET=aws``). Learners are
+Works on the room's emulator (run it in the workspace that serves it: it looks
+into every learner's account) and on a shared AWS account (``COURSE_TARGET=aws``). Learners are
 found by the ``learner`` tag the course puts on everything; each course step is
 recognised by the live resource that notebook creates, not by anyone's
 Terraform state:
@@ -22,7 +22,7 @@ from collections import defaultdict
 
 from ..course import steps
 from ..course.tags import COURSE_TAG, learner_of
-from ..runtime import aws
+from ..runtime import aws, emulator
 
 # The steps the table shows: every step of the registry that builds something ("02".."08").
 COLUMNS = {step.id: step.progress for step in steps.STEPS if step.progress}
@@ -107,8 +107,11 @@ def _route53(found):
 def progress() -> dict[str, list[str]]:
     """{learner: the course steps ("02".."08") whose resources exist now}, learners sorted by name."""
     found: dict[str, set] = defaultdict(set)  # learner -> steps
-    for source in (_ec2, _elbv2, _ecs, _route53):  # Route 53 last: shared zones need the learners found
-        source(found)
+    # A served room: every learner's account (the instructor's credential may look into each); else this one.
+    for account in sorted(set(emulator.room_accounts().values())) or [None]:
+        with aws.in_account(account):
+            for source in (_ec2, _elbv2, _ecs, _route53):  # Route 53 last: shared zones need the learners found
+                source(found)
     return {name: sorted(found[name]) for name in sorted(found)}
 
 

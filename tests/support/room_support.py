@@ -74,12 +74,17 @@ class Room(Job):
     shares_workspace = True  # it makes the workspaces of the instructor and every learner itself
 
 
+CREDENTIALS: dict[str, dict] = {}  # learner -> the room credential the instructor issued
+
+
 @contextlib.contextmanager
 def as_learner(ws: Path, name: str | None, url: str | None):
-    """This process acts in workspace ``ws`` as learner ``name`` on the room emulator ``url``."""
-    keys = ("COURSE_WORKSPACE", "COURSE_LEARNER", "COURSE_EMULATOR_URL")
+    """This process acts in workspace ``ws`` as learner ``name`` on the room emulator ``url``, with their credential."""
+    keys = ("COURSE_WORKSPACE", "COURSE_LEARNER", "COURSE_EMULATOR_URL", "COURSE_ROOM_KEY", "COURSE_ROOM_SECRET")
+    given = CREDENTIALS.get(name, {}) if url else {}
     saved = {k: os.environ.get(k) for k in keys}
-    for key, value in zip(keys, (str(ws), name, url), strict=False):
+    values = (str(ws), name, url, given.get("access_key"), given.get("secret_key"))
+    for key, value in zip(keys, values, strict=True):
         if value is None:
             os.environ.pop(key, None)
         else:
@@ -136,6 +141,7 @@ def main(out: Path) -> int:
     began = time.monotonic()
     with as_learner(room_ws, None, None):
         url = room.serve(host="127.0.0.1")
+        CREDENTIALS.update(room.issue([*LEARNERS, LATE]))  # one account per learner
         exe = toolchain.executable()
         toolchain.cli_config()  # unpacks the provider mirror once; learners link to it
     result["url_is_loopback"] = url.startswith("http://127.0.0.1:")
@@ -178,13 +184,14 @@ def main(out: Path) -> int:
         result["after_apply"] = snapshot()
 
         # On AWS a class shares one hosted zone: without domain_name, each learner plans a name of their own.
-        with as_learner(room_ws, None, None):
-            from helpers import aws
-
-            zone = aws.client("route53").create_hosted_zone(Name="class.example.com", CallerReference="room")
-        zone_id = zone["HostedZone"]["Id"].split("/")[-1]
-        result["shared_zone_domains"] = {}
+        # In the room each learner has an account of their own, so each gets such a zone there.
+        result["shared_zone_domains"], zones = {}, {}
         for name in LEARNERS[:2]:
+            with as_learner(out / name, name, url):
+                from helpers import aws
+
+                made = aws.client("route53").create_hosted_zone(Name="class.example.com", CallerReference="room")
+            zones[name] = made["HostedZone"]["Id"].split("/")[-1]
             plan = subprocess.run(
                 [
                     str(exe),
@@ -192,7 +199,7 @@ def main(out: Path) -> int:
                     "-input=false",
                     "-no-color",
                     "-var=certificate_source=acm-dns",
-                    f"-var=hosted_zone_id={zone_id}",
+                    f"-var=hosted_zone_id={zones[name]}",
                 ],
                 cwd=folders[name],
                 env=envs[name],
@@ -212,16 +219,22 @@ def main(out: Path) -> int:
                 "EvaluateTargetHealth": True,
             },
         }
-        with as_learner(room_ws, None, None):
+        with as_learner(out / LEARNERS[0], LEARNERS[0], url):
             route53 = aws.client("route53")
             route53.change_resource_record_sets(
-                HostedZoneId=zone_id, ChangeBatch={"Changes": [{"Action": "CREATE", "ResourceRecordSet": alias}]}
+                HostedZoneId=zones[LEARNERS[0]],
+                ChangeBatch={"Changes": [{"Action": "CREATE", "ResourceRecordSet": alias}]},
             )
+        with as_learner(room_ws, None, None):
             result["shared_zone_progress"] = facilitator.progress()
+        with as_learner(out / LEARNERS[0], LEARNERS[0], url):
             route53.change_resource_record_sets(
-                HostedZoneId=zone_id, ChangeBatch={"Changes": [{"Action": "DELETE", "ResourceRecordSet": alias}]}
+                HostedZoneId=zones[LEARNERS[0]],
+                ChangeBatch={"Changes": [{"Action": "DELETE", "ResourceRecordSet": alias}]},
             )
-            route53.delete_hosted_zone(Id=zone_id)
+        for name, zone_id in zones.items():
+            with as_learner(out / name, name, url):
+                aws.client("route53").delete_hosted_zone(Id=zone_id)
         result["states"] = {n: sorted(course.state_resources(path=folders[n] / "terraform.tfstate")) for n in LEARNERS}
 
         # Half the room tears down at once, while a late learner catches up to notebook 04.

@@ -96,8 +96,11 @@ def test_the_served_emulator_refuses_a_plain_reset_and_learners_use_it(other_wor
         assert emulator.status()["serving"] is True
         with pytest.raises(CourseError, match="served to a room"):
             emulator.reset()
+        ((_, given),) = workshop_room.issue(["ana"])
         monkeypatch.setenv("COURSE_WORKSPACE", str(tmp_path / "learner"))
-        assert "now uses the room's emulator" in workshop_room.use(url)
+        assert "now uses the room's emulator" in workshop_room.use(
+            url, key=given["access_key"], secret=given["secret_key"]
+        )
         assert emulator.ensure() == url and emulator.status()["room"] == url
         assert not (tmp_path / "learner" / "emulator.json").exists(), "a learner starts no emulator of their own"
         workshop_room.use("local")
