@@ -75,8 +75,9 @@ def row(m: dict) -> tuple[str, ...]:
     notes = "" if measure.value is None else measure.text
     if measure.ok is None:
         return measure.name, value, "", "", notes
-    budget = f"{measure.budget:.2f}×" if measure.unit == "x" else f"{measure.budget:g} {measure.unit}"
-    share = f" {measure.value / measure.budget:.0%}" if measure.unit != "x" else ""
+    unit = "" if measure.unit == "count" else f" {measure.unit}"
+    budget = f"{measure.budget:.2f}×" if measure.unit == "x" else f"{measure.budget:g}{unit}"
+    share = f" {measure.value / measure.budget:.0%}" if measure.unit != "x" and measure.budget else ""
     return measure.name, value, f"≤ {budget}", ("✓" if measure.ok else "✗") + share, notes
 
 
