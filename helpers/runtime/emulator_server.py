@@ -15,7 +15,7 @@ import signal
 import sys
 import uuid
 
-from helpers.runtime import moto_fixes
+from helpers.runtime import moto_fixes, moto_lab_health
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -38,6 +38,7 @@ def main(argv: list[str] | None = None) -> None:
     from werkzeug.serving import run_simple  # the emulator's own process only
 
     applied = moto_fixes.apply()
+    applied += moto_lab_health.apply()  # after the fixes: it wraps their (id, port) targets
     moto_app = DomainDispatcherApplication(create_backend_app)
     health = json.dumps(
         {
@@ -55,6 +56,8 @@ def main(argv: list[str] | None = None) -> None:
         if environ.get("PATH_INFO") == "/_course/health":
             start_response("200 OK", [("Content-Type", "application/json")])
             return [health]
+        if environ.get("PATH_INFO") == "/_course/lab/target-health":  # the traffic lab's health checks
+            return moto_lab_health.wsgi(environ, start_response)
         return moto_app(environ, start_response)
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))

@@ -16,7 +16,19 @@ from pathlib import Path
 import pytest
 
 HELPERS = Path(__file__).resolve().parents[2] / "helpers"
-LAYERS = ["errors", "workspace", "runtime", "tf", "course", "verify", "lab", "exercises", "workshop", "publishing", "cli"]
+LAYERS = [
+    "errors",
+    "workspace",
+    "runtime",
+    "tf",
+    "course",
+    "verify",
+    "lab",
+    "exercises",
+    "workshop",
+    "publishing",
+    "cli",
+]
 TOP = {"helpers", "helpers.__main__"}  # the facade and the entry point: above every layer
 
 
