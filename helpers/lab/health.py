@@ -264,7 +264,7 @@ async def read_response(reader: asyncio.StreamReader, *, method: str = "GET") ->
 # --------------------------------------------------------------------------- one real check
 
 
-def _client_tls() -> ssl.SSLContext:
+def client_tls() -> ssl.SSLContext:
     # The load balancer does not validate the target's certificate (AWS: "The load balancer
     # establishes TLS connections with the targets using certificates that you install on the targets").
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
@@ -273,19 +273,24 @@ def _client_tls() -> ssl.SSLContext:
     return ctx
 
 
-async def probe(address: str, port: int, check: HealthCheck) -> CheckResult:
+async def open_connection(address: str, port: int, *, tls: ssl.SSLContext | None = None):
+    """asyncio.open_connection in this process's network namespace (alb.Netns.connect is the other one)."""
+    return await asyncio.open_connection(address, port, ssl=tls)
+
+
+async def probe(address: str, port: int, check: HealthCheck, connect=open_connection) -> CheckResult:
     """One health check: GET check.path on address:port, within check.timeout."""
     try:
-        return await asyncio.wait_for(_probe(address, port, check), check.timeout)
+        return await asyncio.wait_for(_probe(address, port, check, connect), check.timeout)
     except TimeoutError:
         return CheckResult.timeout()
 
 
-async def _probe(address: str, port: int, check: HealthCheck) -> CheckResult:
-    tls = _client_tls() if check.protocol == "HTTPS" else None
+async def _probe(address: str, port: int, check: HealthCheck, connect) -> CheckResult:
+    tls = client_tls() if check.protocol == "HTTPS" else None
     writer = None
     try:
-        reader, writer = await asyncio.open_connection(address, port, ssl=tls)
+        reader, writer = await connect(address, port, tls=tls)
         host = f"[{address}]" if ":" in address else address
         writer.write(
             f"GET {check.path} HTTP/1.1\r\nHost: {host}:{port}\r\nUser-Agent: {USER_AGENT}\r\n"
