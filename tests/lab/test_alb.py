@@ -9,25 +9,33 @@ each behaviour comes from.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import itertools
 import json
+import os
+import shutil
+import signal
 import socket
 import ssl
+import subprocess
+import sys
 import threading
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 
 from helpers.errors import CourseError
 from helpers.lab import alb, alb_config, health
-from helpers.lab.client import curl
+from helpers.lab.client import Reply, curl
 from helpers.runtime import aws
 from helpers.tf import certificate
 
 TROUBLESHOOTING = (
     "https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-troubleshooting.html"
 )
+REPO = Path(__file__).resolve().parents[2]
 _addresses = itertools.count(10)
 
 
@@ -197,10 +205,14 @@ class Lab:
                 raise AssertionError(f"targets not {states} within {within} s: {rows}")
             time.sleep(0.2)
 
-    def close(self) -> None:
+    def close_balancer(self) -> None:
         if self.loop:
             asyncio.run_coroutine_threadsafe(self.balancer.close(), self.loop).result(20)
             self.loop.call_soon_threadsafe(self.loop.stop)
+            self.loop = None
+
+    def close(self) -> None:
+        self.close_balancer()
         self.elbv2.delete_load_balancer(LoadBalancerArn=self.arn)
         for group in self.groups:
             self.elbv2.delete_target_group(TargetGroupArn=group)
@@ -512,3 +524,180 @@ def test_deregistered_target_drains_then_is_gone(lab, backends, emulator_url):
     while (b.address, b.port) in lab.health(group) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert (b.address, b.port) not in lab.health(group)
+
+
+# --------------------------------------------------------------------------- a real nginx behind it
+
+
+@pytest.fixture
+def nginx(tmp_path):
+    """Debian's nginx on a loopback address, answering with the X-Forwarded-* it received."""
+    binary = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
+    if not binary:
+        message = "nginx is not installed (apt-get install nginx-light), so the test with a real nginx is skipped"
+        if os.environ.get("CI"):
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    address = next_address()
+    port = free_port(address)
+    for folder in ("logs", "tmp"):
+        (tmp_path / folder).mkdir()
+    (tmp_path / "nginx.conf").write_text(
+        f"""daemon off; worker_processes 1; pid {tmp_path}/nginx.pid; error_log stderr;
+events {{ worker_connections 64; }}
+http {{
+  access_log off;
+  client_body_temp_path {tmp_path}/tmp; proxy_temp_path {tmp_path}/tmp; fastcgi_temp_path {tmp_path}/tmp;
+  uwsgi_temp_path {tmp_path}/tmp; scgi_temp_path {tmp_path}/tmp;
+  server {{
+    listen {address}:{port};
+    location / {{ default_type text/plain; return 200 "nginx saw $http_x_forwarded_for $http_x_forwarded_proto\\n"; }}
+  }}
+}}
+"""
+    )
+    proc = subprocess.Popen([binary, "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf"), "-e", "stderr"])
+    try:
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection((address, port), timeout=0.5).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        yield address, port
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_forward_to_a_real_nginx(lab, nginx, emulator_url):
+    """A real nginx target: it passes its health check and answers through the load balancer.
+
+    https://docs.aws.amazon.com/elasticloadbalancing/latest/application/target-group-health-checks.html
+    """
+    address, port = nginx
+    group = lab.group(path="/")
+    lab.elbv2.register_targets(TargetGroupArn=group, Targets=[{"Id": address, "Port": port}])
+    listener = lab.forward(group)
+    lab.start(emulator_url)
+    assert lab.wait_health(group, {"healthy"}, within=3)
+    reply = curl(url(lab, listener))
+    assert (reply.status, reply.text) == (200, "nginx saw 127.0.0.1 http\n")
+    assert reply.header("Server").startswith("nginx")
+
+
+# --------------------------------------------------------------------------- the process and the client's CLI
+
+
+def test_main_runs_the_node_and_exits_cleanly_on_sigterm(lab, backends, emulator_url):
+    """python -m helpers.lab.alb ... serves the listeners; SIGTERM ends it with status 0."""
+    backend = backends("proc")
+    port = lab.forward(lab.group(backend))
+    command = [sys.executable, "-m", "helpers.lab.alb", "--endpoint", emulator_url, "--region", "us-east-1"]
+    command += ["--load-balancer", lab.arn, "--bind", lab.address]
+    proc = subprocess.Popen(command, cwd=REPO, stderr=subprocess.PIPE, text=True)
+    try:
+        reply = None
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not (reply and reply.status):
+            reply = curl(url(lab, port), timeout=2)
+            time.sleep(0.1)
+        assert reply.status == 200 and reply.json()["backend"] == "proc"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert f"listening on {lab.address} port {port} (HTTP)" in proc.stderr.read()
+
+
+def test_client_prints_like_curl_i_and_speaks_json(lab, backends, emulator_url):
+    """The lab's client: curl -i's text, and --json for the lab's CLI (the same reply, decoded)."""
+    backend = backends("cli")
+    port = lab.forward(lab.group(backend))
+    lab.start(emulator_url)
+    reply = curl(f"http://site.example:{port}/p", resolve=[f"site.example:{port}:{lab.address}"])
+    text = repr(reply)
+    assert text.startswith("HTTP/1.1 200 X\n") and "\nContent-Type: application/json\n" in text
+    assert text.split("\n\n", 1)[1] == reply.text and '"backend": "cli"' in reply.text
+    out = subprocess.run(
+        [sys.executable, "-m", "helpers.lab.client", f"http://site.example:{port}/p", "--resolve"]
+        + [f"site.example:{port}:{lab.address}", "--json"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    again = Reply.from_dict(json.loads(out.stdout))
+    assert (again.status, again.json()["path"], again.json()["headers"]["Host"]) == (200, "/p", f"site.example:{port}")
+    refused = curl(f"http://{lab.address}:{free_port(lab.address)}/")
+    assert refused.status == 0 and "Connection refused" in refused.error
+
+
+# --------------------------------------------------------------------------- 504: no connection within 10 s
+
+
+def _need_namespaces() -> None:
+    """Namespaces need root and iproute2/nftables: skip without them, except in CI, where they must be there."""
+    missing = [tool for tool in ("ip", "nft") if not shutil.which(tool)]
+    if os.geteuid() == 0 and not missing:
+        return
+    message = (
+        f"this test makes a network namespace, which needs root and {', '.join(missing) or 'ip, nft'}: "
+        "run the tests as root (sudo make test, or in a container)"
+    )
+    if os.environ.get("CI"):
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message)
+
+
+@pytest.fixture
+def dropping_namespace():
+    """A namespace of this test's own (lab-<ws>-t504), loopback up, where tcp port 9 is dropped by nftables."""
+    _need_namespaces()
+    ws = hashlib.sha1(f"tests/lab/test_alb.py:{os.getpid()}".encode()).hexdigest()[:6]
+    name = f"lab-{ws}-t504"
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    try:
+        subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True)
+        rules = "table inet lab_test {\n chain out {\n  type filter hook output priority 0; policy accept;\n  tcp dport 9 drop\n }\n}\n"
+        subprocess.run(["ip", "netns", "exec", name, "nft", "-f", "-"], input=rules, text=True, check=True)
+        yield name
+    finally:
+        subprocess.run(["ip", "netns", "del", name], check=False)
+    assert name not in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+
+
+def test_no_connection_within_10_seconds_is_504(lab, emulator_url, dropping_namespace):
+    """The target's SYN is dropped (as a security group drops it): 504 after AWS's 10-second connect timeout.
+
+    The real 10 s, not a shortened one. The node runs in its own namespace (Netns: its sockets there,
+    the process still reaching the emulator); the client runs inside it with ip netns exec.
+    https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-troubleshooting.html#http-504-issues
+    """
+    group = lab.group()
+    lab.elbv2.register_targets(TargetGroupArn=group, Targets=[{"Id": "127.0.0.1", "Port": 9}])
+    port = lab.forward(group)
+    lab.netns = alb.Netns(dropping_namespace)
+    try:
+        lab.start(emulator_url)
+        out = subprocess.run(
+            ["ip", "netns", "exec", dropping_namespace, sys.executable, "-m", "helpers.lab.client"]
+            + [url(lab, port), "--json", "--timeout", "30"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        reply = Reply.from_dict(json.loads(out.stdout))
+        assert reply.status == 504 and b"<h1>504 Gateway Time-out</h1>" in reply.body
+        assert 9.8 <= reply.elapsed < 12, reply.elapsed
+        # In the host's namespace nothing listens there: the node's sockets are in its own.
+        assert curl(url(lab, port), timeout=2).status == 0
+    finally:
+        lab.close_balancer()
+        lab.netns.close()
