@@ -26,7 +26,9 @@ What it does, as AWS documents it:
   connection, or its response is malformed; 504 when no connection is made within 10 seconds, or
   the target does not answer within the idle timeout (``idle_timeout.timeout_seconds``, 60 s by default).
 - ``X-Forwarded-For`` (the client's address appended), ``-Proto`` and ``-Port``
-  (https://docs.aws.amazon.com/elasticloadbalancing/latest/application/x-forwarded-headers.html).
+  (https://docs.aws.amazon.com/elasticloadbalancing/latest/application/x-forwarded-headers.html);
+  with ``routing.http.drop_invalid_header_fields.enabled`` (the course sets it), header names
+  outside ``[-A-Za-z0-9]+`` are dropped.
 
 Why not HAProxy or Caddy: a ready proxy would need a generated configuration per change and a
 reload every second, cannot run the exact AWS health-check state machine with its reason codes or
@@ -74,6 +76,9 @@ HOP_BY_HOP = {
     "transfer-encoding",
     "upgrade",
 }
+
+# https://docs.aws.amazon.com/elasticloadbalancing/latest/application/application-load-balancers.html#load-balancer-attributes
+VALID_HEADER_NAME = re.compile(r"[-A-Za-z0-9]+")
 
 # --------------------------------------------------------------------------- TLS security policies
 # https://docs.aws.amazon.com/elasticloadbalancing/latest/application/describe-ssl-policies.html
@@ -182,7 +187,16 @@ class Netns:
     def listen(self, address: str, port: int) -> socket.socket:
         sock = self.socket(socket.AF_INET6 if ":" in address else socket.AF_INET)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((address, port))
+        try:
+            sock.bind((address, port))
+        except OSError as exc:
+            sock.close()
+            where = f"network namespace {self.name}" if self.name else "this process's network namespace"
+            raise CourseError(
+                f"The load balancer node cannot listen on {address}:{port}: {exc.strerror or exc}.",
+                f"A node listens on its own addresses, and {address} is not one of {where}, or the port is taken.",
+                "pass the node's addresses with --bind (ip -n NAMESPACE addr shows them), and stop whatever holds the port.",
+            ) from None
         sock.listen(512)
         sock.setblocking(False)
         return sock
@@ -236,8 +250,11 @@ class Request:
 _REQUEST = re.compile(rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+) (\S+) (HTTP/1\.[01])")
 
 
-async def read_request(reader: asyncio.StreamReader) -> Request:
-    """One HTTP/1.1 request; raises Malformed, or asyncio.IncompleteReadError at the end of the connection."""
+async def read_request(reader: asyncio.StreamReader, writer: asyncio.StreamWriter | None = None) -> Request:
+    """One HTTP/1.1 request; raises Malformed, or asyncio.IncompleteReadError at the end of the connection.
+
+    A client that sends ``Expect: 100-continue`` is told to go on (to ``writer``) before its body is read.
+    """
     lines = await health.read_head(reader)
     while lines == [b""]:  # a stray CRLF between requests (RFC 9112 2.2)
         lines = await health.read_head(reader)
@@ -245,6 +262,9 @@ async def read_request(reader: asyncio.StreamReader) -> Request:
     if not m:
         raise Malformed(f"bad request line {lines[0][:60]!r}")
     headers = health.parse_headers(lines[1:])
+    if writer is not None and any(k.lower() == "expect" and v.lower() == "100-continue" for k, v in headers):
+        writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        headers = [(k, v) for k, v in headers if k.lower() != "expect"]
     body = await health.read_body(reader, headers, until_close=False)
     method, target, version = (g.decode("latin-1") for g in m.groups())
     return Request(method, target, version, headers, body)
@@ -364,9 +384,16 @@ class Balancer:
                     self.log(f"keeping the last configuration: {text}")
                 self._load_error = text
                 continue
+            try:
+                await self._apply(config)
+            except (CourseError, OSError) as exc:  # e.g. a policy changed to one the lab does not know
+                text = str(exc).splitlines()[0]
+                if text != self._load_error:
+                    self.log(f"cannot apply the new configuration, keeping the last one: {text}")
+                self._load_error = text
+                continue
             self._load_error = ""
             self.config = config
-            await self._apply(config)
 
     async def _apply(self, config: LoadBalancer) -> None:
         self.monitor.sync(config.target_groups)
@@ -419,7 +446,7 @@ class Balancer:
             while True:
                 config = self.config
                 try:
-                    request = await asyncio.wait_for(read_request(reader), config.idle_timeout)
+                    request = await asyncio.wait_for(read_request(reader, writer), config.idle_timeout)
                 except (TimeoutError, asyncio.IncompleteReadError, ConnectionError, ssl.SSLError):
                     return  # idle, or the client went away
                 except Malformed:
@@ -519,6 +546,8 @@ class Balancer:
         try:
             drop = {k.lower() for k in ("X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Port", "X-Amzn-Trace-Id")}
             headers = [(k, v) for k, v in request.headers if k.lower() not in HOP_BY_HOP | drop | {"content-length"}]
+            if config.drop_invalid_header_fields:  # only names matching [-A-Za-z0-9]+ pass (the LB attribute)
+                headers = [(k, v) for k, v in headers if VALID_HEADER_NAME.fullmatch(k)]
             headers += extra
             if request.body or request.method in ("POST", "PUT", "PATCH"):
                 headers.append(("Content-Length", str(len(request.body))))

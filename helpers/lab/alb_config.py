@@ -133,6 +133,7 @@ class LoadBalancer:
     target_groups: dict = field(default_factory=dict)  # ARN -> TargetGroup
     idle_timeout: float = IDLE_TIMEOUT
     connect_timeout: float = CONNECT_TIMEOUT  # AWS's fixed 10 s; tests may pass a shorter one to read()
+    drop_invalid_header_fields: bool = False  # routing.http.drop_invalid_header_fields.enabled
 
 
 def read(arn: str, *, connect_timeout: float = CONNECT_TIMEOUT) -> LoadBalancer:
@@ -184,6 +185,7 @@ def read(arn: str, *, connect_timeout: float = CONNECT_TIMEOUT) -> LoadBalancer:
         target_groups={tg: target_group(tg) for tg in sorted(group_arns)},
         idle_timeout=float(attributes.get("idle_timeout.timeout_seconds") or IDLE_TIMEOUT),
         connect_timeout=connect_timeout,
+        drop_invalid_header_fields=attributes.get("routing.http.drop_invalid_header_fields.enabled") == "true",
     )
 
 

@@ -250,21 +250,29 @@ def url(lab: Lab, port: int, path: str = "/", scheme: str = "http") -> str:
 # --------------------------------------------------------------------------- forwarding
 
 
-def test_forward_adds_x_forwarded_headers(lab, backends, emulator_url):
+def test_forward_adds_x_forwarded_headers_and_drops_invalid_header_names(lab, backends, emulator_url):
     """The backend sees X-Forwarded-For (client address appended to one it sent), -Proto and -Port.
 
     https://docs.aws.amazon.com/elasticloadbalancing/latest/application/x-forwarded-headers.html
     """
     backend = backends("a")
     port = lab.forward(lab.group(backend))
+    lab.elbv2.modify_load_balancer_attributes(
+        LoadBalancerArn=lab.arn,
+        Attributes=[{"Key": "routing.http.drop_invalid_header_fields.enabled", "Value": "true"}],
+    )
     lab.start(emulator_url)
-    reply = curl(url(lab, port, "/x?y=1"), headers={"X-Forwarded-For": "203.0.113.7"})
+    sent = {"X-Forwarded-For": "203.0.113.7", "X_Bad.Name": "1", "X-Good-Name": "2"}
+    reply = curl(url(lab, port, "/x?y=1"), headers=sent)
     assert reply.status == 200, reply
     seen = reply.json()["headers"]
     assert seen["X-Forwarded-For"] == "203.0.113.7, 127.0.0.1"
     assert (seen["X-Forwarded-Proto"], seen["X-Forwarded-Port"]) == ("http", str(port))
     assert seen["X-Amzn-Trace-Id"].startswith("Root=1-")
     assert reply.json()["path"] == "/x?y=1"
+    # routing.http.drop_invalid_header_fields.enabled (terraform/alb.tf sets it): only [-A-Za-z0-9]+ names pass
+    # https://docs.aws.amazon.com/elasticloadbalancing/latest/application/application-load-balancers.html#load-balancer-attributes
+    assert seen["X-Good-Name"] == "2" and "X_Bad.Name" not in seen
 
 
 def test_no_registered_targets_is_503(lab, emulator_url):
