@@ -80,6 +80,14 @@ class Backend:
             threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
 
     def _handle(self, conn: socket.socket):
+        if self.mode == "tls":  # an HTTPS target, with the course's self-signed pair
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(*certificate.self_signed())
+            try:
+                conn = ctx.wrap_socket(conn, server_side=True)
+            except (OSError, ssl.SSLError):
+                conn.close()
+                return
         with conn:
             conn.settimeout(5)
             data = b""
@@ -141,13 +149,16 @@ class Lab:
         self.connect_timeout = alb_config.CONNECT_TIMEOUT
         self.netns = None
 
-    def group(self, *backends: Backend, interval=30, healthy=2, unhealthy=2, matcher="200", path="/health") -> str:
+    def group(
+        self, *backends: Backend, interval=30, healthy=2, unhealthy=2, matcher="200", path="/health", protocol="HTTP"
+    ) -> str:
         arn = self.elbv2.create_target_group(
             Name=f"{self.name}-{len(self.groups)}",
-            Protocol="HTTP",
+            Protocol=protocol,
             Port=80,
             VpcId=self.vpc,
             TargetType="ip",
+            HealthCheckProtocol=protocol,
             HealthCheckPath=path,
             HealthCheckIntervalSeconds=interval,
             HealthCheckTimeoutSeconds=2,
@@ -709,3 +720,55 @@ def test_no_connection_within_10_seconds_is_504(lab, emulator_url, dropping_name
     finally:
         lab.close_balancer()
         lab.netns.close()
+
+
+def test_host_header_rules_match_case_insensitively_with_wildcards(lab, backends, emulator_url):
+    """host-header conditions: case-insensitive, * and ? wildcards, the port not part of the host.
+
+    https://docs.aws.amazon.com/elasticloadbalancing/latest/application/rule-condition-types.html#host-conditions
+    """
+    api = backends("api")
+    listener, port = lab.listener(
+        [{"Type": "fixed-response", "FixedResponseConfig": {"StatusCode": "404", "ContentType": "text/plain"}}]
+    )
+    lab.elbv2.create_rule(
+        ListenerArn=listener,
+        Priority=1,
+        Conditions=[{"Field": "host-header", "HostHeaderConfig": {"Values": ["api.*.example"]}}],
+        Actions=[{"Type": "forward", "TargetGroupArn": lab.group(api)}],
+    )
+    lab.start(emulator_url)
+
+    def status_for(host: str) -> int:
+        return curl(f"http://{host}:{port}/", resolve=f"{host}:{port}:{lab.address}").status
+
+    assert status_for("API.eu.Example") == 200
+    assert status_for("www.eu.example") == 404
+
+
+def test_redirect_defaults_keep_every_part_of_the_request():
+    """A redirect that sets nothing but the protocol keeps host, port, path and query (#{...} defaults).
+
+    https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-listeners.html#redirect-actions
+    """
+    parts = {"protocol": "http", "host": "h.example", "port": 8080, "path": "/a/b", "query": "x=1&y=2"}
+    assert alb.redirect_location(alb_config.Redirect(), **parts) == "http://h.example:8080/a/b?x=1&y=2"
+    assert alb.redirect_location(alb_config.Redirect(protocol="HTTPS", port="443"), **parts) == (
+        "https://h.example:443/a/b?x=1&y=2"
+    )
+    assert alb.redirect_location(alb_config.Redirect(path="/", query=""), **parts) == "http://h.example:8080/"
+
+
+def test_https_target_group_checks_and_forwards_over_tls(lab, backends, emulator_url):
+    """HTTPS targets: health checks and requests over TLS, the target's certificate not validated.
+
+    https://docs.aws.amazon.com/elasticloadbalancing/latest/application/target-group-health-checks.html
+    (HealthCheckProtocol HTTPS)
+    """
+    backend = backends("secure", "tls")
+    group = lab.group(backend, protocol="HTTPS")
+    port = lab.forward(group)
+    lab.start(emulator_url)
+    lab.wait_health(group, {"healthy"}, within=3)
+    reply = curl(url(lab, port))
+    assert reply.status == 200 and reply.json()["backend"] == "secure"
