@@ -772,3 +772,45 @@ def test_https_target_group_checks_and_forwards_over_tls(lab, backends, emulator
     lab.wait_health(group, {"healthy"}, within=3)
     reply = curl(url(lab, port))
     assert reply.status == 200 and reply.json()["backend"] == "secure"
+
+
+def test_node_process_with_netns_serves_inside_the_namespace(lab, emulator_url, dropping_namespace):
+    """How the lab starts a node: from the host (it reaches the emulator), its sockets in the node's namespace.
+
+    A backend and the client run inside the namespace (ip netns exec); the node's health checks of the
+    backend (a path it answers 404) are written back to the emulator from outside it, and the only,
+    unhealthy, target still answers (fail open).
+    """
+    backend_port = 18080
+    server = subprocess.Popen(
+        ["ip", "netns", "exec", dropping_namespace, sys.executable, "-m", "http.server", str(backend_port)]
+        + ["--bind", "127.0.0.5"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    group = lab.group(path="/missing", interval=5, unhealthy=2)
+    lab.elbv2.register_targets(TargetGroupArn=group, Targets=[{"Id": "127.0.0.5", "Port": backend_port}])
+    port = lab.forward(group)
+    command = [sys.executable, "-m", "helpers.lab.alb", "--endpoint", emulator_url, "--region", "us-east-1"]
+    command += ["--load-balancer", lab.arn, "--bind", "127.0.0.4", "--netns", dropping_namespace]
+    node = subprocess.Popen(command, cwd=REPO, stderr=subprocess.DEVNULL)
+    try:
+        rows = lab.wait_health(group, {"unhealthy"}, within=12)
+        assert rows[("127.0.0.5", backend_port)]["Reason"] == "Target.ResponseCodeMismatch"
+        out = subprocess.run(
+            ["ip", "netns", "exec", dropping_namespace, sys.executable, "-m", "helpers.lab.client"]
+            + [f"http://127.0.0.4:{port}/", "--json"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        )
+        assert Reply.from_dict(json.loads(out.stdout)).status == 200  # http.server's directory listing
+        node.send_signal(signal.SIGTERM)
+        assert node.wait(10) == 0
+    finally:
+        for proc in (node, server):
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
