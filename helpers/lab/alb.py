@@ -256,8 +256,8 @@ async def read_request(reader: asyncio.StreamReader, writer: asyncio.StreamWrite
     A client that sends ``Expect: 100-continue`` is told to go on (to ``writer``) before its body is read.
     """
     lines = await health.read_head(reader)
-    while lines == [b""]:  # a stray CRLF between requests (RFC 9112 2.2)
-        lines = await health.read_head(reader)
+    while lines[:1] == [b""]:  # stray CRLFs before a request line are ignored (RFC 9112 2.2)
+        lines = lines[1:] or await health.read_head(reader)
     m = _REQUEST.fullmatch(lines[0])
     if not m:
         raise Malformed(f"bad request line {lines[0][:60]!r}")
