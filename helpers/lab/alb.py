@@ -408,14 +408,18 @@ class Balancer:
                 continue
             tls = server_tls(listener) if listener.protocol == "HTTPS" else None
             for server in self.servers.pop(port, ((), []))[1]:
-                server.close()
-                await server.wait_closed()
+                server.close()  # the listening socket is freed; open connections finish on their own
             servers = []
-            for address in self.addresses:
-                sock = self.net.listen(address, port)
-                servers.append(
-                    await asyncio.start_server(lambda r, w, p=port: self._connection(r, w, p), sock=sock, ssl=tls)
-                )
+            try:
+                for address in self.addresses:
+                    sock = self.net.listen(address, port)
+                    servers.append(
+                        await asyncio.start_server(lambda r, w, p=port: self._connection(r, w, p), sock=sock, ssl=tls)
+                    )
+            except BaseException:
+                for server in servers:
+                    server.close()
+                raise
             self.servers[port] = (identity, servers)
             self.log(f"listening on {', '.join(self.addresses)} port {port} ({listener.protocol})")
 

@@ -814,3 +814,11 @@ def test_node_process_with_netns_serves_inside_the_namespace(lab, emulator_url, 
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
+
+
+def test_binding_an_address_the_node_does_not_have_is_one_clear_message(lab, emulator_url):
+    """--bind names the node's own addresses: another one (no packet is sent) fails with what to do."""
+    lab.forward(lab.group())
+    lab.address = "192.0.2.1"  # TEST-NET-1: on no interface here; bind fails before any traffic
+    with pytest.raises(CourseError, match="cannot listen on 192.0.2.1"):
+        lab.start(emulator_url)
