@@ -1,0 +1,613 @@
+"""The load balancer's data plane: one ALB node's listeners, on the node's own addresses.
+
+    python -m helpers.lab.alb --endpoint URL --region R --load-balancer ARN --bind ADDR[,ADDR] [--netns NAME]
+
+Reads the load balancer from the emulator (helpers/lab/alb_config.py) every second, so a
+rule, target or attribute changed by Terraform or boto3 takes effect at once; serves each
+listener on each bound address; checks every registered target (helpers/lab/health.py) and
+writes the states back to the emulator. ``--netns NAME``: the process stays where it is
+started (so it reaches the emulator on loopback) and opens its listening and target sockets
+in the network namespace NAME (each socket keeps the namespace it was created in).
+
+What it does, as AWS documents it:
+
+- HTTP listeners: a redirect action answers 301/302 with the Location built from
+  ``#{protocol}://#{host}:#{port}/#{path}?#{query}``, unset parts keeping the request's
+  (https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-listeners.html#redirect-actions);
+  fixed-response actions answer their code, type and body.
+- HTTPS listeners end TLS with the listener's certificate, at the security policy's TLS versions
+  (https://docs.aws.amazon.com/elasticloadbalancing/latest/application/describe-ssl-policies.html).
+- Rules in priority order, path patterns with ``*`` and ``?``, host headers; then the default action
+  (https://docs.aws.amazon.com/elasticloadbalancing/latest/application/listener-update-rules.html).
+- forward: healthy targets in turn (round robin); if every registered target is unhealthy, all of
+  them ("fails open", https://docs.aws.amazon.com/elasticloadbalancing/latest/application/target-group-health-checks.html).
+- Errors (https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-troubleshooting.html):
+  503 when the target group has no registered targets; 502 when the target refuses or resets the
+  connection, or its response is malformed; 504 when no connection is made within 10 seconds, or
+  the target does not answer within the idle timeout (``idle_timeout.timeout_seconds``, 60 s by default).
+- ``X-Forwarded-For`` (the client's address appended), ``-Proto`` and ``-Port``
+  (https://docs.aws.amazon.com/elasticloadbalancing/latest/application/x-forwarded-headers.html);
+  with ``routing.http.drop_invalid_header_fields.enabled`` (the course sets it), header names
+  outside ``[-A-Za-z0-9]+`` are dropped.
+
+Why not HAProxy or Caddy: a ready proxy would need a generated configuration per change and a
+reload every second, cannot run the exact AWS health-check state machine with its reason codes or
+write them back to the emulator, and neither fails open when every target is unhealthy (HAProxy
+answers 503 "no server available"; Caddy's active checks remove unhealthy upstreams). So this is
+the stdlib (asyncio, ssl) with a careful minimal HTTP/1.1 reader (health.read_response and
+read_request here); h11 is only in the environment as a dependency of another package, not pinned
+by the course.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ctypes
+import email.utils
+import os
+import random
+import re
+import secrets
+import signal
+import socket
+import ssl
+import sys
+import time
+import warnings
+from dataclasses import dataclass
+
+from ..errors import CourseError
+from . import alb_config, health
+from .alb_config import Action, Listener, LoadBalancer, Redirect
+from .health import Malformed
+
+REFRESH = 1.0  # seconds between two reads of the configuration
+TICK = 0.2  # seconds between two looks at due health checks
+SERVER = "awselb/2.0"
+HOP_BY_HOP = {
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+}
+
+# https://docs.aws.amazon.com/elasticloadbalancing/latest/application/application-load-balancers.html#load-balancer-attributes
+VALID_HEADER_NAME = re.compile(r"[-A-Za-z0-9]+")
+
+# --------------------------------------------------------------------------- TLS security policies
+# https://docs.aws.amazon.com/elasticloadbalancing/latest/application/describe-ssl-policies.html
+V = ssl.TLSVersion
+SECURITY_POLICIES: dict[str, tuple[ssl.TLSVersion, ssl.TLSVersion]] = {
+    "ELBSecurityPolicy-2016-08": (V.TLSv1, V.TLSv1_2),
+    "ELBSecurityPolicy-TLS-1-0-2015-04": (V.TLSv1, V.TLSv1_2),
+    "ELBSecurityPolicy-TLS-1-1-2017-01": (V.TLSv1_1, V.TLSv1_2),
+    "ELBSecurityPolicy-TLS-1-2-2017-01": (V.TLSv1_2, V.TLSv1_2),
+    "ELBSecurityPolicy-TLS-1-2-Ext-2018-06": (V.TLSv1_2, V.TLSv1_2),
+    "ELBSecurityPolicy-FS-2018-06": (V.TLSv1, V.TLSv1_2),
+    "ELBSecurityPolicy-FS-1-1-2019-08": (V.TLSv1_1, V.TLSv1_2),
+    "ELBSecurityPolicy-FS-1-2-2019-08": (V.TLSv1_2, V.TLSv1_2),
+    "ELBSecurityPolicy-FS-1-2-Res-2019-08": (V.TLSv1_2, V.TLSv1_2),
+    "ELBSecurityPolicy-FS-1-2-Res-2020-10": (V.TLSv1_2, V.TLSv1_2),
+    "ELBSecurityPolicy-TLS13-1-0-2021-06": (V.TLSv1, V.TLSv1_3),
+    "ELBSecurityPolicy-TLS13-1-1-2021-06": (V.TLSv1_1, V.TLSv1_3),
+    "ELBSecurityPolicy-TLS13-1-2-2021-06": (V.TLSv1_2, V.TLSv1_3),
+    "ELBSecurityPolicy-TLS13-1-2-Res-2021-06": (V.TLSv1_2, V.TLSv1_3),
+    "ELBSecurityPolicy-TLS13-1-2-Ext1-2021-06": (V.TLSv1_2, V.TLSv1_3),
+    "ELBSecurityPolicy-TLS13-1-2-Ext2-2021-06": (V.TLSv1_2, V.TLSv1_3),
+    "ELBSecurityPolicy-TLS13-1-3-2021-06": (V.TLSv1_3, V.TLSv1_3),
+}
+DEFAULT_POLICY = "ELBSecurityPolicy-2016-08"  # what the AWS provider 3.39 and moto set when none is given
+
+
+def tls_versions(policy: str | None) -> tuple[ssl.TLSVersion, ssl.TLSVersion]:
+    """(minimum, maximum) TLS version of an ELB security policy."""
+    name = policy or DEFAULT_POLICY
+    if name in SECURITY_POLICIES:
+        return SECURITY_POLICIES[name]
+    # Newer TLS 1.3 policies keep the naming scheme: ELBSecurityPolicy-TLS13-1-<minimum>-...
+    m = re.fullmatch(r"ELBSecurityPolicy-TLS13-1-([0-3])-[A-Za-z0-9-]+", name)
+    if m:
+        return ({"0": V.TLSv1, "1": V.TLSv1_1, "2": V.TLSv1_2, "3": V.TLSv1_3}[m.group(1)], V.TLSv1_3)
+    raise CourseError(
+        f"The lab's load balancer does not know the security policy {name!r}.",
+        "It maps each ELB security policy to its TLS versions, and this name is not one it has "
+        f"(known: {', '.join(sorted(SECURITY_POLICIES))}).",
+        'set the listener\'s ssl_policy to one of those, e.g. ssl_policy = "ELBSecurityPolicy-TLS13-1-2-2021-06".',
+    )
+
+
+def server_tls(listener: Listener) -> ssl.SSLContext:
+    """The TLS context of an HTTPS listener: its certificate, its policy's versions."""
+    if listener.certificate is None:
+        raise CourseError(
+            f"The HTTPS listener on port {listener.port} has no certificate.",
+            "An HTTPS listener ends TLS with the certificate it names, and this one names none.",
+            "give the listener a certificate_arn (the course's aws_acm_certificate).",
+        )
+    low, high = tls_versions(listener.ssl_policy)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    if low < V.TLSv1_2:
+        # OpenSSL 3 refuses TLS 1.0/1.1 at its default security level; the policy allows them.
+        ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+    with warnings.catch_warnings():  # Python deprecates TLS 1.0/1.1; some ELB policies still allow them
+        warnings.simplefilter("ignore", DeprecationWarning)
+        ctx.minimum_version, ctx.maximum_version = low, high
+    ctx.load_cert_chain(listener.certificate.cert_path, listener.certificate.key_path)
+    return ctx
+
+
+# --------------------------------------------------------------------------- sockets in a namespace
+
+CLONE_NEWNET = 0x40000000
+
+
+class Netns:
+    """Sockets made in a named network namespace (None: this process's own), by this process.
+
+    setns(2) switches only the calling thread, and only for the moment the socket is created:
+    the socket stays in the namespace it was created in, the thread goes back home.
+    """
+
+    def __init__(self, name: str | None = None):
+        self.name = name
+        self.target = self.home = None
+        if name:
+            try:
+                self.target = os.open(f"/run/netns/{name}", os.O_RDONLY)
+            except OSError:
+                raise CourseError(
+                    f"No network namespace {name!r}.",
+                    "The load balancer node opens its sockets in the namespace the lab made for it, and there is none "
+                    "of that name (ip netns list shows them).",
+                    "start the lab first (python -m helpers lab up), or omit --netns.",
+                ) from None
+            self.home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+            self._setns = ctypes.CDLL(None, use_errno=True).setns
+
+    def socket(self, family: int = socket.AF_INET, kind: int = socket.SOCK_STREAM) -> socket.socket:
+        if self.target is None:
+            return socket.socket(family, kind)
+        self._enter(self.target)
+        try:
+            return socket.socket(family, kind)
+        finally:
+            self._enter(self.home)
+
+    def _enter(self, fd: int) -> None:
+        if self._setns(fd, CLONE_NEWNET) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, f"setns: {os.strerror(err)} (the lab's namespaces need root)")
+
+    def listen(self, address: str, port: int) -> socket.socket:
+        sock = self.socket(socket.AF_INET6 if ":" in address else socket.AF_INET)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((address, port))
+        except OSError as exc:
+            sock.close()
+            where = f"network namespace {self.name}" if self.name else "this process's network namespace"
+            raise CourseError(
+                f"The load balancer node cannot listen on {address}:{port}: {exc.strerror or exc}.",
+                f"A node listens on its own addresses, and {address} is not one of {where}, or the port is taken.",
+                "pass the node's addresses with --bind (ip -n NAMESPACE addr shows them), and stop whatever holds the port.",
+            ) from None
+        sock.listen(512)
+        sock.setblocking(False)
+        return sock
+
+    async def connect(self, address: str, port: int, *, tls: ssl.SSLContext | None = None):
+        """(reader, writer) to address:port; the caller bounds the time."""
+        sock = self.socket(socket.AF_INET6 if ":" in address else socket.AF_INET)
+        sock.setblocking(False)
+        try:
+            await asyncio.get_running_loop().sock_connect(sock, (address, port))
+            return await asyncio.open_connection(sock=sock, ssl=tls, server_hostname=address if tls else None)
+        except BaseException:
+            sock.close()
+            raise
+
+    def close(self) -> None:
+        for fd in (self.target, self.home):
+            if fd is not None:
+                os.close(fd)
+        self.target = self.home = None
+
+
+# --------------------------------------------------------------------------- requests
+
+
+@dataclass
+class Request:
+    method: str
+    target: str  # as sent: /path?query
+    version: str
+    headers: list[tuple[str, str]]
+    body: bytes
+
+    def header(self, name: str) -> str | None:
+        return next((v for k, v in self.headers if k.lower() == name.lower()), None)
+
+    @property
+    def path(self) -> str:
+        return self.target.split("?", 1)[0]
+
+    @property
+    def query(self) -> str:
+        return self.target.split("?", 1)[1] if "?" in self.target else ""
+
+    @property
+    def keep_alive(self) -> bool:
+        tokens = {t.strip().lower() for t in (self.header("Connection") or "").split(",")}
+        return "keep-alive" in tokens if self.version == "HTTP/1.0" else "close" not in tokens
+
+
+_REQUEST = re.compile(rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+) (\S+) (HTTP/1\.[01])")
+
+
+async def read_request(reader: asyncio.StreamReader, writer: asyncio.StreamWriter | None = None) -> Request:
+    """One HTTP/1.1 request; raises Malformed, or asyncio.IncompleteReadError at the end of the connection.
+
+    A client that sends ``Expect: 100-continue`` is told to go on (to ``writer``) before its body is read.
+    """
+    lines = await health.read_head(reader)
+    while lines[:1] == [b""]:  # stray CRLFs before a request line are ignored (RFC 9112 2.2)
+        lines = lines[1:] or await health.read_head(reader)
+    m = _REQUEST.fullmatch(lines[0])
+    if not m:
+        raise Malformed(f"bad request line {lines[0][:60]!r}")
+    headers = health.parse_headers(lines[1:])
+    if writer is not None and any(k.lower() == "expect" and v.lower() == "100-continue" for k, v in headers):
+        writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        headers = [(k, v) for k, v in headers if k.lower() != "expect"]
+    body = await health.read_body(reader, headers, until_close=False)
+    method, target, version = (g.decode("latin-1") for g in m.groups())
+    return Request(method, target, version, headers, body)
+
+
+# --------------------------------------------------------------------------- answers
+
+
+def page(status: int) -> bytes:
+    """The ALB's own error page (what an ALB answers with its 4xx/5xx)."""
+    title = f"{status} {REASONS.get(status, '')}".strip()
+    return f"<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n<center><h1>{title}</h1></center>\r\n</body>\r\n</html>\r\n".encode()
+
+
+REASONS = {
+    200: "OK",
+    301: "Moved Permanently",
+    302: "Found",
+    400: "Bad Request",
+    403: "Forbidden",
+    404: "Not Found",
+    408: "Request Timeout",
+    413: "Request Entity Too Large",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Temporarily Unavailable",
+    504: "Gateway Time-out",
+}
+
+
+@dataclass
+class Answer:
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+    reason: str = ""
+
+    @classmethod
+    def error(cls, status: int) -> Answer:
+        return cls(status, [("Server", SERVER), ("Content-Type", "text/html")], page(status))
+
+
+def match_pattern(pattern: str, value: str, *, case: bool) -> bool:
+    """AWS rule wildcards: * any characters, ? exactly one."""
+    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.fullmatch(regex, value, 0 if case else re.IGNORECASE) is not None
+
+
+def redirect_location(r: Redirect, *, protocol: str, host: str, port: int, path: str, query: str) -> str:
+    """#{protocol}://#{host}:#{port}/#{path}?#{query}, each part the rule's or the request's own."""
+
+    def fill(text: str) -> str:
+        return (
+            text.replace("#{protocol}", protocol.lower())
+            .replace("#{host}", host)
+            .replace("#{port}", str(port))
+            .replace("#{path}", path.lstrip("/"))
+            .replace("#{query}", query)
+        )
+
+    scheme = fill(r.protocol).lower()
+    location = f"{scheme}://{fill(r.host)}:{fill(r.port)}{fill(r.path)}"
+    q = fill(r.query)
+    return f"{location}?{q}" if q else location
+
+
+# --------------------------------------------------------------------------- the node
+
+
+class Balancer:
+    """One ALB node: listeners on ``addresses``, forwarding as ``load()``'s configuration says.
+
+    ``load`` is called (in a thread) every REFRESH seconds; ``publish(group_arn, {(id, port): Health})``
+    (in a thread) receives the health states that changed; ``netns`` makes the sockets.
+    """
+
+    def __init__(self, load, addresses: list[str], *, publish=None, netns: Netns | None = None, log=None):
+        self.load, self.addresses, self.publish = load, list(addresses), publish
+        self.net = netns or Netns()
+        self.log = log or (lambda text: print(f"alb: {text}", file=sys.stderr, flush=True))
+        self.config: LoadBalancer | None = None
+        self.servers: dict[int, tuple[tuple, list[asyncio.AbstractServer]]] = {}  # port -> (identity, servers)
+        self.monitor = health.Monitor(prober=lambda a, p, c: health.probe(a, p, c, connect=self.net.connect))
+        self.turn: dict[str, int] = {}  # round robin position per target group
+        self.tasks: list[asyncio.Task] = []
+        self.connections: set[asyncio.Task] = set()
+        self._load_error = ""
+
+    async def start(self) -> None:
+        """Read the configuration once (errors raise) and open the listeners."""
+        self.config = await asyncio.to_thread(self.load)
+        await self._apply(self.config)
+        await self._publish(self.monitor.tick())  # registered targets are "initial" before the first request
+        self.tasks = [asyncio.ensure_future(self._refresh_loop()), asyncio.ensure_future(self._health_loop())]
+
+    async def close(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        for _, servers in self.servers.values():
+            for server in servers:
+                server.close()
+        for task in list(self.connections):
+            task.cancel()
+        await asyncio.gather(*self.connections, return_exceptions=True)
+        await self.monitor.close()
+        self.servers = {}
+
+    async def _refresh_loop(self) -> None:
+        while True:
+            await asyncio.sleep(REFRESH)
+            try:
+                config = await asyncio.to_thread(self.load)
+            except Exception as exc:  # the emulator restarting, a resource gone: keep serving the last one
+                text = str(exc).splitlines()[0]
+                if text != self._load_error:
+                    self.log(f"keeping the last configuration: {text}")
+                self._load_error = text
+                continue
+            try:
+                await self._apply(config)
+            except (CourseError, OSError) as exc:  # e.g. a policy changed to one the lab does not know
+                text = str(exc).splitlines()[0]
+                if text != self._load_error:
+                    self.log(f"cannot apply the new configuration, keeping the last one: {text}")
+                self._load_error = text
+                continue
+            self._load_error = ""
+            self.config = config
+
+    async def _apply(self, config: LoadBalancer) -> None:
+        self.monitor.sync(config.target_groups)
+        wanted = {listener.port: listener for listener in config.listeners}
+        for port in [p for p in self.servers if p not in wanted]:
+            for server in self.servers.pop(port)[1]:
+                server.close()
+        for port, listener in wanted.items():
+            cert = listener.certificate
+            identity = (listener.protocol, listener.ssl_policy, cert.cert_path if cert else None)
+            if port in self.servers and self.servers[port][0] == identity:
+                continue
+            tls = server_tls(listener) if listener.protocol == "HTTPS" else None
+            for server in self.servers.pop(port, ((), []))[1]:
+                server.close()  # the listening socket is freed; open connections finish on their own
+            servers = []
+            try:
+                for address in self.addresses:
+                    sock = self.net.listen(address, port)
+                    servers.append(
+                        await asyncio.start_server(lambda r, w, p=port: self._connection(r, w, p), sock=sock, ssl=tls)
+                    )
+            except BaseException:
+                for server in servers:
+                    server.close()
+                raise
+            self.servers[port] = (identity, servers)
+            self.log(f"listening on {', '.join(self.addresses)} port {port} ({listener.protocol})")
+
+    async def _health_loop(self) -> None:
+        while True:
+            await asyncio.sleep(TICK)
+            await self._publish(self.monitor.tick())
+
+    async def _publish(self, changes: dict) -> None:
+        for group, states in changes.items():
+            if self.publish:
+                try:
+                    await asyncio.to_thread(self.publish, group, states)
+                except Exception as exc:  # the emulator away: the monitor re-sends everything every 10 s
+                    self.log(f"could not write target health back: {exc}")
+
+    # ------------------------------------------------------------------ one client connection
+
+    def _connection(self, reader, writer, port: int):
+        task = asyncio.ensure_future(self._serve(reader, writer, port))
+        self.connections.add(task)
+        task.add_done_callback(self.connections.discard)
+        return task
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, port: int) -> None:
+        peer = writer.get_extra_info("peername") or ("", 0)
+        try:
+            while True:
+                config = self.config
+                try:
+                    request = await asyncio.wait_for(read_request(reader, writer), config.idle_timeout)
+                except (TimeoutError, asyncio.IncompleteReadError, ConnectionError, ssl.SSLError):
+                    return  # idle, or the client went away
+                except Malformed:
+                    await self._send(writer, Answer.error(400), keep_alive=False)
+                    return
+                listener = next((x for x in config.listeners if x.port == port), None)
+                answer = await self._answer(request, listener, config, peer[0]) if listener else Answer.error(503)
+                keep = request.keep_alive
+                await self._send(writer, answer, keep_alive=keep, head=request.method == "HEAD")
+                if not keep:
+                    return
+        except (ConnectionError, ssl.SSLError):
+            pass
+        finally:
+            writer.close()
+
+    async def _send(self, writer, answer: Answer, *, keep_alive: bool, head: bool = False) -> None:
+        reason = answer.reason or REASONS.get(answer.status, "")
+        headers = [(k, v) for k, v in answer.headers if k.lower() not in HOP_BY_HOP and k.lower() != "content-length"]
+        if not any(k.lower() == "date" for k, _ in headers):
+            headers.insert(0, ("Date", email.utils.formatdate(usegmt=True)))
+        if head:
+            length = next((v for k, v in answer.headers if k.lower() == "content-length"), None)
+            if length is not None:
+                headers.append(("Content-Length", length))
+        elif answer.status not in (204, 304) and not 100 <= answer.status < 200:
+            headers.append(("Content-Length", str(len(answer.body))))
+        headers.append(("Connection", "keep-alive" if keep_alive else "close"))
+        head_bytes = f"HTTP/1.1 {answer.status} {reason}\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers) + "\r\n"
+        writer.write(head_bytes.encode("latin-1") + (b"" if head else answer.body))
+        await writer.drain()
+
+    async def _answer(self, request: Request, listener: Listener, config: LoadBalancer, client: str) -> Answer:
+        host_header = request.header("Host") or ""
+        host = re.sub(r":\d+$", "", host_header)
+        actions = listener.default_actions
+        for rule in listener.rules:
+            if rule.path_patterns and not any(match_pattern(p, request.path, case=True) for p in rule.path_patterns):
+                continue
+            if rule.host_headers and not any(match_pattern(h, host, case=False) for h in rule.host_headers):
+                continue
+            actions = rule.actions
+            break
+        action = actions[-1] if actions else Action("fixed-response")
+        protocol = "https" if listener.protocol == "HTTPS" else "http"
+        if action.type == "redirect":
+            location = redirect_location(
+                action.redirect,
+                protocol=protocol,
+                host=host,
+                port=listener.port,
+                path=request.path,
+                query=request.query,
+            )
+            status = 302 if action.redirect.status_code == "HTTP_302" else 301
+            return Answer(
+                status, [("Server", SERVER), ("Content-Type", "text/html"), ("Location", location)], page(status)
+            )
+        if action.type == "fixed-response" and action.fixed_response:
+            f = action.fixed_response
+            return Answer(f.status_code, [("Server", SERVER), ("Content-Type", f.content_type)], f.body.encode())
+        if action.type == "forward" and action.target_groups:
+            extra = [
+                ("X-Forwarded-For", ", ".join(filter(None, [request.header("X-Forwarded-For"), client]))),
+                ("X-Forwarded-Proto", protocol),
+                ("X-Forwarded-Port", str(listener.port)),
+                ("X-Amzn-Trace-Id", f"Root=1-{int(time.time()):08x}-{secrets.token_hex(12)}"),
+            ]
+            return await self._forward(request, self._group(action), config, extra)
+        return Answer.error(500)
+
+    def _group(self, action: Action) -> str:
+        groups = action.target_groups
+        if len(groups) == 1:
+            return groups[0][0]
+        return random.choices([g for g, _ in groups], weights=[max(w, 0) for _, w in groups])[0]
+
+    async def _forward(self, request: Request, group_arn: str, config: LoadBalancer, extra) -> Answer:
+        group = config.target_groups.get(group_arn)
+        registered = [t for t in (group.targets if group else ()) if not t.draining]
+        if not registered:
+            return Answer.error(503)  # no registered targets
+        healthy = [t for t in registered if self.monitor.routable(group_arn, t.id, t.port)]
+        pool = healthy or registered  # fail open: every target unhealthy → route to all of them
+        turn = self.turn.get(group_arn, 0)
+        self.turn[group_arn] = turn + 1
+        target = pool[turn % len(pool)]
+        tls = health.client_tls() if group.protocol == "HTTPS" else None
+        try:
+            reader, writer = await asyncio.wait_for(
+                self.net.connect(target.address, target.port, tls=tls), config.connect_timeout
+            )
+        except TimeoutError:
+            return Answer.error(504)  # no connection within the connect timeout (10 s)
+        except (OSError, ssl.SSLError):
+            return Answer.error(502)  # refused, reset, unreachable
+        try:
+            drop = {k.lower() for k in ("X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Port", "X-Amzn-Trace-Id")}
+            headers = [(k, v) for k, v in request.headers if k.lower() not in HOP_BY_HOP | drop | {"content-length"}]
+            if config.drop_invalid_header_fields:  # only names matching [-A-Za-z0-9]+ pass (the LB attribute)
+                headers = [(k, v) for k, v in headers if VALID_HEADER_NAME.fullmatch(k)]
+            headers += extra
+            if request.body or request.method in ("POST", "PUT", "PATCH"):
+                headers.append(("Content-Length", str(len(request.body))))
+            headers.append(("Connection", "close"))
+            head = f"{request.method} {request.target} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers)
+            writer.write((head + "\r\n").encode("latin-1") + request.body)
+            await writer.drain()
+            response = await asyncio.wait_for(health.read_response(reader, method=request.method), config.idle_timeout)
+        except TimeoutError:
+            return Answer.error(504)  # no response within the idle timeout
+        except (Malformed, asyncio.IncompleteReadError, OSError, ssl.SSLError):
+            return Answer.error(502)  # reset, closed early, or not HTTP
+        finally:
+            writer.close()
+        return Answer(response.status, response.headers, response.body, response.reason)
+
+
+# --------------------------------------------------------------------------- the process
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m helpers.lab.alb", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--endpoint", required=True, help="the emulator's URL")
+    parser.add_argument("--region", required=True)
+    parser.add_argument("--load-balancer", required=True, help="the load balancer's ARN")
+    parser.add_argument("--bind", required=True, help="the node's addresses, comma-separated")
+    parser.add_argument("--netns", help="open the sockets in this network namespace (the process stays in its own)")
+    args = parser.parse_args(argv)
+    os.environ.update({"COURSE_TARGET": "emulator", "AWS_ENDPOINT_URL": args.endpoint, "COURSE_REGION": args.region})
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        netns = Netns(args.netns)
+        balancer = Balancer(
+            lambda: alb_config.read(args.load_balancer),
+            [a.strip() for a in args.bind.split(",") if a.strip()],
+            publish=lambda group, states: health.publish(args.endpoint, group, states),
+            netns=netns,
+        )
+        try:
+            await balancer.start()
+            await stop.wait()
+        finally:
+            await balancer.close()
+            netns.close()
+
+    try:
+        asyncio.run(run())
+    except CourseError as exc:
+        print(exc.render(), file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,824 @@
+"""The lab's load balancer (helpers/lab/alb.py) on loopback, one AWS behaviour per test.
+
+Each test builds its load balancer in the session's emulator with boto3, runs the data plane
+in-process on a loopback address of its own with a high port, and sends real requests to real
+backends (tiny Python HTTP servers, and nginx) on loopback. The docstrings cite the AWS page
+each behaviour comes from.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import itertools
+import json
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from helpers.errors import CourseError
+from helpers.lab import alb, alb_config, health
+from helpers.lab.client import Reply, curl
+from helpers.runtime import aws
+from helpers.tf import certificate
+
+TROUBLESHOOTING = (
+    "https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-troubleshooting.html"
+)
+REPO = Path(__file__).resolve().parents[2]
+_addresses = itertools.count(10)
+
+
+def next_address() -> str:
+    """A loopback address no other test of this module uses (127.0.0.0/8 is all loopback on Linux)."""
+    n = next(_addresses)
+    return f"127.0.{40 + n // 250}.{n % 250 + 2}"
+
+
+def free_port(address: str) -> int:
+    with socket.socket() as s:
+        s.bind((address, 0))
+        return s.getsockname()[1]
+
+
+# --------------------------------------------------------------------------- backends
+
+
+class Backend:
+    """A tiny HTTP/1.1 server on loopback: GET /health answers `health_status`; anything else 200 with
+    a JSON echo of what it received (its name, path, headers). `mode` makes it misbehave."""
+
+    def __init__(self, name: str, mode: str = "ok"):
+        self.name, self.mode, self.health_status = name, mode, 200
+        self.address = next_address()
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((self.address, 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.seen: list[dict] = []
+        self.stopping = False
+        if mode != "silent":  # silent: the kernel completes the handshake, nobody ever reads or answers
+            threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while not self.stopping:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
+
+    def _handle(self, conn: socket.socket):
+        if self.mode == "tls":  # an HTTPS target, with the course's self-signed pair
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(*certificate.self_signed())
+            try:
+                conn = ctx.wrap_socket(conn, server_side=True)
+            except (OSError, ssl.SSLError):
+                conn.close()
+                return
+        with conn:
+            conn.settimeout(5)
+            data = b""
+            try:
+                while b"\r\n\r\n" not in data:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        return
+                    data += chunk
+            except OSError:
+                return
+            line, *header_lines = data.split(b"\r\n\r\n")[0].decode("latin-1").split("\r\n")
+            method, path, _ = line.split(" ")
+            headers = dict(h.split(": ", 1) for h in header_lines)
+            if path == "/health":
+                status, body = self.health_status, b"health"
+            else:
+                self.seen.append({"path": path, "headers": headers})
+                if self.mode == "malformed":
+                    conn.sendall(b"this is not HTTP\r\n\r\n")
+                    return
+                if self.mode == "reset":
+                    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+                    return
+                status, body = 200, json.dumps({"backend": self.name, "path": path, "headers": headers}).encode()
+            conn.sendall(
+                f"HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+                "Connection: close\r\n\r\n".encode()
+                + body
+            )
+
+    def close(self):
+        self.stopping = True
+        self.sock.close()
+
+
+# --------------------------------------------------------------------------- a load balancer in the emulator
+
+
+class Lab:
+    """A VPC, an ALB and its target groups in the emulator, and its data plane running in a thread."""
+
+    def __init__(self):
+        self.ec2, self.elbv2 = aws.client("ec2"), aws.client("elbv2")
+        self.name = f"t{uuid.uuid4().hex[:8]}"
+        self.vpc = self.ec2.create_vpc(CidrBlock="10.88.0.0/16")["Vpc"]["VpcId"]
+        self.subnets = [
+            self.ec2.create_subnet(VpcId=self.vpc, CidrBlock=f"10.88.{n}.0/24", AvailabilityZone=f"us-east-1{z}")[
+                "Subnet"
+            ]["SubnetId"]
+            for n, z in ((1, "a"), (2, "b"))
+        ]
+        self.arn = self.elbv2.create_load_balancer(Name=self.name, Subnets=self.subnets)["LoadBalancers"][0][
+            "LoadBalancerArn"
+        ]
+        self.groups: list[str] = []
+        self.address = next_address()
+        self.loop = self.balancer = None
+        self.connect_timeout = alb_config.CONNECT_TIMEOUT
+        self.netns = None
+
+    def group(
+        self, *backends: Backend, interval=30, healthy=2, unhealthy=2, matcher="200", path="/health", protocol="HTTP"
+    ) -> str:
+        arn = self.elbv2.create_target_group(
+            Name=f"{self.name}-{len(self.groups)}",
+            Protocol=protocol,
+            Port=80,
+            VpcId=self.vpc,
+            TargetType="ip",
+            HealthCheckProtocol=protocol,
+            HealthCheckPath=path,
+            HealthCheckIntervalSeconds=interval,
+            HealthCheckTimeoutSeconds=2,
+            HealthyThresholdCount=healthy,
+            UnhealthyThresholdCount=unhealthy,
+            Matcher={"HttpCode": matcher},
+        )["TargetGroups"][0]["TargetGroupArn"]
+        self.groups.append(arn)
+        if backends:
+            self.elbv2.register_targets(
+                TargetGroupArn=arn, Targets=[{"Id": b.address, "Port": b.port} for b in backends]
+            )
+        return arn
+
+    def listener(self, actions: list[dict], protocol="HTTP", **extra) -> tuple[str, int]:
+        port = free_port(self.address)
+        arn = self.elbv2.create_listener(
+            LoadBalancerArn=self.arn, Port=port, Protocol=protocol, DefaultActions=actions, **extra
+        )["Listeners"][0]["ListenerArn"]
+        return arn, port
+
+    def forward(self, group: str) -> int:
+        return self.listener([{"Type": "forward", "TargetGroupArn": group}])[1]
+
+    def idle_timeout(self, seconds: int) -> None:
+        self.elbv2.modify_load_balancer_attributes(
+            LoadBalancerArn=self.arn, Attributes=[{"Key": "idle_timeout.timeout_seconds", "Value": str(seconds)}]
+        )
+
+    def start(self, endpoint: str) -> None:
+        """The data plane in a thread of its own, with its own event loop."""
+        self.loop = asyncio.new_event_loop()
+        threading.Thread(target=self.loop.run_forever, daemon=True).start()
+        self.balancer = alb.Balancer(
+            lambda: alb_config.read(self.arn, connect_timeout=self.connect_timeout),
+            [self.address],
+            publish=lambda group, states: health.publish(endpoint, group, states),
+            netns=self.netns,
+            log=lambda text: None,
+        )
+        asyncio.run_coroutine_threadsafe(self.balancer.start(), self.loop).result(20)
+
+    def health(self, group: str) -> dict:
+        rows = self.elbv2.describe_target_health(TargetGroupArn=group)["TargetHealthDescriptions"]
+        return {(r["Target"]["Id"], r["Target"]["Port"]): r["TargetHealth"] for r in rows}
+
+    def wait_health(self, group: str, states: set[str], within: float, until=None) -> dict:
+        """describe_target_health until every target is in one of ``states`` and ``until(rows)`` (bounded)."""
+        deadline = time.monotonic() + within
+        while True:
+            rows = self.health(group)
+            if rows and all(h["State"] in states for h in rows.values()) and (until is None or until(rows)):
+                return rows
+            if time.monotonic() > deadline:
+                raise AssertionError(f"targets not {states} within {within} s: {rows}")
+            time.sleep(0.2)
+
+    def close_balancer(self) -> None:
+        if self.loop:
+            asyncio.run_coroutine_threadsafe(self.balancer.close(), self.loop).result(20)
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.loop = None
+
+    def close(self) -> None:
+        self.close_balancer()
+        self.elbv2.delete_load_balancer(LoadBalancerArn=self.arn)
+        for group in self.groups:
+            self.elbv2.delete_target_group(TargetGroupArn=group)
+        for subnet in self.subnets:
+            self.ec2.delete_subnet(SubnetId=subnet)
+        self.ec2.delete_vpc(VpcId=self.vpc)
+
+
+@pytest.fixture
+def lab(emulator_url):
+    made = Lab()
+    try:
+        yield made
+    finally:
+        made.close()
+
+
+@pytest.fixture
+def backends():
+    made: list[Backend] = []
+
+    def make(name: str, mode: str = "ok") -> Backend:
+        made.append(Backend(name, mode))
+        return made[-1]
+
+    yield make
+    for b in made:
+        b.close()
+
+
+def url(lab: Lab, port: int, path: str = "/", scheme: str = "http") -> str:
+    return f"{scheme}://{lab.address}:{port}{path}"
+
+
+# --------------------------------------------------------------------------- forwarding
+
+
+def test_forward_adds_x_forwarded_headers_and_drops_invalid_header_names(lab, backends, emulator_url):
+    """The backend sees X-Forwarded-For (client address appended to one it sent), -Proto and -Port.
+
+    https://docs.aws.amazon.com/elasticloadbalancing/latest/application/x-forwarded-headers.html
+    """
+    backend = backends("a")
+    port = lab.forward(lab.group(backend))
+    lab.elbv2.modify_load_balancer_attributes(
+        LoadBalancerArn=lab.arn,
+        Attributes=[{"Key": "routing.http.drop_invalid_header_fields.enabled", "Value": "true"}],
+    )
+    lab.start(emulator_url)
+    sent = {"X-Forwarded-For": "203.0.113.7", "X_Bad.Name": "1", "X-Good-Name": "2"}
+    reply = curl(url(lab, port, "/x?y=1"), headers=sent)
+    assert reply.status == 200, reply
+    seen = reply.json()["headers"]
+    assert seen["X-Forwarded-For"] == "203.0.113.7, 127.0.0.1"
+    assert (seen["X-Forwarded-Proto"], seen["X-Forwarded-Port"]) == ("http", str(port))
+    assert seen["X-Amzn-Trace-Id"].startswith("Root=1-")
+    assert reply.json()["path"] == "/x?y=1"
+    # routing.http.drop_invalid_header_fields.enabled (terraform/alb.tf sets it): only [-A-Za-z0-9]+ names pass
+    # https://docs.aws.amazon.com/elasticloadbalancing/latest/application/application-load-balancers.html#load-balancer-attributes
+    assert seen["X-Good-Name"] == "2" and "X_Bad.Name" not in seen
+
+
+def test_no_registered_targets_is_503(lab, emulator_url):
+    """A target group with no registered targets: 503 Service Temporarily Unavailable, the ALB's own page.
+
+    https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-troubleshooting.html#http-503-issues
+    """
+    port = lab.forward(lab.group())
+    lab.start(emulator_url)
+    reply = curl(url(lab, port))
+    assert reply.status == 503
+    assert b"<h1>503 Service Temporarily Unavailable</h1>" in reply.body
+    assert reply.header("Server") == "awselb/2.0"
+
+
+def test_healthy_targets_in_turn_and_fail_open_when_all_are_unhealthy(lab, backends, emulator_url):
+    """Round robin over healthy targets only; when every registered target is unhealthy, to all of them.
+
+    https://docs.aws.amazon.com/elasticloadbalancing/latest/application/target-group-health-checks.html
+    ("If a target group contains only unhealthy registered targets, the load balancer routes requests to all
+    those targets, regardless of their health status.")
+    """
+    a, b, c = backends("a"), backends("b"), backends("c")
+    c.health_status = 500
+    group = lab.group(a, b, c, interval=5, unhealthy=2)
+    port = lab.forward(group)
+    lab.start(emulator_url)
+    rows = lab.wait_health(group, {"healthy", "unhealthy"}, within=9, until=lambda rows: len(rows) == 3)
+    assert rows[(c.address, c.port)]["Reason"] == "Target.ResponseCodeMismatch"
+    assert {curl(url(lab, port)).json()["backend"] for _ in range(6)} == {"a", "b"}  # in turn, never c
+    a.health_status = b.health_status = 503
+    lab.wait_health(group, {"unhealthy"}, within=12)
+    answered = [curl(url(lab, port)) for _ in range(6)]
+    assert {r.status for r in answered} == {200}
+    assert {r.json()["backend"] for r in answered} == {"a", "b", "c"}  # fail open
+
+
+def test_refused_connection_is_502(lab, emulator_url):
+    """The target refuses the connection: 502 Bad Gateway.
+
+    https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-troubleshooting.html#http-502-issues
+    """
+    address = next_address()
+    group = lab.group()
+    lab.elbv2.register_targets(TargetGroupArn=group, Targets=[{"Id": address, "Port": free_port(address)}])
+    port = lab.forward(group)
+    lab.start(emulator_url)
+    reply = curl(url(lab, port))
+    assert reply.status == 502 and b"<h1>502 Bad Gateway</h1>" in reply.body
+
+
+@pytest.mark.parametrize("mode", ["malformed", "reset"])
+def test_malformed_or_reset_answer_is_502(lab, backends, emulator_url, mode):
+    """The target answers something that is not HTTP, or resets the connection: 502 Bad Gateway.
+
+    https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-troubleshooting.html#http-502-issues
+    """
+    backend = backends("bad", mode)
+    port = lab.forward(lab.group(backend))
+    lab.start(emulator_url)
+    reply = curl(url(lab, port))
+    assert reply.status == 502
+    assert backend.seen  # the request did reach the target
+
+
+def test_no_answer_within_the_idle_timeout_is_504(lab, backends, emulator_url):
+    """The target accepts the connection and never answers: 504 after the idle timeout (attribute set to 1 s).
+
+    https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-troubleshooting.html#http-504-issues
+    """
+    backend = backends("silent", "silent")
+    port = lab.forward(lab.group(backend))
+    lab.idle_timeout(1)
+    lab.start(emulator_url)
+    reply = curl(url(lab, port))
+    assert reply.status == 504 and b"<h1>504 Gateway Time-out</h1>" in reply.body
+    assert 0.9 < reply.elapsed < 3
+
+
+# --------------------------------------------------------------------------- actions and rules
+
+
+def test_redirect_location_as_aws_builds_it(lab, emulator_url):
+    """HTTP → HTTPS redirect: 301, Location https://#{host}:443/#{path}?#{query} (unset parts are the request's).
+
+    https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-listeners.html#redirect-actions
+    """
+    _, port = lab.listener(
+        [{"Type": "redirect", "RedirectConfig": {"Protocol": "HTTPS", "Port": "443", "StatusCode": "HTTP_301"}}]
+    )
+    _, other = lab.listener(
+        [
+            {
+                "Type": "redirect",
+                "RedirectConfig": {
+                    "Host": "new.#{host}",
+                    "Path": "/v2/#{path}",
+                    "Query": "#{query}&from=#{port}",
+                    "StatusCode": "HTTP_302",
+                },
+            }
+        ]
+    )
+    lab.start(emulator_url)
+    reply = curl(f"http://app.example:{port}/a/b?q=1", resolve=f"app.example:{port}:{lab.address}")
+    assert reply.status == 301
+    assert reply.header("Location") == "https://app.example:443/a/b?q=1"
+    assert curl(url(lab, port, "/")).header("Location") == f"https://{lab.address}:443/"  # no query: no "?"
+    moved = curl(f"http://app.example:{other}/a?q=1", resolve=f"app.example:{other}:{lab.address}")
+    assert moved.status == 302
+    assert moved.header("Location") == f"http://new.app.example:{other}/v2/a?q=1&from={other}"
+
+
+def test_path_pattern_rules_in_priority_order_then_the_default(lab, backends, emulator_url):
+    """Rules by priority, path patterns with * and ?, case-sensitive; no rule matches: the default action.
+
+    https://docs.aws.amazon.com/elasticloadbalancing/latest/application/rule-condition-types.html#path-conditions
+    """
+    api, web = backends("api"), backends("web")
+    listener, port = lab.listener(
+        [
+            {
+                "Type": "fixed-response",
+                "FixedResponseConfig": {"StatusCode": "404", "ContentType": "text/plain", "MessageBody": "Not found"},
+            }
+        ]
+    )
+
+    def rule(priority, patterns, group):
+        lab.elbv2.create_rule(
+            ListenerArn=listener,
+            Priority=priority,
+            Conditions=[{"Field": "path-pattern", "PathPatternConfig": {"Values": patterns}}],
+            Actions=[{"Type": "forward", "TargetGroupArn": group}],
+        )
+
+    rule(20, ["/*"], lab.group(web))
+    rule(10, ["/api/v?/*"], lab.group(api))
+    lab.start(emulator_url)
+    assert curl(url(lab, port, "/api/v1/users")).json()["backend"] == "api"
+    assert curl(url(lab, port, "/api/v10/users")).json()["backend"] == "web"  # ? is exactly one character
+    assert curl(url(lab, port, "/API/v1/users")).json()["backend"] == "web"  # case-sensitive
+    assert curl(url(lab, port, "/index.html")).json()["backend"] == "web"
+    rules = lab.elbv2.describe_rules(ListenerArn=listener)["Rules"]
+    lab.elbv2.delete_rule(RuleArn=next(r["RuleArn"] for r in rules if r["Priority"] == "20"))
+    time.sleep(alb.REFRESH + 0.5)  # the data plane re-reads its configuration every second
+    missed = curl(url(lab, port, "/index.html"))
+    assert (missed.status, missed.body, missed.header("Content-Type")) == (404, b"Not found", "text/plain")
+
+
+# --------------------------------------------------------------------------- TLS
+
+
+@pytest.fixture
+def imported_certificate(emulator_url):
+    """The course's own self-signed pair (workspace certs/), imported into ACM as terraform/ does it."""
+    cert_path, key_path = certificate.self_signed()
+    acm = aws.client("acm")
+    arn = acm.import_certificate(Certificate=cert_path.read_bytes(), PrivateKey=key_path.read_bytes())["CertificateArn"]
+    yield arn
+    acm.delete_certificate(CertificateArn=arn)
+
+
+def _handshake(address: str, port: int, version: ssl.TLSVersion) -> str:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    ctx.set_ciphers("DEFAULT:@SECLEVEL=0")  # let this client offer TLS 1.0/1.1 at all
+    ctx.minimum_version = ctx.maximum_version = version
+    with socket.create_connection((address, port), timeout=5) as raw:
+        with ctx.wrap_socket(raw, server_hostname="app.ecs-alb.example") as tls:
+            return tls.version()
+
+
+@pytest.mark.filterwarnings("ignore:ssl.TLSVersion:DeprecationWarning")  # the test offers TLS 1.0/1.1 on purpose
+def test_https_ends_tls_with_the_listeners_certificate_and_policy_minimum(
+    lab, backends, emulator_url, imported_certificate
+):
+    """HTTPS listeners: the listener's certificate; TLS13-1-2-2021-06 refuses TLS 1.1, 2016-08 accepts TLS 1.0.
+
+    https://docs.aws.amazon.com/elasticloadbalancing/latest/application/describe-ssl-policies.html
+    """
+    backend = backends("tls")
+    group = lab.group(backend)
+    forward = [{"Type": "forward", "TargetGroupArn": group}]
+    certs = [{"CertificateArn": imported_certificate}]
+    _, strict = lab.listener(forward, "HTTPS", Certificates=certs, SslPolicy="ELBSecurityPolicy-TLS13-1-2-2021-06")
+    _, legacy = lab.listener(forward, "HTTPS", Certificates=certs, SslPolicy="ELBSecurityPolicy-2016-08")
+    lab.start(emulator_url)
+    reply = curl(f"https://app.ecs-alb.example:{strict}/", resolve=f"app.ecs-alb.example:{strict}:{lab.address}")
+    assert reply.status == 200 and reply.certificate_subject == "CN=app.ecs-alb.example"
+    assert reply.json()["headers"]["X-Forwarded-Proto"] == "https"
+    assert _handshake(lab.address, strict, ssl.TLSVersion.TLSv1_3) == "TLSv1.3"
+    assert _handshake(lab.address, strict, ssl.TLSVersion.TLSv1_2) == "TLSv1.2"
+    with pytest.raises(ssl.SSLError):
+        _handshake(lab.address, strict, ssl.TLSVersion.TLSv1_1)
+    assert _handshake(lab.address, legacy, ssl.TLSVersion.TLSv1) == "TLSv1"
+    with pytest.raises(ssl.SSLError):
+        _handshake(lab.address, legacy, ssl.TLSVersion.TLSv1_3)  # 2016-08 predates TLS 1.3
+
+
+def test_unknown_security_policy_is_one_clear_message():
+    with pytest.raises(CourseError, match="does not know the security policy"):
+        alb.tls_versions("ELBSecurityPolicy-Made-Up")
+    assert alb.tls_versions("ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09")[0] == ssl.TLSVersion.TLSv1_2
+
+
+# --------------------------------------------------------------------------- health, written back
+
+
+def test_health_checks_run_and_are_visible_in_describe_target_health(lab, backends, emulator_url):
+    """The node's real checks reach boto3: healthy, Target.ResponseCodeMismatch, Target.FailedHealthChecks.
+
+    https://docs.aws.amazon.com/elasticloadbalancing/latest/application/target-group-health-checks.html
+    """
+    good, bad = backends("good"), backends("bad")
+    bad.health_status = 404
+    gone = next_address()
+    group = lab.group(good, bad, interval=5, unhealthy=2)
+    lab.elbv2.register_targets(TargetGroupArn=group, Targets=[{"Id": gone, "Port": free_port(gone)}])
+    lab.forward(group)
+    lab.start(emulator_url)
+    first = lab.wait_health(
+        group,
+        {"healthy", "initial"},
+        within=3,
+        until=lambda rows: rows[(good.address, good.port)]["State"] == "healthy",
+    )
+    assert first[(good.address, good.port)]["State"] == "healthy"  # one pass after registration
+    assert first[(bad.address, bad.port)]["Reason"] == "Elb.InitialHealthChecking"
+    rows = lab.wait_health(group, {"healthy", "unhealthy"}, within=9)
+    assert rows[(bad.address, bad.port)] == {
+        "State": "unhealthy",
+        "Reason": "Target.ResponseCodeMismatch",
+        "Description": "Health checks failed with these codes: [404]",
+    }
+    assert [h["Reason"] for k, h in rows.items() if k[0] == gone] == ["Target.FailedHealthChecks"]
+
+
+def test_deregistered_target_drains_then_is_gone(lab, backends, emulator_url):
+    """Deregistration: draining / Target.DeregistrationInProgress for deregistration_delay, no new requests, then gone.
+
+    https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-target-groups.html#deregistration-delay
+    """
+    a, b = backends("a"), backends("b")
+    group = lab.group(a, b)
+    lab.elbv2.modify_target_group_attributes(
+        TargetGroupArn=group, Attributes=[{"Key": "deregistration_delay.timeout_seconds", "Value": "2"}]
+    )
+    port = lab.forward(group)
+    lab.start(emulator_url)
+    lab.wait_health(group, {"healthy"}, within=3)
+    lab.elbv2.deregister_targets(TargetGroupArn=group, Targets=[{"Id": b.address, "Port": b.port}])
+    assert lab.health(group)[(b.address, b.port)]["State"] == "draining"
+    time.sleep(alb.REFRESH + 0.3)
+    assert {curl(url(lab, port)).json()["backend"] for _ in range(4)} == {"a"}
+    deadline = time.monotonic() + 6
+    while (b.address, b.port) in lab.health(group) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert (b.address, b.port) not in lab.health(group)
+
+
+# --------------------------------------------------------------------------- a real nginx behind it
+
+
+@pytest.fixture
+def nginx(tmp_path):
+    """Debian's nginx on a loopback address, answering with the X-Forwarded-* it received."""
+    binary = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
+    if not binary:
+        message = "nginx is not installed (apt-get install nginx-light), so the test with a real nginx is skipped"
+        if os.environ.get("CI"):
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    address = next_address()
+    port = free_port(address)
+    for folder in ("logs", "tmp"):
+        (tmp_path / folder).mkdir()
+    (tmp_path / "nginx.conf").write_text(
+        f"""daemon off; worker_processes 1; pid {tmp_path}/nginx.pid; error_log stderr;
+events {{ worker_connections 64; }}
+http {{
+  access_log off;
+  client_body_temp_path {tmp_path}/tmp; proxy_temp_path {tmp_path}/tmp; fastcgi_temp_path {tmp_path}/tmp;
+  uwsgi_temp_path {tmp_path}/tmp; scgi_temp_path {tmp_path}/tmp;
+  server {{
+    listen {address}:{port};
+    location / {{ default_type text/plain; return 200 "nginx saw $http_x_forwarded_for $http_x_forwarded_proto\\n"; }}
+  }}
+}}
+"""
+    )
+    proc = subprocess.Popen([binary, "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf"), "-e", "stderr"])
+    try:
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection((address, port), timeout=0.5).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        yield address, port
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_forward_to_a_real_nginx(lab, nginx, emulator_url):
+    """A real nginx target: it passes its health check and answers through the load balancer.
+
+    https://docs.aws.amazon.com/elasticloadbalancing/latest/application/target-group-health-checks.html
+    """
+    address, port = nginx
+    group = lab.group(path="/")
+    lab.elbv2.register_targets(TargetGroupArn=group, Targets=[{"Id": address, "Port": port}])
+    listener = lab.forward(group)
+    lab.start(emulator_url)
+    assert lab.wait_health(group, {"healthy"}, within=3)
+    reply = curl(url(lab, listener))
+    assert (reply.status, reply.text) == (200, "nginx saw 127.0.0.1 http\n")
+    assert reply.header("Server").startswith("nginx")
+
+
+# --------------------------------------------------------------------------- the process and the client's CLI
+
+
+def test_main_runs_the_node_and_exits_cleanly_on_sigterm(lab, backends, emulator_url):
+    """python -m helpers.lab.alb ... serves the listeners; SIGTERM ends it with status 0."""
+    backend = backends("proc")
+    port = lab.forward(lab.group(backend))
+    command = [sys.executable, "-m", "helpers.lab.alb", "--endpoint", emulator_url, "--region", "us-east-1"]
+    command += ["--load-balancer", lab.arn, "--bind", lab.address]
+    proc = subprocess.Popen(command, cwd=REPO, stderr=subprocess.PIPE, text=True)
+    try:
+        reply = None
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not (reply and reply.status):
+            reply = curl(url(lab, port), timeout=2)
+            time.sleep(0.1)
+        assert reply.status == 200 and reply.json()["backend"] == "proc"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert f"listening on {lab.address} port {port} (HTTP)" in proc.stderr.read()
+
+
+def test_client_prints_like_curl_i_and_speaks_json(lab, backends, emulator_url):
+    """The lab's client: curl -i's text, and --json for the lab's CLI (the same reply, decoded)."""
+    backend = backends("cli")
+    port = lab.forward(lab.group(backend))
+    lab.start(emulator_url)
+    reply = curl(f"http://site.example:{port}/p", resolve=[f"site.example:{port}:{lab.address}"])
+    text = repr(reply)
+    assert text.startswith("HTTP/1.1 200 X\n") and "\nContent-Type: application/json\n" in text
+    assert text.split("\n\n", 1)[1] == reply.text and '"backend": "cli"' in reply.text
+    out = subprocess.run(
+        [sys.executable, "-m", "helpers.lab.client", f"http://site.example:{port}/p", "--resolve"]
+        + [f"site.example:{port}:{lab.address}", "--json"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    again = Reply.from_dict(json.loads(out.stdout))
+    assert (again.status, again.json()["path"], again.json()["headers"]["Host"]) == (200, "/p", f"site.example:{port}")
+    refused = curl(f"http://{lab.address}:{free_port(lab.address)}/")
+    assert refused.status == 0 and "Connection refused" in refused.error
+
+
+# --------------------------------------------------------------------------- 504: no connection within 10 s
+
+
+def _need_namespaces() -> None:
+    """Namespaces need root and iproute2/nftables: skip without them, except in CI, where they must be there."""
+    missing = [tool for tool in ("ip", "nft") if not shutil.which(tool)]
+    if os.geteuid() == 0 and not missing:
+        return
+    message = (
+        f"this test makes a network namespace, which needs root and {', '.join(missing) or 'ip, nft'}: "
+        "run the tests as root (sudo make test, or in a container)"
+    )
+    if os.environ.get("CI"):
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message)
+
+
+@pytest.fixture
+def dropping_namespace():
+    """A namespace of this test's own (lab-<ws>-t504), loopback up, where tcp port 9 is dropped by nftables."""
+    _need_namespaces()
+    ws = hashlib.sha1(f"tests/lab/test_alb.py:{os.getpid()}".encode()).hexdigest()[:6]
+    name = f"lab-{ws}-t504"
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    try:
+        subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True)
+        rules = "table inet lab_test {\n chain out {\n  type filter hook output priority 0; policy accept;\n  tcp dport 9 drop\n }\n}\n"
+        subprocess.run(["ip", "netns", "exec", name, "nft", "-f", "-"], input=rules, text=True, check=True)
+        yield name
+    finally:
+        subprocess.run(["ip", "netns", "del", name], check=False)
+    assert name not in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+
+
+def test_no_connection_within_10_seconds_is_504(lab, emulator_url, dropping_namespace):
+    """The target's SYN is dropped (as a security group drops it): 504 after AWS's 10-second connect timeout.
+
+    The real 10 s, not a shortened one. The node runs in its own namespace (Netns: its sockets there,
+    the process still reaching the emulator); the client runs inside it with ip netns exec.
+    https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-troubleshooting.html#http-504-issues
+    """
+    group = lab.group()
+    lab.elbv2.register_targets(TargetGroupArn=group, Targets=[{"Id": "127.0.0.1", "Port": 9}])
+    port = lab.forward(group)
+    lab.netns = alb.Netns(dropping_namespace)
+    try:
+        lab.start(emulator_url)
+        out = subprocess.run(
+            ["ip", "netns", "exec", dropping_namespace, sys.executable, "-m", "helpers.lab.client"]
+            + [url(lab, port), "--json", "--timeout", "30"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        reply = Reply.from_dict(json.loads(out.stdout))
+        assert reply.status == 504 and b"<h1>504 Gateway Time-out</h1>" in reply.body
+        assert 9.8 <= reply.elapsed < 12, reply.elapsed
+        # In the host's namespace nothing listens there: the node's sockets are in its own.
+        assert curl(url(lab, port), timeout=2).status == 0
+    finally:
+        lab.close_balancer()
+        lab.netns.close()
+
+
+def test_host_header_rules_match_case_insensitively_with_wildcards(lab, backends, emulator_url):
+    """host-header conditions: case-insensitive, * and ? wildcards, the port not part of the host.
+
+    https://docs.aws.amazon.com/elasticloadbalancing/latest/application/rule-condition-types.html#host-conditions
+    """
+    api = backends("api")
+    listener, port = lab.listener(
+        [{"Type": "fixed-response", "FixedResponseConfig": {"StatusCode": "404", "ContentType": "text/plain"}}]
+    )
+    lab.elbv2.create_rule(
+        ListenerArn=listener,
+        Priority=1,
+        Conditions=[{"Field": "host-header", "HostHeaderConfig": {"Values": ["api.*.example"]}}],
+        Actions=[{"Type": "forward", "TargetGroupArn": lab.group(api)}],
+    )
+    lab.start(emulator_url)
+
+    def status_for(host: str) -> int:
+        return curl(f"http://{host}:{port}/", resolve=f"{host}:{port}:{lab.address}").status
+
+    assert status_for("API.eu.Example") == 200
+    assert status_for("www.eu.example") == 404
+
+
+def test_redirect_defaults_keep_every_part_of_the_request():
+    """A redirect that sets nothing but the protocol keeps host, port, path and query (#{...} defaults).
+
+    https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-listeners.html#redirect-actions
+    """
+    parts = {"protocol": "http", "host": "h.example", "port": 8080, "path": "/a/b", "query": "x=1&y=2"}
+    assert alb.redirect_location(alb_config.Redirect(), **parts) == "http://h.example:8080/a/b?x=1&y=2"
+    assert alb.redirect_location(alb_config.Redirect(protocol="HTTPS", port="443"), **parts) == (
+        "https://h.example:443/a/b?x=1&y=2"
+    )
+    assert alb.redirect_location(alb_config.Redirect(path="/", query=""), **parts) == "http://h.example:8080/"
+
+
+def test_https_target_group_checks_and_forwards_over_tls(lab, backends, emulator_url):
+    """HTTPS targets: health checks and requests over TLS, the target's certificate not validated.
+
+    https://docs.aws.amazon.com/elasticloadbalancing/latest/application/target-group-health-checks.html
+    (HealthCheckProtocol HTTPS)
+    """
+    backend = backends("secure", "tls")
+    group = lab.group(backend, protocol="HTTPS")
+    port = lab.forward(group)
+    lab.start(emulator_url)
+    lab.wait_health(group, {"healthy"}, within=3)
+    reply = curl(url(lab, port))
+    assert reply.status == 200 and reply.json()["backend"] == "secure"
+
+
+def test_node_process_with_netns_serves_inside_the_namespace(lab, emulator_url, dropping_namespace):
+    """How the lab starts a node: from the host (it reaches the emulator), its sockets in the node's namespace.
+
+    A backend and the client run inside the namespace (ip netns exec); the node's health checks of the
+    backend (a path it answers 404) are written back to the emulator from outside it, and the only,
+    unhealthy, target still answers (fail open).
+    """
+    backend_port = 18080
+    server = subprocess.Popen(
+        ["ip", "netns", "exec", dropping_namespace, sys.executable, "-m", "http.server", str(backend_port)]
+        + ["--bind", "127.0.0.5"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    group = lab.group(path="/missing", interval=5, unhealthy=2)
+    lab.elbv2.register_targets(TargetGroupArn=group, Targets=[{"Id": "127.0.0.5", "Port": backend_port}])
+    port = lab.forward(group)
+    command = [sys.executable, "-m", "helpers.lab.alb", "--endpoint", emulator_url, "--region", "us-east-1"]
+    command += ["--load-balancer", lab.arn, "--bind", "127.0.0.4", "--netns", dropping_namespace]
+    node = subprocess.Popen(command, cwd=REPO, stderr=subprocess.DEVNULL)
+    try:
+        rows = lab.wait_health(group, {"unhealthy"}, within=12)
+        assert rows[("127.0.0.5", backend_port)]["Reason"] == "Target.ResponseCodeMismatch"
+        out = subprocess.run(
+            ["ip", "netns", "exec", dropping_namespace, sys.executable, "-m", "helpers.lab.client"]
+            + [f"http://127.0.0.4:{port}/", "--json"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        )
+        assert Reply.from_dict(json.loads(out.stdout)).status == 200  # http.server's directory listing
+        node.send_signal(signal.SIGTERM)
+        assert node.wait(10) == 0
+    finally:
+        for proc in (node, server):
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+
+def test_binding_an_address_the_node_does_not_have_is_one_clear_message(lab, emulator_url):
+    """--bind names the node's own addresses: another one (no packet is sent) fails with what to do."""
+    lab.forward(lab.group())
+    lab.address = "192.0.2.1"  # TEST-NET-1: on no interface here; bind fails before any traffic
+    with pytest.raises(CourseError, match="cannot listen on 192.0.2.1"):
+        lab.start(emulator_url)

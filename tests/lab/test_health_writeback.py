@@ -1,0 +1,119 @@
+"""The lab's target health reaches boto3: POST /_course/lab/target-health, then describe_target_health.
+
+Against the session's real emulator (helpers/runtime/moto_lab_health.py, the contract in the lab's brief).
+States and reason codes as AWS names them:
+https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_TargetHealth.html
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+import uuid
+
+import pytest
+
+from helpers.lab import health
+from helpers.runtime import aws
+
+
+@pytest.fixture
+def group(emulator_url):
+    """A target group with two targets on one instance id (bridge mode: same id, two host ports)."""
+    ec2, elbv2 = aws.client("ec2"), aws.client("elbv2")
+    vpc = ec2.create_vpc(CidrBlock="10.77.0.0/16")["Vpc"]["VpcId"]
+    ami = ec2.describe_images()["Images"][0]["ImageId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.77.1.0/24")["Subnet"]["SubnetId"]
+    instance = ec2.run_instances(ImageId=ami, MinCount=1, MaxCount=1, SubnetId=subnet)["Instances"][0]["InstanceId"]
+    name = f"wb-{uuid.uuid4().hex[:8]}"
+    arn = elbv2.create_target_group(Name=name, Protocol="HTTP", Port=80, VpcId=vpc, TargetType="instance")[
+        "TargetGroups"
+    ][0]["TargetGroupArn"]
+    elbv2.register_targets(
+        TargetGroupArn=arn, Targets=[{"Id": instance, "Port": 32768}, {"Id": instance, "Port": 32769}]
+    )
+    yield arn, instance
+    elbv2.delete_target_group(TargetGroupArn=arn)
+    ec2.terminate_instances(InstanceIds=[instance])
+    ec2.delete_subnet(SubnetId=subnet)
+    ec2.delete_vpc(VpcId=vpc)
+
+
+def _described(arn, **kwargs):
+    rows = aws.client("elbv2").describe_target_health(TargetGroupArn=arn, **kwargs)["TargetHealthDescriptions"]
+    return {(r["Target"]["Id"], r["Target"]["Port"]): r["TargetHealth"] for r in rows}
+
+
+def test_written_states_are_what_describe_target_health_returns(group, emulator_url):
+    """describe_target_health returns the lab's state, reason and description, target by target (id, port)."""
+    arn, instance = group
+    assert _described(arn)[(instance, 32768)]["State"] == "healthy"  # moto's own answer before the lab writes
+    health.publish(
+        emulator_url,
+        arn,
+        {(instance, 32768): health.Health("unhealthy", "Target.Timeout", "Request timed out")},
+    )
+    rows = _described(arn)
+    assert rows[(instance, 32768)] == {
+        "State": "unhealthy",
+        "Reason": "Target.Timeout",
+        "Description": "Request timed out",
+    }
+    assert rows[(instance, 32769)]["State"] == "healthy"  # no lab-written state: moto's behaviour
+    health.publish(emulator_url, arn, {(instance, 32769): health.INITIAL})
+    one = _described(arn, Targets=[{"Id": instance, "Port": 32769}])
+    assert one == {
+        (instance, 32769): {
+            "State": "initial",
+            "Reason": "Elb.InitialHealthChecking",
+            "Description": "Initial health checks in progress",
+        }
+    }
+
+
+def test_in_a_lab_group_registration_starts_initial_and_deregistration_drains(group, emulator_url):
+    """Between the lab's posts the emulator answers as AWS: new targets initial, removed ones draining and listed.
+
+    https://docs.aws.amazon.com/elasticloadbalancing/latest/application/target-group-health-checks.html
+    """
+    arn, instance = group
+    elbv2 = aws.client("elbv2")
+    health.publish(emulator_url, arn, {(instance, 32768): health.HEALTHY, (instance, 32769): health.HEALTHY})
+    elbv2.register_targets(TargetGroupArn=arn, Targets=[{"Id": instance, "Port": 32770}])
+    elbv2.deregister_targets(TargetGroupArn=arn, Targets=[{"Id": instance, "Port": 32768}])
+    rows = _described(arn)
+    assert rows[(instance, 32770)]["Reason"] == "Elb.RegistrationInProgress"
+    assert rows[(instance, 32768)] == {
+        "State": "draining",
+        "Reason": "Target.DeregistrationInProgress",
+        "Description": "Target deregistration is in progress",
+    }
+    health.publish(emulator_url, arn, {(instance, 32768): health.UNUSED})
+    assert (instance, 32768) not in _described(arn)  # drained: no longer listed
+
+
+def _post(url, body: bytes):
+    request = urllib.request.Request(url + "/_course/lab/target-health", data=body, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def test_bad_posts_are_refused_with_the_reason(group, emulator_url):
+    """A state or reason code AWS does not have, a malformed body or an unknown group: 400/404, nothing stored."""
+    arn, instance = group
+    bad_state = {"target_group_arn": arn, "targets": [{"id": instance, "port": 32768, "state": "sick"}]}
+    assert _post(emulator_url, json.dumps(bad_state).encode())[0] == 400
+    bad_reason = {
+        "target_group_arn": arn,
+        "targets": [{"id": instance, "port": 1, "state": "unhealthy", "reason": "X"}],
+    }
+    status, answer = _post(emulator_url, json.dumps(bad_reason).encode())
+    assert status == 400 and "reason code" in answer["error"]
+    assert _post(emulator_url, b"{not json")[0] == 400
+    unknown = {"target_group_arn": arn.replace(arn[-6:], "000000"), "targets": []}
+    assert _post(emulator_url, json.dumps(unknown).encode())[0] == 404
+    assert _described(arn)[(instance, 32768)]["State"] == "healthy"
