@@ -15,7 +15,10 @@ import signal
 import sys
 import uuid
 
-from helpers.runtime import moto_fixes
+from helpers.runtime import (
+    moto_fixes,
+    moto_lab_ecs,  # the lab ECS agent's writes (service events)
+)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -55,6 +58,8 @@ def main(argv: list[str] | None = None) -> None:
         if environ.get("PATH_INFO") == "/_course/health":
             start_response("200 OK", [("Content-Type", "application/json")])
             return [health]
+        if environ.get("PATH_INFO") == moto_lab_ecs.PATH:  # the lab's ECS agent: service events
+            return moto_lab_ecs.wsgi(environ, start_response)
         return moto_app(environ, start_response)
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
