@@ -22,6 +22,7 @@ import uuid
 
 import pytest
 
+from helpers.errors import CourseError
 from helpers.lab import agent as lab_agent
 from helpers.lab import containers
 from helpers.runtime import aws, cloud
@@ -312,3 +313,46 @@ def test_the_agent_process_joins_default_and_exits_cleanly_on_sigterm(instance_n
         except Exception:
             pass
         ec2.terminate_instances(InstanceIds=[instance])
+
+
+def test_spread_places_each_agents_share():
+    """spread by instanceId: new tasks go to the instance with the fewest of the service's tasks.
+
+    https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task-placement-strategies.html
+    """
+    instances = [("i-a", "arn/a"), ("i-b", "arn/b")]
+    agent = lab_agent.Agent.__new__(lab_agent.Agent)
+    agent.container_instance = "arn/a"
+    assert agent.my_share(2, {}, instances) == 1
+    assert agent.my_share(1, {"arn/a": 1}, instances) == 0
+    assert agent.my_share(3, {"arn/b": 2}, instances) == 3  # a catches up, then wins the tie
+    agent.container_instance = "arn/b"
+    assert agent.my_share(1, {}, instances) == 0  # a tie goes to the lower instance id
+
+
+def test_service_event_route_refuses_what_it_cannot_find(emulator_url):
+    """POST /_course/lab/service-event: an unknown service is a 400 with the reason, one message."""
+    with pytest.raises(CourseError, match="no service 'nope'"):
+        lab_agent.post_service_event(
+            emulator_url, {"region": cloud.region(), "cluster": "no-such-cluster", "service": "nope"}
+        )
+
+
+def test_an_exited_essential_container_gets_its_task_replaced(agent, course_like):
+    """A task whose essential container exits is stopped ("Essential container in task exited") and replaced.
+
+    https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task_definition_parameters.html#container_definition_essential
+    """
+    ecs, cluster = aws.client("ecs"), course_like["cluster"]
+    agent.register()
+    agent.step()
+    victim = next(iter(agent.tasks.values()))
+    api = next(c for c in victim.containers if c.name == "api")
+    containers._signal_group(api.process, 9)
+    api.process.wait(10)
+    agent.step()
+    assert victim.arn not in agent.tasks
+    stopped = ecs.describe_tasks(cluster=cluster, tasks=[victim.arn])["tasks"][0]
+    assert stopped["stoppedReason"] == "Essential container in task exited"
+    assert len(ecs.list_tasks(cluster=cluster, desiredStatus="RUNNING")["taskArns"]) == 2
+    assert lab_agent.stopped_message("web", [victim.id]) in _events(cluster)

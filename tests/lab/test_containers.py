@@ -255,3 +255,24 @@ def test_status_says_images_are_not_pulled():
     assert any(line.strip().startswith("nginx:") for line in lines)
     assert any(line.strip().startswith("node:") for line in lines)
     assert "memory limits:" in containers.memory_limits()
+
+
+def test_memory_limits_inside_ip_netns_exec_leave_the_hosts_mounts_alone(instance_ns):
+    """Under `ip netns exec` /sys is a fresh sysfs without cgroups: the hierarchy is mounted in that
+    process's private mount namespace, the limit still applies, and the host's mounts do not change."""
+    before = Path("/proc/self/mountinfo").read_text().count("cgroup")
+    code = (
+        "from helpers.lab import containers\n"
+        "kind, where = containers.memory_hierarchy()\n"
+        "group = containers._make_cgroup('lab-probe-memory', 32)\n"
+        "limit = (group / ('memory.max' if kind == 'v2' else 'memory.limit_in_bytes')).read_text().strip() if group else ''\n"
+        "containers._remove_cgroup(group)\n"
+        "print(kind, limit, group is not None and group.exists())"
+    )
+    done = in_ns(instance_ns, sys.executable, "-c", code)
+    assert done.returncode == 0, done.stderr
+    kind, *rest = done.stdout.split()
+    if kind == "None":
+        pytest.skip("no memory cgroup hierarchy on this machine")
+    assert rest == [str(32 * 1024 * 1024), "False"]
+    assert Path("/proc/self/mountinfo").read_text().count("cgroup") == before
