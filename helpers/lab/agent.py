@@ -276,6 +276,7 @@ class Agent:
             ]:
                 if described.get("ec2InstanceId") == self.instance_id:
                     self.container_instance = described["containerInstanceArn"]
+                    self._forget_orphans()
                     return self.container_instance
         low, high = self.host.port_range()
         answer = self.ecs.register_container_instance(
@@ -290,6 +291,16 @@ class Agent:
         )
         self.container_instance = answer["containerInstance"]["containerInstanceArn"]
         return self.container_instance
+
+    def _forget_orphans(self) -> None:
+        """An earlier run of this agent left tasks RUNNING that no process runs now: stop them,
+        as the real agent reconciles its state when it reconnects."""
+        arns = self.ecs.list_tasks(
+            cluster=self.cluster, containerInstance=self.container_instance, desiredStatus="RUNNING"
+        ).get("taskArns", [])
+        for arn in arns:
+            if arn not in self.tasks:
+                self.ecs.stop_task(cluster=self.cluster, task=arn, reason="The lab's ECS agent restarted")
 
     # -- 3. one scheduler pass -----------------------------------------------
 
@@ -324,8 +335,24 @@ class Agent:
             mine += target == self.container_instance
         return mine
 
-    def _unrunnable(self, definition: dict) -> str | None:
+    def my_removals(self, surplus: int, counts: dict[str, int], instances: list[tuple[str, str]]) -> int:
+        """How many of ``surplus`` tasks to stop come off this instance: spread keeps the balance,
+        so each comes off the instance with the most (a tie: the higher instance id)."""
+        counts = {arn: counts.get(arn, 0) for _, arn in instances}
+        mine = 0
+        for _ in range(surplus):
+            source = max(instances, key=lambda pair: (counts[pair[1]], pair[0]))[1]
+            if counts[source] == 0:
+                break
+            counts[source] -= 1
+            mine += source == self.container_instance
+        return mine
+
+    def _unrunnable(self, definition: dict, service: dict | None = None) -> str | None:
         """Why the lab cannot run this task definition (naming the field), or None."""
+        launch = (service or {}).get("launchType") or "EC2"
+        if launch != "EC2":
+            return f"service field `launchType` is {launch!r}: the lab runs tasks on the cluster's EC2 instances only"
         mode = definition.get("networkMode") or "bridge"
         if mode != "bridge":
             return f"task definition field `networkMode` is {mode!r}: the lab runs bridge mode only"
@@ -333,7 +360,7 @@ class Agent:
             return "task definition field `volumes` is set: the lab mounts no task volumes"
         for container in definition.get("containerDefinitions", []):
             try:
-                containers._check_definition(container)
+                containers.check_definition(container)
                 images.image_for(container.get("image", ""), container.get("name", ""))
             except CourseError as error:
                 return error.what
@@ -356,7 +383,7 @@ class Agent:
     def _schedule(self, service: dict, instances: list, now: float) -> None:
         name = service["serviceName"]
         definition = self.ecs.describe_task_definition(taskDefinition=service["taskDefinition"])["taskDefinition"]
-        why = self._unrunnable(definition)
+        why = self._unrunnable(definition, service)
         if why:
             key = f"{name}:{definition['taskDefinitionArn']}"
             if key not in self.problems:
@@ -376,18 +403,19 @@ class Agent:
             for _ in range(self.my_share(missing, counts, instances)):
                 if not self._start_task(service, definition):
                     break
-        elif missing < 0:
+        elif missing < 0 and instances:
             mine = [t for t in self.tasks.values() if t.service == name and t.draining_until is None]
-            surplus = min(-missing, max(0, len(mine) - (desired // max(1, len(instances)))))
-            for task in sorted(mine, key=lambda t: -t.started)[:surplus]:
+            for task in sorted(mine, key=lambda t: -t.started)[: self.my_removals(-missing, counts, instances)]:
                 self._drain(task, service, now)
         live_count = len([t for t in self._service_tasks(name) if not self._draining(t["taskArn"])])
         self.event(name, running_count=live_count, pending_count=max(0, desired - live_count))
-        steady = live_count == desired and instances and instances[0][1] == self.container_instance
-        if steady and name not in self.steady:
-            self.event(name, steady_message(name))
+        # Steady: the desired count runs and nothing drains (reported by one agent: the lowest instance id).
+        draining = any(t.service == name and t.draining_until is not None for t in self.tasks.values())
+        if live_count == desired and not draining:
+            if name not in self.steady and instances and instances[0][1] == self.container_instance:
+                self.event(name, steady_message(name))
             self.steady.add(name)
-        elif live_count != desired:
+        else:
             self.steady.discard(name)
 
     def _draining(self, task_arn: str) -> bool:

@@ -262,7 +262,7 @@ def _argv(definition: dict, image: images.Image) -> list[str]:
     return argv
 
 
-def _check_definition(definition: dict) -> None:
+def check_definition(definition: dict) -> None:
     """Raise for what the lab cannot run in a container definition, naming the field."""
     name = definition.get("name", "?")
     for key, why in (
@@ -373,7 +373,7 @@ class DockerHost:
     def run_task(self, task: str, definitions: list[dict], stop_timeout: float = STOP_TIMEOUT) -> list[Container]:
         """Start every container of one task (linked ones first); on failure, nothing is left."""
         for definition in definitions:
-            _check_definition(definition)
+            check_definition(definition)
             image = images.image_for(definition.get("image", ""), definition.get("name", ""))
             _argv(definition, image)
             image.program_path()

@@ -356,3 +356,35 @@ def test_an_exited_essential_container_gets_its_task_replaced(agent, course_like
     assert stopped["stoppedReason"] == "Essential container in task exited"
     assert len(ecs.list_tasks(cluster=cluster, desiredStatus="RUNNING")["taskArns"]) == 2
     assert lab_agent.stopped_message("web", [victim.id]) in _events(cluster)
+
+
+def test_scale_in_takes_tasks_off_the_fullest_instance():
+    """Scale-in keeps the spread: a task comes off the instance with the most of them."""
+    instances = [("i-a", "arn/a"), ("i-b", "arn/b")]
+    agent = lab_agent.Agent.__new__(lab_agent.Agent)
+    agent.container_instance = "arn/a"
+    assert agent.my_removals(1, {"arn/a": 2, "arn/b": 1}, instances) == 1
+    assert agent.my_removals(1, {"arn/a": 1, "arn/b": 1}, instances) == 0  # a tie: the higher id
+    assert agent.my_removals(2, {"arn/a": 1, "arn/b": 1}, instances) == 1
+    assert agent.my_removals(5, {"arn/a": 1}, instances) == 1
+
+
+def test_scale_in_drains_then_stops_a_task(agent, course_like):
+    """desired_count 2 → 1: one target is deregistered, drains for deregistration_delay, its task stops.
+
+    https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-target-groups.html#deregistration-delay
+    """
+    ecs, cluster, group = aws.client("ecs"), course_like["cluster"], course_like["group"]
+    agent.register()
+    agent.step()
+    ecs.update_service(cluster=cluster, service="web", desiredCount=1)
+    agent.step()
+    assert len(_targets(group)) == 1
+    draining = [t for t in agent.tasks.values() if t.draining_until is not None]
+    assert len(draining) == 1
+    time.sleep(1.1)
+    agent.step()
+    assert len(ecs.list_tasks(cluster=cluster, desiredStatus="RUNNING")["taskArns"]) == 1
+    assert _events(cluster)[0] == lab_agent.stopped_message("web", [draining[0].id])
+    agent.step()
+    assert _events(cluster)[:2] == [lab_agent.steady_message("web"), lab_agent.stopped_message("web", [draining[0].id])]
