@@ -406,15 +406,18 @@ class DockerHost:
             visit(d["name"])
         self.ensure()
         started: list[Container] = []
-        addresses = {name: self._free_address_reserving(task, name) for name in order}
+        addresses = {}
+        for name in order:
+            addresses[name] = self._free_address_reserving(task, name)
         try:
             for name in order:
                 started.append(self._start(task, by_name[name], addresses))
         except BaseException:
-            for container in reversed(started):
-                self.stop(container, timeout=stop_timeout)
-            for name in order:
-                self.containers.pop(self.container_ns(task, name), None)
+            # Everything this task made goes, the half-built container's netns and cgroup included.
+            for name in reversed(order):
+                reserved = self.containers.get(self.container_ns(task, name))
+                if reserved is not None:
+                    self.stop(reserved, timeout=stop_timeout)
             raise
         return started
 
@@ -489,7 +492,14 @@ class DockerHost:
         # Ports: bridge mode, hostPort 0 → a free port of the instance's ephemeral range.
         for mapping in definition.get("portMappings") or []:
             container_port = int(mapping["containerPort"])
-            host_port = int(mapping.get("hostPort") or 0) or self._free_host_port()
+            host_port = int(mapping.get("hostPort") or 0)
+            if host_port and host_port in self._busy_ports():
+                raise CourseError(
+                    f"Container {name!r} cannot get host port {host_port} (task definition field `portMappings`).",
+                    "Another container or program on the instance already uses it (Docker: port is already allocated).",
+                    "use hostPort 0 (a dynamic port), so several tasks fit on one instance.",
+                )
+            host_port = host_port or self._free_host_port()
             container.ports[container_port] = host_port
             self._add_dnat(container, container_port, host_port)
         return container

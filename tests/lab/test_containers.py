@@ -276,3 +276,17 @@ def test_memory_limits_inside_ip_netns_exec_leave_the_hosts_mounts_alone(instanc
         pytest.skip("no memory cgroup hierarchy on this machine")
     assert rest == [str(32 * 1024 * 1024), "False"]
     assert Path("/proc/self/mountinfo").read_text().count("cgroup") == before
+
+
+def test_a_task_that_fails_to_start_leaves_nothing(docker_host, instance_ns, lab_ws):
+    """Two containers on one fixed host port: the second fails naming `portMappings`, and the whole
+    task is rolled back (no namespace, process or rule left)."""
+    fixed = [
+        dict(WEB_CONTAINERS[1], name=f"api{i}", portMappings=[{"containerPort": 3000, "hostPort": 40500}])
+        for i in (1, 2)
+    ]
+    with pytest.raises(CourseError, match="`portMappings`"):
+        docker_host.run_task("t9", fixed)
+    assert containers.leftover_namespaces(lab_ws) == []
+    assert docker_host.containers == {}
+    assert "dnat" not in in_ns(instance_ns, "nft", "list", "table", "ip", "lab_docker").stdout
