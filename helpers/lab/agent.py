@@ -371,7 +371,20 @@ class Agent:
         now = time.monotonic()
         instances = self._instances()
         if self.container_instance not in {arn for _, arn in instances}:
-            self.register()  # the emulator restarted, or someone deregistered us
+            # The emulator restarted (its state is gone), or someone deregistered us: the tasks we ran
+            # belong to no ECS any more. Stop their containers, then join again.
+            # ECS deregisters an orphaned service task's targets and replaces the task (API_DeregisterContainerInstance).
+            for task in list(self.tasks.values()):
+                for container in reversed(task.containers):
+                    self.host.stop(container, timeout=self.stop_timeout)
+                self.tasks.pop(task.arn, None)
+                try:
+                    self._deregister(task)
+                    self.ecs.stop_task(cluster=self.cluster, task=task.arn, reason="Container instance deregistered")
+                except Exception:  # an emulator that restarted has neither the targets nor the task
+                    pass
+            self.container_instance = None
+            self.register()
             instances = self._instances()
         arns = self.ecs.list_services(cluster=self.cluster).get("serviceArns", [])
         services = self.ecs.describe_services(cluster=self.cluster, services=arns).get("services", []) if arns else []
@@ -393,7 +406,8 @@ class Agent:
         self._check_health(service, now)
         self._reap_exited(service)
         running = self._service_tasks(name)
-        live = [t for t in running if not self._draining(t["taskArn"])]
+        active = {arn for _, arn in instances}  # tasks left on a deregistered instance count for nothing
+        live = [t for t in running if not self._draining(t["taskArn"]) and t.get("containerInstanceArn") in active]
         counts: dict[str, int] = {}
         for task in live:
             counts[task.get("containerInstanceArn", "")] = counts.get(task.get("containerInstanceArn", ""), 0) + 1
@@ -407,7 +421,13 @@ class Agent:
             mine = [t for t in self.tasks.values() if t.service == name and t.draining_until is None]
             for task in sorted(mine, key=lambda t: -t.started)[: self.my_removals(-missing, counts, instances)]:
                 self._drain(task, service, now)
-        live_count = len([t for t in self._service_tasks(name) if not self._draining(t["taskArn"])])
+        live_count = len(
+            [
+                t
+                for t in self._service_tasks(name)
+                if not self._draining(t["taskArn"]) and t.get("containerInstanceArn") in active
+            ]
+        )
         self.event(name, running_count=live_count, pending_count=max(0, desired - live_count))
         # Steady: the desired count runs and nothing drains (reported by one agent: the lowest instance id).
         draining = any(t.service == name and t.draining_until is not None for t in self.tasks.values())

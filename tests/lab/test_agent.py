@@ -388,3 +388,52 @@ def test_scale_in_drains_then_stops_a_task(agent, course_like):
     assert _events(cluster)[0] == lab_agent.stopped_message("web", [draining[0].id])
     agent.step()
     assert _events(cluster)[:2] == [lab_agent.steady_message("web"), lab_agent.stopped_message("web", [draining[0].id])]
+
+
+def test_a_restarted_agent_stops_the_tasks_nobody_runs_and_starts_new_ones(
+    agent, course_like, instance_ns, lab_ws, tmp_path
+):
+    """The agent process died with its tasks RUNNING in ECS: the next one re-uses the registration,
+    stops those orphans (as the real agent reconciles on reconnect) and runs the desired count again."""
+    ecs, cluster = aws.client("ecs"), course_like["cluster"]
+    first_arn = agent.register()
+    agent.step()
+    orphans = set(agent.tasks)
+    for task in list(agent.tasks.values()):  # the process "dies": its containers go, ECS is not told
+        for container in task.containers:
+            agent.host.stop(container, timeout=5)
+    agent.tasks.clear()
+    second = lab_agent.Agent(
+        agent.endpoint,
+        agent.region,
+        agent.instance_id,
+        instance_ns,
+        INSTANCE_ADDRESS,
+        ws=lab_ws,
+        workdir=tmp_path / "lab2",
+        stop_timeout=5,
+    )
+    try:
+        assert second.register() == first_arn
+        second.step()
+        running = set(ecs.list_tasks(cluster=cluster, desiredStatus="RUNNING")["taskArns"])
+        assert len(running) == 2 and not running & orphans
+        stopped = ecs.describe_tasks(cluster=cluster, tasks=sorted(orphans))["tasks"]
+        assert {t["stoppedReason"] for t in stopped} == {"The lab's ECS agent restarted"}
+    finally:
+        second.shutdown()
+
+
+def test_a_deregistered_instance_joins_again_with_fresh_tasks(agent, course_like, lab_ws):
+    """Someone deregisters the container instance (or the emulator restarted empty): the agent stops
+    the containers no ECS knows any more, registers again and runs the desired count anew."""
+    ecs, cluster = aws.client("ecs"), course_like["cluster"]
+    first = agent.register()
+    agent.step()
+    old = {c.namespace for t in agent.tasks.values() for c in t.containers}
+    ecs.deregister_container_instance(cluster=cluster, containerInstance=first, force=True)
+    agent.step()
+    assert agent.container_instance and agent.container_instance != first
+    now = {c.namespace for t in agent.tasks.values() for c in t.containers}
+    assert len(agent.tasks) == 2 and not now & old
+    assert sorted(containers.leftover_namespaces(lab_ws)) == sorted(now)
