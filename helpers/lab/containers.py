@@ -32,7 +32,7 @@ https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task_definition_para
 ``memory`` (MiB) is a hard limit in a memory cgroup: cgroup v2 (``memory.max``) where
 the unified hierarchy has the memory controller, else cgroup v1 (``memory.limit_in_bytes``);
 where neither is writable the limit is not applied and ``memory_limits()`` says why.
-On this course's CI machines the v2 hierarchy has no memory controller (hybrid mode), so
+On the machine this was built on the v2 hierarchy has no memory controller (hybrid mode), so
 the v1 controller is used. Inside ``ip netns exec`` (how the agent runs) /sys is a fresh
 sysfs without cgroup mounts: the hierarchy is then mounted in that process's own private
 mount namespace, never in the host's.

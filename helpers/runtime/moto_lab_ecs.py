@@ -91,6 +91,8 @@ def wsgi(environ, start_response):
     try:
         length = int(environ.get("CONTENT_LENGTH") or 0)
         body = json.loads(environ["wsgi.input"].read(length) or b"{}")
+        if environ.get("HTTP_X_MOTO_ACCOUNT_ID"):  # a room emulator's gate names the signer's account
+            body.setdefault("account", environ["HTTP_X_MOTO_ACCOUNT_ID"])
         result = apply(body)
     except (BadRequest, ValueError, KeyError) as error:
         start_response("400 Bad Request", [("Content-Type", "application/json")])
