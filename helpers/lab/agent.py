@@ -116,6 +116,14 @@ def no_instances_message(service: str) -> str:
     )
 
 
+def port_in_use_message(service: str, container_instance_id: str) -> str:
+    return (
+        f"service {service} was unable to place a task because no container instance met all of its "
+        f"requirements. The closest matching container-instance {container_instance_id} is already using a "
+        "port required by your task."
+    )
+
+
 def cluster_from_user_data(user_data: str) -> str:
     """ECS_CLUSTER from an instance's user data (base64, as EC2 returns it), or "default"."""
     text = user_data or ""
@@ -415,7 +423,7 @@ class Agent:
         missing = desired - len(live)
         if missing > 0 and instances:
             for _ in range(self.my_share(missing, counts, instances)):
-                if not self._start_task(service, definition):
+                if not self._ports_free(name, definition) or not self._start_task(service, definition):
                     break
         elif missing < 0 and instances:
             mine = [t for t in self.tasks.values() if t.service == name and t.draining_until is None]
@@ -437,6 +445,23 @@ class Agent:
             self.steady.add(name)
         else:
             self.steady.discard(name)
+
+    def _ports_free(self, name: str, definition: dict) -> bool:
+        """A fixed hostPort already taken on this instance: ECS places no task here, and says so."""
+        fixed = {
+            int(m["hostPort"])
+            for c in definition.get("containerDefinitions", [])
+            for m in c.get("portMappings") or []
+            if m.get("hostPort")
+        }
+        if not fixed & self.host.busy_ports():
+            self.problems.pop(f"{name}:ports", None)
+            return True
+        message = port_in_use_message(name, self.container_instance.rsplit("/", 1)[-1])
+        if self.problems.get(f"{name}:ports") != message:
+            self.problems[f"{name}:ports"] = message
+            self.event(name, message)
+        return False
 
     def _draining(self, task_arn: str) -> bool:
         task = self.tasks.get(task_arn)

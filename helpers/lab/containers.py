@@ -332,7 +332,8 @@ class DockerHost:
         text = _in(self.instance_ns, "cat", "/proc/sys/net/ipv4/ip_local_port_range").stdout.split()
         return int(text[0]), int(text[1])
 
-    def _busy_ports(self) -> set[int]:
+    def busy_ports(self) -> set[int]:
+        """Host ports in use on the instance: mapped by a container, or listening in its namespace."""
         busy = {port for c in self.containers.values() for port in c.ports.values()}
         listing = _in(self.instance_ns, "cat", "/proc/net/tcp", "/proc/net/tcp6", check=False).stdout
         for line in listing.splitlines()[1:]:
@@ -343,7 +344,7 @@ class DockerHost:
 
     def _free_host_port(self) -> int:
         low, high = self.port_range()
-        busy = self._busy_ports()
+        busy = self.busy_ports()
         start = self._last_port + 1 if low <= self._last_port < high else low
         span = high - low + 1
         for offset in range(span):
@@ -493,7 +494,7 @@ class DockerHost:
         for mapping in definition.get("portMappings") or []:
             container_port = int(mapping["containerPort"])
             host_port = int(mapping.get("hostPort") or 0)
-            if host_port and host_port in self._busy_ports():
+            if host_port and host_port in self.busy_ports():
                 raise CourseError(
                     f"Container {name!r} cannot get host port {host_port} (task definition field `portMappings`).",
                     "Another container or program on the instance already uses it (Docker: port is already allocated).",

@@ -437,3 +437,27 @@ def test_a_deregistered_instance_joins_again_with_fresh_tasks(agent, course_like
     now = {c.namespace for t in agent.tasks.values() for c in t.containers}
     assert len(agent.tasks) == 2 and not now & old
     assert sorted(containers.leftover_namespaces(lab_ws)) == sorted(now)
+
+
+def test_a_fixed_host_port_fits_one_task_per_instance(agent, course_like):
+    """hostPort fixed: the second task finds no instance with the port free; ECS's event says so.
+
+    https://docs.aws.amazon.com/AmazonECS/latest/developerguide/service-event-messages.html
+    """
+    ecs, cluster = aws.client("ecs"), course_like["cluster"]
+    fixed = dict(WEB_CONTAINERS[1], portMappings=[{"containerPort": 3000, "hostPort": 40600, "protocol": "tcp"}])
+    definition = ecs.register_task_definition(family=f"{cluster}-fixed", containerDefinitions=[fixed])[
+        "taskDefinition"
+    ]["taskDefinitionArn"]
+    ecs.create_service(cluster=cluster, serviceName="fixed", taskDefinition=definition, desiredCount=2)
+    try:
+        arn = agent.register()
+        agent.step()
+        agent.step()
+        assert len([t for t in agent.tasks.values() if t.service == "fixed"]) == 1
+        events = [
+            e["message"] for e in ecs.describe_services(cluster=cluster, services=["fixed"])["services"][0]["events"]
+        ]
+        assert events.count(lab_agent.port_in_use_message("fixed", arn.rsplit("/", 1)[-1])) == 1
+    finally:
+        ecs.delete_service(cluster=cluster, service="fixed", force=True)
