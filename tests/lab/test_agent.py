@@ -1,0 +1,463 @@
+"""The ECS agent stand-in: registers the instance, runs the service's tasks as real containers,
+registers their targets, replaces unhealthy ones, and writes ECS's service events.
+
+Against the session's emulator (real ECS/EC2/ELBv2 APIs); containers are real processes in a
+throwaway instance namespace (tests/lab/test_containers.py's fixtures). Needs root: skipped
+otherwise, failed instead when CI is set.
+
+Target health: the alb part's ``POST /_course/lab/target-health`` route is built on another
+branch, so here an unhealthy target is written by replacing ``Agent.target_health`` (the one
+place the agent reads ``describe_target_health``) for that target only.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import signal
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+
+from helpers.errors import CourseError
+from helpers.lab import agent as lab_agent
+from helpers.lab import containers
+from helpers.runtime import aws, cloud
+from tests.lab import test_containers as base
+from tests.lab.test_containers import INSTANCE_ADDRESS, WEB_CONTAINERS, fetch_retrying
+
+# The throwaway instance namespace and this test's own <ws>, shared with the container tests.
+instance_ns = base.instance_ns
+lab_ws = base.lab_ws
+
+USER_DATA = '#!/bin/bash\necho "ECS_CLUSTER={cluster}" >> /etc/ecs/ecs.config\n'
+
+
+def _names(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def course_like(emulator_url):
+    """A cluster, an instance whose user data names it, the web task definition, a target group, a service."""
+    ec2, ecs, elbv2 = aws.client("ec2"), aws.client("ecs"), aws.client("elbv2")
+    vpc = ec2.create_vpc(CidrBlock="10.99.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.99.0.0/24", AvailabilityZone="us-east-1a")["Subnet"]["SubnetId"]
+    cluster = _names("lab-agent")
+    user_data = USER_DATA.format(cluster=cluster)  # boto3 base64-encodes UserData itself
+    instance = ec2.run_instances(
+        ImageId="ami-12c6146b", MinCount=1, MaxCount=1, SubnetId=subnet, UserData=user_data, InstanceType="t3.small"
+    )["Instances"][0]["InstanceId"]
+    ecs.create_cluster(clusterName=cluster)
+    definition = ecs.register_task_definition(
+        family=cluster,
+        networkMode="bridge",
+        requiresCompatibilities=["EC2"],
+        memory="256",
+        containerDefinitions=WEB_CONTAINERS,
+    )["taskDefinition"]["taskDefinitionArn"]
+    group = elbv2.create_target_group(Name=cluster, Protocol="HTTP", Port=80, VpcId=vpc, TargetType="instance")[
+        "TargetGroups"
+    ][0]["TargetGroupArn"]
+    elbv2.modify_target_group_attributes(
+        TargetGroupArn=group, Attributes=[{"Key": "deregistration_delay.timeout_seconds", "Value": "1"}]
+    )
+    ecs.create_service(
+        cluster=cluster,
+        serviceName="web",
+        taskDefinition=definition,
+        desiredCount=2,
+        launchType="EC2",
+        healthCheckGracePeriodSeconds=1,
+        loadBalancers=[{"targetGroupArn": group, "containerName": "nginx", "containerPort": 80}],
+    )
+    yield {"cluster": cluster, "instance": instance, "group": group, "definition": definition, "vpc": vpc}
+    ecs.update_service(cluster=cluster, service="web", desiredCount=0)
+    ecs.delete_service(cluster=cluster, service="web", force=True)
+    ec2.terminate_instances(InstanceIds=[instance])
+
+
+@pytest.fixture
+def agent(instance_ns, lab_ws, tmp_path, course_like, emulator_url):
+    the_agent = lab_agent.Agent(
+        emulator_url,
+        cloud.region(),
+        course_like["instance"],
+        instance_ns,
+        INSTANCE_ADDRESS,
+        ws=lab_ws,
+        workdir=tmp_path / "lab",
+        stop_timeout=5,
+    )
+    try:
+        yield the_agent
+    finally:
+        the_agent.shutdown()
+        assert not containers.leftover_namespaces(lab_ws)
+
+
+def _events(cluster: str) -> list[str]:
+    service = aws.client("ecs").describe_services(cluster=cluster, services=["web"])["services"][0]
+    return [event["message"] for event in service["events"]]
+
+
+def _targets(group: str) -> list[tuple[str, int]]:
+    health = aws.client("elbv2").describe_target_health(TargetGroupArn=group)["TargetHealthDescriptions"]
+    return sorted((d["Target"]["Id"], d["Target"]["Port"]) for d in health)
+
+
+def test_cluster_comes_from_the_user_data_else_default():
+    """ECS_CLUSTER in /etc/ecs/ecs.config, written by the launch template's script; none → "default".
+
+    https://docs.aws.amazon.com/AmazonECS/latest/developerguide/ecs-agent-config.html
+    """
+    script = USER_DATA.format(cluster="course-learner")
+    assert lab_agent.cluster_from_user_data(base64.b64encode(script.encode()).decode()) == "course-learner"
+    assert lab_agent.cluster_from_user_data(script) == "course-learner"
+    assert lab_agent.cluster_from_user_data("") == "default"
+    assert lab_agent.cluster_from_user_data("#!/bin/bash\n# ECS_CLUSTER=commented\n") == "default"
+
+
+def test_agent_runs_the_desired_tasks_and_registers_their_targets(agent, course_like, instance_ns):
+    """desired_count tasks: started with start_task (list_tasks shows them), their containers answer
+    on their host ports, and each (instance id, host port) is a target of the service's target group.
+
+    https://docs.aws.amazon.com/AmazonECS/latest/developerguide/service-load-balancing.html
+    https://docs.aws.amazon.com/AmazonECS/latest/developerguide/service-event-messages.html
+    """
+    ecs, cluster = aws.client("ecs"), course_like["cluster"]
+    arn = agent.register()
+    described = ecs.describe_container_instances(cluster=cluster, containerInstances=[arn])["containerInstances"][0]
+    assert described["ec2InstanceId"] == course_like["instance"]
+    agent.step()
+    tasks = ecs.list_tasks(cluster=cluster, desiredStatus="RUNNING")["taskArns"]
+    assert len(tasks) == 2 and set(tasks) == set(agent.tasks)
+    low, high = agent.host.port_range()
+    ports = sorted(port for task in agent.tasks.values() for _, port in task.targets)
+    assert len(set(ports)) == 2 and all(low <= p <= high for p in ports)
+    assert _targets(course_like["group"]) == [(course_like["instance"], p) for p in ports]
+    for port in ports:
+        status, body = fetch_retrying(instance_ns, f"http://{INSTANCE_ADDRESS}:{port}/")
+        assert status == 200 and json.loads(body) == {"ok": True, "path": "/"}
+    events = _events(cluster)
+    ids = [t.rsplit("/", 1)[-1] for t in tasks]
+    assert any(e.startswith("(service web) has started 1 tasks: (task ") for e in events)
+    assert all(any(f"(task {i})" in e for e in events) for i in ids)
+    assert events.count(lab_agent.registered_message("web", 1, course_like["group"])) == 2
+    service = ecs.describe_services(cluster=cluster, services=["web"])["services"][0]
+    assert service["runningCount"] == 2
+    agent.step()  # steady: nothing more is started
+    assert len(ecs.list_tasks(cluster=cluster, desiredStatus="RUNNING")["taskArns"]) == 2
+    assert _events(cluster)[0] == lab_agent.steady_message("web")
+
+
+def test_unhealthy_target_gets_its_task_replaced_on_a_new_host_port(agent, course_like, monkeypatch):
+    """After the grace period, a task whose target is unhealthy is drained (deregistration_delay)
+    and stopped, and a replacement starts on a new host port; the events say so, newest first.
+
+    https://docs.aws.amazon.com/AmazonECS/latest/developerguide/service-unhealthy-event-messages.html
+    https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-target-groups.html#deregistration-delay
+    """
+    ecs, cluster, group = aws.client("ecs"), course_like["cluster"], course_like["group"]
+    agent.register()
+    agent.step()
+    victim = sorted(agent.tasks.values(), key=lambda t: t.targets[0][1])[0]
+    old_port = victim.targets[0][1]
+    real = agent.target_health
+
+    def health(target_group, port):  # stand-in for the alb part's POST /_course/lab/target-health
+        if port == old_port:
+            return {"State": "unhealthy", "Reason": "Target.Timeout", "Description": "Request timed out"}
+        return real(target_group, port)
+
+    monkeypatch.setattr(agent, "target_health", health)
+    time.sleep(1.1)  # healthCheckGracePeriodSeconds = 1
+    agent.step()
+    assert victim.draining_until is not None
+    ports = {p for t in agent.tasks.values() if t.draining_until is None for _, p in t.targets}
+    assert len(ports) == 2 and old_port not in ports
+    assert (course_like["instance"], old_port) not in _targets(group)
+    assert victim.containers[0].running()  # still draining
+    time.sleep(1.1)  # deregistration_delay = 1
+    agent.step()
+    assert victim.arn not in agent.tasks and not victim.containers[0].running()
+    stopped = ecs.describe_tasks(cluster=cluster, tasks=[victim.arn])["tasks"][0]
+    assert stopped["lastStatus"] == "STOPPED"
+    assert len(ecs.list_tasks(cluster=cluster, desiredStatus="RUNNING")["taskArns"]) == 2
+    events = _events(cluster)
+    group_name = group.split(":targetgroup/")[-1].split("/")[0]
+    expected = [
+        lab_agent.stopped_message("web", [victim.id]),
+        lab_agent.draining_message("web", 1),
+        lab_agent.deregistered_message("web", 1, group),
+        lab_agent.unhealthy_message(
+            "web", victim.id, course_like["instance"], old_port, group_name, "Request timed out"
+        ),
+    ]
+    positions = [events.index(message) for message in expected]
+    assert positions == sorted(positions)  # newest first: stopped after draining after deregistered after unhealthy
+    assert events.index(expected[0]) < events.index(lab_agent.started_message("web", [victim.id]))
+
+
+def test_a_task_definition_the_lab_cannot_run_is_an_event_naming_the_field(agent, course_like):
+    """awsvpc network mode: one event naming `networkMode`; the agent keeps running the other service."""
+    ecs, cluster = aws.client("ecs"), course_like["cluster"]
+    awsvpc = ecs.register_task_definition(
+        family=f"{cluster}-vpc", networkMode="awsvpc", containerDefinitions=[dict(WEB_CONTAINERS[1])]
+    )["taskDefinition"]["taskDefinitionArn"]
+    ecs.create_service(cluster=cluster, serviceName="vpc", taskDefinition=awsvpc, desiredCount=1, launchType="EC2")
+    try:
+        agent.register()
+        agent.step()
+        agent.step()
+        vpc_events = [
+            e["message"] for e in ecs.describe_services(cluster=cluster, services=["vpc"])["services"][0]["events"]
+        ]
+        assert len(vpc_events) == 1 and "`networkMode`" in vpc_events[0] and "awsvpc" in vpc_events[0]
+        assert len(agent.tasks) == 2  # the web service still runs
+        agent.write_status()
+        assert any("`networkMode`" in line for line in lab_agent.status_lines(agent.workdir))
+    finally:
+        ecs.delete_service(cluster=cluster, service="vpc", force=True)
+
+
+def test_no_container_instance_event_for_the_controllers_cluster_loop(emulator_url):
+    """A service in a cluster without container instances: ECS's "unable to place a task" event.
+
+    https://docs.aws.amazon.com/AmazonECS/latest/developerguide/service-event-messages.html
+    """
+    ecs = aws.client("ecs")
+    cluster = _names("lab-empty")
+    ecs.create_cluster(clusterName=cluster)
+    definition = ecs.register_task_definition(family=cluster, containerDefinitions=[dict(WEB_CONTAINERS[1])])[
+        "taskDefinition"
+    ]["taskDefinitionArn"]
+    ecs.create_service(cluster=cluster, serviceName="web", taskDefinition=definition, desiredCount=1)
+    try:
+        assert lab_agent.report_unplaceable(ecs, emulator_url, cloud.region(), cluster) == ["web"]
+        assert lab_agent.report_unplaceable(ecs, emulator_url, cloud.region(), cluster) == []  # not repeated
+        assert _events(cluster) == [lab_agent.no_instances_message("web")]
+    finally:
+        ecs.delete_service(cluster=cluster, service="web", force=True)
+
+
+def test_the_agent_process_joins_default_and_exits_cleanly_on_sigterm(instance_ns, lab_ws, tmp_path, emulator_url):
+    """Run as a process: `python -m helpers.lab.agent --namespace NS ...`. No ECS_CLUSTER
+    in the user data → the agent joins "default", creating it; SIGTERM → it stops its tasks, exits 0.
+
+    github.com/aws/amazon-ecs-agent ecs-agent/api/ecs/client/ecs_client.go (RegisterContainerInstance)
+    """
+    ec2, ecs = aws.client("ec2"), aws.client("ecs")
+    vpc = ec2.create_vpc(CidrBlock="10.98.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.98.0.0/24")["Subnet"]["SubnetId"]
+    instance = ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1, SubnetId=subnet)["Instances"][0][
+        "InstanceId"
+    ]
+    definition = ecs.register_task_definition(
+        family=_names("lab-default"), containerDefinitions=[dict(WEB_CONTAINERS[1])]
+    )["taskDefinition"]["taskDefinitionArn"]
+    process = None
+    service = _names("svc")
+    try:
+        # From the host's namespace: the emulator listens on the host's loopback, which no lab namespace
+        # reaches; the agent enters the instance namespace itself (ip -n / ip netns exec) for all it does.
+        argv = [sys.executable, "-m", "helpers.lab.agent", "--endpoint", emulator_url]
+        argv += ["--region", cloud.region(), "--instance-id", instance, "--namespace", instance_ns]
+        argv += [
+            "--address",
+            INSTANCE_ADDRESS,
+            "--ws",
+            lab_ws,
+            "--workdir",
+            str(tmp_path / "lab"),
+            "--stop-timeout",
+            "5",
+        ]
+        process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        ours = None
+        for _ in range(100):  # ≤ 10 s
+            clusters = ecs.describe_clusters(clusters=["default"])["clusters"]
+            if clusters and clusters[0]["status"] == "ACTIVE":
+                arns = ecs.list_container_instances(cluster="default")["containerInstanceArns"]
+                found = (
+                    ecs.describe_container_instances(cluster="default", containerInstances=arns)["containerInstances"]
+                    if arns
+                    else []
+                )
+                ours = next((c for c in found if c["ec2InstanceId"] == instance), None)
+                if ours:
+                    break
+            time.sleep(0.1)
+        assert ours, process.stdout.read() if process.poll() is not None else "not registered in 10 s"
+        ecs.create_service(cluster="default", serviceName=service, taskDefinition=definition, desiredCount=1)
+        for _ in range(100):
+            if containers.leftover_namespaces(lab_ws):
+                break
+            time.sleep(0.1)
+        assert len(containers.leftover_namespaces(lab_ws)) == 1  # the api container runs
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(20) == 0, process.stdout.read()
+        assert not containers.leftover_namespaces(lab_ws)
+        running = ecs.list_tasks(cluster="default", desiredStatus="RUNNING")["taskArns"]
+        described = ecs.describe_tasks(cluster="default", tasks=running)["tasks"] if running else []
+        assert not [t for t in described if t.get("group") == f"service:{service}"]
+    finally:
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait(10)
+        try:
+            ecs.delete_service(cluster="default", service=service, force=True)
+        except Exception:
+            pass
+        ec2.terminate_instances(InstanceIds=[instance])
+
+
+def test_spread_places_each_agents_share():
+    """spread by instanceId: new tasks go to the instance with the fewest of the service's tasks.
+
+    https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task-placement-strategies.html
+    """
+    instances = [("i-a", "arn/a"), ("i-b", "arn/b")]
+    agent = lab_agent.Agent.__new__(lab_agent.Agent)
+    agent.container_instance = "arn/a"
+    assert agent.my_share(2, {}, instances) == 1
+    assert agent.my_share(1, {"arn/a": 1}, instances) == 0
+    assert agent.my_share(3, {"arn/b": 2}, instances) == 3  # a catches up, then wins the tie
+    agent.container_instance = "arn/b"
+    assert agent.my_share(1, {}, instances) == 0  # a tie goes to the lower instance id
+
+
+def test_service_event_route_refuses_what_it_cannot_find(emulator_url):
+    """POST /_course/lab/service-event: an unknown service is a 400 with the reason, one message."""
+    with pytest.raises(CourseError, match="no service 'nope'"):
+        lab_agent.post_service_event(
+            emulator_url, {"region": cloud.region(), "cluster": "no-such-cluster", "service": "nope"}
+        )
+
+
+def test_an_exited_essential_container_gets_its_task_replaced(agent, course_like):
+    """A task whose essential container exits is stopped ("Essential container in task exited") and replaced.
+
+    https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task_definition_parameters.html#container_definition_essential
+    """
+    ecs, cluster = aws.client("ecs"), course_like["cluster"]
+    agent.register()
+    agent.step()
+    victim = next(iter(agent.tasks.values()))
+    api = next(c for c in victim.containers if c.name == "api")
+    containers._signal_group(api.process, 9)
+    api.process.wait(10)
+    agent.step()
+    assert victim.arn not in agent.tasks
+    stopped = ecs.describe_tasks(cluster=cluster, tasks=[victim.arn])["tasks"][0]
+    assert stopped["stoppedReason"] == "Essential container in task exited"
+    assert len(ecs.list_tasks(cluster=cluster, desiredStatus="RUNNING")["taskArns"]) == 2
+    assert lab_agent.stopped_message("web", [victim.id]) in _events(cluster)
+
+
+def test_scale_in_takes_tasks_off_the_fullest_instance():
+    """Scale-in keeps the spread: a task comes off the instance with the most of them."""
+    instances = [("i-a", "arn/a"), ("i-b", "arn/b")]
+    agent = lab_agent.Agent.__new__(lab_agent.Agent)
+    agent.container_instance = "arn/a"
+    assert agent.my_removals(1, {"arn/a": 2, "arn/b": 1}, instances) == 1
+    assert agent.my_removals(1, {"arn/a": 1, "arn/b": 1}, instances) == 0  # a tie: the higher id
+    assert agent.my_removals(2, {"arn/a": 1, "arn/b": 1}, instances) == 1
+    assert agent.my_removals(5, {"arn/a": 1}, instances) == 1
+
+
+def test_scale_in_drains_then_stops_a_task(agent, course_like):
+    """desired_count 2 → 1: one target is deregistered, drains for deregistration_delay, its task stops.
+
+    https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-target-groups.html#deregistration-delay
+    """
+    ecs, cluster, group = aws.client("ecs"), course_like["cluster"], course_like["group"]
+    agent.register()
+    agent.step()
+    ecs.update_service(cluster=cluster, service="web", desiredCount=1)
+    agent.step()
+    assert len(_targets(group)) == 1
+    draining = [t for t in agent.tasks.values() if t.draining_until is not None]
+    assert len(draining) == 1
+    time.sleep(1.1)
+    agent.step()
+    assert len(ecs.list_tasks(cluster=cluster, desiredStatus="RUNNING")["taskArns"]) == 1
+    assert _events(cluster)[0] == lab_agent.stopped_message("web", [draining[0].id])
+    agent.step()
+    assert _events(cluster)[:2] == [lab_agent.steady_message("web"), lab_agent.stopped_message("web", [draining[0].id])]
+
+
+def test_a_restarted_agent_stops_the_tasks_nobody_runs_and_starts_new_ones(
+    agent, course_like, instance_ns, lab_ws, tmp_path
+):
+    """The agent process died with its tasks RUNNING in ECS: the next one re-uses the registration,
+    stops those orphans (as the real agent reconciles on reconnect) and runs the desired count again."""
+    ecs, cluster = aws.client("ecs"), course_like["cluster"]
+    first_arn = agent.register()
+    agent.step()
+    orphans = set(agent.tasks)
+    for task in list(agent.tasks.values()):  # the process "dies": its containers go, ECS is not told
+        for container in task.containers:
+            agent.host.stop(container, timeout=5)
+    agent.tasks.clear()
+    second = lab_agent.Agent(
+        agent.endpoint,
+        agent.region,
+        agent.instance_id,
+        instance_ns,
+        INSTANCE_ADDRESS,
+        ws=lab_ws,
+        workdir=tmp_path / "lab2",
+        stop_timeout=5,
+    )
+    try:
+        assert second.register() == first_arn
+        second.step()
+        running = set(ecs.list_tasks(cluster=cluster, desiredStatus="RUNNING")["taskArns"])
+        assert len(running) == 2 and not running & orphans
+        stopped = ecs.describe_tasks(cluster=cluster, tasks=sorted(orphans))["tasks"]
+        assert {t["stoppedReason"] for t in stopped} == {"The lab's ECS agent restarted"}
+    finally:
+        second.shutdown()
+
+
+def test_a_deregistered_instance_joins_again_with_fresh_tasks(agent, course_like, lab_ws):
+    """Someone deregisters the container instance (or the emulator restarted empty): the agent stops
+    the containers no ECS knows any more, registers again and runs the desired count anew."""
+    ecs, cluster = aws.client("ecs"), course_like["cluster"]
+    first = agent.register()
+    agent.step()
+    old = {c.namespace for t in agent.tasks.values() for c in t.containers}
+    ecs.deregister_container_instance(cluster=cluster, containerInstance=first, force=True)
+    agent.step()
+    assert agent.container_instance and agent.container_instance != first
+    now = {c.namespace for t in agent.tasks.values() for c in t.containers}
+    assert len(agent.tasks) == 2 and not now & old
+    assert sorted(containers.leftover_namespaces(lab_ws)) == sorted(now)
+
+
+def test_a_fixed_host_port_fits_one_task_per_instance(agent, course_like):
+    """hostPort fixed: the second task finds no instance with the port free; ECS's event says so.
+
+    https://docs.aws.amazon.com/AmazonECS/latest/developerguide/service-event-messages.html
+    """
+    ecs, cluster = aws.client("ecs"), course_like["cluster"]
+    fixed = dict(WEB_CONTAINERS[1], portMappings=[{"containerPort": 3000, "hostPort": 40600, "protocol": "tcp"}])
+    definition = ecs.register_task_definition(family=f"{cluster}-fixed", containerDefinitions=[fixed])[
+        "taskDefinition"
+    ]["taskDefinitionArn"]
+    ecs.create_service(cluster=cluster, serviceName="fixed", taskDefinition=definition, desiredCount=2)
+    try:
+        arn = agent.register()
+        agent.step()
+        agent.step()
+        assert len([t for t in agent.tasks.values() if t.service == "fixed"]) == 1
+        events = [
+            e["message"] for e in ecs.describe_services(cluster=cluster, services=["fixed"])["services"][0]["events"]
+        ]
+        assert events.count(lab_agent.port_in_use_message("fixed", arn.rsplit("/", 1)[-1])) == 1
+    finally:
+        ecs.delete_service(cluster=cluster, service="fixed", force=True)
