@@ -105,7 +105,9 @@ def test_unknown_part_is_refused_with_the_choices(capsys):
     with pytest.raises(SystemExit) as exit_:
         run.main(["--only", "foundation,warp"])
     assert exit_.value.code == 2
-    assert "unknown part warp: choose from foundation, course, room, make-test, setup, before" in capsys.readouterr().err
+    assert (
+        "unknown part warp: choose from foundation, course, room, make-test, setup, before" in capsys.readouterr().err
+    )
 
 
 def test_before_part_is_only_run_when_named():
