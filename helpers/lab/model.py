@@ -140,6 +140,16 @@ class Model:
         data = {k: [asdict(x) for x in getattr(self, k)] for k in ("vpcs", "subnets", "groups", "hosts")}
         return hashlib.sha1(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
+    def only(self, vpc_ids) -> Model:
+        """The part of the model inside these VPCs (tests build their own VPC in a shared emulator)."""
+        keep = set(vpc_ids)
+        return Model(
+            tuple(v for v in self.vpcs if v.id in keep),
+            tuple(s for s in self.subnets if s.vpc_id in keep),
+            tuple(g for g in self.groups if g.vpc_id in keep),
+            tuple(h for h in self.hosts if h.vpc_id in keep),
+        )
+
     def host(self, host_id: str) -> Host:
         for h in self.hosts:
             if h.id == host_id:
