@@ -304,9 +304,9 @@ def public_address(lb_arn: str, subnet_id: str, taken: set[str]) -> str:
 # ---------------------------------------------------------------- reading
 
 
-def read() -> Model:
-    """The emulator's (or AWS's) current network, described with boto3."""
-    ec2, elbv2 = aws.client("ec2"), aws.client("elbv2")
+def read(ec2=None, elbv2=None) -> Model:
+    """The emulator's (or AWS's) current network, described with boto3 (clients made when not given)."""
+    ec2, elbv2 = ec2 or aws.client("ec2"), elbv2 or aws.client("elbv2")
     instances = [i for r in _pages(ec2, "describe_instances", "Reservations") for i in r.get("Instances", [])]
     return build(
         _pages(ec2, "describe_vpcs", "Vpcs"),
