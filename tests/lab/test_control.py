@@ -142,3 +142,15 @@ def test_status_says_when_the_lab_cannot_run_here(monkeypatch):
     monkeypatch.setattr(lab_machine.shutil, "which", lambda name: None if name == "nft" else "/usr/bin/" + name)
     if lab_machine.os.geteuid() == 0:
         assert "apt-get install nftables" in control.status_text()
+
+
+def test_doctor_reports_the_lab_as_optional(monkeypatch):
+    """doctor names whether the lab can run here; a machine without it is still ready for the course."""
+    from helpers.course import doctor
+    from helpers.runtime import lab_machine
+
+    monkeypatch.setattr(lab_machine.sys, "platform", "darwin")
+    check = doctor._check_lab()
+    assert check.name == "Traffic lab" and not check.ok and check.optional and "needs Linux" in check.detail
+    report = doctor.report([doctor.Check("Python", True, "3.11"), check])
+    assert "– Traffic lab" in report and "Ready: every check passed." in report
