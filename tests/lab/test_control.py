@@ -154,3 +154,27 @@ def test_doctor_reports_the_lab_as_optional(monkeypatch):
     assert check.name == "Traffic lab" and not check.ok and check.optional and "needs Linux" in check.detail
     report = doctor.report([doctor.Check("Python", True, "3.11"), check])
     assert "– Traffic lab" in report and "Ready: every check passed." in report
+
+
+def test_the_lab_follows_an_emulator_restart(tmp_path, monkeypatch):
+    """Emulator stopped: the lab keeps what it built and says so; restarted (empty): the lab follows its state."""
+    lab.require_kernel()
+    from helpers.runtime import emulator
+
+    monkeypatch.setenv("COURSE_WORKSPACE", str(tmp_path / "own"))
+    url = emulator.start(quiet=True)
+    try:
+        with lab.small_vpc("10.92.0.0/16") as made:
+            first = lab.instance(made, "subnet_a", [lab.group(made, "g")])["InstanceId"]
+            control.up(url, vpcs=[made["vpc"]], quiet=True)
+            ws = kernel.tag()
+            emulator.stop()
+            _wait(lambda: "not answering" in (control.status()["emulator"] or ""), 5)
+            assert kernel.ns_name(ws, "ec2", first) in kernel.namespaces(ws)  # kept while the emulator is away
+            assert emulator.start(quiet=True) == url
+            # the restarted emulator holds nothing (moto keeps state in memory): the lab follows it
+            _wait(lambda: control.status()["emulator"] == "emulator answering" and control.status()["hosts"] == [], 3)
+            assert kernel.ns_name(ws, "ec2", first) not in kernel.namespaces(ws)
+    finally:
+        control.down()
+        emulator.stop()
