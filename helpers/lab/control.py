@@ -22,11 +22,13 @@ import fcntl
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from .. import workspace
 from ..errors import CourseError
@@ -121,6 +123,7 @@ def up(endpoint: str | None = None, *, vpcs: list[str] | None = None, quiet: boo
             "On real AWS the packets flow through AWS itself; the lab builds the emulator's network in this kernel.",
             "python -m helpers target emulator, then python -m helpers lab up",
         )
+    _require_answering(endpoint)
     running = _supervisor()
     if running:
         if running.get("endpoint") != endpoint or running.get("vpcs") != (vpcs or None):
@@ -166,6 +169,20 @@ def up(endpoint: str | None = None, *, vpcs: list[str] | None = None, quiet: boo
     if not quiet:
         print(f"Lab up: {len(status().get('hosts', []))} hosts (pid {proc.pid}).")
     return status()
+
+
+def _require_answering(endpoint: str) -> None:
+    """One clear message, at once, when nothing answers at the emulator's address."""
+    parts = urlsplit(endpoint)
+    try:
+        with socket.create_connection((parts.hostname, parts.port or 80), timeout=3):
+            return
+    except (OSError, ValueError):
+        raise CourseError(
+            f"Nothing answers at {endpoint}: the lab has no emulator to follow.",
+            "The lab builds the network the emulator holds; that emulator is stopped or unreachable.",
+            "python -m helpers emulator start, then python -m helpers lab up",
+        ) from None
 
 
 def down() -> list[str]:

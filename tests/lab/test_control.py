@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 import time
@@ -9,6 +10,7 @@ import time
 import pytest
 
 from helpers import workspace
+from helpers.errors import CourseError
 from helpers.lab import control, kernel, model
 from helpers.lab.probe import probe
 from helpers.runtime import aws
@@ -178,3 +180,55 @@ def test_the_lab_follows_an_emulator_restart(tmp_path, monkeypatch):
     finally:
         control.down()
         emulator.stop()
+
+
+def test_up_without_an_emulator_is_one_clear_message(tmp_path, monkeypatch):
+    lab.require_kernel()
+    monkeypatch.setenv("COURSE_WORKSPACE", str(tmp_path / "none"))
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]  # bound, never listening: nothing answers there
+        with pytest.raises(CourseError, match="Nothing answers at"):
+            control.up(f"http://127.0.0.1:{port}", quiet=True)
+    assert not control.status()["running"]
+
+
+def test_down_while_a_connection_is_in_flight(lab_ws):
+    """lab down does not wait for open connections: they end, every namespace goes."""
+    with lab.small_vpc("10.93.0.0/16") as made:
+        target = lab.instance(made, "subnet_a", [lab.group(made, "web", WEB)])["InstanceId"]
+        control.up(lab_ws, vpcs=[made["vpc"]], quiet=True)
+        ws = kernel.tag()
+        host = model.read().host(target)
+        server = kernel.socket_in(kernel.host_ns(ws, host))
+        client = kernel.socket_in(kernel.internet_ns(ws))
+        try:
+            server.bind(("0.0.0.0", 8080))
+            server.listen(1)
+            client.settimeout(2)
+            client.connect((host.public_ip, 8080))
+            conn, _ = server.accept()
+            conn.sendall(b"partial")  # a response under way
+            began = time.monotonic()
+            control.down()
+            assert time.monotonic() - began < control.STOP_TIMEOUT
+            assert kernel.namespaces(ws) == []
+            client.settimeout(0.5)
+            with pytest.raises(OSError):
+                client.recv(100)
+                client.sendall(b"more")  # the path is gone: the client cannot go on
+                client.recv(100)
+            conn.close()
+        finally:
+            server.close()
+            client.close()
+
+
+def test_lab_tests_fail_instead_of_skipping_under_ci(monkeypatch):
+    monkeypatch.setattr(lab.shutil, "which", lambda name: None)
+    monkeypatch.setenv("CI", "1")
+    with pytest.raises(pytest.fail.Exception, match="make test"):
+        lab.require_kernel()
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception):
+        lab.require_kernel()
