@@ -333,6 +333,8 @@ def _apply_host(ws: str, model: Model, host: Host, done: Applied) -> None:
         run("ip", "-n", ns, "addr", "add", f"{host.private_ip}/{subnet.prefixlen}", "dev", "eth0")
         run("ip", "-n", ns, "link", "set", "eth0", "up")
         run("ip", "-n", ns, "route", "add", "default", "via", subnet.gateway, "dev", "eth0")
+        if host.role == "ec2":  # containers on the agent's docker0 are routed out of eth0, as on an ECS instance
+            sysctl(ns, "net.ipv4.ip_forward", "1")
 
 
 def _host_matches(ns: str, host: Host, prefixlen: int, router: str, link: str) -> bool:
