@@ -15,7 +15,7 @@ LAB_PORT ?= 8888
 # JupyterLab refuses to run as root unless told; containers and CI machines are root.
 LAB_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
-.PHONY: lab test doctor notebooks bench graphviz chromium site slides install scanner clean
+.PHONY: lab test doctor notebooks bench graphviz chromium labtools site slides install scanner clean
 
 install: $(STAMP)
 
@@ -65,6 +65,21 @@ chromium:
 	    echo "    macOS:          install Google Chrome (or set COURSE_CHROMIUM to a Chromium binary)"; \
 	  fi; }
 
+# The traffic lab's kernel tools (helpers/lab/): nftables for the security-group filters, nginx
+# for the tasks the lab's ECS agent runs. Only `make test` asks for them (the course runs
+# without the lab). As root with apt (CI, containers) they are installed here; elsewhere the
+# install line is printed and the lab tests are skipped (not in CI: with CI set they fail instead).
+LAB_PACKAGES := nftables nginx iproute2
+labtools:
+	@{ command -v nft && command -v nginx && command -v ip; } >/dev/null 2>&1 || { \
+	  if [ "$$(uname -s)" = Linux ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "Installing the traffic lab's tools ($(LAB_PACKAGES)) with apt-get ..."; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(LAB_PACKAGES) >/dev/null; \
+	  else \
+	    echo "Note: nft, nginx or ip is missing, so the traffic lab's tests will be skipped. To run them (Linux, as root):"; \
+	    echo "    Debian/Ubuntu:  sudo apt-get install $(LAB_PACKAGES)"; \
+	  fi; }
+
 lab: install graphviz
 	@$(PY) -m helpers emulator start
 	$(VENV)/bin/jupyter lab --port=$(LAB_PORT) --ServerApp.root_dir=notebooks $(LAB_ROOT) $(LAB_ARGS)
@@ -73,7 +88,7 @@ lab: install graphviz
 # the scan test fail, instead of skip, if checkov is missing. Two pytest
 # workers: the notebook chain (mostly waiting on the provider) on one, the
 # other tests beside it (tests/plugin/session.py). PYTEST_ARGS="-n 0" runs serially.
-test: graphviz chromium
+test: graphviz chromium labtools
 	@$(MAKE) --no-print-directory -j2 install scanner
 	COURSE_REQUIRE_SCANNER=1 $(PY) -m pytest -n 2 $(PYTEST_ARGS)
 

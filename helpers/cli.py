@@ -13,6 +13,9 @@ from . import course, workspace
 from .course import doctor, inventory, session
 from .errors import CourseError
 from .exercises import generator
+from .lab import control as lab_control
+from .lab import model as lab_model
+from .lab import probe as lab_probe
 from .publishing import notebooks, site, slides
 from .runtime import aws, cloud, emulator, learner
 from .tf import override, state, toolchain
@@ -227,6 +230,35 @@ def _audit(args) -> int:
     return audit.main(args.learner, args.json, ports, load_balancer=args.load_balancer, every_balancer=args.all)
 
 
+def _lab(args) -> int:
+    if args.action == "up":
+        lab_control.up(quiet=True)
+        print(lab_control.status_text())
+    elif args.action == "down":
+        removed = lab_control.down()
+        print(f"Lab down: {len(removed)} namespaces removed." if removed else "Lab down (nothing was left).")
+    elif args.action == "status":
+        print(lab_control.status_text())
+    elif args.action == "rules":
+        if len(args.args) != 1:
+            raise CourseError(
+                "lab rules needs one host.",
+                "It prints one host's compiled rules.",
+                "python -m helpers lab rules i-0abc…",
+            )
+        print(lab_control.rules(args.args[0]))
+    elif args.action == "probe":
+        if len(args.args) != 3 or not args.args[2].isdigit():
+            raise CourseError(
+                "lab probe needs FROM TO PORT.",
+                "FROM and TO are 'internet', an instance id or an ALB node; PORT a number.",
+                "python -m helpers lab probe internet i-0abc… 32768",
+            )
+        src, dst, port = args.args
+        print(lab_probe.probe(lab_model.read(), src, dst, int(port), args.proto, timeout=args.timeout))
+    return 0
+
+
 def _shown(path) -> str:
     """A path as the user can type it: relative to here when below here, else absolute."""
     path = Path(path).resolve()
@@ -290,6 +322,11 @@ def build_parser() -> argparse.ArgumentParser:
     au.add_argument("--json", action="store_true", help="print the report as JSON")
     low, high = course.HOST_PORT_RANGE
     au.add_argument("--host-ports", help=f"the dynamic host port range you use (default {low}-{high})")
+    lb = sub.add_parser("lab", help="the traffic lab: the stack carrying real packets (Linux, root)")
+    lb.add_argument("action", choices=["up", "down", "status", "rules", "probe"])
+    lb.add_argument("args", nargs="*", help="rules: HOST; probe: FROM TO PORT (FROM/TO: internet, i-…, an ALB node)")
+    lb.add_argument("--proto", default="tcp", choices=["tcp", "udp"], help="probe: the protocol (default tcp)")
+    lb.add_argument("--timeout", type=float, default=1.0, help="probe: seconds before 'blocked' (default 1)")
     nbs = sub.add_parser("notebooks", help="(maintainers) re-execute notebooks and save fresh outputs")
     nbs.add_argument("paths", nargs="*")
     ex = sub.add_parser("exercises", help="(maintainers) generate the exercise notebooks from the solutions")
@@ -338,6 +375,7 @@ def _run(args) -> int:
             "env": _env,
             "override": _override,
             "audit": _audit,
+            "lab": _lab,
             "leftovers": _leftovers,
             "learner": _learner,
             "facilitator": _facilitator,

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 
 from ..errors import CourseError
-from ..runtime import aws, cloud, emulator, graphviz
+from ..runtime import aws, cloud, emulator, graphviz, lab_machine
 from ..tf import toolchain
 
 PACKAGES = (
@@ -37,6 +37,7 @@ class Check:
     ok: bool
     detail: str
     fix: str = ""
+    optional: bool = False  # reported, but the course runs without it
 
 
 def _check_python() -> Check:
@@ -136,6 +137,12 @@ def _check_graphviz() -> Check:
     return Check("Graphviz", True, f"{version}; diagrams icon {icon} renders")
 
 
+def _check_lab() -> Check:
+    """The traffic lab (python -m helpers lab): optional, the course runs without it."""
+    verdict = lab_machine.check()
+    return Check("Traffic lab", verdict.ok, verdict.detail, verdict.fix, optional=True)
+
+
 CHECKS = (
     _check_python,
     _check_packages,
@@ -144,6 +151,7 @@ CHECKS = (
     _check_target,
     _check_emulator,
     _check_graphviz,
+    _check_lab,
 )
 
 
@@ -168,11 +176,11 @@ def report(results: list[Check]) -> str:
     width = max(len(c.name) for c in results)
     lines = []
     for c in results:
-        lines.append(f"{'✓' if c.ok else '✗'} {c.name:<{width}}  {c.detail}")
+        lines.append(f"{'✓' if c.ok else '–' if c.optional else '✗'} {c.name:<{width}}  {c.detail}")
         if not c.ok:
             for i, fix_line in enumerate(c.fix.splitlines()):
                 lines.append(f"  {'':<{width}}  {'fix: ' if i == 0 else '     '}{fix_line}")
-    ready = all(c.ok for c in results)
+    ready = all(c.ok or c.optional for c in results)
     lines.append(
         "Ready: every check passed." if ready else "Not ready: apply the fixes above, then run the doctor again."
     )
@@ -184,4 +192,4 @@ def main() -> int:
     results = run()
     print(report(results))
     print(f"(doctor took {time.monotonic() - began:.1f} s)", file=sys.stderr)
-    return 0 if all(c.ok for c in results) else 1
+    return 0 if all(c.ok or c.optional for c in results) else 1

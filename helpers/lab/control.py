@@ -1,0 +1,426 @@
+"""The lab's life: up, down, status, rules; one supervisor process per workspace that follows the emulator.
+
+    control.up()       start the supervisor (detached: it outlives the notebook's kernel); idempotent
+    control.down()     stop it; every namespace, link, rule and process of the lab is removed
+    control.status()   is it running, what it built, what it could not (and whether the lab can run here)
+    control.rules(id)  a host's compiled rules next to the group rules they came from
+
+The supervisor (``python -m helpers.lab.control supervise``) polls the emulator every ``POLL``
+seconds, re-syncs namespaces and filters when the model's fingerprint changes (so within 1 s of
+any change, whoever made it), keeps its state in ``<workspace>/lab/``, holds ``lab/supervisor.lock``
+for its whole life (a second one is refused), and starts the *node programs* of ``NODE_PROGRAMS``
+in each host's namespace. The ALB and agent parts plug in there:
+
+    NODE_PROGRAMS.append(("alb", lambda ctx, host: [ctx.python, "-m", "helpers.lab.alb", *ctx.aws_args,
+                                                     "--node", host.id]))
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from .. import workspace
+from ..errors import CourseError
+from ..runtime import aws, cloud, lab_machine
+from . import filters, kernel, model
+
+POLL = 0.25  # seconds between two reads of the emulator (re-sync within 1 s of a change)
+HEARTBEAT = 1.0  # seconds between two writes of status.json when nothing changes
+START_TIMEOUT = 20.0  # seconds up() waits for the first sync
+STOP_TIMEOUT = 10.0  # seconds down() waits for the supervisor to clean up before killing it
+MAX_EMULATOR_DOWN = 15 * 60  # seconds without an emulator after which the supervisor removes the lab and ends
+LAB_DIR = "lab"
+
+
+@dataclass(frozen=True)
+class NodeContext:
+    """What a node program's argv-builder may use."""
+
+    ws: str
+    endpoint: str
+    region: str
+    python: str = sys.executable
+
+    @property
+    def aws_args(self) -> list[str]:
+        return ["--endpoint", self.endpoint, "--region", self.region]
+
+
+# (role, argv-builder): for every host of that role ("alb", "ec2"), builder(ctx, host) → argv or None.
+# Each is run as `ip netns exec <the host's namespace> argv`, restarted when its argv changes,
+# sent SIGTERM when its host goes away or the lab goes down.
+NODE_PROGRAMS: list[tuple[str, Callable[[NodeContext, model.Host], list[str] | None]]] = []
+
+
+def _file(name: str):
+    folder = workspace.path(LAB_DIR)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / name
+
+
+def _read(name: str) -> dict:
+    try:
+        return json.loads(_file(name).read_text())
+    except (FileNotFoundError, ValueError):
+        return {}
+
+
+def _write(name: str, data: dict) -> None:
+    path = _file(name)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+
+
+def _alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        return open(f"/proc/{pid}/stat").read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def _supervisor() -> dict:
+    """supervisor.json if its process still runs, else {}."""
+    info = _read("supervisor.json")
+    return info if _alive(info.get("pid")) else {}
+
+
+def require_machine() -> None:
+    verdict = lab_machine.check()
+    if not verdict.ok:
+        raise CourseError("The traffic lab cannot run on this machine.", verdict.detail, verdict.fix)
+
+
+# ---------------------------------------------------------------- the API
+
+
+def up(endpoint: str | None = None, *, vpcs: list[str] | None = None, quiet: bool = False) -> dict:
+    """Start the lab (idempotent); returns status(). ``vpcs`` limits it to these VPCs (tests)."""
+    require_machine()
+    endpoint = endpoint or aws.endpoint_url()
+    if not endpoint:
+        raise CourseError(
+            "The traffic lab runs only on the emulator.",
+            "On real AWS the packets flow through AWS itself; the lab builds the emulator's network in this kernel.",
+            "python -m helpers target emulator, then python -m helpers lab up",
+        )
+    _require_answering(endpoint)
+    running = _supervisor()
+    if running:
+        if running.get("endpoint") != endpoint or running.get("vpcs") != (vpcs or None):
+            raise CourseError(
+                "A lab already runs in this workspace, for another emulator or other VPCs.",
+                f"One lab per workspace: the supervisor (pid {running['pid']}) follows {running.get('endpoint')}.",
+                "python -m helpers lab down, then python -m helpers lab up",
+            )
+        return status()
+    log = open(_file("supervisor.log"), "ab")
+    argv = [sys.executable, "-m", "helpers.lab.control", "supervise", "--endpoint", endpoint]
+    for vpc in vpcs or []:
+        argv += ["--vpc", vpc]
+    env = {**os.environ, "COURSE_WORKSPACE": str(workspace.root()), "PYTHONPATH": str(workspace.REPO)}
+    proc = subprocess.Popen(
+        argv,
+        cwd=workspace.REPO,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=log,
+        start_new_session=True,  # its own session: a kernel restart or Ctrl-C does not reach it
+    )
+    log.close()
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        state = _read("status.json")
+        if state.get("pid") == proc.pid and state.get("synced"):
+            break
+        if proc.poll() is not None:
+            raise CourseError(
+                "The lab's supervisor stopped at once.",
+                _log_tail() or f"exit status {proc.returncode}",
+                "python -m helpers lab status; python -m helpers lab down removes whatever it left",
+            )
+        time.sleep(0.1)
+    else:
+        raise CourseError(
+            f"The lab did not finish its first sync within {START_TIMEOUT:.0f} s.",
+            _log_tail() or "the emulator may be slow or down",
+            "python -m helpers lab status (it keeps trying); python -m helpers lab down to stop it",
+        )
+    if not quiet:
+        print(f"Lab up: {len(status().get('hosts', []))} hosts (pid {proc.pid}).")
+    return status()
+
+
+def _require_answering(endpoint: str) -> None:
+    """One clear message, at once, when nothing answers at the emulator's address."""
+    parts = urlsplit(endpoint)
+    try:
+        with socket.create_connection((parts.hostname, parts.port or 80), timeout=3):
+            return
+    except (OSError, ValueError):
+        raise CourseError(
+            f"Nothing answers at {endpoint}: the lab has no emulator to follow.",
+            "The lab builds the network the emulator holds; that emulator is stopped or unreachable.",
+            "python -m helpers emulator start, then python -m helpers lab up",
+        ) from None
+
+
+def down() -> list[str]:
+    """Stop the supervisor and remove every namespace, link, rule and process the lab made; returns the names."""
+    running = _supervisor()
+    if running:
+        pid = running["pid"]
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT
+        while _alive(pid) and time.monotonic() < deadline:
+            _reap(pid)
+            time.sleep(0.05)
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+        _reap(pid)
+    removed = list(_read("status.json").get("removed_on_exit", [])) if running else []
+    removed += kernel.remove_all(kernel.tag()) if lab_machine.check().ok else []
+    for name in ("supervisor.json", "status.json"):
+        _file(name).unlink(missing_ok=True)
+    return removed
+
+
+def _reap(pid: int) -> None:
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+def status() -> dict:
+    """What the lab is doing now (and, when it cannot run here, why and the fix)."""
+    verdict = lab_machine.check()
+    running = _supervisor()
+    state = _read("status.json") if running else {}
+    return {
+        "can_run": verdict.ok,
+        "machine": verdict.detail,
+        "fix": verdict.fix,
+        "running": bool(running),
+        "pid": running.get("pid"),
+        "endpoint": running.get("endpoint"),
+        "ws": kernel.tag(),
+        "namespaces": kernel.namespaces(kernel.tag()) if verdict.ok else [],
+        **{k: state.get(k) for k in ("hosts", "errors", "programs", "synced_at", "emulator", "fingerprint")},
+    }
+
+
+def status_text(info: dict | None = None) -> str:
+    info = info or status()
+    if not info["can_run"]:
+        return f"✗ The traffic lab cannot run here: {info['machine']}\n  Fix: {info['fix']}"
+    if not info["running"]:
+        left = f" ({len(info['namespaces'])} namespaces left over: lab down removes them)" if info["namespaces"] else ""
+        return f"The lab is down{left}. Start it: python -m helpers lab up"
+    lines = [f"Lab up (supervisor pid {info['pid']}, following {info['endpoint']}; {info['emulator'] or ''})"]
+    for host in info.get("hosts") or []:
+        public = f", public {host['public_ip']}" if host.get("public_ip") else ""
+        lines.append(f"  {host['role']:<4} {host['id']}  {host['private_ip']}{public}  ns {host['ns']}")
+    for host_id, error in (info.get("errors") or {}).items():
+        lines.append(f"  ✗ {host_id}: everything dropped:\n    " + error.replace("\n", "\n    "))
+    for program in info.get("programs") or []:
+        lines.append(f"  program {program['role']} {program['host']}: pid {program['pid']}")
+    return "\n".join(lines)
+
+
+def rules(host_id: str) -> str:
+    """The host's compiled nftables rules next to the group rules they came from."""
+    m = model.read()
+    return filters.listing(m, m.host(host_id))
+
+
+def _log_tail(lines: int = 12) -> str:
+    try:
+        return "\n".join(_file("supervisor.log").read_text(errors="replace").splitlines()[-lines:])
+    except FileNotFoundError:
+        return ""
+
+
+# ---------------------------------------------------------------- the supervisor
+
+
+class Supervisor:
+    """Follows the emulator: re-syncs the kernel when the model changes, runs the node programs."""
+
+    def __init__(self, endpoint: str, vpcs: list[str] | None):
+        self.endpoint = endpoint
+        self.vpcs = vpcs or None
+        self.ws = kernel.tag()
+        self.ctx = NodeContext(self.ws, endpoint, cloud.region())
+        self.stopping = False
+        self.fingerprint = None
+        self.programs: dict[tuple[str, str], tuple[tuple[str, ...], subprocess.Popen]] = {}
+        self.clients = None
+        self.down_since = None
+        self.state = {"pid": os.getpid(), "synced": False, "errors": {}, "hosts": [], "programs": []}
+
+    def _clients(self):
+        if self.clients is None:
+            os.environ["AWS_ENDPOINT_URL"] = self.endpoint  # the supervisor never starts an emulator itself
+            self.clients = (aws.client("ec2"), aws.client("elbv2"))
+        return self.clients
+
+    def read(self) -> model.Model | None:
+        try:
+            m = model.read(*self._clients())
+        except Exception as error:  # emulator down or restarting: keep the lab, try again
+            self.clients = None
+            self.down_since = self.down_since or time.monotonic()
+            self.state["emulator"] = f"emulator not answering ({type(error).__name__}); retrying"
+            return None
+        self.down_since = None
+        self.state["emulator"] = "emulator answering"
+        return m.only(self.vpcs) if self.vpcs else m
+
+    def sync(self, m: model.Model) -> None:
+        applied = kernel.apply(self.ws, m)
+        self.fingerprint = m.fingerprint()
+        self.state.update(
+            synced=True,
+            synced_at=time.time(),
+            fingerprint=self.fingerprint,
+            errors=applied.errors,
+            hosts=[
+                {
+                    "id": h.id,
+                    "role": h.role,
+                    "private_ip": h.private_ip,
+                    "public_ip": h.public_ip,
+                    "ns": kernel.host_ns(self.ws, h),
+                }  # fmt: skip
+                for h in m.hosts
+            ],
+        )
+        self.sync_programs(m)
+
+    def sync_programs(self, m: model.Model) -> None:
+        wanted = {}
+        for role, builder in NODE_PROGRAMS:
+            for host in (h for h in m.hosts if h.role == role):
+                argv = builder(self.ctx, host)
+                if argv:
+                    wanted[(role, host.id)] = (tuple(argv), kernel.host_ns(self.ws, host))
+        for key, (argv, proc) in list(self.programs.items()):
+            if key not in wanted or wanted[key][0] != argv or proc.poll() is not None:
+                self._stop(proc)
+                del self.programs[key]
+        for key, (argv, ns) in wanted.items():
+            if key not in self.programs:
+                log = open(_file(f"{key[0]}-{key[1]}.log"), "ab")
+                self.programs[key] = (
+                    argv,
+                    subprocess.Popen(
+                        ["ip", "netns", "exec", ns, *argv],
+                        stdin=subprocess.DEVNULL,
+                        stdout=log,
+                        stderr=log,
+                        cwd=workspace.REPO,
+                    ),  # fmt: skip
+                )
+                log.close()
+        self.state["programs"] = [{"role": r, "host": h, "pid": p.pid} for (r, h), (_, p) in self.programs.items()]
+
+    @staticmethod
+    def _stop(proc: subprocess.Popen) -> None:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=3)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=3)
+
+    def run(self) -> int:
+        signal.signal(signal.SIGTERM, lambda *_: setattr(self, "stopping", True))
+        signal.signal(signal.SIGINT, lambda *_: setattr(self, "stopping", True))
+        last_write = 0.0
+        try:
+            while not self.stopping:
+                began = time.monotonic()
+                m = self.read()
+                changed = m is not None and (m.fingerprint() != self.fingerprint or self._namespaces_missing(m))
+                if changed:
+                    self.sync(m)
+                elif m is not None:
+                    self.sync_programs(m)  # restart a program that died
+                if changed or began - last_write >= HEARTBEAT:
+                    self.state["polled_at"] = time.time()
+                    _write("status.json", self.state)
+                    last_write = began
+                if self.down_since and time.monotonic() - self.down_since > MAX_EMULATOR_DOWN:
+                    print(f"emulator down for {MAX_EMULATOR_DOWN} s: removing the lab", flush=True)
+                    break
+                time.sleep(max(0.0, POLL - (time.monotonic() - began)))
+        finally:
+            for _, proc in self.programs.values():
+                self._stop(proc)
+            self.state["removed_on_exit"] = kernel.remove_all(self.ws)
+            _write("status.json", self.state)
+            _file("supervisor.json").unlink(missing_ok=True)
+        return 0
+
+    def _namespaces_missing(self, m: model.Model) -> bool:
+        present = set(kernel.namespaces(self.ws))
+        return any(kernel.host_ns(self.ws, h) not in present for h in m.hosts)
+
+
+def supervise(endpoint: str, vpcs: list[str] | None = None) -> int:
+    """The supervisor's main: refuses to run beside another one of this workspace."""
+    lock = open(_file("supervisor.lock"), "w")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        print(
+            CourseError(
+                "A lab already runs in this workspace.",
+                f"Its supervisor (pid {_read('supervisor.json').get('pid')}) holds {LAB_DIR}/supervisor.lock; "
+                "two labs would fight over the same namespaces.",
+                "python -m helpers lab status (or lab down, then lab up)",
+            ).render(),
+            file=sys.stderr,
+        )
+        return 1
+    _write("supervisor.json", {"pid": os.getpid(), "endpoint": endpoint, "vpcs": vpcs or None, "started": time.time()})
+    try:
+        return Supervisor(endpoint, vpcs).run()
+    finally:
+        lock.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m helpers.lab.control")
+    sub = parser.add_subparsers(dest="action", required=True)
+    sp = sub.add_parser("supervise", help="(internal) the lab's supervisor, started by lab up")
+    sp.add_argument("--endpoint", required=True)
+    sp.add_argument("--vpc", action="append", default=None, help="only these VPCs (tests)")
+    args = parser.parse_args(argv)
+    return supervise(args.endpoint, args.vpc)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,61 @@
+"""Can this machine run the traffic lab (helpers/lab/)? Machine facts only, no lab import.
+
+The lab builds network namespaces, veth pairs, bridges and nftables tables in the kernel: it
+needs Linux, root (CAP_NET_ADMIN, CAP_SYS_ADMIN for ``ip netns``), ``ip`` (iproute2) and ``nft``
+(nftables). Shared by ``lab status`` and ``doctor`` (course/, which must not import lab/).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+
+NFT_INSTALL = "apt-get install nftables"
+IP_INSTALL = "apt-get install iproute2"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    ok: bool
+    detail: str  # what was found
+    fix: str = ""  # what to do when not ok
+
+
+def user_namespaces() -> bool:
+    """True when an ordinary user may create a user + network namespace here (unshare -Urn)."""
+    if not shutil.which("unshare"):
+        return False
+    try:
+        return subprocess.run(["unshare", "-Urn", "true"], capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+def check() -> Verdict:
+    """Whether the lab can run on this machine, and the fix when it cannot."""
+    if not sys.platform.startswith("linux"):
+        return Verdict(
+            False,
+            f"the traffic lab needs Linux (network namespaces and nftables); this is {sys.platform}",
+            "the course runs without the lab; to use it, run the course in a Linux VM or container "
+            "(e.g. docker run --privileged …) as root",
+        )
+    if os.geteuid() != 0:
+        userns = user_namespaces()
+        return Verdict(
+            False,
+            "the traffic lab needs root here"
+            + (
+                " (user namespaces work on this machine, but the lab's unprivileged mode is not built yet)"
+                if userns
+                else " (and unprivileged user namespaces are disabled)"
+            ),
+            "run the course as root (a container or VM), e.g. sudo make lab",
+        )
+    for program, line in (("ip", IP_INSTALL), ("nft", NFT_INSTALL)):
+        if not shutil.which(program):
+            return Verdict(False, f"'{program}' is missing: the lab needs it", line)
+    return Verdict(True, "Linux as root with ip and nft: the lab can run here")

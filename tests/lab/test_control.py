@@ -1,0 +1,234 @@
+"""The lab's life (helpers/lab/control.py and `python -m helpers lab`): up, re-sync, one per workspace, down."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from helpers import workspace
+from helpers.errors import CourseError
+from helpers.lab import control, kernel, model
+from helpers.lab.probe import probe
+from helpers.runtime import aws
+from tests.support import lab_support as lab
+
+WEB = [{"IpProtocol": "tcp", "FromPort": 8080, "ToPort": 8080, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]
+
+
+@pytest.fixture
+def lab_ws(emulator_url, tmp_path, monkeypatch):
+    """A workspace of the test's own (its own <ws> tag and lab/ folder), the session's emulator."""
+    lab.require_kernel()
+    monkeypatch.setenv("COURSE_WORKSPACE", str(tmp_path / "ws"))
+    monkeypatch.setenv("AWS_ENDPOINT_URL", emulator_url)  # the session's emulator, not one of the new workspace
+    try:
+        yield emulator_url
+    finally:
+        control.down()
+        assert kernel.namespaces(kernel.tag()) == []
+
+
+def _wait(condition, seconds: float) -> float:
+    """Seconds until condition() held (bounded); fails after ``seconds``."""
+    began = time.monotonic()
+    while time.monotonic() - began < seconds:
+        if condition():
+            return time.monotonic() - began
+        time.sleep(0.05)
+    pytest.fail(f"not within {seconds} s")
+
+
+def test_up_follows_changes_within_a_second_and_down_removes_everything(lab_ws):
+    with lab.small_vpc("10.87.0.0/16") as made:
+        web = lab.group(made, "web")
+        target = lab.instance(made, "subnet_a", [web])["InstanceId"]
+        info = control.up(lab_ws, vpcs=[made["vpc"]], quiet=True)
+        assert info["running"] and [h["id"] for h in info["hosts"]] == [target]
+        assert control.up(lab_ws, vpcs=[made["vpc"]], quiet=True)["pid"] == info["pid"]  # idempotent
+        ws = kernel.tag()
+        m = model.read().only([made["vpc"]])
+        assert probe(m, "internet", target, 8080, ws=ws, timeout=0.3) == "blocked"
+
+        aws.client("ec2").authorize_security_group_ingress(GroupId=web, IpPermissions=WEB)
+        took = _wait(lambda: probe(m, "internet", target, 8080, ws=ws, timeout=0.2) == "reachable", 3)
+        assert took < 1.5  # re-synced within about a second (the probe's own timeout included)
+
+        other = lab.instance(made, "subnet_b", [web])["InstanceId"]
+        _wait(lambda: any(h["id"] == other for h in control.status()["hosts"] or []), 2)
+        assert kernel.ns_name(ws, "ec2", other) in kernel.namespaces(ws)
+        assert "lab up" in control.status_text().lower()
+
+        removed = control.down()
+        assert kernel.ns_name(ws, "ec2", target) in removed
+        assert kernel.namespaces(ws) == [] and not control.status()["running"]
+        listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+        assert f"lab-{ws}-" not in listed
+
+
+def test_a_second_lab_in_one_workspace_is_refused(lab_ws):
+    with lab.small_vpc("10.88.0.0/16") as made:
+        lab.instance(made, "subnet_a", [lab.group(made, "g")])
+        control.up(lab_ws, vpcs=[made["vpc"]], quiet=True)
+        second = subprocess.run(
+            [sys.executable, "-m", "helpers.lab.control", "supervise", "--endpoint", lab_ws],
+            capture_output=True, text=True, timeout=30, cwd=workspace.REPO,
+        )  # fmt: skip
+        assert second.returncode == 1 and "A lab already runs in this workspace" in second.stderr
+        with pytest.raises(Exception, match="already runs in this workspace"):
+            control.up(lab_ws, vpcs=["vpc-other"], quiet=True)
+
+
+def test_cli_up_outlives_its_process_then_status_rules_probe_down(lab_ws):
+    """`lab up` returns at once; the supervisor keeps running (as after a Jupyter kernel restart)."""
+    with lab.small_vpc("10.89.0.0/16") as made:
+        web = lab.group(made, "web", WEB)
+        target = lab.instance(made, "subnet_a", [web])["InstanceId"]
+        control.up(lab_ws, vpcs=[made["vpc"]], quiet=True)
+
+        def cli(*args):
+            env_cmd = [sys.executable, "-m", "helpers", "lab", *args]
+            return subprocess.run(env_cmd, capture_output=True, text=True, timeout=60, cwd=workspace.REPO)
+
+        status = cli("status")
+        assert status.returncode == 0 and target in status.stdout, status.stderr
+        rules = cli("rules", target)
+        assert f"{web} #0: tcp 8080 from 0.0.0.0/0" in rules.stdout and "nft: meta nfproto ipv4" in rules.stdout
+        assert cli("probe", "internet", target, "8080").stdout.strip() == "reachable"
+        assert cli("probe", "internet", target, "8081", "--timeout", "0.3").stdout.strip() == "blocked"
+        bad = cli("probe", "internet", target)
+        assert bad.returncode == 2 and "lab probe needs FROM TO PORT" in bad.stderr
+        down = cli("down")
+        assert down.returncode == 0 and "namespaces removed" in down.stdout
+        assert not control.status()["running"]
+
+
+def test_node_programs_run_in_their_host_namespace_and_stop_with_it(lab_ws, monkeypatch):
+    """The registry the alb and agent parts plug into: (role, argv-builder), run with ip netns exec."""
+    with lab.small_vpc("10.90.0.0/16") as made:
+        lab.instance(made, "subnet_a", [lab.group(made, "g")])
+        m = model.read().only([made["vpc"]])
+        out = workspace.path("lab")
+        out.mkdir(parents=True, exist_ok=True)
+        program = "import sys, time; open(sys.argv[1], 'w').write(open('/proc/net/dev').read()); time.sleep(60)"
+        monkeypatch.setattr(
+            control, "NODE_PROGRAMS", [("ec2", lambda ctx, host: [ctx.python, "-c", program, str(out / host.id)])]
+        )
+        supervisor = control.Supervisor(lab_ws, [made["vpc"]])
+        try:
+            supervisor.sync(m)
+            (host,) = m.hosts
+            _wait(lambda: (out / host.id).exists() and "eth0" in (out / host.id).read_text(), 10)
+            (entry,) = supervisor.state["programs"]
+            assert entry["host"] == host.id
+            supervisor.sync(model.Model())  # the host is gone: its program is stopped
+            assert supervisor.programs == {}
+        finally:
+            for _, proc in supervisor.programs.values():
+                supervisor._stop(proc)
+            kernel.remove_all(kernel.tag())
+
+
+def test_status_says_when_the_lab_cannot_run_here(monkeypatch):
+    from helpers.runtime import lab_machine
+
+    monkeypatch.setattr(lab_machine.sys, "platform", "darwin")
+    info = control.status()
+    assert not info["can_run"] and "needs Linux" in control.status_text(info)
+    with pytest.raises(Exception, match="cannot run on this machine"):
+        control.up("http://127.0.0.1:1")
+    monkeypatch.setattr(lab_machine.sys, "platform", "linux")
+    monkeypatch.setattr(lab_machine.shutil, "which", lambda name: None if name == "nft" else "/usr/bin/" + name)
+    if lab_machine.os.geteuid() == 0:
+        assert "apt-get install nftables" in control.status_text()
+
+
+def test_doctor_reports_the_lab_as_optional(monkeypatch):
+    """doctor names whether the lab can run here; a machine without it is still ready for the course."""
+    from helpers.course import doctor
+    from helpers.runtime import lab_machine
+
+    monkeypatch.setattr(lab_machine.sys, "platform", "darwin")
+    check = doctor._check_lab()
+    assert check.name == "Traffic lab" and not check.ok and check.optional and "needs Linux" in check.detail
+    report = doctor.report([doctor.Check("Python", True, "3.11"), check])
+    assert "– Traffic lab" in report and "Ready: every check passed." in report
+
+
+def test_the_lab_follows_an_emulator_restart(tmp_path, monkeypatch):
+    """Emulator stopped: the lab keeps what it built and says so; restarted (empty): the lab follows its state."""
+    lab.require_kernel()
+    from helpers.runtime import emulator
+
+    monkeypatch.setenv("COURSE_WORKSPACE", str(tmp_path / "own"))
+    url = emulator.start(quiet=True)
+    try:
+        with lab.small_vpc("10.92.0.0/16") as made:
+            first = lab.instance(made, "subnet_a", [lab.group(made, "g")])["InstanceId"]
+            control.up(url, vpcs=[made["vpc"]], quiet=True)
+            ws = kernel.tag()
+            emulator.stop()
+            _wait(lambda: "not answering" in (control.status()["emulator"] or ""), 5)
+            assert kernel.ns_name(ws, "ec2", first) in kernel.namespaces(ws)  # kept while the emulator is away
+            assert emulator.start(quiet=True) == url
+            # the restarted emulator holds nothing (moto keeps state in memory): the lab follows it
+            _wait(lambda: control.status()["emulator"] == "emulator answering" and control.status()["hosts"] == [], 3)
+            assert kernel.ns_name(ws, "ec2", first) not in kernel.namespaces(ws)
+    finally:
+        control.down()
+        emulator.stop()
+
+
+def test_up_without_an_emulator_is_one_clear_message(tmp_path, monkeypatch):
+    lab.require_kernel()
+    monkeypatch.setenv("COURSE_WORKSPACE", str(tmp_path / "none"))
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]  # bound, never listening: nothing answers there
+        with pytest.raises(CourseError, match="Nothing answers at"):
+            control.up(f"http://127.0.0.1:{port}", quiet=True)
+    assert not control.status()["running"]
+
+
+def test_down_while_a_connection_is_in_flight(lab_ws):
+    """lab down does not wait for open connections: they end, every namespace goes."""
+    with lab.small_vpc("10.93.0.0/16") as made:
+        target = lab.instance(made, "subnet_a", [lab.group(made, "web", WEB)])["InstanceId"]
+        control.up(lab_ws, vpcs=[made["vpc"]], quiet=True)
+        ws = kernel.tag()
+        host = model.read().host(target)
+        server = kernel.socket_in(kernel.host_ns(ws, host))
+        client = kernel.socket_in(kernel.internet_ns(ws))
+        try:
+            server.bind(("0.0.0.0", 8080))
+            server.listen(1)
+            client.settimeout(2)
+            client.connect((host.public_ip, 8080))
+            conn, _ = server.accept()
+            conn.sendall(b"partial")  # a response under way
+            began = time.monotonic()
+            control.down()
+            assert time.monotonic() - began < control.STOP_TIMEOUT
+            assert kernel.namespaces(ws) == []
+            client.settimeout(0.5)
+            with pytest.raises(OSError):
+                client.recv(100)
+                client.sendall(b"more")  # the path is gone: the client cannot go on
+                client.recv(100)
+            conn.close()
+        finally:
+            server.close()
+            client.close()
+
+
+def test_lab_tests_fail_instead_of_skipping_under_ci(monkeypatch):
+    monkeypatch.setattr(lab.shutil, "which", lambda name: None)
+    monkeypatch.setenv("CI", "1")
+    with pytest.raises(pytest.fail.Exception, match="make test"):
+        lab.require_kernel()
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception):
+        lab.require_kernel()
