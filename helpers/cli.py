@@ -256,6 +256,16 @@ def _lab(args) -> int:
             )
         src, dst, port = args.args
         print(lab_probe.probe(lab_model.read(), src, dst, int(port), args.proto, timeout=args.timeout))
+    elif args.action == "curl":
+        if len(args.args) != 1:
+            raise CourseError(
+                "lab curl needs one URL.",
+                "It sends one request through the lab, from the internet or a lab host.",
+                "python -m helpers lab curl https://app.ecs-alb.example/ [--from internet|i-…]",
+            )
+        reply = lab_control.curl(args.args[0], args.source, timeout=max(args.timeout, 15.0))
+        print(repr(reply))
+        return 0 if reply.status else 1
     return 0
 
 
@@ -323,8 +333,13 @@ def build_parser() -> argparse.ArgumentParser:
     low, high = course.HOST_PORT_RANGE
     au.add_argument("--host-ports", help=f"the dynamic host port range you use (default {low}-{high})")
     lb = sub.add_parser("lab", help="the traffic lab: the stack carrying real packets (Linux, root)")
-    lb.add_argument("action", choices=["up", "down", "status", "rules", "probe"])
-    lb.add_argument("args", nargs="*", help="rules: HOST; probe: FROM TO PORT (FROM/TO: internet, i-…, an ALB node)")
+    lb.add_argument("action", choices=["up", "down", "status", "rules", "probe", "curl"])
+    lb.add_argument(
+        "args", nargs="*", help="rules: HOST; probe: FROM TO PORT (FROM/TO: internet, i-…, an ALB node); curl: URL"
+    )
+    lb.add_argument(
+        "--from", dest="source", default="internet", help="curl: where the request starts (default internet)"
+    )
     lb.add_argument("--proto", default="tcp", choices=["tcp", "udp"], help="probe: the protocol (default tcp)")
     lb.add_argument("--timeout", type=float, default=1.0, help="probe: seconds before 'blocked' (default 1)")
     nbs = sub.add_parser("notebooks", help="(maintainers) re-execute notebooks and save fresh outputs")

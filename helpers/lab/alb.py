@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import ctypes
 import email.utils
 import os
 import random
@@ -58,7 +57,7 @@ import warnings
 from dataclasses import dataclass
 
 from ..errors import CourseError
-from . import alb_config, health
+from . import alb_config, health, kernel
 from .alb_config import Action, Listener, LoadBalancer, Redirect
 from .health import Malformed
 
@@ -144,45 +143,26 @@ def server_tls(listener: Listener) -> ssl.SSLContext:
 
 # --------------------------------------------------------------------------- sockets in a namespace
 
-CLONE_NEWNET = 0x40000000
-
 
 class Netns:
     """Sockets made in a named network namespace (None: this process's own), by this process.
 
-    setns(2) switches only the calling thread, and only for the moment the socket is created:
-    the socket stays in the namespace it was created in, the thread goes back home.
+    The socket stays in the namespace it was created in; the process stays in its own, where it
+    reaches the emulator (helpers/lab/kernel.py's ``socket_in`` does the setns(2) for one thread).
     """
 
     def __init__(self, name: str | None = None):
         self.name = name
-        self.target = self.home = None
-        if name:
-            try:
-                self.target = os.open(f"/run/netns/{name}", os.O_RDONLY)
-            except OSError:
-                raise CourseError(
-                    f"No network namespace {name!r}.",
-                    "The load balancer node opens its sockets in the namespace the lab made for it, and there is none "
-                    "of that name (ip netns list shows them).",
-                    "start the lab first (python -m helpers lab up), or omit --netns.",
-                ) from None
-            self.home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
-            self._setns = ctypes.CDLL(None, use_errno=True).setns
+        if name and not (kernel.NETNS_DIR / name).exists():
+            raise CourseError(
+                f"No network namespace {name!r}.",
+                "The load balancer node opens its sockets in the namespace the lab made for it, and there is none "
+                "of that name (ip netns list shows them).",
+                "start the lab first (python -m helpers lab up), or omit --netns.",
+            )
 
     def socket(self, family: int = socket.AF_INET, kind: int = socket.SOCK_STREAM) -> socket.socket:
-        if self.target is None:
-            return socket.socket(family, kind)
-        self._enter(self.target)
-        try:
-            return socket.socket(family, kind)
-        finally:
-            self._enter(self.home)
-
-    def _enter(self, fd: int) -> None:
-        if self._setns(fd, CLONE_NEWNET) != 0:
-            err = ctypes.get_errno()
-            raise OSError(err, f"setns: {os.strerror(err)} (the lab's namespaces need root)")
+        return kernel.socket_in(self.name, family, kind) if self.name else socket.socket(family, kind)
 
     def listen(self, address: str, port: int) -> socket.socket:
         sock = self.socket(socket.AF_INET6 if ":" in address else socket.AF_INET)
@@ -213,10 +193,7 @@ class Netns:
             raise
 
     def close(self) -> None:
-        for fd in (self.target, self.home):
-            if fd is not None:
-                os.close(fd)
-        self.target = self.home = None
+        """Nothing to release: ``socket_in`` holds no namespace open between sockets."""
 
 
 # --------------------------------------------------------------------------- requests

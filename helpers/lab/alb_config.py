@@ -16,7 +16,6 @@ domain (``certs/lab-issued/``), as a stand-in that no client trusts, like any te
 
 from __future__ import annotations
 
-import datetime
 import re
 import ssl
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from pathlib import Path
 from .. import workspace
 from ..errors import CourseError
 from ..runtime import aws
+from ..tf.certificate import self_signed
 
 # AWS: "If the load balancer cannot establish a connection with the target within 10 seconds, it returns 504"
 # https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-troubleshooting.html
@@ -348,33 +348,4 @@ def _workspace_pair(pem: str, arn: str, domain: str) -> tuple[Path, Path]:
 
 def lab_issued_pair(domain: str) -> tuple[Path, Path]:
     """A self-signed pair standing for an ACM-issued certificate of ``domain``; made once."""
-    folder = workspace.path("certs", "lab-issued")
-    cert_path, key_path = folder / f"{domain}.crt", folder / f"{domain}.key"
-    if cert_path.exists() and key_path.exists():
-        return cert_path, key_path
-    from cryptography import x509  # heavy: only when a lab certificate is made
-    from cryptography.hazmat.primitives import hashes, serialization  # heavy: only when a certificate is made
-    from cryptography.hazmat.primitives.asymmetric import rsa  # heavy: only when a certificate is made
-    from cryptography.x509.oid import NameOID  # heavy: only when a certificate is made
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, domain)])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=90))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(domain)]), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    folder.mkdir(parents=True, exist_ok=True)
-    key_path.touch(mode=0o600)
-    key_path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    return cert_path, key_path
+    return self_signed(domain, workspace.path("certs", "lab-issued"))

@@ -9,16 +9,17 @@ The supervisor (``python -m helpers.lab.control supervise``) polls the emulator 
 seconds, re-syncs namespaces and filters when the model's fingerprint changes (so within 1 s of
 any change, whoever made it), keeps its state in ``<workspace>/lab/``, holds ``lab/supervisor.lock``
 for its whole life (a second one is refused), and starts the *node programs* of ``NODE_PROGRAMS``
-in each host's namespace. The ALB and agent parts plug in there:
-
-    NODE_PROGRAMS.append(("alb", lambda ctx, host: [ctx.python, "-m", "helpers.lab.alb", *ctx.aws_args,
-                                                     "--node", host.id]))
+for its hosts: an ALB node (helpers/lab/alb.py) per load balancer subnet, an ECS agent
+(helpers/lab/agent.py) per instance, and, once per lab, the DNS server (helpers/lab/dns.py). They run
+in the host's own network namespace, where the emulator answers on loopback, and open their sockets
+in, or enter, the lab namespace they serve: no lab namespace ever gets a route to the host.
 """
 
 from __future__ import annotations
 
 import argparse
 import fcntl
+import functools
 import json
 import os
 import signal
@@ -33,7 +34,7 @@ from urllib.parse import urlsplit
 from .. import workspace
 from ..errors import CourseError
 from ..runtime import aws, cloud, lab_machine
-from . import filters, kernel, model
+from . import agent, client, filters, kernel, model
 
 POLL = 0.25  # seconds between two reads of the emulator (re-sync within 1 s of a change)
 HEARTBEAT = 1.0  # seconds between two writes of status.json when nothing changes
@@ -57,10 +58,54 @@ class NodeContext:
         return ["--endpoint", self.endpoint, "--region", self.region]
 
 
-# (role, argv-builder): for every host of that role ("alb", "ec2"), builder(ctx, host) → argv or None.
-# Each is run as `ip netns exec <the host's namespace> argv`, restarted when its argv changes,
-# sent SIGTERM when its host goes away or the lab goes down.
-NODE_PROGRAMS: list[tuple[str, Callable[[NodeContext, model.Host], list[str] | None]]] = []
+def _alb_node(ctx: NodeContext, host: model.Host) -> list[str]:
+    """One ALB node: listens on its private address in its namespace (the public one is NAT in the router)."""
+    ns = kernel.host_ns(ctx.ws, host)
+    return [ctx.python, "-m", "helpers.lab.alb", *ctx.aws_args, "--load-balancer", host.lb_arn,
+            "--bind", host.private_ip, "--netns", ns]  # fmt: skip
+
+
+@functools.lru_cache(maxsize=256)
+def runs_ecs_agent(instance_id: str) -> bool:
+    """Does this instance run the ECS agent? Those booted from an ECS-optimized AMI do, as on AWS
+    (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/ecs-optimized_AMI.html); others do not."""
+    ec2 = aws.client("ec2")
+    reservations = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
+    image_id = reservations[0]["Instances"][0]["ImageId"] if reservations else None
+    images = ec2.describe_images(ImageIds=[image_id])["Images"] if image_id else []
+    return bool(images) and "-ecs-" in images[0].get("Name", "")
+
+
+def _ecs_agent(ctx: NodeContext, host: model.Host) -> list[str] | None:
+    """The ECS agent of one instance: it enters the instance's namespace for what it builds there."""
+    try:
+        if not runs_ecs_agent(host.id):
+            return None
+    except Exception:  # noqa: BLE001 - the emulator restarting: decided on the next poll
+        return None
+    ns = kernel.host_ns(ctx.ws, host)
+    return [ctx.python, "-m", "helpers.lab.agent", *ctx.aws_args, "--instance-id", host.id,
+            "--namespace", ns, "--address", host.private_ip, "--ws", ctx.ws]  # fmt: skip
+
+
+def _dns(ctx: NodeContext) -> list[str]:
+    """The lab's DNS server, in the internet namespace, on the client's own address."""
+    return [ctx.python, "-m", "helpers.lab.dns", *ctx.aws_args, "--netns", kernel.internet_ns(ctx.ws),
+            "--bind", model.CLIENT_ADDRESS]  # fmt: skip
+
+
+# (role, argv-builder, in_namespace): for every host of that role ("alb", "ec2"), builder(ctx, host)
+# → argv or None. ``in_namespace``: run it as `ip netns exec <the host's namespace> argv` (a program
+# that needs nothing outside the lab); else in the host's namespace (it reaches the emulator and opens
+# its sockets in the lab itself). Restarted when its argv changes or it dies, sent SIGTERM when its
+# host goes away or the lab goes down.
+NODE_PROGRAMS: list[tuple[str, Callable[[NodeContext, model.Host], list[str] | None], bool]] = [
+    ("alb", _alb_node, False),
+    ("ec2", _ecs_agent, False),
+]
+# (name, argv-builder): once per lab, in the host's namespace.
+LAB_PROGRAMS: list[tuple[str, Callable[[NodeContext], list[str] | None]]] = [("dns", _dns)]
+UNPLACEABLE_EVERY = 1.0  # seconds between two checks for services that have no instance to run on
 
 
 def _file(name: str):
@@ -230,6 +275,40 @@ def status() -> dict:
     }
 
 
+def curl(url: str, source: str = "internet", *, timeout: float = 15.0, method: str = "GET", headers=None):
+    """One HTTP(S) request from ``source`` ("internet", an instance id or an ALB node), as curl -i shows it.
+
+    The request is made by the lab's client running inside that namespace, so it takes the path a
+    real request would: the lab's DNS, the router, the security groups, the load balancer.
+    """
+    info = status()
+    if not info["running"]:
+        raise CourseError(
+            "The traffic lab is down, so no request can be sent through it.",
+            "Requests go through the lab's namespaces, which only exist while the lab runs.",
+            "python -m helpers lab up   (in a notebook: lab.up())",
+        )
+    namespaces = {"internet": kernel.internet_ns(info["ws"]), **{h["id"]: h["ns"] for h in info.get("hosts") or []}}
+    if source not in namespaces:
+        raise CourseError(
+            f"{source!r} is not a place in the lab.",
+            f"A request starts from the internet or from a lab host: {', '.join(sorted(namespaces))}.",
+            "lab status lists the hosts; e.g. lab curl https://app.ecs-alb.example/ --from internet",
+        )
+    extra = [a for name, value in (headers or {}).items() for a in ("-H", f"{name}: {value}")]
+    argv = ["ip", "netns", "exec", namespaces[source], sys.executable, "-m", "helpers.lab.client", url, "--json",
+            "--timeout", str(timeout), "-X", method, *extra]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(workspace.REPO)}
+    done = subprocess.run(argv, capture_output=True, text=True, cwd=workspace.REPO, env=env, timeout=3 * timeout + 30)
+    if done.returncode == 2 or not done.stdout.strip():
+        raise CourseError(
+            f"The lab's client could not send {method} {url}.",
+            (done.stderr.strip().splitlines() or ["it printed nothing"])[-1],
+            "check the URL (http:// or https://, a name the lab's DNS knows: lab status), then try again",
+        )
+    return client.Reply.from_dict(json.loads(done.stdout))
+
+
 def status_text(info: dict | None = None) -> str:
     info = info or status()
     if not info["can_run"]:
@@ -277,6 +356,7 @@ class Supervisor:
         self.programs: dict[tuple[str, str], tuple[tuple[str, ...], subprocess.Popen]] = {}
         self.clients = None
         self.down_since = None
+        self.unplaceable_at = 0.0
         self.state = {"pid": os.getpid(), "synced": False, "errors": {}, "hosts": [], "programs": []}
 
     def _clients(self):
@@ -320,11 +400,15 @@ class Supervisor:
 
     def sync_programs(self, m: model.Model) -> None:
         wanted = {}
-        for role, builder in NODE_PROGRAMS:
+        for role, builder, in_namespace in NODE_PROGRAMS:
             for host in (h for h in m.hosts if h.role == role):
                 argv = builder(self.ctx, host)
                 if argv:
-                    wanted[(role, host.id)] = (tuple(argv), kernel.host_ns(self.ws, host))
+                    wanted[(role, host.id)] = (tuple(argv), kernel.host_ns(self.ws, host) if in_namespace else None)
+        if m.hosts:
+            for name, builder in LAB_PROGRAMS:
+                if argv := builder(self.ctx):
+                    wanted[("lab", name)] = (tuple(argv), None)
         for key, (argv, proc) in list(self.programs.items()):
             if key not in wanted or wanted[key][0] != argv or proc.poll() is not None:
                 self._stop(proc)
@@ -335,7 +419,7 @@ class Supervisor:
                 self.programs[key] = (
                     argv,
                     subprocess.Popen(
-                        ["ip", "netns", "exec", ns, *argv],
+                        ["ip", "netns", "exec", ns, *argv] if ns else list(argv),
                         stdin=subprocess.DEVNULL,
                         stdout=log,
                         stderr=log,
@@ -344,6 +428,20 @@ class Supervisor:
                 )
                 log.close()
         self.state["programs"] = [{"role": r, "host": h, "pid": p.pid} for (r, h), (_, p) in self.programs.items()]
+        self.report_unplaceable()
+
+    def report_unplaceable(self) -> None:
+        """ECS's event for a service whose cluster has no instance: no agent is there to write it."""
+        now = time.monotonic()
+        if now - self.unplaceable_at < UNPLACEABLE_EVERY:
+            return
+        self.unplaceable_at = now
+        try:
+            ecs = aws.client("ecs")
+            for cluster in ecs.list_clusters()["clusterArns"]:
+                agent.report_unplaceable(ecs, self.endpoint, self.ctx.region, cluster)
+        except Exception as error:  # noqa: BLE001 - the emulator restarting: the next poll tries again
+            self.state["unplaceable"] = f"not checked ({type(error).__name__})"
 
     @staticmethod
     def _stop(proc: subprocess.Popen) -> None:

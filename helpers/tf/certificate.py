@@ -15,9 +15,9 @@ from .. import workspace
 DOMAIN = "app.ecs-alb.example"  # local.domain_name in terraform/zone.tf when no domain or zone is given
 
 
-def self_signed(domain: str = DOMAIN) -> tuple[Path, Path]:
-    """(certificate, private key) PEM files for ``domain``; made once, then reused."""
-    folder = workspace.path("certs")
+def self_signed(domain: str = DOMAIN, folder: Path | None = None) -> tuple[Path, Path]:
+    """(certificate, private key) PEM files for ``domain`` in ``folder`` (the workspace's certs/); made once, then reused."""
+    folder = folder or workspace.path("certs")
     cert_path, key_path = folder / f"{domain}.crt", folder / f"{domain}.key"
     if cert_path.exists() and key_path.exists():
         return cert_path, key_path

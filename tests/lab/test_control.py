@@ -107,7 +107,7 @@ def test_cli_up_outlives_its_process_then_status_rules_probe_down(lab_ws):
 
 
 def test_node_programs_run_in_their_host_namespace_and_stop_with_it(lab_ws, monkeypatch):
-    """The registry the alb and agent parts plug into: (role, argv-builder), run with ip netns exec."""
+    """The registry the alb and agent parts plug into: (role, argv-builder, in_namespace); True: ip netns exec."""
     with lab.small_vpc("10.90.0.0/16") as made:
         lab.instance(made, "subnet_a", [lab.group(made, "g")])
         m = model.read().only([made["vpc"]])
@@ -115,8 +115,9 @@ def test_node_programs_run_in_their_host_namespace_and_stop_with_it(lab_ws, monk
         out.mkdir(parents=True, exist_ok=True)
         program = "import sys, time; open(sys.argv[1], 'w').write(open('/proc/net/dev').read()); time.sleep(60)"
         monkeypatch.setattr(
-            control, "NODE_PROGRAMS", [("ec2", lambda ctx, host: [ctx.python, "-c", program, str(out / host.id)])]
+            control, "NODE_PROGRAMS", [("ec2", lambda ctx, host: [ctx.python, "-c", program, str(out / host.id)], True)]
         )
+        monkeypatch.setattr(control, "LAB_PROGRAMS", [])
         supervisor = control.Supervisor(lab_ws, [made["vpc"]])
         try:
             supervisor.sync(m)

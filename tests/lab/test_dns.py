@@ -59,7 +59,9 @@ def test_records_come_from_route_53_and_the_load_balancers_nodes(emulator_url):
     ec2, elbv2, route53 = aws.client("ec2"), aws.client("elbv2"), aws.client("route53")
     vpc = ec2.create_vpc(CidrBlock="10.61.0.0/16")["Vpc"]["VpcId"]
     subnets = [
-        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.61.{n}.0/24", AvailabilityZone=f"us-east-1{z}")["Subnet"]["SubnetId"]
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.61.{n}.0/24", AvailabilityZone=f"us-east-1{z}")["Subnet"][
+            "SubnetId"
+        ]
         for n, z in ((1, "a"), (2, "b"))
     ]
     lb = elbv2.create_load_balancer(Name="dns-test", Subnets=subnets)["LoadBalancers"][0]
@@ -70,12 +72,21 @@ def test_records_come_from_route_53_and_the_load_balancers_nodes(emulator_url):
             "ResourceRecordSet": {
                 "Name": "app.dns-test.example",
                 "Type": "A",
-                "AliasTarget": {"HostedZoneId": lb["CanonicalHostedZoneId"], "DNSName": lb["DNSName"], "EvaluateTargetHealth": True},
+                "AliasTarget": {
+                    "HostedZoneId": lb["CanonicalHostedZoneId"],
+                    "DNSName": lb["DNSName"],
+                    "EvaluateTargetHealth": True,
+                },
             },
         },
         {
             "Action": "CREATE",
-            "ResourceRecordSet": {"Name": "db.dns-test.example", "Type": "A", "TTL": 60, "ResourceRecords": [{"Value": "10.61.9.9"}]},
+            "ResourceRecordSet": {
+                "Name": "db.dns-test.example",
+                "Type": "A",
+                "TTL": 60,
+                "ResourceRecords": [{"Value": "10.61.9.9"}],
+            },
         },
     ]
     route53.change_resource_record_sets(HostedZoneId=zone, ChangeBatch={"Changes": changes})

@@ -115,6 +115,11 @@ def pytest_runtest_setup(item):
         from tests.support.room_support import Room
 
         session.config.course_room = Room.start()
+    # The traffic lab end to end on terraform/ (tests/support/lab_e2e_support.py) likewise.
+    if any(i.get_closest_marker("after_course") and "lab_run" in getattr(i, "fixturenames", ()) for i in session.items):
+        from tests.support.lab_e2e_support import LabRun
+
+        session.config.course_lab = LabRun.start()
     # The exercise notebooks executed, when a test will read the result (tests/support/exercise_support.py).
     if any("exercise_run" in getattr(i, "fixturenames", ()) for i in session.items):
         from tests.support.exercise_support import ExerciseRun
@@ -134,7 +139,7 @@ def pytest_sessionfinish(session, exitstatus):
 
     if _controller(session.config):
         return
-    for name in ("course_standalone", "course_room", "course_exercises"):
+    for name in ("course_standalone", "course_room", "course_lab", "course_exercises"):
         job = getattr(session.config, name, None)
         if job is not None:  # still running if the session ended without waiting (e.g. -x)
             job.stop()

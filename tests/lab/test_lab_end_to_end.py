@@ -1,0 +1,72 @@
+"""The traffic lab on terraform/: the course's lesson with real requests (tests/support/lab_e2e_support.py).
+
+The run happens in the background beside the notebooks (started by tests/plugin/session.py; run
+alone, this module runs it in the foreground). Each behaviour of the load balancer is the one the
+AWS documentation gives:
+https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-troubleshooting.html
+(503: no registered targets; 504: no connection within 10 s) and
+https://docs.aws.amazon.com/elasticloadbalancing/latest/application/target-group-health-checks.html
+(health checks, Target.Timeout).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.support import lab_support
+from tests.support.lab_e2e_support import DOMAIN, LabRun
+
+
+@pytest.fixture(scope="module")
+def lab_run(request):
+    lab_support.require_kernel()
+    run = getattr(request.config, "course_lab", None) or LabRun.start()
+    return run.wait()
+
+
+@pytest.mark.after_course
+def test_after_course_the_lab_site_answers_200_through_dns_the_alb_and_nginx(lab_run):
+    assert lab_run["up_s"] < 10, "lab up on the course's stack"
+    assert lab_run["healthy"], "both targets turned healthy within the health checks' own timing"
+    assert {port for _, port, _, _ in lab_run["healthy"]} <= set(range(32768, 61000)), "AL2023's ephemeral range"
+    assert lab_run["https"]["status"] == 200
+    assert json.loads(lab_run["https"]["body"]) == {"ok": True, "path": "/"}, "the Node.js API, through nginx"
+    assert DOMAIN in (lab_run["https"]["subject"] or ""), "the listener's certificate for the course's domain"
+
+
+@pytest.mark.after_course
+def test_after_course_the_lab_redirects_http_to_https_as_aws_builds_the_location(lab_run):
+    """https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-listeners.html#redirect-actions"""
+    assert lab_run["http"] == {"status": 301, "location": f"https://{DOMAIN}:443/path?q=1"}
+
+
+@pytest.mark.after_course
+def test_after_course_the_articles_port_80_rule_gives_504_then_503(lab_run):
+    """Port 80 only: the targets on 32768+ time out (504 after the ALB's 10 s), ECS replaces them (503)."""
+    assert lab_run["port_80_first"]["status"] == 504
+    assert lab_run["port_80_first"]["seconds"] >= 10, "the ALB waits 10 s for a connection"
+    assert "Target.Timeout" in lab_run["port_80_reasons"] or any(
+        "is unhealthy in (target-group" in e and "Request timed out" in e for e in lab_run["events"]
+    ), lab_run["events"][:5]
+    assert lab_run["port_80_503"], f"no 503 while no target was registered: {lab_run['port_80_statuses']}"
+    assert any("has stopped" in e or "has begun draining" in e for e in lab_run["events"]), "ECS replaced the tasks"
+
+
+@pytest.mark.after_course
+def test_after_course_restoring_the_lockdown_rule_brings_the_200_back(lab_run):
+    assert lab_run["fixed_healthy"], "the replacement targets turned healthy"
+    assert lab_run["fixed"]["status"] == 200 and json.loads(lab_run["fixed"]["body"])["ok"] is True
+
+
+@pytest.mark.after_course
+def test_after_course_the_articles_instance_group_lets_the_internet_past_the_alb(lab_run):
+    assert lab_run["bypass_probe"] == "reachable"
+    assert lab_run["bypass"]["status"] == 200, "a task answered the internet directly at the instance's address"
+    assert lab_run["bypass_closed_probe"] == "blocked", "dropped once the rule is gone"
+
+
+@pytest.mark.after_course
+def test_after_course_lab_down_leaves_nothing(lab_run):
+    assert lab_run["down_removed"] > 0 and lab_run["namespaces_left"] == []

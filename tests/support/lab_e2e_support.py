@@ -1,0 +1,150 @@
+"""The traffic lab end to end on terraform/, for tests/lab/test_lab_end_to_end.py.
+
+``LabRun.start()`` runs ``python -m tests.support.lab_e2e_support OUT`` in the background (about
+four minutes, mostly the provider's waits and the health checks' own timing), beside the notebooks:
+
+1. ``terraform apply`` of a copy of terraform/ on an emulator of its own, then ``lab up``;
+2. the tasks start, their targets turn healthy, and ``https://<domain>/`` answers 200 through the
+   Route 53 alias, the ALB and nginx; ``http://`` answers 301;
+3. the source article's port-80 rule replaces the lockdown rule: the targets fail their health
+   checks (Target.Timeout), a request waits the ALB's 10 s and gets 504, ECS replaces the tasks, and
+   while no target is registered the site answers 503;
+4. the lockdown rule comes back: the site answers 200 again;
+5. the article's instance group (32768-65535 open to the world): the internet reaches a task at the
+   instance's public address, past the load balancer;
+6. ``lab down``: nothing is left.
+
+Every wait is bounded. The observations go to ``OUT/result.json``; the test asserts on them.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from tests.support import background
+from tests.support.background import Job
+
+DOMAIN = "app.ecs-alb.example"  # terraform/zone.tf's default domain when no zone is given
+HEALTHY_WITHIN = 120.0  # seconds: task start + the health checks' own thresholds and interval
+REPLACED_WITHIN = 150.0  # seconds: unhealthy threshold x interval, then ECS's replacement
+
+
+class LabRun(Job):
+    module, folder, what = "tests.support.lab_e2e_support", "lab-e2e", "the traffic lab on terraform/"
+    timeout = 900
+
+
+def _until(check, seconds: float, step: float = 0.5):
+    """``check()``'s first truthy answer within ``seconds`` (None if none)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        answer = check()
+        if answer:
+            return answer
+        time.sleep(step)
+    return None
+
+
+def main(out: Path) -> int:
+    import shutil
+
+    from helpers.lab import control, probe
+    from helpers.lab import model as lab_model
+    from helpers.runtime import aws, emulator
+    from helpers.tf import standalone
+
+    shutil.rmtree(out / "terraform", ignore_errors=True)
+    emulator.start(quiet=True)
+    result: dict = {}
+    try:
+        folder = standalone.prepare(out / "terraform")
+        for args in (("init", "-input=false", "-no-color"), ("apply", "-auto-approve", "-input=false", "-no-color")):
+            done = standalone.terraform(folder, *args)
+            if done.returncode:
+                print(done.stdout[-3000:], done.stderr[-3000:])
+                return 1
+        ec2, elbv2, ecs = aws.client("ec2"), aws.client("elbv2"), aws.client("ecs")
+        began = time.monotonic()
+        control.up(quiet=True)
+        result["up_s"] = round(time.monotonic() - began, 2)
+        tg = elbv2.describe_target_groups(Names=["ecs-alb-learner-web"])["TargetGroups"][0]["TargetGroupArn"]
+
+        def health():
+            return [
+                (t["Target"]["Id"], t["Target"]["Port"], t["TargetHealth"]["State"], t["TargetHealth"].get("Reason"))
+                for t in elbv2.describe_target_health(TargetGroupArn=tg)["TargetHealthDescriptions"]
+            ]
+
+        def healthy():
+            now = health()
+            return now if sum(state == "healthy" for _, _, state, _ in now) == 2 else None
+
+        result["healthy"] = _until(healthy, HEALTHY_WITHIN)
+        ok = control.curl(f"https://{DOMAIN}/")
+        result["https"] = {"status": ok.status, "body": ok.text, "subject": ok.certificate_subject}
+        redirect = control.curl(f"http://{DOMAIN}/path?q=1")
+        result["http"] = {"status": redirect.status, "location": redirect.header("Location")}
+
+        # 3. the article's rule: port 80 from the ALB's group, while the targets sit on 32768 and up
+        groups = {g["GroupName"]: g for g in ec2.describe_security_groups()["SecurityGroups"]}
+        instances, alb = groups["ecs-alb-learner-instances"], groups["ecs-alb-learner-alb"]
+        lockdown = instances["IpPermissions"]
+        port_80 = [
+            {"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "UserIdGroupPairs": [{"GroupId": alb["GroupId"]}]}
+        ]
+        ec2.revoke_security_group_ingress(GroupId=instances["GroupId"], IpPermissions=lockdown)
+        ec2.authorize_security_group_ingress(GroupId=instances["GroupId"], IpPermissions=port_80)
+        timed_out = control.curl(f"https://{DOMAIN}/", timeout=30)
+        result["port_80_first"] = {"status": timed_out.status, "seconds": round(timed_out.elapsed, 1)}
+        seen, statuses = set(), []
+
+        def replaced_and_503():
+            now = health()
+            seen.update(reason for *_, reason in now if reason)
+            serving = [t for t in now if t[3] not in ("Target.DeregistrationInProgress", "Elb.RegistrationInProgress")]
+            if not serving:  # nothing the ALB may route to: ask now
+                reply = control.curl(f"https://{DOMAIN}/", timeout=30)
+                statuses.append(reply.status)
+                return reply.status == 503
+            return False
+
+        result["port_80_503"] = bool(_until(replaced_and_503, REPLACED_WITHIN, step=0.2))
+        result["port_80_reasons"] = sorted(seen)
+        result["port_80_statuses"] = statuses
+        events = ecs.describe_services(cluster="ecs-alb-learner", services=["web"])["services"][0]["events"]
+        result["events"] = [e["message"] for e in events[:30]]
+
+        # 4. the fix again
+        ec2.revoke_security_group_ingress(GroupId=instances["GroupId"], IpPermissions=port_80)
+        ec2.authorize_security_group_ingress(GroupId=instances["GroupId"], IpPermissions=lockdown)
+        result["fixed_healthy"] = _until(healthy, HEALTHY_WITHIN)
+        again = control.curl(f"https://{DOMAIN}/")
+        result["fixed"] = {"status": again.status, "body": again.text}
+
+        # 5. the article's repository design: the instances open 32768-65535 to the world
+        world = [{"IpProtocol": "tcp", "FromPort": 32768, "ToPort": 65535, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]
+        ec2.authorize_security_group_ingress(GroupId=instances["GroupId"], IpPermissions=world)
+        instance_id, port = next((i, p) for i, p, state, _ in health() if state == "healthy")
+        lab = lab_model.read()
+        public_ip = lab.host(instance_id).public_ip
+        time.sleep(1.5)  # the lab re-syncs within a second
+        result["bypass_probe"] = probe.probe(lab, "internet", instance_id, port, listen=False)
+        direct = control.curl(f"http://{public_ip}:{port}/")
+        result["bypass"] = {"status": direct.status, "body": direct.text}
+        ec2.revoke_security_group_ingress(GroupId=instances["GroupId"], IpPermissions=world)
+        time.sleep(1.5)
+        result["bypass_closed_probe"] = probe.probe(lab_model.read(), "internet", instance_id, port, listen=False)
+    finally:
+        try:
+            result["down_removed"] = len(control.down())
+            result["namespaces_left"] = control.status()["namespaces"]
+        finally:
+            emulator.stop()
+    (out / "result.json").write_text(json.dumps(result, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    background.main(main)
