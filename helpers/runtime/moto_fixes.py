@@ -6,10 +6,11 @@ tests/runtime/test_moto_fixes.py. ``apply()`` returns the names of the fixes it
 applied; the emulator's health answer lists them. Written against moto 5.2.5
 (pinned in requirements.txt): a moto upgrade must re-run those tests.
 
-Differences left alone (they need a real data plane, and the notebooks say
-so where they matter): ECS starts no tasks and registers no targets, no
-instance boots, new targets are "healthy" at once, ASG instances all land
-in the first subnet and do not get the launch template's instance profile.
+Differences left alone here (they need a real data plane; the traffic lab,
+helpers/lab/, provides one on Linux as root, and the notebooks say so where
+they matter): ECS starts no tasks and registers no targets, no instance
+boots, new targets are "healthy" at once, ASG instances all land in the
+first subnet and do not get the launch template's instance profile.
 """
 
 from __future__ import annotations
