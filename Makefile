@@ -17,7 +17,15 @@ LAB_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
 .PHONY: lab test doctor notebooks bench graphviz chromium labtools site slides install scanner clean
 
-install: $(STAMP)
+# JupyterLab's settings for the course: never ask about (or fetch) Jupyter's news or updates, since the
+# course runs offline (the setting is "fetchNews" of @jupyterlab/apputils-extension:notification).
+LAB_OVERRIDES := $(VENV)/share/jupyter/lab/settings/overrides.json
+
+install: $(STAMP) $(LAB_OVERRIDES)
+
+$(LAB_OVERRIDES): $(STAMP)
+	@mkdir -p $(dir $@)
+	@printf '%s\n' '{"@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": false}}' > $@
 
 $(STAMP): requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (found " + sys.version.split()[0] + "): install it, or run: make PYTHON=python3.12 ...")'

@@ -1,9 +1,10 @@
 """The classic 503: the instance security group allows only port 80, the targets are on 32768+.
 
 The instance security group lets in TCP 80 from the ALB security group, but
-ECS registered the tasks on dynamic host ports (32768, 32769). The ALB's
-health checks to those ports are dropped, the targets never become healthy,
-ECS keeps replacing the tasks, and the ALB answers 503.
+ECS registered the two tasks of the one instance on dynamic host ports (32768,
+32769). The ALB's health checks to those ports are dropped, the targets turn
+unhealthy; the ALB fails open and its requests time out (504), ECS replaces the
+tasks, and while no target is registered the ALB answers 503.
 
 Regenerate: python diagrams/port80_503.py   (writes port80_503.png beside this file)
 """
@@ -11,7 +12,7 @@ Regenerate: python diagrams/port80_503.py   (writes port80_503.png beside this f
 from pathlib import Path
 
 from _common import BAD, course_diagram
-from diagrams.aws.compute import EC2Instance, ElasticContainerServiceService
+from diagrams.aws.compute import EC2, ElasticContainerServiceContainer, ElasticContainerServiceService
 from diagrams.aws.general import Users
 from diagrams.aws.network import ALB, ELB
 
@@ -23,7 +24,7 @@ RED = BAD
 
 
 def draw(folder: Path = HERE) -> Path:
-    with course_diagram("Broken: instance SG allows only port 80 → 503", folder, "port80_503"):
+    with course_diagram("Broken: instance SG allows only port 80 → 504, then 503", folder, "port80_503"):
         users = Users("users")
         alb = ALB("ALB")
         tg = ELB("target group\nno healthy targets")
@@ -31,12 +32,14 @@ def draw(folder: Path = HERE) -> Path:
             "instance SG: allows 80 only (from ALB SG)",
             graph_attr={"style": "dashed", "pencolor": RED, "fontcolor": RED},
         ):
-            first = EC2Instance("instance :32768")
-            second = EC2Instance("instance :32769")
+            with Cluster("one EC2 instance"):
+                first = ElasticContainerServiceContainer("task 1\nhost port 32768")
+                second = ElasticContainerServiceContainer("task 2\nhost port 32769")
+                EC2("ECS agent")
         service = ElasticContainerServiceService("ECS service\nkeeps replacing tasks")
 
         users >> Edge(label="HTTPS") >> alb
-        users << Edge(label="503", color=RED, fontcolor=RED, penwidth="2") << alb
+        users << Edge(label="504, then 503", color=RED, fontcolor=RED, penwidth="2") << alb
         alb >> Edge(label="forward") >> tg
         blocked = {
             "label": "health check blocked",

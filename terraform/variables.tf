@@ -47,7 +47,7 @@ variable "host_port_range" {
     from = number
     to   = number
   })
-  description = "Host ports the ECS agent (Docker, with agents older than 1.70) gives containers that ask for hostPort 0 in bridge mode. On the ECS-optimized Amazon Linux 2 AMI: 32768-60999 from /proc/sys/net/ipv4/ip_local_port_range, or 49153-65535 when that is unavailable; 32768-65535 covers both."
+  description = "Host ports the ECS agent (Docker, with agents older than 1.70) gives containers that ask for hostPort 0 in bridge mode. On the ECS-optimized Amazon Linux 2023 AMI: 32768-60999 from /proc/sys/net/ipv4/ip_local_port_range, or 49153-65535 when that is unavailable; 32768-65535 covers both."
   default     = { from = 32768, to = 65535 }
 
   validation {

@@ -11,7 +11,9 @@ tax, free tier or discounts; other regions cost somewhat more or less. Sources, 
 https://aws.amazon.com/elasticloadbalancing/pricing/ (ALB $0.0225 per hour, $0.008 per LCU-hour),
 https://aws.amazon.com/ec2/pricing/on-demand/ (t3 family, Linux),
 https://aws.amazon.com/vpc/pricing/ (public IPv4 address $0.005 per hour, since 2024-02-01),
-https://aws.amazon.com/route53/pricing/ (hosted zone $0.50 per month for the first 25).
+https://aws.amazon.com/route53/pricing/ (hosted zone $0.50 per month for the first 25),
+https://aws.amazon.com/ebs/pricing/ (gp3 $0.08 per GB-month; each instance's root volume is the ECS-optimized
+AMI's 30 GiB gp3, block_device_size_gb in https://github.com/aws/amazon-ecs-ami).
 ECS on EC2 adds no charge of its own, and ACM's public certificates are free.
 """
 
@@ -28,6 +30,9 @@ ALB_HOUR = 0.0225
 LCU_HOUR = 0.008  # a Load Balancer Capacity Unit; a course's few requests stay well under one
 IPV4_HOUR = 0.005  # every public IPv4 address, in use or idle
 ZONE_MONTH = 0.50
+ROOT_VOLUME_GB = 30  # the ECS-optimized AL2023 AMI's root volume (gp3)
+GP3_GB_MONTH = 0.08
+HOURS_PER_MONTH = 730  # AWS's own conversion for monthly prices
 ALB_ADDRESSES = 2  # an internet-facing ALB has a public address per zone it is in: two here (more if it scales)
 INSTANCE_HOUR = {  # EC2 on-demand, Linux, us-east-1
     "t3.nano": 0.0052,
@@ -41,6 +46,7 @@ PRICING_PAGES = (
     "https://aws.amazon.com/ec2/pricing/on-demand/",
     "https://aws.amazon.com/vpc/pricing/",
     "https://aws.amazon.com/route53/pricing/",
+    "https://aws.amazon.com/ebs/pricing/",
 )
 COURSE_VARIABLES = workspace.REPO / "terraform" / "variables.tf"
 SETTINGS = ("instance_type", "instance_count", "hosted_zone_id")
@@ -100,6 +106,7 @@ def banner(settings: dict) -> str:
     plural = "s" if count > 1 else ""
     addresses = count + ALB_ADDRESSES
     instance_price = INSTANCE_HOUR.get(kind)
+    volume_hour = ROOT_VOLUME_GB * GP3_GB_MONTH / HOURS_PER_MONTH
 
     def row(label, text):
         return f"    {label:<30} {text}"
@@ -115,6 +122,10 @@ def banner(settings: dict) -> str:
             else "not in the course's price table: see the EC2 pricing page",
         ),
         row(
+            f"{count} x {ROOT_VOLUME_GB} GiB gp3 root volume{plural}",
+            f"${GP3_GB_MONTH}/GB-month each (${volume_hour:.4f}/hour; the AMI's size)",
+        ),
+        row(
             f"{addresses} public IPv4 addresses",
             f"${IPV4_HOUR}/hour each ({count} for the instance{plural}, {ALB_ADDRESSES} for the ALB)",
         ),
@@ -124,11 +135,8 @@ def banner(settings: dict) -> str:
             row("Route 53 hosted zone", f"${ZONE_MONTH:.2f} per month (created because hosted_zone_id is empty)")
         )
     if instance_price is not None:
-        hourly = ALB_HOUR + LCU_HOUR + count * instance_price + addresses * IPV4_HOUR
-        lines.append(
-            f"    About ${hourly:.3f} per hour (${hourly * 24:.2f} per day), plus the instances' EBS volumes "
-            "and CloudWatch Logs."
-        )
+        hourly = ALB_HOUR + LCU_HOUR + count * (instance_price + volume_hour) + addresses * IPV4_HOUR
+        lines.append(f"    About ${hourly:.3f} per hour (${hourly * 24:.2f} per day), plus CloudWatch Logs.")
     lines.append("  It is billed until the teardown notebook (10-teardown.ipynb) has deleted the stack.")
     lines.append("  Prices: " + " ".join(PRICING_PAGES))
     return "\n".join(lines)

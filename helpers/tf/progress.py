@@ -66,7 +66,7 @@ class Progress:
             return
         self._last_render = now
         body = "\n".join(self.lines[-KEEP_LINES:])
-        text = f"⏳ {self.title} — {self.elapsed:.0f} s elapsed\n{body}"
+        text = f"… {self.title} — {self.elapsed:.0f} s elapsed\n{body}"  # "…": in every font (⏳ is not)
         self._handle.update({"text/plain": text}, raw=True)
 
     def close(self) -> None:

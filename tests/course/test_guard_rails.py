@@ -72,7 +72,8 @@ def test_cost_banner_states_list_prices_for_the_course_defaults():
     assert "1 x t3.micro instance " in text and "$0.0104/hour each" in text
     assert "3 public IPv4 addresses" in text and "$0.005/hour each" in text
     assert "Route 53 hosted zone" in text and "$0.50 per month" in text
-    assert "About $0.056 per hour ($1.34 per day)" in text  # 0.0225 + 0.008 + 0.0104 + 3 x 0.005
+    assert "About $0.059 per hour ($1.42 per day)" in text  # 0.0225 + 0.008 + 0.0104 + 30 x 0.08 / 730 + 3 x 0.005
+    assert "1 x 30 GiB gp3 root volume" in text
     for page in ("elasticloadbalancing/pricing", "ec2/pricing/on-demand", "vpc/pricing", "route53/pricing"):
         assert f"https://aws.amazon.com/{page}/" in text
     assert "10-teardown.ipynb" in text
@@ -101,7 +102,7 @@ def test_cost_banner_follows_the_stacks_variables(tmp_path):
     text = costs.banner(costs.stack_settings(tmp_path, {"instance_type": "t3.medium"}))  # the cell's var= wins
     assert "3 x t3.medium instances" in text and "5 public IPv4 addresses" in text
     assert "Route 53 hosted zone" not in text  # an existing zone: the stack creates none
-    assert "About $0.180 per hour" in text  # 0.0225 + 0.008 + 3 x 0.0416 + 5 x 0.005 = 0.1803
+    assert "About $0.190 per hour" in text  # 0.0225 + 0.008 + 3 x (0.0416 + 30 x 0.08 / 730) + 5 x 0.005 = 0.1902
 
 
 def test_cost_banner_admits_an_unknown_instance_type():

@@ -102,6 +102,9 @@ def test_jupyterlab_serves_the_notebooks_with_a_working_kernel(tmp_path):
                 time.sleep(0.1)
         contents = call("/api/contents")
         assert "00-setup.ipynb" in [item["name"] for item in contents["content"]]
+        # Offline: JupyterLab must not ask about "official Jupyter news" (make install's overrides.json).
+        schema = call("/lab/api/settings/@jupyterlab/apputils-extension:notification")["schema"]["properties"]
+        assert schema["fetchNews"]["default"] == "false" and schema["checkForUpdates"]["default"] is False
         kernel = call("/api/kernels", "POST", {"name": "python3"})
         output = asyncio.run(
             execute(

@@ -67,7 +67,7 @@ def test_apply_streams_live_then_leaves_only_the_summary(kernel, emulator_url):
     assert areas and all(states[0] == "" and states[-1] == "" for states in areas.values()), (
         "every progress area opens and ends empty"
     )
-    live = [text for states in areas.values() for text in states if text.startswith("⏳ terraform apply")]
+    live = [text for states in areas.values() for text in states if text.startswith("… terraform apply")]
     waiting = [text for text in live if "aws_ecs_cluster.live: Creating..." in text]
     seconds = [int(text.split(" — ")[1].split(" s elapsed")[0]) for text in waiting]
     # While Terraform is silent (the provider's wait), the clock in the header keeps moving.
