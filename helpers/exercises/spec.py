@@ -216,6 +216,7 @@ SPEC = (
         },
         # The audit's cells read the finished state; the exercise's check cells take their place.
         drop=(
+            "open_to_ranges = sg_rules.cidr_ingress(alb_group)",
             "port_80 = audit.run()",
             "audit.draw(port_80",
             "fixed = audit.run()",
@@ -223,7 +224,8 @@ SPEC = (
             "And the audit, over the same live state, has nothing left to report:",
         ),
         markdown={
-            "Ask the **reachability audit** (`helpers/verify/audit/`): it reads": "The solution asks the **reachability audit** (`helpers/verify/audit/`), which reads",
+            "wherever the ALB accepts it. Ask boto3 what the ALB's group lets in from address ranges:": "wherever the ALB accepts it.",
+            "The **reachability audit** (`helpers/verify/audit/`) asks the same question": "The solution asks the **reachability audit** (`helpers/verify/audit/`) the same question",
             "Two high findings say the internet would reach": "The internet would reach",
             "Allow TCP **32768-65535** (`var.host_port_range`, the same variable as the ALB's egress rule), with the\n"
             "ALB's group as the only source.": "Allow the **dynamic host port range** (the same variable as the ALB's egress rule in notebook 03), with\n"
