@@ -65,12 +65,15 @@ def records(lab: model.Model | None = None) -> dict[str, list[str]]:
 # ---------------------------------------------------------------- the DNS protocol (RFC 1035), A queries
 
 
+_QR_RESPONSE = 1 << 15  # the header's QR bit: set in answers, clear in queries
+
+
 def parse_query(packet: bytes) -> tuple[int, int, str, int, bytes]:
     """(id, flags, name, qtype, the question's bytes) of a query; ValueError if it is not one."""
     if len(packet) < 12:
         raise ValueError("shorter than a DNS header")
     ident, flags, questions = struct.unpack("!HHH", packet[:6])
-    if questions != 1 or flags & 0x8000:
+    if questions != 1 or flags & _QR_RESPONSE:
         raise ValueError("not a query with one question")
     labels, at = [], 12
     while True:
