@@ -18,7 +18,9 @@ LAB_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 .PHONY: lab test doctor notebooks bench graphviz chromium labtools site slides install scanner clean
 
 # JupyterLab's settings for the course: never ask about (or fetch) Jupyter's news or updates, since the
-# course runs offline (the setting is "fetchNews" of @jupyterlab/apputils-extension:notification).
+# course runs offline (the setting is "fetchNews" of @jupyterlab/apputils-extension:notification; "false" is
+# "Never", its default "none" asks: https://jupyterlab.readthedocs.io/en/stable/user/announcements.html).
+# tests/delivery/test_lab_settings.py checks it against the installed JupyterLab's schema.
 LAB_OVERRIDES := $(VENV)/share/jupyter/lab/settings/overrides.json
 
 install: $(STAMP) $(LAB_OVERRIDES)
