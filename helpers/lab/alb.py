@@ -153,7 +153,7 @@ class Netns:
 
     def __init__(self, name: str | None = None):
         self.name = name
-        if name and not (kernel.NETNS_DIR / name).exists():
+        if name and not kernel.exists(name):
             raise CourseError(
                 f"No network namespace {name!r}.",
                 "The load balancer node opens its sockets in the namespace the lab made for it, and there is none "

@@ -55,7 +55,7 @@ from pathlib import Path
 
 from .. import workspace
 from ..errors import CourseError
-from . import images
+from . import images, kernel
 
 BRIDGE = "docker0"
 BRIDGE_ADDRESS = "172.17.0.1"
@@ -439,7 +439,7 @@ class DockerHost:
         root.mkdir(parents=True, exist_ok=True)
         container.log.parent.mkdir(parents=True, exist_ok=True)
         # Network: netns, veth into docker0, address, default route.
-        _run(["ip", "netns", "add", ns])
+        kernel.add_ns(ns)
         _run(["ip", "-n", self.instance_ns, "link", "add", veth, "type", "veth", "peer", "name", peer])
         _run(["ip", "-n", self.instance_ns, "link", "set", peer, "netns", ns])
         _run(["ip", "-n", ns, "link", "set", peer, "name", "eth0"])
@@ -560,6 +560,28 @@ def _signal_group(process: subprocess.Popen, sig: int) -> None:
         os.killpg(process.pid, sig)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+def port_mappings(instance_ns: str) -> list[dict]:
+    """The instance's bridge-mode port mappings as its DNAT rules hold them (for ``lab rules``):
+    [{"host_port", "address", "container_port", "container"}], from any process (kernel.run enters the
+    sandbox when not root). Empty when the instance runs no container."""
+    listing = kernel.run("ip", "netns", "exec", instance_ns, "nft", "-j", "list", "table", "ip", TABLE, check=False)
+    found = []
+    try:
+        items = json.loads(listing.stdout or "{}").get("nftables", []) if listing.returncode == 0 else []
+    except ValueError:
+        items = []
+    for item in items:
+        rule = item.get("rule") or {}
+        if rule.get("chain") != "prerouting":
+            continue
+        port = next((e["match"]["right"] for e in rule.get("expr", []) if e.get("match", {}).get("left", {}).get("payload", {}).get("field") == "dport"), None)  # fmt: skip
+        dnat = next((e["dnat"] for e in rule.get("expr", []) if "dnat" in e), None)
+        if port is not None and dnat:
+            found.append({"host_port": port, "address": dnat.get("addr"), "container_port": dnat.get("port"),
+                          "container": rule.get("comment", "")})  # fmt: skip
+    return sorted(found, key=lambda m: m["host_port"])
 
 
 def leftover_namespaces(ws: str) -> list[str]:

@@ -33,15 +33,15 @@ from urllib.parse import urlsplit
 
 from .. import workspace
 from ..errors import CourseError
-from ..runtime import aws, cloud, lab_machine
-from . import agent, client, filters, kernel, model
+from ..runtime import aws, cloud, emulator, lab_machine
+from . import agent, client, containers, filters, kernel, model, sandbox
 
 POLL = 0.25  # seconds between two reads of the emulator (re-sync within 1 s of a change)
 HEARTBEAT = 1.0  # seconds between two writes of status.json when nothing changes
 START_TIMEOUT = 20.0  # seconds up() waits for the first sync
 STOP_TIMEOUT = 10.0  # seconds down() waits for the supervisor to clean up before killing it
 MAX_EMULATOR_DOWN = 15 * 60  # seconds without an emulator after which the supervisor removes the lab and ends
-LAB_DIR = "lab"
+LAB_DIR = sandbox.LAB_DIR
 
 
 @dataclass(frozen=True)
@@ -183,6 +183,9 @@ def up(endpoint: str | None = None, *, vpcs: list[str] | None = None, quiet: boo
     for vpc in vpcs or []:
         argv += ["--vpc", vpc]
     env = {**os.environ, "COURSE_WORKSPACE": str(workspace.root()), "PYTHONPATH": str(workspace.REPO)}
+    if sandbox.needed():
+        sandbox.ensure()
+        argv = sandbox.command(argv, cwd=workspace.REPO)  # nsenter execs: proc.pid is the supervisor's
     proc = subprocess.Popen(
         argv,
         cwd=workspace.REPO,
@@ -244,10 +247,17 @@ def down() -> list[str]:
             os.kill(pid, signal.SIGKILL)
         _reap(pid)
     removed = list(_read("status.json").get("removed_on_exit", [])) if running else []
-    removed += kernel.remove_all(kernel.tag()) if lab_machine.check().ok else []
+    removed += kernel.remove_all(kernel.tag()) if lab_machine.check().ok and _reachable() else []
+    if sandbox.needed():
+        sandbox.stop()
     for name in ("supervisor.json", "status.json"):
         _file(name).unlink(missing_ok=True)
     return removed
+
+
+def _reachable() -> bool:
+    """Can this process reach the lab's namespaces (as root, or through a running sandbox)?"""
+    return not sandbox.needed() or sandbox.keeper() is not None
 
 
 def _reap(pid: int) -> None:
@@ -270,7 +280,10 @@ def status() -> dict:
         "pid": running.get("pid"),
         "endpoint": running.get("endpoint"),
         "ws": kernel.tag(),
-        "namespaces": kernel.namespaces(kernel.tag()) if verdict.ok else [],
+        "mode": ("rootless: a user namespace of its own (helpers/lab/sandbox.py)" if sandbox.needed() else "root")
+        if verdict.ok
+        else None,
+        "namespaces": kernel.namespaces(kernel.tag()) if verdict.ok and _reachable() else [],
         **{k: state.get(k) for k in ("hosts", "errors", "programs", "synced_at", "emulator", "fingerprint")},
     }
 
@@ -299,6 +312,8 @@ def curl(url: str, source: str = "internet", *, timeout: float = 15.0, method: s
     argv = ["ip", "netns", "exec", namespaces[source], sys.executable, "-m", "helpers.lab.client", url, "--json",
             "--timeout", str(timeout), "-X", method, *extra]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(workspace.REPO)}
+    if sandbox.needed():
+        argv = sandbox.command(argv, cwd=workspace.REPO)
     done = subprocess.run(argv, capture_output=True, text=True, cwd=workspace.REPO, env=env, timeout=3 * timeout + 30)
     if done.returncode == 2 or not done.stdout.strip():
         raise CourseError(
@@ -317,6 +332,7 @@ def status_text(info: dict | None = None) -> str:
         left = f" ({len(info['namespaces'])} namespaces left over: lab down removes them)" if info["namespaces"] else ""
         return f"The lab is down{left}. Start it: python -m helpers lab up"
     lines = [f"Lab up (supervisor pid {info['pid']}, following {info['endpoint']}; {info['emulator'] or ''})"]
+    lines.append(f"  mode: {info['mode']}")
     for host in info.get("hosts") or []:
         public = f", public {host['public_ip']}" if host.get("public_ip") else ""
         lines.append(f"  {host['role']:<4} {host['id']}  {host['private_ip']}{public}  ns {host['ns']}")
@@ -330,7 +346,17 @@ def status_text(info: dict | None = None) -> str:
 def rules(host_id: str) -> str:
     """The host's compiled nftables rules next to the group rules they came from."""
     m = model.read()
-    return filters.listing(m, m.host(host_id))
+    host = m.host(host_id)
+    text = filters.listing(m, host)
+    if host.role != "ec2" or not kernel.exists(kernel.host_ns(kernel.tag(), host)):
+        return text
+    mappings = containers.port_mappings(kernel.host_ns(kernel.tag(), host))
+    lines = [f"  docker ({'table ip ' + containers.TABLE}: bridge-mode port mappings, after the filters above):"]
+    lines += [
+        f"    tcp {host.private_ip}:{one['host_port']} → {one['address']}:{one['container_port']}  dnat  ({one['container']})"
+        for one in mappings
+    ] or ["    (no container runs here)"]
+    return "\n".join([text, *lines])
 
 
 def _log_tail(lines: int = 12) -> str:
@@ -358,6 +384,9 @@ class Supervisor:
         self.down_since = None
         self.unplaceable_at = 0.0
         self.state = {"pid": os.getpid(), "synced": False, "errors": {}, "hosts": [], "programs": []}
+        # Following the workspace's own emulator (not an AWS_ENDPOINT_URL given from outside)? Then a
+        # restart on another port (its usual one taken meanwhile) is followed there.
+        self.follows_workspace = emulator.own_status().get("url") == endpoint
 
     def _clients(self):
         if self.clients is None:
@@ -372,10 +401,29 @@ class Supervisor:
             self.clients = None
             self.down_since = self.down_since or time.monotonic()
             self.state["emulator"] = f"emulator not answering ({type(error).__name__}); retrying"
+            self._follow_a_moved_emulator()
             return None
         self.down_since = None
         self.state["emulator"] = "emulator answering"
         return m.only(self.vpcs) if self.vpcs else m
+
+    def _follow_a_moved_emulator(self) -> None:
+        """The workspace's emulator answers at another URL now: follow it (the node programs restart with it)."""
+        if not self.follows_workspace:
+            return
+        try:
+            now = emulator.own_status()
+        except Exception:  # noqa: BLE001 - its state file mid-write: the next poll looks again
+            return
+        if now["running"] and now["url"] and now["url"] != self.endpoint:
+            print(f"the emulator moved: {self.endpoint} → {now['url']}; following it", flush=True)
+            self.endpoint = now["url"]
+            self.ctx = NodeContext(self.ws, self.endpoint, self.ctx.region)
+            os.environ["AWS_ENDPOINT_URL"] = self.endpoint
+            self.fingerprint = None  # re-sync from what the new emulator holds
+            info = _read("supervisor.json")
+            if info.get("pid") == os.getpid():
+                _write("supervisor.json", {**info, "endpoint": self.endpoint})
 
     def sync(self, m: model.Model) -> None:
         applied = kernel.apply(self.ws, m)

@@ -143,6 +143,17 @@ def image_for(name: str, container: str = "") -> Image:
     return image
 
 
+def nginx_user() -> str:
+    """www-data, Debian's nginx user; root where this user namespace maps no other uid (the lab's sandbox:
+    nginx's workers could not switch to www-data there, so they run as the learner, the sandbox's root)."""
+    try:
+        rows = [line.split() for line in Path("/proc/self/uid_map").read_text().splitlines()]
+        mapped = sum(int(row[2]) for row in rows if len(row) == 3)
+    except (OSError, ValueError):
+        mapped = 0
+    return "www-data" if mapped != 1 else "root"
+
+
 def prepare(image: Image, root: Path) -> dict:
     """Write one container's private copy of the image's files under ``root``.
 
@@ -154,7 +165,7 @@ def prepare(image: Image, root: Path) -> dict:
     if image.kind == "nginx":
         etc = root / "etc" / "nginx"
         (etc / "conf.d").mkdir(parents=True, exist_ok=True)
-        (etc / "nginx.conf").write_text(NGINX_CONF)
+        (etc / "nginx.conf").write_text(NGINX_CONF.replace("user  www-data;", f"user  {nginx_user()};"))
         debian_mime = Path("/etc/nginx/mime.types")
         (etc / "mime.types").write_text(debian_mime.read_text() if debian_mime.is_file() else MINIMAL_MIME_TYPES)
         logs = root / "var" / "log" / "nginx"

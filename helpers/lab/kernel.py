@@ -30,16 +30,15 @@ import socket
 import subprocess
 import threading
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import workspace
 from ..errors import CourseError
-from . import filters
+from . import filters, sandbox
 from .model import CLIENT_ADDRESS, Host, Model
 
-NETNS_DIR = Path("/run/netns")
+NETNS_DIR = Path("/run/netns")  # where ip netns pins namespaces (inside the sandbox when not root: netns_dir())
 IGW_ROUTER = "169.254.0.2"  # the router's end of each internet-gateway link (a /30)
 IGW_INTERNET = "169.254.0.1"  # the internet's end (the same address on every link, routes name the link)
 COMMAND_TIMEOUT = 20  # seconds for one ip/nft command
@@ -93,8 +92,9 @@ def igw_link(vpc_id: str) -> str:
 
 
 def run(*argv: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
-    """One ip/nft command (bounded in time); a failure as a CourseError naming it."""
-    proc = subprocess.run(argv, input=input, capture_output=True, text=True, timeout=COMMAND_TIMEOUT)
+    """One ip/nft command (bounded in time; in the sandbox when not root); a failure as a CourseError naming it."""
+    full = sandbox.command(argv) if sandbox.needed() else list(argv)
+    proc = subprocess.run(full, input=input, capture_output=True, text=True, timeout=COMMAND_TIMEOUT)
     if check and proc.returncode:
         raise CourseError(
             f"The lab's kernel command failed: {' '.join(argv)}",
@@ -117,16 +117,38 @@ def namespaces(ws: str) -> list[str]:
     """The lab namespaces of workspace tag ``ws`` that exist now."""
     prefix = f"lab-{ws}-"
     try:
-        return sorted(p.name for p in NETNS_DIR.iterdir() if p.name.startswith(prefix))
-    except FileNotFoundError:
+        return sorted(p.name for p in netns_dir().iterdir() if p.name.startswith(prefix))
+    except (FileNotFoundError, PermissionError):
         return []
+
+
+def netns_dir() -> Path:
+    """NETNS_DIR as this process can read it: through the sandbox's mount namespace when not root."""
+    return sandbox.path(str(NETNS_DIR)) if sandbox.needed() else NETNS_DIR
+
+
+def exists(name: str) -> bool:
+    return (netns_dir() / name).exists()
+
+
+def add_ns(name: str) -> None:
+    """Create network namespace ``name`` (pinned in NETNS_DIR, as ip netns add does).
+
+    In a user namespace (the sandbox) ``ip netns add`` fails at its very end, switching back to a
+    network namespace the sandbox does not own; ``unshare --net=FILE`` pins it the same way without.
+    """
+    if sandbox.inside():
+        run("touch", str(NETNS_DIR / name))
+        run("unshare", f"--net={NETNS_DIR / name}", "true")
+    else:
+        run("ip", "netns", "add", name)
 
 
 def _ensure_ns(name: str) -> bool:
     """Create the namespace with lo up; True when it was created."""
-    if (NETNS_DIR / name).exists():
+    if exists(name):
         return False
-    run("ip", "netns", "add", name)
+    add_ns(name)
     run("ip", "-n", name, "link", "set", "lo", "up")
     return True
 
@@ -171,41 +193,50 @@ def nft(ns: str, text: str) -> None:
 
 # ---------------------------------------------------------------- sockets inside a namespace
 
-_setns_lock = threading.Lock()
 
+def socket_in(ns: str, family: int = socket.AF_INET, kind: int = socket.SOCK_STREAM) -> socket.socket:
+    """A socket that lives in namespace ``ns`` (it stays there whatever thread or process uses it).
 
-@contextmanager
-def entered(ns: str):
-    """Run the block with this thread in namespace ``ns`` (sockets made there stay there)."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    with _setns_lock:
-        own = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+    Made in a thread of its own that enters ``ns`` and ends there: in the sandbox a thread could not
+    go back to the host's namespace (the real root owns it). Not root and outside the sandbox: made
+    by a short process inside it (sandbox.socket_in).
+    """
+    if sandbox.needed():
+        if not exists(ns):
+            raise _no_namespace(ns)
+        return sandbox.socket_in(str(NETNS_DIR / ns), family, kind)
+    made: dict = {}
+
+    def make() -> None:
         try:
             target = os.open(NETNS_DIR / ns, os.O_RDONLY)
         except FileNotFoundError:
-            os.close(own)
-            raise CourseError(
-                f"The lab namespace {ns} does not exist.",
-                "The lab is not up, or this host is not part of it (any more).",
-                "run `python -m helpers lab up`, then `python -m helpers lab status`.",
-            ) from None
+            made["error"] = _no_namespace(ns)
+            return
         try:
-            if libc.setns(target, CLONE_NEWNET) != 0:
-                raise OSError(ctypes.get_errno(), f"setns into {ns} failed (the lab needs root)")
-            try:
-                yield
-            finally:
-                if libc.setns(own, CLONE_NEWNET) != 0:  # pragma: no cover - restoring cannot fail as root
-                    raise OSError(ctypes.get_errno(), "setns back to the original namespace failed")
+            if ctypes.CDLL(None, use_errno=True).setns(target, CLONE_NEWNET) != 0:
+                made["error"] = OSError(
+                    ctypes.get_errno(), f"setns into {ns} failed (the lab needs root or its sandbox)"
+                )
+                return
+            made["socket"] = socket.socket(family, kind)
         finally:
             os.close(target)
-            os.close(own)
+
+    thread = threading.Thread(target=make, name=f"socket-in-{ns}")
+    thread.start()
+    thread.join()
+    if "error" in made:
+        raise made["error"]
+    return made["socket"]
 
 
-def socket_in(ns: str, family: int = socket.AF_INET, kind: int = socket.SOCK_STREAM) -> socket.socket:
-    """A socket that lives in namespace ``ns``."""
-    with entered(ns):
-        return socket.socket(family, kind)
+def _no_namespace(ns: str) -> CourseError:
+    return CourseError(
+        f"The lab namespace {ns} does not exist.",
+        "The lab is not up, or this host is not part of it (any more).",
+        "run `python -m helpers lab up`, then `python -m helpers lab status`.",
+    )
 
 
 # ---------------------------------------------------------------- apply
@@ -316,7 +347,7 @@ def _apply_host(ws: str, model: Model, host: Host, done: Applied) -> None:
     subnet = model.subnet(host.subnet_id)
     router = router_ns(ws, host.vpc_id)
     link = host_link(host)
-    if (NETNS_DIR / ns).exists() and not _host_matches(ns, host, subnet.prefixlen, router, link):
+    if exists(ns) and not _host_matches(ns, host, subnet.prefixlen, router, link):
         delete_ns(ns)  # moved to another subnet or address: rebuilt
         done.removed.append(ns)
     created = _ensure_ns(ns)

@@ -1,7 +1,8 @@
 """Can this machine run the traffic lab (helpers/lab/)? Machine facts only, no lab import.
 
 The lab builds network namespaces, veth pairs, bridges and nftables tables in the kernel: it
-needs Linux, root (CAP_NET_ADMIN, CAP_SYS_ADMIN for ``ip netns``), ``ip`` (iproute2) and ``nft``
+needs Linux, root (CAP_NET_ADMIN, CAP_SYS_ADMIN for ``ip netns``) or, for an ordinary user, user
+namespaces (it is root in one of its own: helpers/lab/sandbox.py), ``ip`` (iproute2) and ``nft``
 (nftables). Shared by ``lab status`` and ``doctor`` (course/, which must not import lab/).
 """
 
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 
 NFT_INSTALL = "apt-get install nftables"
 IP_INSTALL = "apt-get install iproute2"
+UTIL_INSTALL = "apt-get install util-linux"
 
 
 @dataclass(frozen=True)
@@ -43,19 +45,22 @@ def check() -> Verdict:
             "the course runs without the lab; to use it, run the course in a Linux VM or container "
             "(e.g. docker run --privileged …) as root",
         )
-    if os.geteuid() != 0:
-        userns = user_namespaces()
+    if os.geteuid() != 0 and not user_namespaces():
         return Verdict(
             False,
-            "the traffic lab needs root here"
-            + (
-                " (user namespaces work on this machine, but the lab's unprivileged mode is not built yet)"
-                if userns
-                else " (and unprivileged user namespaces are disabled)"
-            ),
-            "run the course as root (a container or VM), e.g. sudo make lab",
+            "the traffic lab needs root here, or user namespaces for an ordinary user, and they are disabled "
+            "(unshare -Urn fails)",
+            "run the course as root (a container or VM), e.g. sudo make lab; or allow unprivileged user "
+            "namespaces (sysctl kernel.unprivileged_userns_clone=1 / user.max_user_namespaces)",
         )
+    for program, line in (("nsenter", UTIL_INSTALL), ("unshare", UTIL_INSTALL)) if os.geteuid() else ():
+        if not shutil.which(program):
+            return Verdict(False, f"'{program}' is missing: the lab without root needs it", line)
     for program, line in (("ip", IP_INSTALL), ("nft", NFT_INSTALL)):
         if not shutil.which(program):
             return Verdict(False, f"'{program}' is missing: the lab needs it", line)
+    if os.geteuid():
+        return Verdict(
+            True, "Linux as an ordinary user with ip and nft: the lab can run here, in a user namespace of its own"
+        )
     return Verdict(True, "Linux as root with ip and nft: the lab can run here")

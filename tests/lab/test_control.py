@@ -160,7 +160,8 @@ def test_doctor_reports_the_lab_as_optional(monkeypatch):
 
 
 def test_the_lab_follows_an_emulator_restart(tmp_path, monkeypatch):
-    """Emulator stopped: the lab keeps what it built and says so; restarted (empty): the lab follows its state."""
+    """Emulator stopped: the lab keeps what it built and says so; restarted (empty): the lab follows its state,
+    on another port too when its own was taken meanwhile."""
     lab.require_kernel()
     from helpers.runtime import emulator
 
@@ -178,6 +179,21 @@ def test_the_lab_follows_an_emulator_restart(tmp_path, monkeypatch):
             # the restarted emulator holds nothing (moto keeps state in memory): the lab follows it
             _wait(lambda: control.status()["emulator"] == "emulator answering" and control.status()["hosts"] == [], 3)
             assert kernel.ns_name(ws, "ec2", first) not in kernel.namespaces(ws)
+
+            # restarted on another port, its own taken meanwhile (by a listener closed at once: a
+            # connection the supervisor made to it in that moment is reset, never left hanging)
+            emulator.stop()
+            port = int(url.rsplit(":", 1)[1])
+            with socket.socket() as taken:
+                taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                taken.bind(("127.0.0.1", port))
+                taken.listen(8)
+                moved = emulator.start(quiet=True)
+            assert moved != url
+            _wait(lambda: control.status()["endpoint"] == moved, 5)
+            _wait(lambda: control.status()["emulator"] == "emulator answering", 3)
+            pid = control.status()["pid"]
+            assert control.up(moved, vpcs=[made["vpc"]], quiet=True)["pid"] == pid  # the same lab, moved
     finally:
         control.down()
         emulator.stop()

@@ -4,7 +4,8 @@ The run happens in the background beside the notebooks (started by tests/plugin/
 alone, this module runs it in the foreground). Each behaviour of the load balancer is the one the
 AWS documentation gives:
 https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-troubleshooting.html
-(503: no registered targets; 504: no connection within 10 s) and
+(503: no registered targets; 504: no connection within 10 s; the ALB routes to all targets when all are
+unhealthy) and
 https://docs.aws.amazon.com/elasticloadbalancing/latest/application/target-group-health-checks.html
 (health checks, Target.Timeout).
 """
@@ -37,21 +38,35 @@ def test_after_course_the_lab_site_answers_200_through_dns_the_alb_and_nginx(lab
 
 
 @pytest.mark.after_course
+def test_after_course_lab_rules_shows_the_agents_port_mappings_beside_the_groups(lab_run):
+    """Docker's bridge mode forwards each hostPort with a DNAT from the instance's address; lab rules shows it."""
+    instance = lab_run["healthy"][0][0]
+    ports = [port for target, port, _, _ in lab_run["healthy"] if target == instance]
+    assert "from sg-" in lab_run["rules"] and "table ip lab_docker" in lab_run["rules"]
+    for port in ports:
+        assert f":{port} → 172.17." in lab_run["rules"] and ":80  dnat" in lab_run["rules"], lab_run["rules"]
+
+
+@pytest.mark.after_course
 def test_after_course_the_lab_redirects_http_to_https_as_aws_builds_the_location(lab_run):
     """https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-listeners.html#redirect-actions"""
     assert lab_run["http"] == {"status": 301, "location": f"https://{DOMAIN}:443/path?q=1"}
 
 
 @pytest.mark.after_course
-def test_after_course_the_articles_port_80_rule_gives_504_then_503(lab_run):
-    """Port 80 only: the targets on 32768+ time out (504 after the ALB's 10 s), ECS replaces them (503)."""
+def test_after_course_the_articles_port_80_rule_gives_504_and_no_registered_target_503(lab_run):
+    """Port 80 only: the targets on 32768+ time out; every target unhealthy, the ALB fails open and waits its
+    10 s for a connection (504); ECS replaces the failed tasks; with no registered target at all, 503."""
+    assert lab_run["port_80_synced"] == "blocked", "the ALB's nodes may no longer reach the targets' port"
     assert lab_run["port_80_first"]["status"] == 504
     assert lab_run["port_80_first"]["seconds"] >= 10, "the ALB waits 10 s for a connection"
     assert "Target.Timeout" in lab_run["port_80_reasons"] or any(
         "is unhealthy in (target-group" in e and "Request timed out" in e for e in lab_run["events"]
     ), lab_run["events"][:5]
-    assert lab_run["port_80_503"], f"no 503 while no target was registered: {lab_run['port_80_statuses']}"
-    assert any("has stopped" in e or "has begun draining" in e for e in lab_run["events"]), "ECS replaced the tasks"
+    assert lab_run["port_80_replaced"], lab_run["port_80_reasons"]
+    assert any("has begun draining" in e for e in lab_run["events"]), "ECS replaced the tasks"
+    assert lab_run["port_80_later"] in (503, 504)  # 503 only in a moment when no target is registered
+    assert lab_run["none_registered"] and lab_run["no_target"] == 503, "no registered targets: 503"
 
 
 @pytest.mark.after_course

@@ -1,0 +1,146 @@
+"""The lab run by an ordinary user (helpers/lab/sandbox.py), from tests/lab/test_rootless.py.
+
+    python -m tests.support.rootless_support VPC INSTANCE ALB_DNS_NAME
+    python -m tests.support.rootless_support containers NAMESPACE ADDRESS WS   (inside the sandbox)
+
+Run as an unprivileged user (the test drops root with setpriv) in a workspace that user owns. It
+brings the lab up on the given VPC, probes the instance, serves HTTP on it, sends requests through the
+load balancer, takes the lab down, and prints what it saw as one JSON object. Every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from helpers.lab import control, kernel, model, sandbox
+from helpers.lab.probe import probe
+
+SERVE_SECONDS = 60  # the instance's HTTP server ends by itself, whatever happens
+
+
+def main(vpc: str, instance: str, alb_dns: str) -> dict:
+    seen: dict = {"uid": os.getuid(), "ws": kernel.tag()}
+    info = control.up(vpcs=[vpc], quiet=True)
+    ws = seen["ws"]
+    try:
+        seen["mode"] = info["mode"]
+        seen["hosts"] = sorted(h["role"] for h in info["hosts"])
+        seen["keeper"] = sandbox.keeper()
+        seen["namespaces"] = info["namespaces"]
+        seen["in_host_run_netns"] = sorted(p.name for p in Path("/run/netns").glob(f"lab-{ws}-*"))
+        m = model.read().only([vpc])
+        seen["escapes"] = escapes(ws, m)
+        seen["probe_8080"] = probe(m, "internet", instance, 8080, ws=ws, timeout=0.5)
+        seen["probe_8081"] = probe(m, "internet", instance, 8081, ws=ws, timeout=0.5)
+        host = m.host(instance)
+        serve = ["ip", "netns", "exec", kernel.host_ns(ws, host), "timeout", str(SERVE_SECONDS), sys.executable]
+        serve += ["-m", "http.server", "8080", "--bind", host.private_ip, "--directory", str(Path(__file__).parent)]
+        server = subprocess.Popen(sandbox.command(serve), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            replies = []
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                reply = control.curl(f"http://{alb_dns}/rootless_support.py", timeout=5)
+                replies.append(reply.status)
+                if reply.status == 200:
+                    seen["body_names_this_file"] = "rootless_support" in reply.text
+                    break
+                time.sleep(0.5)
+            seen["alb_statuses"] = replies
+            seen["rules_listing"] = "tcp 8080 from 0.0.0.0/0" in control.rules(instance)
+            inside = [sys.executable, "-m", "tests.support.rootless_support", "containers"]
+            inside += [kernel.host_ns(ws, host), host.private_ip, ws]
+            ran = subprocess.run(sandbox.command(inside), capture_output=True, text=True, timeout=90)
+            seen["containers"] = json.loads(ran.stdout.strip().splitlines()[-1]) if ran.returncode == 0 else ran.stderr
+        finally:
+            server.kill()
+            server.wait(10)
+    finally:
+        seen["removed"] = sorted(control.down())
+    seen["after_down"] = {
+        "running": control.status()["running"],
+        "keeper": sandbox.keeper(),
+        "keeper_process": bool(seen["keeper"]) and Path(f"/proc/{seen['keeper']}").exists(),
+    }
+    return seen
+
+
+def escapes(ws: str, m) -> list:
+    """Any way out of the lab: a link that is not the lab's, a route beyond lab addresses, or a connection
+    from a lab namespace to a listener on the host's loopback (it must fail: not "reachable")."""
+    import ipaddress
+    import socket
+
+    allowed = [*kernel.lab_addresses(m), ipaddress.ip_network("fe80::/64")]
+    found = []
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    try:
+        for ns in kernel.namespaces(ws):
+            for link in kernel.ip_json(ns, "link", "show"):
+                if not (
+                    link["ifname"] in ("lo", "eth0", "igw0") or link["ifname"][0] in "bhg" and len(link["ifname"]) == 11
+                ):
+                    found.append((ns, "link", link["ifname"]))
+            for route in kernel.ip_json(ns, "route", "show") + kernel.ip_json(ns, "-6", "route", "show"):
+                if route["dst"] == "default":
+                    if route.get("gateway") not in {kernel.IGW_INTERNET} | {s.gateway for s in m.subnets}:
+                        found.append((ns, "route", route))
+                    continue
+                net = ipaddress.ip_network(route["dst"] if "/" in route["dst"] else f"{route['dst']}/32", strict=False)
+                if not any(net.version == a.version and net.subnet_of(a) for a in allowed):
+                    found.append((ns, "route", route))
+            sock = kernel.socket_in(ns)
+            sock.settimeout(0.3)
+            try:
+                sock.connect(listener.getsockname())
+                found.append((ns, "connected to the host's loopback"))
+            except OSError:
+                pass
+            finally:
+                sock.close()
+    finally:
+        listener.close()
+    return found
+
+
+def containers_inside(ns: str, address: str, ws: str) -> dict:
+    """The course's nginx + node task on the instance, run by the agent's container code in the sandbox."""
+    from helpers import workspace
+    from helpers.lab import containers
+    from tests.lab.test_containers import WEB_CONTAINERS
+
+    host = containers.DockerHost(ns, address, ws=ws, workdir=workspace.path("lab") / "rootless-test")
+    try:
+        nginx, _api = sorted(host.run_task("r1", WEB_CONTAINERS), key=lambda c: c.name != "nginx")
+        code = f"import urllib.request;print(urllib.request.urlopen('http://{address}:{nginx.ports[80]}/x', timeout=3).read().decode())"
+        body = None
+        deadline = time.monotonic() + 15
+        while body is None and time.monotonic() < deadline:
+            done = subprocess.run(
+                ["ip", "netns", "exec", ns, sys.executable, "-c", code], capture_output=True, text=True, timeout=10
+            )
+            body = json.loads(done.stdout) if done.returncode == 0 else time.sleep(0.25)
+        return {
+            "euid": os.geteuid(),
+            "body": body,
+            "memory": containers.memory_limits(),
+            "nginx_user": open(host.workdir / "containers" / "r1-nginx" / "etc" / "nginx" / "nginx.conf")
+            .readline()
+            .strip(),
+        }
+    finally:
+        host.close(timeout=5)
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "containers":
+        print(json.dumps(containers_inside(*sys.argv[2:5])))
+    else:
+        print(json.dumps(main(*sys.argv[1:4])))
