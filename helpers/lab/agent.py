@@ -33,7 +33,10 @@ helpers/runtime/moto_lab_ecs.py):
    After ``healthCheckGracePeriodSeconds`` a task whose target ``describe_target_health`` says
    ``unhealthy`` is replaced: its target is deregistered (it drains for the target group's
    ``deregistration_delay.timeout_seconds``, then the task is stopped) and a new task starts on
-   a new host port. A task whose essential container exits is stopped and replaced.
+   a new host port. A task whose essential container exits is stopped and replaced. (AWS differs:
+   with ``maximumPercent`` room the scheduler starts the replacement first and stops the unhealthy
+   task as it goes, https://docs.aws.amazon.com/AmazonECS/latest/developerguide/deployment-type-ecs.html;
+   here both happen at the same moment, so a target is registered nearly all the time on both.)
    https://docs.aws.amazon.com/AmazonECS/latest/developerguide/service-load-balancing.html
    https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task-placement-strategies.html
 4. **Service events** worded as ECS words them
