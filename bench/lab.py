@@ -130,28 +130,39 @@ async def _load(ns: str, address: str, port: int, name: str | None, seconds: flo
     from helpers.lab import kernel
 
     loop = asyncio.get_running_loop()
-    counts = {"ok": 0, "other": 0, "errors": 0}
+    counts = {"ok": 0, "other": 0, "errors": 0, "reconnects": 0}
     request = f"GET / HTTP/1.1\r\nHost: {name or address}\r\n\r\n".encode()
     deadline = loop.time() + seconds
 
-    async def client():
+    async def connect():
         sock = kernel.socket_in(ns)
         sock.setblocking(False)
         await loop.sock_connect(sock, (address, port))
         tls = {"ssl": _tls(), "server_hostname": name} if name else {}
-        reader, writer = await asyncio.open_connection(sock=sock, **tls)
+        return await asyncio.open_connection(sock=sock, **tls)
+
+    async def body(reader, head: str) -> None:
+        """Read the body: Content-Length or chunked (nginx passes the Node API's chunked answer on)."""
+        if "transfer-encoding: chunked" not in head:
+            length = next((int(x.split(":", 1)[1]) for x in head.split("\r\n") if x.startswith("content-length:")), 0)
+            await reader.readexactly(length)
+            return
+        while size := int((await reader.readuntil(b"\r\n")).split(b";")[0], 16):
+            await reader.readexactly(size + 2)
+        await reader.readuntil(b"\r\n")  # no trailers: the empty line
+
+    async def client():
+        reader, writer = await connect()
         try:
             while loop.time() < deadline:
                 writer.write(request)
                 head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").lower()
-                length = next(
-                    (int(line.split(":", 1)[1]) for line in head.split("\r\n") if line.startswith("content-length:")), 0
-                )
-                await reader.readexactly(length)
+                await body(reader, head)
                 counts["ok" if head.startswith("http/1.1 200") else "other"] += 1
-                if "connection: close" in head:
-                    counts["errors"] += 1
-                    return
+                if "connection: close" in head:  # nginx ends a connection after 1000 requests: a new one
+                    counts["reconnects"] += 1
+                    writer.close()
+                    reader, writer = await connect()
         finally:
             writer.close()
 
