@@ -26,9 +26,10 @@ REPO = HERE.parent
 class Measure:
     """One row of the table.
 
-    value is seconds (unit "s"), megabytes ("MB"), a ratio ("x") or None with
-    ``text`` saying what happened instead (e.g. "present"). With a budget,
-    the verdict is value <= budget.
+    value is seconds (unit "s"), milliseconds ("ms"), megabytes ("MB"), a ratio
+    ("x"), a count ("count"), requests per second ("req/s") or None with ``text``
+    saying what happened instead (e.g. "present"). With a budget, the verdict is
+    value <= budget (``at_least``: value >= budget, a floor such as a throughput).
     """
 
     name: str
@@ -36,12 +37,13 @@ class Measure:
     unit: str = "s"
     budget: float | None = None
     text: str = ""
+    at_least: bool = False
 
     @property
     def ok(self) -> bool | None:
         if self.budget is None or self.value is None:
             return None
-        return self.value <= self.budget
+        return self.value >= self.budget if self.at_least else self.value <= self.budget
 
 
 @dataclass

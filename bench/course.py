@@ -45,19 +45,33 @@ def raw(root: Path, name: str = "raw", *extra: str) -> dict:
     fresh_workspace(root, name)
     try:
         folder = standalone.prepare(root / f"{name}-terraform")
-        times = {}
-        for step, args in (
-            ("init", ("init", "-input=false")),
-            ("apply", ("apply", "-auto-approve", "-input=false", *extra)),
-            ("destroy", ("destroy", "-auto-approve", "-input=false", *extra)),
-        ):
-            began = time.perf_counter()
-            result = standalone.terraform(folder, *args)
-            times[step] = time.perf_counter() - began
-            if result.returncode != 0:
-                raise RuntimeError(f"{name} terraform {step} failed:\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
+        return terraform_steps(folder, name, "init", "apply", "destroy", extra=extra)
     finally:
         emulator.stop()
+
+
+STEPS = {
+    "init": ("init", "-input=false"),
+    "apply": ("apply", "-auto-approve", "-input=false"),
+    "destroy": ("destroy", "-auto-approve", "-input=false"),
+}
+
+
+def terraform_steps(folder: Path, name: str, *steps: str, extra: tuple[str, ...] = ()) -> dict:
+    """Seconds of each Terraform step (``STEPS``) in ``folder``, in order; a failure raises with its output.
+
+    ``extra``: more options for apply and destroy. Shared by (a) and the lab part (terraform/ applied).
+    """
+    from helpers.tf import standalone
+
+    times = {}
+    for step in steps:
+        args = STEPS[step] + (extra if step != "init" else ())
+        began = time.perf_counter()
+        result = standalone.terraform(folder, *args)
+        times[step] = time.perf_counter() - began
+        if result.returncode != 0:
+            raise RuntimeError(f"{name} terraform {step} failed:\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
     return times
 
 

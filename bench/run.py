@@ -10,6 +10,8 @@ Parts, in the order they run (Graphviz is checked first: the course needs it):
               (d) re-running each applied notebook                      (~7 min)
   room        (g) 30 learners apply and destroy terraform/ at once on one
               room emulator, an account each                            (~6 min)
+  lab         (h) the traffic lab on terraform/: lab up, re-sync, the lab
+              ALB's added latency and throughput, the lab's memory      (~3 min)
   make-test   `make install` + `make test` on a clean clone             (~7 min)
   setup       (f) empty venv with/without pip cache, sizes on disk      (~6 min)
 Not in make bench, only with --only (bench/before.py writes bench/before.json):
@@ -34,7 +36,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: import the bench package from the repository
     sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
-from bench import before, course, foundation, maketest, room, setup  # noqa: E402
+from bench import before, course, foundation, lab, maketest, room, setup  # noqa: E402
 from bench.common import HERE, REPO, Measure, Part, machine  # noqa: E402
 from helpers.errors import CourseError  # noqa: E402
 
@@ -42,6 +44,7 @@ PARTS = {
     "foundation": foundation.run,
     "course": course.run,
     "room": room.run,
+    "lab": lab.run,
     "make-test": maketest.run,
     "setup": setup.run,
 }
@@ -66,6 +69,10 @@ def number(value: float, unit: str) -> str:
         return f"{value:.0f} MB"
     if unit == "count":
         return f"{value:.0f}"
+    if unit == "ms":
+        return f"{value:.2f} ms"
+    if unit == "req/s":
+        return f"{value:.0f} req/s"
     return f"{value:.2f} s" if value < 10 else f"{value:.1f} s"
 
 
@@ -78,6 +85,8 @@ def row(m: dict) -> tuple[str, ...]:
     unit = "" if measure.unit == "count" else f" {measure.unit}"
     budget = f"{measure.budget:.2f}×" if measure.unit == "x" else f"{measure.budget:g}{unit}"
     share = f" {measure.value / measure.budget:.0%}" if measure.unit != "x" and measure.budget else ""
+    if measure.at_least:  # a floor: the share of the floor reached
+        return measure.name, value, f"≥ {budget}", ("✓" if measure.ok else "✗") + share, notes
     return measure.name, value, f"≤ {budget}", ("✓" if measure.ok else "✗") + share, notes
 
 
