@@ -131,7 +131,9 @@ def main(out: Path) -> int:
         result["none_registered"] = bool(
             _until(lambda: all(t[3] == "Target.DeregistrationInProgress" for t in health()), REPLACED_WITHIN)
         )
-        result["no_target"] = control.curl(f"https://{DOMAIN}/", timeout=30).status
+        answers = []  # the ALB's nodes re-read their target groups each second: ask until they have (bounded)
+        _until(lambda: answers.append(control.curl(f"https://{DOMAIN}/", timeout=30).status) or answers[-1] == 503, 60)
+        result["no_target"], result["no_target_answers"] = (answers or [None])[-1], answers
         ecs.update_service(cluster="ecs-alb-learner", service="web", desiredCount=2)
         events = ecs.describe_services(cluster="ecs-alb-learner", services=["web"])["services"][0]["events"]
         result["events"] = [e["message"] for e in events[:30]]
