@@ -19,34 +19,9 @@ import pytest
 
 from helpers.errors import CourseError
 from helpers.lab import containers, images
+from tests.support.lab_support import WEB_CONTAINERS
 
 INSTANCE_ADDRESS = "10.99.0.5"
-NGINX_CONF = "server {\n  listen 80;\n  location / {\n    proxy_pass http://api:3000;\n  }\n}\n"
-API_JS = (
-    "require('http').createServer((q, s) => { s.setHeader('content-type', 'application/json'); "
-    "s.end(JSON.stringify({ ok: true, path: q.url })) }).listen(3000)"
-)
-# The course's task definition (terraform/ecs.tf), as ECS hands it to the agent.
-WEB_CONTAINERS = [
-    {
-        "name": "nginx",
-        "image": "public.ecr.aws/nginx/nginx:1.27-alpine",
-        "essential": True,
-        "memory": 64,
-        "links": ["api"],
-        "entryPoint": ["sh", "-c"],
-        "command": ["printf '%s' \"$NGINX_CONF\" > /etc/nginx/conf.d/default.conf && exec nginx -g 'daemon off;'"],
-        "portMappings": [{"containerPort": 80, "hostPort": 0, "protocol": "tcp"}],
-        "environment": [{"name": "NGINX_CONF", "value": NGINX_CONF}],
-    },
-    {
-        "name": "api",
-        "image": "public.ecr.aws/docker/library/node:22-alpine",
-        "essential": True,
-        "memory": 128,
-        "command": ["node", "-e", API_JS],
-    },
-]
 
 
 def require_root() -> None:

@@ -114,7 +114,7 @@ def containers_inside(ns: str, address: str, ws: str) -> dict:
     """The course's nginx + node task on the instance, run by the agent's container code in the sandbox."""
     from helpers import workspace
     from helpers.lab import containers
-    from tests.lab.test_containers import WEB_CONTAINERS
+    from tests.support.lab_support import WEB_CONTAINERS
 
     host = containers.DockerHost(ns, address, ws=ws, workdir=workspace.path("lab") / "rootless-test")
     try:
