@@ -1,6 +1,6 @@
 """Helpers for the ECS-behind-an-ALB course: the names the notebooks import.
 
-    from helpers import aws, course, cloud, Terraform
+    from helpers import aws, course, cloud, lab, Terraform
 
 This package's ``__init__`` is the learner's facade and nothing else: each name
 below is a module (or class) of one of the layers. Importing the package opens
@@ -33,6 +33,7 @@ FACADE = {
     "audit": ("helpers.verify.audit", None),
     "live_diagram": ("helpers.verify.live_diagram", None),
     "exercise": ("helpers.exercises", None),
+    "lab": ("helpers.lab", None),
 }
 __all__ = ["CourseError", *FACADE]
 

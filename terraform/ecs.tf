@@ -143,8 +143,16 @@ locals {
     }
   EOT
 
-  # A stand-in for your Node.js API: answers every request with a small JSON document.
-  api_js = "require('http').createServer((q, s) => { s.setHeader('content-type', 'application/json'); s.end(JSON.stringify({ ok: true, path: q.url })) }).listen(3000)"
+  # A stand-in for your Node.js API: answers every request with a small JSON document,
+  # echoing what the load balancer told it about the original request (X-Forwarded-*).
+  api_js = <<-EOT
+    require('http').createServer((req, res) => {
+      const h = req.headers;
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ ok: true, path: req.url,
+        forwarded: { for: h['x-forwarded-for'], proto: h['x-forwarded-proto'], port: h['x-forwarded-port'] } }));
+    }).listen(3000);
+  EOT
 
   log_options = {
     awslogs-group         = aws_cloudwatch_log_group.web.name

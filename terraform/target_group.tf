@@ -14,10 +14,10 @@ resource "aws_lb_target_group" "web" {
     path                = "/"
     port                = "traffic-port"
     matcher             = "200-399"
-    interval            = 15
-    timeout             = 5
+    interval            = 5
+    timeout             = 4
     healthy_threshold   = 2
-    unhealthy_threshold = 3
+    unhealthy_threshold = 2
   }
 
   tags = { Name = "${local.name}-web" }

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from .. import workspace
 from ..errors import CourseError
-from ..runtime import aws, cloud, emulator
+from ..runtime import aws, cloud, emulator, lab_machine
 from ..runtime import learner as learners
 from ..tf import state
 from ..tf.hcl import write_hcl
@@ -131,7 +131,7 @@ def wait_for_targets(target_group_arn: str, count: int, timeout: float = 900) ->
         found = elbv2.describe_target_health(TargetGroupArn=target_group_arn)["TargetHealthDescriptions"]
         if len(found) >= count or time.monotonic() > deadline:
             return found
-        time.sleep(15)
+        time.sleep(0.5 if cloud.is_emulator() else 15)  # the lab's ECS registers within a second or two
 
 
 def resource(address: str, stack: str = STACK) -> dict:
@@ -216,8 +216,8 @@ def register_targets_like_ecs() -> None:
     One target per desired task, on the instance of the Auto Scaling group, at the first ports
     of HOST_PORT_RANGE (where Docker puts ``hostPort: 0``). Nothing when targets exist already.
     """
-    if not cloud.is_emulator():
-        return  # on AWS the ECS service registers its tasks itself
+    if not cloud.is_emulator() or lab_machine.supervised():
+        return  # on AWS, and in the traffic lab, the ECS service registers its tasks itself
     elbv2, ecs, autoscaling = (aws.client(name) for name in ("elbv2", "ecs", "autoscaling"))
     target_group_arn = resource("aws_lb_target_group.web")["arn"]
     if elbv2.describe_target_health(TargetGroupArn=target_group_arn)["TargetHealthDescriptions"]:

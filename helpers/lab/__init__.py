@@ -15,4 +15,23 @@ the host's real interfaces:
 
 Layer: above ``verify/`` (the audit's predictions are checked against ``probe``),
 below ``exercises/`` (checks may send real requests).
+
+For the notebooks (``from helpers import lab``) this package is the facade of ``lesson``: ``lab.up()``,
+``lab.curl(url)``, ``lab.probe(...)``, ``lab.wait_for_health(...)`` and the rest of ``lesson.__all__``, loaded
+on first use so that the lab's own small programs (the client) do not pay for it.
 """
+
+from __future__ import annotations
+
+import importlib
+
+
+def __getattr__(name: str):
+    lesson = importlib.import_module(f"{__name__}.lesson")
+    if name in lesson.__all__:
+        return getattr(lesson, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:  # tab completion in a notebook lists what the lessons use
+    return sorted(importlib.import_module(f"{__name__}.lesson").__all__)

@@ -51,6 +51,12 @@ class Reply:
     def json(self):
         return json.loads(self.body)
 
+    @property
+    def summary(self) -> str:
+        """One line: the status and reason (or curl's error) and the time taken, in milliseconds."""
+        what = f"{self.status} {self.reason}".rstrip() if self.status else f"no answer: {self.error}"
+        return f"{what} in {self.elapsed * 1000:.0f} ms"
+
     def to_dict(self) -> dict:
         return {
             "url": self.url,

@@ -64,3 +64,20 @@ def check() -> Verdict:
             True, "Linux as an ordinary user with ip and nft: the lab can run here, in a user namespace of its own"
         )
     return Verdict(True, "Linux as root with ip and nft: the lab can run here")
+
+
+def supervised() -> bool:
+    """Does a lab supervisor run for this workspace? (helpers/lab/control.py writes ``lab/supervisor.json``.)
+
+    For the layers below lab/: where it runs, the lab's ECS stand-in registers the real tasks' targets.
+    """
+    import json
+
+    from .. import workspace
+
+    try:
+        pid = json.loads(workspace.path("lab", "supervisor.json").read_text()).get("pid")
+        os.kill(int(pid), 0)
+    except (OSError, ValueError, TypeError):
+        return False
+    return True

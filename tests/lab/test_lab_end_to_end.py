@@ -33,7 +33,10 @@ def test_after_course_the_lab_site_answers_200_through_dns_the_alb_and_nginx(lab
     assert lab_run["healthy"], "both targets turned healthy within the health checks' own timing"
     assert {port for _, port, _, _ in lab_run["healthy"]} <= set(range(32768, 61000)), "AL2023's ephemeral range"
     assert lab_run["https"]["status"] == 200
-    assert json.loads(lab_run["https"]["body"]) == {"ok": True, "path": "/"}, "the Node.js API, through nginx"
+    body = json.loads(lab_run["https"]["body"])
+    assert body["ok"] is True and body["path"] == "/", "the Node.js API, through nginx"
+    # https://docs.aws.amazon.com/elasticloadbalancing/latest/application/x-forwarded-headers.html
+    assert body["forwarded"] == {"for": "198.51.100.10", "proto": "https", "port": "443"}, "the ALB's X-Forwarded-*"
     assert DOMAIN in (lab_run["https"]["subject"] or ""), "the listener's certificate for the course's domain"
 
 
