@@ -76,9 +76,10 @@ chromium:
 	  fi; }
 
 # The traffic lab's kernel tools (helpers/lab/): nftables for the security-group filters, nginx
-# for the tasks the lab's ECS agent runs. Only `make test` asks for them (the course runs
-# without the lab). As root with apt (CI, containers) they are installed here; elsewhere the
-# install line is printed and the lab tests are skipped (not in CI: with CI set they fail instead).
+# for the tasks the lab's ECS agent runs. `make lab` and `make test` ask for them (the course
+# runs without the lab, evaluating the rules instead). As root with apt (CI, containers) they are
+# installed here; elsewhere the install line is printed and the lab tests are skipped (not in CI:
+# with CI set they fail instead).
 LAB_PACKAGES := nftables nginx iproute2
 labtools:
 	@{ command -v nft && command -v nginx && command -v ip; } >/dev/null 2>&1 || { \
@@ -90,7 +91,7 @@ labtools:
 	    echo "    Debian/Ubuntu:  sudo apt-get install $(LAB_PACKAGES)"; \
 	  fi; }
 
-lab: install graphviz
+lab: install graphviz labtools
 	@$(PY) -m helpers emulator start
 	$(VENV)/bin/jupyter lab --port=$(LAB_PORT) --ServerApp.root_dir=notebooks $(LAB_ROOT) $(LAB_ARGS)
 

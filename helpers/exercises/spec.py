@@ -180,8 +180,10 @@ SPEC = (
         },
         replace={
             "cluster = ecs.describe_clusters(": CHECK,
-            "if cloud.is_emulator():": "exercise.register_targets()",
+            "if cloud.is_emulator() and not lab.running():": "exercise.register_targets()",
         },
+        # The solution's look at the real health checks reads its own variables (the lab's, where it runs).
+        drop=('targets = lab.wait_for_health(target_group_arn, within=60, what="unhealthy"',),
     ),
     Exercise(
         "07-lock-down-the-instances",
@@ -222,6 +224,16 @@ SPEC = (
             "fixed = audit.run()",
             "The audit finds the same, and says what follows from it.",
             "And the audit, over the same live state, has nothing left to report:",
+            # The real requests of the solution (traffic lab) read the solution's Setup variables.
+            "The audit only evaluates. With the traffic lab you can **try option 1 for a moment**",
+            "option_1 = {port: lab.connect",
+            "### The same, with real requests",
+            "reply = lab.curl(site, timeout=30)",
+            "unhealthy = lab.wait_for_event(",
+            "**And the 503?**",
+            'ecs.update_service(cluster=cluster, service="web", desiredCount=0)',
+            "Now the same request as before. On AWS, and in the lab,",
+            "targets = lab.wait_for_health(target_group_arn, within=120",
         ),
         markdown={
             "wherever the ALB accepts it. Ask boto3 what the ALB's group lets in from address ranges:": "wherever the ALB accepts it.",
@@ -246,6 +258,7 @@ SPEC = (
             "Terraform copies it from `aws_lb.main.zone_id`;": "Terraform copies it from an attribute of `aws_lb.main`;"
         },
         replace={'lb = elbv2.describe_load_balancers(LoadBalancerArns=[course.resource("aws_lb.main")["arn"]])': CHECK},
+        drop=('domain = app["fqdn"].rstrip(".")',),  # the solution's requests read its check cell's variables
     ),
 )
 

@@ -3,7 +3,7 @@
     lab.up()                              start it where it can run (idempotent); says so in one line either way
     lab.running()                         is it up? (cells take the real path, or evaluate the rules instead)
     lab.curl(url)                         a real request from the lab's internet: status, headers, body, certificate, time
-    lab.probe(src, dst, port)             a real connection: "reachable", "refused" or "blocked"
+    lab.connect(src, dst, port)           a real TCP connection (the CLI's lab probe): "reachable", "refused" or "blocked"
     lab.target_health(arn)                the target group's targets, sorted: (instance, port, state, reason)
     lab.wait_for_health(arn, until, ...)  the same, once ``until(targets)`` holds (bounded)
     lab.service_events(cluster, service)  the service's events, oldest first
@@ -28,7 +28,7 @@ from . import probe as _probe
 from .client import Reply
 
 __all__ = [
-    "CLIENT_ADDRESS", "can_run", "running", "up", "down", "without", "curl", "curl_until", "probe", "synced",
+    "CLIENT_ADDRESS", "can_run", "running", "up", "down", "without", "curl", "curl_until", "connect", "synced",
     "target_health", "wait_for_health", "service_events", "wait_for_event",
 ]  # fmt: skip
 WAIT_STEP = 0.5  # seconds between two looks at the target health or the service's events
@@ -82,7 +82,7 @@ def curl(url: str, source: str = "internet", *, timeout: float = 15.0, headers: 
     return control.curl(url, source, timeout=timeout, headers=headers)
 
 
-def probe(source: str, destination: str, port: int, *, timeout: float = _probe.DEFAULT_TIMEOUT) -> str:
+def connect(source: str, destination: str, port: int, *, timeout: float = _probe.DEFAULT_TIMEOUT) -> str:
     """A real TCP connection from ``source`` to ``destination``:``port`` (a temporary listener waits there).
 
     "reachable": the groups let it through and the listener answered; "refused": the groups let it

@@ -51,14 +51,16 @@ def diagnose_lockdown(
     if not from_alb:
         problems.append(
             "no rule lets the ALB's security group in: every health check and request to the targets "
-            "is dropped, so ECS keeps replacing the tasks and the ALB answers 503."
+            "is dropped: the targets turn unhealthy, the ALB fails open and answers 504 after 10 s (503 "
+            "whenever no target is registered), and ECS keeps replacing the tasks."
         )
     elif from_alb == [(80, 80)] or (blocked and any(a <= 80 <= b for a, b in from_alb)):
         problems.append(
             f"the instances accept only {', '.join(port_text(a, b) for a, b in from_alb)} from the ALB, "
             f"but the targets are registered on {', '.join(map(str, ports))}: with hostPort 0 Docker "
             "publishes nginx on a dynamic host port, port 80 is only inside the container. Health checks "
-            "time out, ECS replaces the tasks and the ALB answers 503 (the source article's bug). Allow "
+            "time out, the ALB answers 504 after 10 s (503 whenever no target is registered) and ECS keeps "
+            "replacing the tasks (the source article's bug). Allow "
             "the dynamic host port range from the ALB's group."
         )
     elif blocked:
