@@ -4,6 +4,8 @@
     lab.running()                         is it up? (cells take the real path, or evaluate the rules instead)
     lab.curl(url)                         a real request from the lab's internet: status, headers, body, certificate, time
     lab.connect(src, dst, port)           a real TCP connection (the CLI's lab probe): "reachable", "refused" or "blocked"
+    lab.audit_predicts(src, dst, port)    what the reachability audit's evaluation says ``connect`` will answer
+    lab.hosts(role)                       the lab's hosts of a role: "alb" (the load balancer's nodes), "ec2"
     lab.target_health(arn)                the target group's targets, sorted: (instance, port, state, reason)
     lab.wait_for_health(arn, until, ...)  the same, once ``until(targets)`` holds (bounded)
     lab.service_events(cluster, service)  the service's events, oldest first
@@ -28,7 +30,7 @@ from . import probe as _probe
 from .client import Reply
 
 __all__ = [
-    "CLIENT_ADDRESS", "can_run", "running", "up", "down", "without", "curl", "curl_until", "connect", "synced",
+    "CLIENT_ADDRESS", "can_run", "running", "up", "down", "without", "curl", "curl_until", "connect", "audit_predicts", "hosts", "synced",
     "target_health", "wait_for_health", "service_events", "wait_for_event",
 ]  # fmt: skip
 WAIT_STEP = 0.5  # seconds between two looks at the target health or the service's events
@@ -45,25 +47,24 @@ def running() -> bool:
     return can_run() and control.status()["running"]
 
 
-def up() -> bool:
-    """Start the lab where it can run (idempotent) and say what it does; False where it cannot run."""
+def up() -> None:
+    """Start the lab where it can run (idempotent) and say what it does (``running()`` tells afterwards)."""
     if not cloud.is_emulator():
         print("Traffic lab: off. On AWS your requests go through AWS itself.")
-        return False
+        return
     verdict = lab_machine.check()
     if not verdict.ok:
         print(f"Traffic lab: not on this machine ({verdict.detail}). The notebooks evaluate the rules instead.")
-        return False
+        return
     info = control.up(quiet=True)
     mode = "as root" if info["mode"] == "root" else "rootless, in a user namespace of its own"
     print(f"Traffic lab: up ({mode}). It follows the emulator: whatever you apply carries real packets.")
-    return True
 
 
 def down() -> list[str]:
     """Stop the lab and remove everything it made; prints how much that was."""
     removed = control.down() if lab_machine.check().ok else []
-    print(f"Traffic lab: down, {len(removed)} namespaces removed.")
+    print(f"Traffic lab: down, {len(removed)} namespace{'' if len(removed) == 1 else 's'} removed.")
     return removed
 
 
@@ -89,6 +90,16 @@ def connect(source: str, destination: str, port: int, *, timeout: float = _probe
     through but nothing listens (the kernel answered with a reset); "blocked": a group dropped it.
     """
     return _probe.probe(model.read(), source, destination, port, timeout=timeout)
+
+
+def audit_predicts(source: str, destination: str, port: int) -> str:
+    """The reachability audit's prediction for ``connect(source, destination, port)``: "reachable" or "blocked"."""
+    return _probe.predict(model.read(), source, destination, port)
+
+
+def hosts(role: str) -> list[str]:
+    """The ids of the lab's hosts of ``role``: "alb" (one node per load balancer subnet) or "ec2" (instances)."""
+    return sorted(h.id for h in model.read().hosts if h.role == role)
 
 
 def target_health(target_group_arn: str) -> list[tuple[str, int, str, str]]:

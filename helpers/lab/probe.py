@@ -2,6 +2,7 @@
 
     probe(model, "internet", "i-0abc…", 32768)      → "blocked"   (dropped: the connection timed out)
     probe(model, "alb-…-us-east-1a", "i-0abc…", 32768) → "reachable"
+    predict(model, "internet", "i-0abc…", 32768)    → what the reachability audit says probe will answer
 
 A temporary listener is opened on the destination's port (unless something listens there
 already), then the source connects from its own namespace. A security group drops what it
@@ -13,9 +14,11 @@ no route at all), "refused" means a host answered with a reset (nothing listens,
 from __future__ import annotations
 
 import errno
+import ipaddress
 import socket
 
 from ..errors import CourseError
+from ..verify.audit.analysis import Peer, evaluate
 from . import kernel
 from .model import CLIENT_ADDRESS, Host, Model
 
@@ -117,3 +120,29 @@ def _connect(ns: str, target: str, port: int, kind: int, timeout: float, listene
         raise
     finally:
         sock.close()
+
+
+AUDIT_SCOPES = {"group", "private range", "public range", "anyone"}  # a /32 peer is never "partial"
+
+
+def predict(model: Model, src: str, dst: str, port: int) -> str:
+    """What the reachability audit's evaluation (helpers/verify/audit/analysis.py) says ``probe`` will answer:
+    "reachable" when the destination's groups let ``src`` in and, from a lab host, the source's let it out;
+    else "blocked". (It cannot tell "refused": whether something listens is not in the rules.)"""
+    target = model.host(dst)
+    if src == INTERNET:
+        if not target.public_ip:
+            return "blocked"
+        peer = Peer(INTERNET, networks=(ipaddress.ip_network(f"{CLIENT_ADDRESS}/32"),))
+        allowed = evaluate([g.as_boto() for g in model.host_groups(target)], peer).ports(AUDIT_SCOPES)
+        return "reachable" if port in allowed else "blocked"
+    source = model.host(src)
+
+    def as_peer(host: Host) -> Peer:
+        return Peer(host.id, frozenset(host.group_ids), (ipaddress.ip_network(f"{host.private_ip}/32"),))
+
+    inbound = evaluate([g.as_boto() for g in model.host_groups(target)], as_peer(source)).ports(AUDIT_SCOPES)
+    outbound = evaluate([g.as_boto() for g in model.host_groups(source)], as_peer(target), egress=True).ports(
+        AUDIT_SCOPES
+    )
+    return "reachable" if port in inbound and port in outbound else "blocked"

@@ -8,11 +8,14 @@ namespaces (it is root in one of its own: helpers/lab/sandbox.py), ``ip`` (iprou
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
+
+from .. import workspace
 
 NFT_INSTALL = "apt-get install nftables"
 IP_INSTALL = "apt-get install iproute2"
@@ -71,10 +74,6 @@ def supervised() -> bool:
 
     For the layers below lab/: where it runs, the lab's ECS stand-in registers the real tasks' targets.
     """
-    import json
-
-    from .. import workspace
-
     try:
         pid = json.loads(workspace.path("lab", "supervisor.json").read_text()).get("pid")
         os.kill(int(pid), 0)

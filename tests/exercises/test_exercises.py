@@ -320,6 +320,21 @@ def test_lockdown_check():
     only(ec.diagnose_lockdown(narrow, ALB_SG, [32768, 32769]), "leaves target port(s) 32769 blocked")
 
 
+def test_lockdown_check_leads_with_what_the_site_does_in_the_lab():
+    """With the traffic lab the check has made a real request: a wrong rule is first told by the site's answer
+    (504 after 10 s: the ALB fails open and cannot connect, https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-troubleshooting.html#http-504-issues)."""
+    port_80 = {"IpPermissions": [rule(80, 80, groups=[ALB_SG])]}
+    problems = ec.diagnose_lockdown(port_80, ALB_SG, [32768], site=(504, 10.1), failing=[("i-0abc", 32768)])
+    assert problems[0] == (
+        "your site answers 504 (a real request through the lab, after 10 s): the ALB cannot reach port 32768 on i-0abc."
+    )
+    assert "accept only port 80 from the ALB" in problems[1]
+    assert ec.diagnose_lockdown(INSTANCES, ALB_SG, [32768], site=(200, 0.01), failing=[]) == []
+    assert ec.diagnose_lockdown(INSTANCES, ALB_SG, [32768], site=(503, 0.01), failing=[]) == [], (
+        "right rules: a moment without a registered target is not the learner's mistake"
+    )
+
+
 def test_dns_check():
     alias = {
         "Name": "app.ecs-alb.example.",

@@ -11,16 +11,13 @@ https://docs.aws.amazon.com/vpc/latest/userguide/security-group-rules.html) pred
 
 from __future__ import annotations
 
-import ipaddress
-
 import pytest
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
 from helpers.lab import kernel, model
-from helpers.lab.probe import probe
+from helpers.lab.probe import predict, probe
 from helpers.runtime import aws, emulator
-from helpers.verify.audit.analysis import Peer, evaluate
 from tests.support import lab_support as lab
 
 PORTS = (22, 80, 443, 8080, 32768, 40000, 65535)
@@ -111,22 +108,8 @@ def fresh_groups(vpc: dict, ingress: list, egress: list) -> list[str]:
 
 
 def predicted(m: model.Model, src: str, dst: str, port: int) -> str:
-    """The audit's answer: the destination's groups let it in, and (from a host) the source's let it out."""
-    target = m.host(dst)
-    if src == "internet":
-        if not target.public_ip:
-            return "blocked"
-        peer = Peer("internet", networks=(ipaddress.ip_network(f"{model.CLIENT_ADDRESS}/32"),))
-        return (
-            "reachable"
-            if port in evaluate([g.as_boto() for g in m.host_groups(target)], peer).ports(SCOPES)
-            else "blocked"
-        )
-    source = m.host(src)
-    as_peer = lambda h: Peer(h.id, frozenset(h.group_ids), (ipaddress.ip_network(f"{h.private_ip}/32"),))  # noqa: E731
-    inbound = evaluate([g.as_boto() for g in m.host_groups(target)], as_peer(source)).ports(SCOPES)
-    outbound = evaluate([g.as_boto() for g in m.host_groups(source)], as_peer(target), egress=True).ports(SCOPES)
-    return "reachable" if port in inbound and port in outbound else "blocked"
+    """The audit's answer (helpers/lab/probe.py's predict: the audit's evaluate on the lab's model)."""
+    return predict(m, src, dst, port)
 
 
 @st.composite

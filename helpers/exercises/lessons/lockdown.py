@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ... import course
+from ... import course, lab
 from ...runtime import aws
 from ...verify import sg_rules
 from ...verify.ports import HOST_PORT_RANGE
@@ -21,9 +21,33 @@ from ..feedback import (
 
 
 def diagnose_lockdown(
-    instance_group: dict, alb_group_id: str, target_ports: list[int], host_range: tuple[int, int] = HOST_PORT_RANGE
+    instance_group: dict,
+    alb_group_id: str,
+    target_ports: list[int],
+    host_range: tuple[int, int] = HOST_PORT_RANGE,
+    site: tuple[int, float] | None = None,
+    failing: list[tuple[str, int]] = (),
 ) -> list[str]:
-    """``instance_group``: the instances' group (describe_security_groups); ``target_ports``: registered ports."""
+    """``instance_group``: the instances' group (describe_security_groups); ``target_ports``: registered ports.
+
+    With the traffic lab, ``site`` is a real request's (status, seconds) and ``failing`` the (instance, port)
+    of the unhealthy targets: when the rules are wrong, the learner first reads what the site does.
+    """
+    problems = _rule_problems(instance_group, alb_group_id, target_ports, host_range)
+    if problems and site is not None and site[0] != 200:
+        status, seconds = site
+        where = ", ".join(f"port {port} on {instance}" for instance, port in failing) or "its targets"
+        problems.insert(
+            0,
+            f"your site answers {status or 'nothing'} (a real request through the lab, after {seconds:.0f} s): "
+            f"the ALB cannot reach {where}.",
+        )
+    return problems
+
+
+def _rule_problems(
+    instance_group: dict, alb_group_id: str, target_ports: list[int], host_range: tuple[int, int]
+) -> list[str]:
     problems = []
     for p in instance_group.get("IpPermissions", []):
         low, high = span(p)
@@ -112,12 +136,21 @@ def lockdown() -> Feedback:
         registered = aws.client("elbv2").describe_target_health(
             TargetGroupArn=state_resource("aws_lb_target_group.web", "The target group")["arn"]
         )["TargetHealthDescriptions"]
-        return {
+        found = {
             "instance_group": group,
             "alb_group_id": alb_group_id,
             "host_range": host_range,
             "target_ports": [t["Target"]["Port"] for t in registered],
         }
+        if lab.running():  # a real request, as a user would make it
+            reply = lab.curl(f"https://{state_resource('aws_lb.main', 'The load balancer')['dns_name']}/")
+            found["site"] = (reply.status, reply.elapsed)
+            found["failing"] = [
+                (t["Target"]["Id"], t["Target"]["Port"])
+                for t in registered
+                if t["TargetHealth"]["State"] == "unhealthy"
+            ]
+        return found
 
     return run_check(
         "07 lock the instances down",

@@ -113,6 +113,8 @@ def collect(
         for arn in sorted(target_groups):
             tg = elbv2.describe_target_groups(TargetGroupArns=[arn])["TargetGroups"][0]
             for t in elbv2.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]:
+                if t.get("TargetHealth", {}).get("State") == "draining":
+                    continue  # deregistered: it gets no new request (target-group-health-checks.html)
                 entry["targets"].append(
                     {
                         "id": t["Target"]["Id"],
