@@ -198,6 +198,19 @@ def _make_cgroup(name: str, mib: int | None) -> Path | None:
     return group
 
 
+def _procs(group: Path) -> str:
+    return str(group / "cgroup.procs")
+
+
+def _join_cgroup(group: Path, pid: int) -> None:
+    """Move process ``pid`` into ``group`` (a process already there, or already gone, is fine)."""
+    try:
+        with open(_procs(group), "w") as fh:
+            fh.write(str(pid))
+    except ProcessLookupError:
+        pass  # it exited already: the caller sees its exit status
+
+
 def _remove_cgroup(group: Path | None) -> None:
     if group is None:
         return
@@ -473,13 +486,10 @@ class DockerHost:
         argv += ["sh", "-c", script, "lab-container", *_argv(definition, image)]
         container.memory_mib = definition.get("memory")
         container.cgroup = _make_cgroup(f"lab-{self.ws}-c-{task}-{name}", container.memory_mib)
-        procs = str(container.cgroup / "cgroup.procs") if container.cgroup else None
-
-        def enter_cgroup() -> None:  # in the child, before exec: everything it starts inherits the cgroup
-            if procs:
-                with open(procs, "w") as fh:
-                    fh.write(str(os.getpid()))
-
+        if container.cgroup:
+            # Into the cgroup before exec, so everything it starts inherits it; written by the first process
+            # itself (no preexec_fn: unsafe in a process with threads, and the lab's supervisor has many).
+            argv = ["sh", "-c", 'echo $$ > "$1" && shift && exec "$@"', "lab-cgroup", _procs(container.cgroup), *argv]
         with open(container.log, "ab") as log:
             container.process = subprocess.Popen(
                 argv,
@@ -488,8 +498,9 @@ class DockerHost:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                preexec_fn=enter_cgroup,
             )
+        if container.cgroup:
+            _join_cgroup(container.cgroup, container.process.pid)  # written here too: in it when run_task returns
         # Ports: bridge mode, hostPort 0 → a free port of the instance's ephemeral range.
         for mapping in definition.get("portMappings") or []:
             container_port = int(mapping["containerPort"])
