@@ -33,9 +33,12 @@ https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task_definition_para
 the unified hierarchy has the memory controller, else cgroup v1 (``memory.limit_in_bytes``);
 where neither is writable the limit is not applied and ``memory_limits()`` says why.
 On the machine this was built on the v2 hierarchy has no memory controller (hybrid mode), so
-the v1 controller is used. Inside ``ip netns exec`` (how the agent runs) /sys is a fresh
-sysfs without cgroup mounts: the hierarchy is then mounted in that process's own private
-mount namespace, never in the host's.
+the v1 controller is used. Inside ``ip netns exec`` /sys is a fresh sysfs without cgroup mounts:
+the hierarchy is then mounted in that process's own private mount namespace, never in the host's
+(the lab's agent runs as a thread of the supervisor, in the host's namespaces, and does not need it).
+A container's first process writes itself into its cgroup's ``cgroup.procs`` before it execs (no
+``preexec_fn``: unsafe in a process with threads), and the runtime writes it too, so it is in the
+cgroup when ``run_task`` returns.
 
 Stopping a container: SIGTERM, then SIGKILL after ``stop_timeout`` seconds (ECS's
 ECS_CONTAINER_STOP_TIMEOUT, 30 s by default), then its netns, veth, rules and cgroup go.
