@@ -1,13 +1,17 @@
 """A stand-in for the ECS container agent and the service scheduler, for one EC2 instance.
 
+    agent.program(stop, log, endpoint=URL, region=R, instance_id="i-...", namespace="lab-<ws>-ec2-i-...",
+                  address="10.0.1.23", ws=WS)
     python -m helpers.lab.agent --endpoint URL --region R \\
-        --instance-id i-... --namespace lab-<ws>-i-<id> --address 10.0.1.23
+        --instance-id i-... --namespace lab-<ws>-ec2-i-<id> --address 10.0.1.23
 
-Run it in the host's network namespace: the emulator listens on the host's loopback, which no lab
-namespace may reach (the brief's network safety rule); the agent enters the instance namespace
-itself (``ip -n NS``, ``ip netns exec NS``) for everything it builds there. Started with
-``ip netns exec NS`` instead it works only if the endpoint is reachable from NS (e.g. a relay the
-network part provides); its memory cgroups are then mounted in its own private mount namespace.
+``program`` is the agent of one instance, run by the lab's supervisor as a thread
+(helpers/lab/control.py) until ``stop`` is set; ``python -m helpers.lab.agent`` runs the same in a
+process of its own (tests), until SIGTERM. Either stays in the host's network namespace: the
+emulator listens on the host's loopback, which no lab namespace may reach (the brief's network
+safety rule); the agent builds everything in the instance namespace with child processes
+(``ip -n NS``, ``ip netns exec NS``), never by moving a thread there. Its boto3 clients are the
+lab's shared ones (``aws.emulator_client``: one session per emulator, short timeouts, one retry).
 
 It talks to the emulator only through the real AWS APIs (boto3), except for what no API
 offers (service events and task counts: ``POST /_course/lab/service-event``,
@@ -29,7 +33,10 @@ helpers/runtime/moto_lab_ecs.py):
    placed spread across the cluster's registered instances (``spread`` by ``instanceId``; this
    agent starts only its own share), started with ``ecs start_task`` (so ``list_tasks`` and
    ``describe_tasks`` show them), their containers run (helpers/lab/containers.py) and each
-   task's target (instance id, host port) is registered in the service's target group.
+   task's target (instance id, host port) is registered in the service's target group, which the
+   agent first hands to the lab's health checks (``health.claim``): the new target is ``initial``
+   (``Elb.RegistrationInProgress``) until a check passes, as on AWS, not moto's instant ``healthy``;
+   a deregistered one is listed ``draining`` until its delay is over.
    After ``healthCheckGracePeriodSeconds`` a task whose target ``describe_target_health`` says
    ``unhealthy`` is replaced: its target is deregistered (it drains for the target group's
    ``deregistration_delay.timeout_seconds``, then the task is stopped) and a new task starts on
@@ -45,8 +52,8 @@ helpers/runtime/moto_lab_ecs.py):
 
 A task definition the lab cannot run (``awsvpc`` network mode, an unknown ``image``, volumes…)
 gets one event naming the field, and the agent keeps running the others.
-SIGTERM: the agent stops its tasks (containers SIGTERM, then SIGKILL after the bound),
-deregisters their targets and exits 0.
+``stop`` set (the process: SIGTERM): the agent deregisters its tasks' targets, stops their
+containers (SIGTERM, then SIGKILL after the bound) and returns (the process exits 0).
 """
 
 from __future__ import annotations
@@ -58,6 +65,7 @@ import json
 import re
 import signal
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -66,8 +74,8 @@ from pathlib import Path
 
 from .. import workspace
 from ..errors import CourseError
-from ..runtime import cloud
-from . import containers, images
+from ..runtime import aws
+from . import containers, health, images
 
 DEFAULT_CLUSTER = "default"
 POLL = 1.0
@@ -216,34 +224,36 @@ class Agent:
         workdir: Path | None = None,
         poll: float = POLL,
         stop_timeout: float = containers.STOP_TIMEOUT,
+        shutdown_timeout: float | None = None,
+        log=None,
     ):
         self.endpoint, self.region, self.instance_id = endpoint, region, instance_id
         self.poll, self.stop_timeout = poll, stop_timeout
+        self.shutdown_timeout = stop_timeout if shutdown_timeout is None else shutdown_timeout
+        self.log = log or (lambda text: None)
         self.workdir = Path(workdir or workspace.path("lab"))
         self.host = containers.DockerHost(namespace, address, ws=ws, workdir=self.workdir)
-        import boto3  # heavy: the agent's own process only
-        import botocore.session  # heavy: the agent's own process only
-        from botocore.config import Config  # heavy: the agent's own process only
-
-        # Always the emulator (--endpoint): dummy keys, and no profile read from the environment.
-        core = botocore.session.Session(session_vars={"profile": (None, None, None, None)})
-        session = boto3.Session(
-            botocore_session=core,
-            aws_access_key_id=cloud.DUMMY_KEY,
-            aws_secret_access_key=cloud.DUMMY_KEY,
-            region_name=region,
-        )
-        config = Config(connect_timeout=3, read_timeout=10, retries={"max_attempts": 2})
+        # Always the emulator (``endpoint``), through the lab's shared session: short timeouts, one retry.
         self.ecs, self.ec2, self.elbv2 = (
-            session.client(name, region_name=region, endpoint_url=endpoint, config=config)
-            for name in ("ecs", "ec2", "elbv2")
+            aws.emulator_client(name, endpoint, region) for name in ("ecs", "ec2", "elbv2")
         )
         self.cluster: str | None = None
         self.container_instance: str | None = None
         self.tasks: dict[str, RunningTask] = {}
         self.problems: dict[str, str] = {}  # what the lab cannot run: key -> message (reported once)
         self.steady: set[str] = set()
-        self.stopping = False
+        self.stop_event = threading.Event()  # set: the agent stops its tasks and returns (SIGTERM sets it too)
+
+    @property
+    def stopping(self) -> bool:
+        return self.stop_event.is_set()
+
+    @stopping.setter
+    def stopping(self, value: bool) -> None:
+        if value:
+            self.stop_event.set()
+        else:
+            self.stop_event.clear()
 
     # -- 1. and 2. -----------------------------------------------------------
 
@@ -503,6 +513,9 @@ class Agent:
             port = container.ports.get(int(balancer.get("containerPort", 0))) if container else None
             if not group or port is None:
                 continue
+            # The lab's health checks own this group's health from now on, so the new target is
+            # initial (Elb.RegistrationInProgress) until a check passes, as on AWS, not moto's instant healthy.
+            health.claim(self.endpoint, group)
             self.elbv2.register_targets(TargetGroupArn=group, Targets=[{"Id": self.instance_id, "Port": port}])
             task.targets.append((group, port))
             self.event(name, registered_message(name, 1, group))
@@ -567,6 +580,11 @@ class Agent:
 
     def _finish_draining(self, now: float) -> None:
         for task in [t for t in self.tasks.values() if t.draining_until is not None and t.draining_until <= now]:
+            for group, port in task.targets:  # drained: no longer listed (the ALB's checks say so too, if one runs)
+                try:
+                    health.publish(self.endpoint, group, {(self.instance_id, port): health.UNUSED})
+                except Exception:  # noqa: BLE001 - the group deleted, the emulator restarting: nothing to unlist
+                    pass
             self._stop(
                 task, "Task failed ELB health checks" if task.targets else "Scaling activity initiated by deployment"
             )
@@ -605,9 +623,12 @@ class Agent:
         tmp.write_text(json.dumps(status, indent=2) + "\n")
         tmp.replace(path)
 
-    def run(self, max_seconds: float | None = None) -> None:
-        """Register, then one pass every ``poll`` s until SIGTERM (or ``max_seconds``)."""
+    def run(self, max_seconds: float | None = None, stop: threading.Event | None = None) -> None:
+        """Register, then one pass every ``poll`` s until ``stop`` is set (or SIGTERM, or ``max_seconds``)."""
         deadline = None if max_seconds is None else time.monotonic() + max_seconds
+        if stop is not None:
+            self.stop_event = stop
+        last_error = ""
         try:
             while not self.stopping and (deadline is None or time.monotonic() < deadline):
                 began = time.monotonic()
@@ -620,15 +641,20 @@ class Agent:
                     error = problem.what
                 except Exception as problem:  # the emulator restarting, a call timing out: try again next pass
                     error = f"{type(problem).__name__}: {problem}"
+                if error and error != last_error:
+                    self.log(f"agent {self.instance_id}: {error}")
+                last_error = error
                 self.write_status(error)
                 end = began + self.poll
-                while not self.stopping and time.monotonic() < end:  # wakes within 0.1 s of SIGTERM
+                while not self.stopping and time.monotonic() < end:  # wakes within 0.1 s of a stop
                     time.sleep(max(0.0, min(0.1, end - time.monotonic())))
         finally:
             self.shutdown()
 
     def shutdown(self) -> None:
-        """Stop this agent's tasks: targets deregistered, containers stopped, tasks STOPPED."""
+        """Stop this agent's tasks: targets deregistered, containers stopped (SIGKILL after
+        ``shutdown_timeout``), tasks STOPPED."""
+        self.stop_timeout = min(self.stop_timeout, self.shutdown_timeout)
         for task in list(self.tasks.values()):
             try:
                 if task.draining_until is None:
@@ -655,6 +681,29 @@ def status_lines(workdir: Path | None = None) -> list[str]:
         if status.get("error"):
             lines.append(f"  last error: {status['error']}")
     return lines
+
+
+SHUTDOWN_TIMEOUT = 3.0  # seconds a container gets to stop when the lab stops the agent (then SIGKILL)
+
+
+def program(
+    stop: threading.Event,
+    log,
+    *,
+    endpoint: str,
+    region: str,
+    instance_id: str,
+    namespace: str,
+    address: str,
+    ws: str | None = None,
+) -> None:
+    """The agent of one instance until ``stop`` is set: a thread of the lab's supervisor (helpers/lab/control.py).
+
+    The thread stays in the supervisor's namespaces (the emulator is on its loopback); everything it
+    builds in the instance's namespace it builds with ``ip -n`` / ``ip netns exec`` child processes.
+    """
+    agent = Agent(endpoint, region, instance_id, namespace, address, ws=ws, shutdown_timeout=SHUTDOWN_TIMEOUT, log=log)
+    agent.run(stop=stop)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,13 +1,17 @@
 """The load balancer's data plane: one ALB node's listeners, on the node's own addresses.
 
+    alb.program(stop, log, endpoint=URL, region=R, load_balancer=ARN, bind="ADDR[,ADDR]", netns=NAME)
     python -m helpers.lab.alb --endpoint URL --region R --load-balancer ARN --bind ADDR[,ADDR] [--netns NAME]
 
-Reads the load balancer from the emulator (helpers/lab/alb_config.py) every second, so a
-rule, target or attribute changed by Terraform or boto3 takes effect at once; serves each
-listener on each bound address; checks every registered target (helpers/lab/health.py) and
-writes the states back to the emulator. ``--netns NAME``: the process stays where it is
-started (so it reaches the emulator on loopback) and opens its listening and target sockets
-in the network namespace NAME (each socket keeps the namespace it was created in).
+``program`` is one node, run by the lab's supervisor as a thread (helpers/lab/control.py) until
+``stop`` is set; ``python -m helpers.lab.alb`` runs the same in a process of its own (tests), until
+SIGTERM. Reads the load balancer from the emulator (helpers/lab/alb_config.py) every second, one
+read shared by the nodes of that load balancer (``SharedConfig``), so a rule, target or attribute
+changed by Terraform or boto3 takes effect at once; serves each listener on each bound address;
+checks every registered target (helpers/lab/health.py) and writes the states back to the emulator.
+``netns``: the thread (or process) stays where it is started, so it reaches the emulator on
+loopback, and opens its listening and target sockets in the network namespace NAME (each socket
+keeps the namespace it was created in).
 
 What it does, as AWS documents it:
 
@@ -43,8 +47,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import email.utils
-import os
 import random
 import re
 import secrets
@@ -52,11 +56,13 @@ import signal
 import socket
 import ssl
 import sys
+import threading
 import time
 import warnings
 from dataclasses import dataclass
 
 from ..errors import CourseError
+from ..runtime import aws
 from . import alb_config, health, kernel
 from .alb_config import Action, Listener, LoadBalancer, Redirect
 from .health import Malformed
@@ -546,7 +552,107 @@ class Balancer:
         return Answer(response.status, response.headers, response.body, response.reason)
 
 
-# --------------------------------------------------------------------------- the process
+# --------------------------------------------------------------------------- one configuration per load balancer
+
+
+class SharedConfig:
+    """One configuration read per refresh for all the nodes of one load balancer.
+
+    Each node calls ``get()`` every REFRESH seconds; a read younger than ``max_age`` is handed out
+    again (a failed read too: its error is raised to every caller until the next read), so N nodes
+    of a load balancer cost the emulator one read per second, not N. ``used(key, read)`` gives the
+    nodes of one key (endpoint, region, load balancer) the same instance while any of them runs.
+    """
+
+    _registry: dict = {}  # key -> [SharedConfig, users]
+    _registry_lock = threading.Lock()
+
+    def __init__(self, read, *, max_age: float = 0.9 * REFRESH, clock=time.monotonic):
+        self.read, self.max_age, self.clock = read, max_age, clock
+        self.lock = threading.Lock()
+        self.read_at: float | None = None
+        self.value: LoadBalancer | None = None
+        self.error: Exception | None = None
+        self.reads = 0
+
+    def get(self) -> LoadBalancer:
+        with self.lock:  # a second node waits for the read under way instead of making its own
+            began = self.clock()
+            if self.read_at is None or began - self.read_at >= self.max_age:
+                self.reads += 1
+                try:
+                    self.value, self.error = self.read(), None
+                except Exception as exc:  # noqa: BLE001 - handed to every node of this load balancer
+                    self.value, self.error = None, exc
+                self.read_at = began
+            if self.error is not None:
+                raise self.error
+            return self.value
+
+    @classmethod
+    @contextlib.contextmanager
+    def used(cls, key, read):
+        """The SharedConfig of ``key`` (made with ``read`` by its first user), for the block's duration."""
+        with cls._registry_lock:
+            entry = cls._registry.setdefault(key, [cls(read), 0])
+            entry[1] += 1
+        try:
+            yield entry[0]
+        finally:
+            with cls._registry_lock:
+                entry[1] -= 1
+                if entry[1] == 0:
+                    cls._registry.pop(key, None)
+
+
+# --------------------------------------------------------------------------- the node program
+
+
+STOP_POLL = 0.1  # seconds between two looks at the stop event
+
+
+def program(
+    stop: threading.Event,
+    log,
+    *,
+    endpoint: str,
+    region: str,
+    load_balancer: str,
+    bind: str,
+    netns: str | None = None,
+) -> None:
+    """One ALB node until ``stop`` is set: a thread of the lab's supervisor (helpers/lab/control.py).
+
+    The thread stays in the supervisor's network namespace (the emulator is on its loopback); the
+    node's listening and target sockets are made in ``netns`` (kernel.socket_in). ``bind``: the
+    node's addresses, comma-separated; ``log(text)``: one line to the node's log.
+    """
+    made = {name: aws.emulator_client(name, endpoint, region) for name in ("elbv2", "ec2", "acm")}
+    addresses = [a.strip() for a in bind.split(",") if a.strip()]
+
+    def read() -> LoadBalancer:
+        return alb_config.read(load_balancer, client=made.__getitem__)
+
+    async def run(shared: SharedConfig) -> None:
+        balancer = Balancer(
+            shared.get,
+            addresses,
+            publish=lambda group, states: health.publish(endpoint, group, states),
+            netns=Netns(netns),
+            log=log,
+        )
+        try:
+            await balancer.start()
+            while not stop.is_set():
+                await asyncio.sleep(STOP_POLL)
+        finally:
+            await balancer.close()
+
+    with SharedConfig.used((endpoint, region, load_balancer), read) as shared:
+        asyncio.run(run(shared))
+
+
+# --------------------------------------------------------------------------- the process (tests run it so)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -557,29 +663,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bind", required=True, help="the node's addresses, comma-separated")
     parser.add_argument("--netns", help="open the sockets in this network namespace (the process stays in its own)")
     args = parser.parse_args(argv)
-    os.environ.update({"COURSE_TARGET": "emulator", "AWS_ENDPOINT_URL": args.endpoint, "COURSE_REGION": args.region})
-
-    async def run() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        netns = Netns(args.netns)
-        balancer = Balancer(
-            lambda: alb_config.read(args.load_balancer),
-            [a.strip() for a in args.bind.split(",") if a.strip()],
-            publish=lambda group, states: health.publish(args.endpoint, group, states),
-            netns=netns,
-        )
-        try:
-            await balancer.start()
-            await stop.wait()
-        finally:
-            await balancer.close()
-            netns.close()
-
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
     try:
-        asyncio.run(run())
+        program(
+            stop,
+            lambda text: print(f"alb: {text}", file=sys.stderr, flush=True),
+            endpoint=args.endpoint,
+            region=args.region,
+            load_balancer=args.load_balancer,
+            bind=args.bind,
+            netns=args.netns,
+        )
     except CourseError as exc:
         print(exc.render(), file=sys.stderr)
         return 2

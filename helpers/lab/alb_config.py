@@ -136,9 +136,11 @@ class LoadBalancer:
     drop_invalid_header_fields: bool = False  # routing.http.drop_invalid_header_fields.enabled
 
 
-def read(arn: str, *, connect_timeout: float = CONNECT_TIMEOUT) -> LoadBalancer:
-    """The load balancer ``arn`` as the emulator has it now."""
-    elbv2 = aws.client("elbv2")
+def read(arn: str, *, connect_timeout: float = CONNECT_TIMEOUT, client=None) -> LoadBalancer:
+    """The load balancer ``arn`` as the emulator has it now. ``client(service)`` makes the boto3 clients
+    (default: aws.client; the lab's nodes pass aws.emulator_client's)."""
+    client = client or aws.client
+    elbv2 = client("elbv2")
     try:
         lb = elbv2.describe_load_balancers(LoadBalancerArns=[arn])["LoadBalancers"][0]
     except elbv2.exceptions.LoadBalancerNotFoundException:
@@ -173,7 +175,7 @@ def read(arn: str, *, connect_timeout: float = CONNECT_TIMEOUT) -> LoadBalancer:
                 protocol=item["Protocol"],
                 default_actions=default,
                 rules=tuple(sorted(rules, key=lambda r: r.priority)),
-                certificate=certificate(certs[0]["CertificateArn"]) if certs else None,
+                certificate=certificate(certs[0]["CertificateArn"], client) if certs else None,
                 ssl_policy=item.get("SslPolicy"),
             )
         )
@@ -182,23 +184,24 @@ def read(arn: str, *, connect_timeout: float = CONNECT_TIMEOUT) -> LoadBalancer:
         name=lb["LoadBalancerName"],
         dns_name=lb.get("DNSName", ""),
         listeners=tuple(sorted(listeners, key=lambda x: x.port)),
-        target_groups={tg: target_group(tg) for tg in sorted(group_arns)},
+        target_groups={tg: target_group(tg, client) for tg in sorted(group_arns)},
         idle_timeout=float(attributes.get("idle_timeout.timeout_seconds") or IDLE_TIMEOUT),
         connect_timeout=connect_timeout,
         drop_invalid_header_fields=attributes.get("routing.http.drop_invalid_header_fields.enabled") == "true",
     )
 
 
-def target_group(arn: str) -> TargetGroup:
+def target_group(arn: str, client=None) -> TargetGroup:
     """One target group with its health check and its registered (and draining) targets."""
-    elbv2 = aws.client("elbv2")
+    client = client or aws.client
+    elbv2 = client("elbv2")
     tg = elbv2.describe_target_groups(TargetGroupArns=[arn])["TargetGroups"][0]
     attributes = {
         a["Key"]: a["Value"] for a in elbv2.describe_target_group_attributes(TargetGroupArn=arn)["Attributes"]
     }
     health = elbv2.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]
     ids = sorted({h["Target"]["Id"] for h in health if h["Target"]["Id"].startswith("i-")})
-    addresses = _instance_addresses(ids)
+    addresses = _instance_addresses(ids, client)
     targets = []
     for h in health:
         target_id, port = h["Target"]["Id"], int(h["Target"].get("Port") or tg.get("Port") or 80)
@@ -228,12 +231,12 @@ def target_group(arn: str) -> TargetGroup:
     )
 
 
-def _instance_addresses(ids: list[str]) -> dict[str, str]:
+def _instance_addresses(ids: list[str], client) -> dict[str, str]:
     """Instance id -> private IP, for the running instances among ``ids``."""
     if not ids:
         return {}
     found = {}
-    pages = aws.client("ec2").get_paginator("describe_instances").paginate(InstanceIds=ids)
+    pages = client("ec2").get_paginator("describe_instances").paginate(InstanceIds=ids)
     for page in pages:
         for reservation in page["Reservations"]:
             for instance in reservation["Instances"]:
@@ -308,11 +311,11 @@ def _action(action: dict) -> Action:
 _certificates: dict[str, Certificate] = {}  # ARN -> pair, found once per process
 
 
-def certificate(arn: str) -> Certificate:
+def certificate(arn: str, client=None) -> Certificate:
     """The (certificate, key) pair behind the ACM certificate ``arn``."""
     if arn in _certificates and _certificates[arn].key_path.exists():
         return _certificates[arn]
-    acm = aws.client("acm")
+    acm = (client or aws.client)("acm")
     described = acm.describe_certificate(CertificateArn=arn)["Certificate"]
     domain = described.get("DomainName") or "lab.invalid"
     if described.get("Type") == "IMPORTED":

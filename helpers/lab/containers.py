@@ -33,9 +33,12 @@ https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task_definition_para
 the unified hierarchy has the memory controller, else cgroup v1 (``memory.limit_in_bytes``);
 where neither is writable the limit is not applied and ``memory_limits()`` says why.
 On the machine this was built on the v2 hierarchy has no memory controller (hybrid mode), so
-the v1 controller is used. Inside ``ip netns exec`` (how the agent runs) /sys is a fresh
-sysfs without cgroup mounts: the hierarchy is then mounted in that process's own private
-mount namespace, never in the host's.
+the v1 controller is used. Inside ``ip netns exec`` /sys is a fresh sysfs without cgroup mounts:
+the hierarchy is then mounted in that process's own private mount namespace, never in the host's
+(the lab's agent runs as a thread of the supervisor, in the host's namespaces, and does not need it).
+A container's first process writes itself into its cgroup's ``cgroup.procs`` before it execs (no
+``preexec_fn``: unsafe in a process with threads), and the runtime writes it too, so it is in the
+cgroup when ``run_task`` returns.
 
 Stopping a container: SIGTERM, then SIGKILL after ``stop_timeout`` seconds (ECS's
 ECS_CONTAINER_STOP_TIMEOUT, 30 s by default), then its netns, veth, rules and cgroup go.
@@ -196,6 +199,19 @@ def _make_cgroup(name: str, mib: int | None) -> Path | None:
     if kind == "v2" and (group / "memory.swap.max").exists():
         (group / "memory.swap.max").write_text("0")  # a hard limit: no swapping past it
     return group
+
+
+def _procs(group: Path) -> str:
+    return str(group / "cgroup.procs")
+
+
+def _join_cgroup(group: Path, pid: int) -> None:
+    """Move process ``pid`` into ``group`` (a process already there, or already gone, is fine)."""
+    try:
+        with open(_procs(group), "w") as fh:
+            fh.write(str(pid))
+    except ProcessLookupError:
+        pass  # it exited already: the caller sees its exit status
 
 
 def _remove_cgroup(group: Path | None) -> None:
@@ -473,13 +489,10 @@ class DockerHost:
         argv += ["sh", "-c", script, "lab-container", *_argv(definition, image)]
         container.memory_mib = definition.get("memory")
         container.cgroup = _make_cgroup(f"lab-{self.ws}-c-{task}-{name}", container.memory_mib)
-        procs = str(container.cgroup / "cgroup.procs") if container.cgroup else None
-
-        def enter_cgroup() -> None:  # in the child, before exec: everything it starts inherits the cgroup
-            if procs:
-                with open(procs, "w") as fh:
-                    fh.write(str(os.getpid()))
-
+        if container.cgroup:
+            # Into the cgroup before exec, so everything it starts inherits it; written by the first process
+            # itself (no preexec_fn: unsafe in a process with threads, and the lab's supervisor has many).
+            argv = ["sh", "-c", 'echo $$ > "$1" && shift && exec "$@"', "lab-cgroup", _procs(container.cgroup), *argv]
         with open(container.log, "ab") as log:
             container.process = subprocess.Popen(
                 argv,
@@ -488,8 +501,9 @@ class DockerHost:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                preexec_fn=enter_cgroup,
             )
+        if container.cgroup:
+            _join_cgroup(container.cgroup, container.process.pid)  # written here too: in it when run_task returns
         # Ports: bridge mode, hostPort 0 → a free port of the instance's ephemeral range.
         for mapping in definition.get("portMappings") or []:
             container_port = int(mapping["containerPort"])

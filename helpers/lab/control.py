@@ -8,11 +8,18 @@
 The supervisor (``python -m helpers.lab.control supervise``) polls the emulator every ``POLL``
 seconds, re-syncs namespaces and filters when the model's fingerprint changes (so within 1 s of
 any change, whoever made it), keeps its state in ``<workspace>/lab/``, holds ``lab/supervisor.lock``
-for its whole life (a second one is refused), and starts the *node programs* of ``NODE_PROGRAMS``
-for its hosts: an ALB node (helpers/lab/alb.py) per load balancer subnet, an ECS agent
-(helpers/lab/agent.py) per instance, and, once per lab, the DNS server (helpers/lab/dns.py). They run
-in the host's own network namespace, where the emulator answers on loopback, and open their sockets
-in, or enter, the lab namespace they serve: no lab namespace ever gets a route to the host.
+for its whole life (a second one is refused), and runs the *node programs* of ``NODE_PROGRAMS``
+for its hosts as threads of its own (``Program``: ``serve(stop, log, **kwargs)``; ``Running``: its
+thread, stop event and log ``lab/<role>-<id>.log``): an ALB node (helpers/lab/alb.py) per load
+balancer subnet, an ECS agent (helpers/lab/agent.py) per instance, and, once per lab, the DNS server
+(helpers/lab/dns.py). One process, so boto3 and its service models are loaded once (one session per
+emulator, helpers/runtime/aws.py), not once per node. The threads stay in the supervisor's own
+network namespace, where the emulator answers on loopback, and open their sockets in the lab
+namespace they serve (kernel.socket_in: a short thread of its own enters it and ends there) or build
+there with child processes (ip -n, ip netns exec): no supervisor thread ever moves into a lab
+namespace, and no lab namespace gets a route to the host. A program whose arguments change is
+restarted; one that fails is restarted (its traceback in its log); it is stopped when its host goes
+away or the lab goes down.
 """
 
 from __future__ import annotations
@@ -26,15 +33,18 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import IO
 from urllib.parse import urlsplit
 
 from .. import workspace
 from ..errors import CourseError
 from ..runtime import aws, cloud, emulator, lab_machine
-from . import agent, client, containers, filters, kernel, model, sandbox
+from . import agent, alb, client, containers, dns, filters, kernel, model, sandbox
 
 POLL = 0.25  # seconds between two reads of the emulator (re-sync within 1 s of a change)
 HEARTBEAT = 1.0  # seconds between two writes of status.json when nothing changes
@@ -46,65 +56,106 @@ LAB_DIR = sandbox.LAB_DIR
 
 @dataclass(frozen=True)
 class NodeContext:
-    """What a node program's argv-builder may use."""
+    """What a node program's builder may use."""
 
     ws: str
     endpoint: str
     region: str
-    python: str = sys.executable
-
-    @property
-    def aws_args(self) -> list[str]:
-        return ["--endpoint", self.endpoint, "--region", self.region]
 
 
-def _alb_node(ctx: NodeContext, host: model.Host) -> list[str]:
+@dataclass(frozen=True)
+class Program:
+    """A node program: ``serve(stop, log, **kwargs)`` with its arguments, run as a thread of the supervisor.
+
+    ``serve`` returns once ``stop`` (a threading.Event) is set; ``log(text)`` writes one line to the
+    program's log. Two Programs are equal when they run the same function with the same arguments:
+    a program whose arguments change is restarted."""
+
+    serve: Callable[..., None]
+    kwargs: tuple[tuple[str, object], ...]
+
+    @classmethod
+    def of(cls, serve: Callable[..., None], **kwargs) -> Program:
+        return cls(serve, tuple(sorted(kwargs.items())))
+
+
+@dataclass
+class Running:
+    """One program's thread, the event that stops it and its log file (``<workspace>/lab/<role>-<id>.log``)."""
+
+    program: Program
+    thread: threading.Thread
+    stop: threading.Event
+    log: IO[str]
+    ended: float | None = None  # monotonic time the thread ended (by itself: an error, or it returned)
+    restarts: int = 0
+
+
+def _alb_node(ctx: NodeContext, host: model.Host) -> Program:
     """One ALB node: listens on its private address in its namespace (the public one is NAT in the router)."""
-    ns = kernel.host_ns(ctx.ws, host)
-    return [ctx.python, "-m", "helpers.lab.alb", *ctx.aws_args, "--load-balancer", host.lb_arn,
-            "--bind", host.private_ip, "--netns", ns]  # fmt: skip
+    return Program.of(
+        alb.program,
+        endpoint=ctx.endpoint,
+        region=ctx.region,
+        load_balancer=host.lb_arn,
+        bind=host.private_ip,
+        netns=kernel.host_ns(ctx.ws, host),
+    )
 
 
 @functools.lru_cache(maxsize=256)
-def runs_ecs_agent(instance_id: str) -> bool:
+def runs_ecs_agent(instance_id: str, endpoint: str, region: str) -> bool:
     """Does this instance run the ECS agent? Those booted from an ECS-optimized AMI do, as on AWS
     (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/ecs-optimized_AMI.html); others do not."""
-    ec2 = aws.client("ec2")
+    ec2 = aws.emulator_client("ec2", endpoint, region)
     reservations = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
     image_id = reservations[0]["Instances"][0]["ImageId"] if reservations else None
     images = ec2.describe_images(ImageIds=[image_id])["Images"] if image_id else []
     return bool(images) and "-ecs-" in images[0].get("Name", "")
 
 
-def _ecs_agent(ctx: NodeContext, host: model.Host) -> list[str] | None:
-    """The ECS agent of one instance: it enters the instance's namespace for what it builds there."""
+def _ecs_agent(ctx: NodeContext, host: model.Host) -> Program | None:
+    """The ECS agent of one instance: it builds what it runs in the instance's namespace with ip -n / ip netns exec."""
     try:
-        if not runs_ecs_agent(host.id):
+        if not runs_ecs_agent(host.id, ctx.endpoint, ctx.region):
             return None
     except Exception:  # noqa: BLE001 - the emulator restarting: decided on the next poll
         return None
-    ns = kernel.host_ns(ctx.ws, host)
-    return [ctx.python, "-m", "helpers.lab.agent", *ctx.aws_args, "--instance-id", host.id,
-            "--namespace", ns, "--address", host.private_ip, "--ws", ctx.ws]  # fmt: skip
+    return Program.of(
+        agent.program,
+        endpoint=ctx.endpoint,
+        region=ctx.region,
+        instance_id=host.id,
+        namespace=kernel.host_ns(ctx.ws, host),
+        address=host.private_ip,
+        ws=ctx.ws,
+    )
 
 
-def _dns(ctx: NodeContext) -> list[str]:
+def _dns(ctx: NodeContext) -> Program:
     """The lab's DNS server, in the internet namespace, on the client's own address."""
-    return [ctx.python, "-m", "helpers.lab.dns", *ctx.aws_args, "--netns", kernel.internet_ns(ctx.ws),
-            "--bind", model.CLIENT_ADDRESS]  # fmt: skip
+    return Program.of(
+        dns.program,
+        endpoint=ctx.endpoint,
+        region=ctx.region,
+        netns=kernel.internet_ns(ctx.ws),
+        bind=model.CLIENT_ADDRESS,
+    )
 
 
-# (role, argv-builder, in_namespace): for every host of that role ("alb", "ec2"), builder(ctx, host)
-# → argv or None. ``in_namespace``: run it as `ip netns exec <the host's namespace> argv` (a program
-# that needs nothing outside the lab); else in the host's namespace (it reaches the emulator and opens
-# its sockets in the lab itself). Restarted when its argv changes or it dies, sent SIGTERM when its
-# host goes away or the lab goes down.
-NODE_PROGRAMS: list[tuple[str, Callable[[NodeContext, model.Host], list[str] | None], bool]] = [
-    ("alb", _alb_node, False),
-    ("ec2", _ecs_agent, False),
+# (role, builder): for every host of that role ("alb", "ec2"), builder(ctx, host) → Program or None.
+# Each runs as a thread of the supervisor, in the supervisor's own namespaces (the emulator answers on
+# the host's loopback), and opens its sockets in the lab namespace it serves (kernel.socket_in) or
+# builds there with child processes (ip -n, ip netns exec). Restarted when its arguments change or it
+# ends by itself (an error: traceback in its log), stopped when its host goes away or the lab goes down.
+NODE_PROGRAMS: list[tuple[str, Callable[[NodeContext, model.Host], Program | None]]] = [
+    ("alb", _alb_node),
+    ("ec2", _ecs_agent),
 ]
-# (name, argv-builder): once per lab, in the host's namespace.
-LAB_PROGRAMS: list[tuple[str, Callable[[NodeContext], list[str] | None]]] = [("dns", _dns)]
+# (name, builder): once per lab, while it has hosts.
+LAB_PROGRAMS: list[tuple[str, Callable[[NodeContext], Program | None]]] = [("dns", _dns)]
+PROGRAM_STOP_TIMEOUT = 6.0  # seconds the supervisor waits for its programs to stop (all at once)
+RESTART_DELAY = 1.0  # seconds between a program's end and its restart
 UNPLACEABLE_EVERY = 1.0  # seconds between two checks for services that have no instance to run on
 
 
@@ -339,7 +390,9 @@ def status_text(info: dict | None = None) -> str:
     for host_id, error in (info.get("errors") or {}).items():
         lines.append(f"  ✗ {host_id}: everything dropped:\n    " + error.replace("\n", "\n    "))
     for program in info.get("programs") or []:
-        lines.append(f"  program {program['role']} {program['host']}: pid {program['pid']}")
+        now = "running" if program.get("alive") else "restarting"
+        again = f", restarted {program['restarts']}x" if program.get("restarts") else ""
+        lines.append(f"  program {program['role']} {program['host']}: thread {program['thread']}, {now}{again}")
     return "\n".join(lines)
 
 
@@ -370,7 +423,7 @@ def _log_tail(lines: int = 12) -> str:
 
 
 class Supervisor:
-    """Follows the emulator: re-syncs the kernel when the model changes, runs the node programs."""
+    """Follows the emulator: re-syncs the kernel when the model changes, runs the node programs as threads."""
 
     def __init__(self, endpoint: str, vpcs: list[str] | None):
         self.endpoint = endpoint
@@ -379,26 +432,22 @@ class Supervisor:
         self.ctx = NodeContext(self.ws, endpoint, cloud.region())
         self.stopping = False
         self.fingerprint = None
-        self.programs: dict[tuple[str, str], tuple[tuple[str, ...], subprocess.Popen]] = {}
-        self.clients = None
+        self.programs: dict[tuple[str, str], Running] = {}
         self.down_since = None
         self.unplaceable_at = 0.0
         self.state = {"pid": os.getpid(), "synced": False, "errors": {}, "hosts": [], "programs": []}
+        os.environ["AWS_ENDPOINT_URL"] = endpoint  # the supervisor never starts an emulator itself
         # Following the workspace's own emulator (not an AWS_ENDPOINT_URL given from outside)? Then a
         # restart on another port (its usual one taken meanwhile) is followed there.
         self.follows_workspace = emulator.own_status().get("url") == endpoint
 
-    def _clients(self):
-        if self.clients is None:
-            os.environ["AWS_ENDPOINT_URL"] = self.endpoint  # the supervisor never starts an emulator itself
-            self.clients = (aws.client("ec2"), aws.client("elbv2"))
-        return self.clients
+    def _client(self, service: str):
+        return aws.emulator_client(service, self.endpoint, self.ctx.region)
 
     def read(self) -> model.Model | None:
         try:
-            m = model.read(*self._clients())
+            m = model.read(self._client("ec2"), self._client("elbv2"))
         except Exception as error:  # emulator down or restarting: keep the lab, try again
-            self.clients = None
             self.down_since = self.down_since or time.monotonic()
             self.state["emulator"] = f"emulator not answering ({type(error).__name__}); retrying"
             self._follow_a_moved_emulator()
@@ -426,6 +475,10 @@ class Supervisor:
                 _write("supervisor.json", {**info, "endpoint": self.endpoint})
 
     def sync(self, m: model.Model) -> None:
+        wanted = self.wanted_programs(m)
+        self._stop_programs(
+            [k for k, r in self.programs.items() if wanted.get(k) != r.program]
+        )  # before their host goes
         applied = kernel.apply(self.ws, m)
         self.fingerprint = m.fingerprint()
         self.state.update(
@@ -444,39 +497,79 @@ class Supervisor:
                 for h in m.hosts
             ],
         )
-        self.sync_programs(m)
+        self.sync_programs(m, wanted)
 
-    def sync_programs(self, m: model.Model) -> None:
+    def wanted_programs(self, m: model.Model) -> dict[tuple[str, str], Program]:
         wanted = {}
-        for role, builder, in_namespace in NODE_PROGRAMS:
+        for role, builder in NODE_PROGRAMS:
             for host in (h for h in m.hosts if h.role == role):
-                argv = builder(self.ctx, host)
-                if argv:
-                    wanted[(role, host.id)] = (tuple(argv), kernel.host_ns(self.ws, host) if in_namespace else None)
+                if program := builder(self.ctx, host):
+                    wanted[(role, host.id)] = program
         if m.hosts:
             for name, builder in LAB_PROGRAMS:
-                if argv := builder(self.ctx):
-                    wanted[("lab", name)] = (tuple(argv), None)
-        for key, (argv, proc) in list(self.programs.items()):
-            if key not in wanted or wanted[key][0] != argv or proc.poll() is not None:
-                self._stop(proc)
+                if program := builder(self.ctx):
+                    wanted[("lab", name)] = program
+        return wanted
+
+    def sync_programs(self, m: model.Model, wanted: dict | None = None) -> None:
+        """Start the programs the model wants; stop the others and those whose arguments changed;
+        restart one that ended by itself (RESTART_DELAY s after)."""
+        wanted = self.wanted_programs(m) if wanted is None else wanted
+        now = time.monotonic()
+        self._stop_programs([k for k, r in self.programs.items() if wanted.get(k) != r.program])
+        for key, running in list(self.programs.items()):
+            if not running.thread.is_alive() and now - (running.ended or now) >= RESTART_DELAY:
+                running.log.close()
                 del self.programs[key]
-        for key, (argv, ns) in wanted.items():
+                self._start(key, running.program, restarts=running.restarts + 1)
+        for key, program in wanted.items():
             if key not in self.programs:
-                log = open(_file(f"{key[0]}-{key[1]}.log"), "ab")
-                self.programs[key] = (
-                    argv,
-                    subprocess.Popen(
-                        ["ip", "netns", "exec", ns, *argv] if ns else list(argv),
-                        stdin=subprocess.DEVNULL,
-                        stdout=log,
-                        stderr=log,
-                        cwd=workspace.REPO,
-                    ),  # fmt: skip
-                )
-                log.close()
-        self.state["programs"] = [{"role": r, "host": h, "pid": p.pid} for (r, h), (_, p) in self.programs.items()]
+                self._start(key, program)
+        self.state["programs"] = [
+            {"role": r, "host": h, "thread": one.thread.name, "alive": one.thread.is_alive(), "restarts": one.restarts}
+            for (r, h), one in self.programs.items()
+        ]
         self.report_unplaceable()
+
+    def _start(self, key: tuple[str, str], program: Program, restarts: int = 0) -> None:
+        log = open(_file(f"{key[0]}-{key[1]}.log"), "a", buffering=1)
+        lock = threading.Lock()
+
+        def write(text: str) -> None:
+            with lock:
+                if not log.closed:
+                    log.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {text}\n")
+
+        stop = threading.Event()
+
+        def body() -> None:
+            try:
+                program.serve(stop, write, **dict(program.kwargs))
+                if not stop.is_set():
+                    write(f"returned by itself; restarted in {RESTART_DELAY:g} s")
+            except BaseException:  # noqa: BLE001 - its traceback to its log; the supervisor restarts it
+                write(f"failed; restarted in {RESTART_DELAY:g} s:\n{traceback.format_exc()}")
+            finally:
+                running.ended = time.monotonic()
+
+        thread = threading.Thread(target=body, name=f"lab-{key[0]}-{key[1]}", daemon=True)
+        running = Running(program, thread, stop, log, restarts=restarts)
+        self.programs[key] = running
+        write(f"starting ({program.serve.__module__}.{program.serve.__name__})")
+        thread.start()
+
+    def _stop_programs(self, keys: list[tuple[str, str]]) -> None:
+        """Stop these programs, all at once; wait for them (bounded) and forget them."""
+        stopping = [self.programs.pop(key) for key in keys if key in self.programs]
+        for running in stopping:
+            running.stop.set()
+        deadline = time.monotonic() + PROGRAM_STOP_TIMEOUT
+        for running in stopping:
+            running.thread.join(max(0.0, deadline - time.monotonic()))
+            if running.thread.is_alive():  # left to end by itself (a daemon thread); its namespace goes anyway
+                print(f"{running.thread.name} did not stop within {PROGRAM_STOP_TIMEOUT:g} s", flush=True)
+            else:
+                running.log.close()
 
     def report_unplaceable(self) -> None:
         """ECS's event for a service whose cluster has no instance: no agent is there to write it."""
@@ -485,21 +578,11 @@ class Supervisor:
             return
         self.unplaceable_at = now
         try:
-            ecs = aws.client("ecs")
+            ecs = self._client("ecs")
             for cluster in ecs.list_clusters()["clusterArns"]:
                 agent.report_unplaceable(ecs, self.endpoint, self.ctx.region, cluster)
         except Exception as error:  # noqa: BLE001 - the emulator restarting: the next poll tries again
             self.state["unplaceable"] = f"not checked ({type(error).__name__})"
-
-    @staticmethod
-    def _stop(proc: subprocess.Popen) -> None:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=3)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=3)
 
     def run(self) -> int:
         signal.signal(signal.SIGTERM, lambda *_: setattr(self, "stopping", True))
@@ -513,7 +596,7 @@ class Supervisor:
                 if changed:
                     self.sync(m)
                 elif m is not None:
-                    self.sync_programs(m)  # restart a program that died
+                    self.sync_programs(m)  # restart a program that ended
                 if changed or began - last_write >= HEARTBEAT:
                     self.state["polled_at"] = time.time()
                     _write("status.json", self.state)
@@ -523,8 +606,7 @@ class Supervisor:
                     break
                 time.sleep(max(0.0, POLL - (time.monotonic() - began)))
         finally:
-            for _, proc in self.programs.values():
-                self._stop(proc)
+            self._stop_programs(list(self.programs))
             self.state["removed_on_exit"] = kernel.remove_all(self.ws)
             _write("status.json", self.state)
             _file("supervisor.json").unlink(missing_ok=True)

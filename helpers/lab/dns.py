@@ -1,13 +1,15 @@
 """The lab's DNS: answers from the emulator's Route 53 records, inside the lab only.
 
-    python -m helpers.lab.dns --endpoint URL --region R --netns lab-<ws>-internet --bind ADDRESS
+    dns.program(stop, log, endpoint=URL, region=R, netns="lab-<ws>-internet", bind=ADDRESS)
+
+``program`` runs in a thread of the lab's supervisor (helpers/lab/control.py) until ``stop`` is set.
 
 A name resolves as Route 53 would answer it: an A record to its values; an alias A record to a load
 balancer to the public addresses of that load balancer's nodes (one per subnet,
 https://docs.aws.amazon.com/Route53/latest/DeveloperGuide/resource-record-sets-choosing-alias-non-alias.html),
 and so does the load balancer's own DNS name. Anything else is NXDOMAIN. The server listens only in
-the lab's internet namespace (its socket is made there; the process stays in the host's, where it
-reaches the emulator), and the namespace's resolv.conf (``/etc/netns/<ns>/resolv.conf``, which
+the lab's internet namespace (its socket is made there, kernel.socket_in; the thread stays in the
+host's namespace, where it reaches the emulator), and the namespace's resolv.conf (``/etc/netns/<ns>/resolv.conf``, which
 ``ip netns exec`` puts in place of /etc/resolv.conf) names it, so any program the lab runs there,
 the lab's client or curl, resolves the course's domain.
 
@@ -16,12 +18,9 @@ The records are read again at most once a second, so a new alias is answered wit
 
 from __future__ import annotations
 
-import argparse
-import os
-import signal
 import socket
 import struct
-import sys
+import threading
 import time
 from pathlib import Path
 
@@ -40,10 +39,12 @@ def _key(name: str) -> str:
     return name.rstrip(".").lower()
 
 
-def records(lab: model.Model | None = None) -> dict[str, list[str]]:
-    """{name: IPv4 addresses}: what Route 53 and the load balancers' nodes answer now."""
-    lab = lab or model.read()
-    elbv2, route53 = aws.client("elbv2"), aws.client("route53")
+def records(lab: model.Model | None = None, client=None) -> dict[str, list[str]]:
+    """{name: IPv4 addresses}: what Route 53 and the load balancers' nodes answer now.
+    ``client(service)`` makes the boto3 clients (default: aws.client)."""
+    client = client or aws.client
+    lab = lab or model.read(client("ec2"), client("elbv2"))
+    elbv2, route53 = client("elbv2"), client("route53")
     nodes: dict[str, list[str]] = {}
     for lb in elbv2.describe_load_balancers()["LoadBalancers"]:
         addresses = sorted(h.public_ip for h in lab.hosts if h.lb_arn == lb["LoadBalancerArn"] and h.public_ip)
@@ -167,30 +168,22 @@ def serve(sock: socket.socket, read=records, stop=lambda: False, log=print) -> N
             continue  # not a query we answer: ignored, as a resolver does with garbage
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--endpoint", required=True)
-    parser.add_argument("--region", required=True)
-    parser.add_argument("--netns", required=True, help="the lab's internet namespace")
-    parser.add_argument("--bind", required=True, help="the DNS server's address in that namespace")
-    args = parser.parse_args(argv)
-    os.environ["AWS_ENDPOINT_URL"], os.environ["AWS_DEFAULT_REGION"] = args.endpoint, args.region
-    stopping = []
-    signal.signal(signal.SIGTERM, lambda *_: stopping.append(1))
+def program(stop: threading.Event, log, *, endpoint: str, region: str, netns: str, bind: str) -> None:
+    """The lab's DNS server on ``bind``:53 in ``netns`` until ``stop`` is set (a thread of the supervisor)."""
+    made = {name: aws.emulator_client(name, endpoint, region) for name in ("ec2", "elbv2", "route53")}
+    sock = kernel.socket_in(netns, socket.AF_INET, socket.SOCK_DGRAM)
     try:
-        sock = kernel.socket_in(args.netns, socket.AF_INET, socket.SOCK_DGRAM)
-        sock.bind((args.bind, PORT))
-    except (CourseError, OSError) as exc:
-        print(f"lab dns: cannot listen on {args.bind}:{PORT} in {args.netns}: {exc}", file=sys.stderr)
-        return 2
-    write_resolv_conf(args.netns, args.bind)
-    try:
-        serve(sock, stop=lambda: bool(stopping))
-    finally:
-        remove_resolv_conf(args.netns)
+        sock.bind((bind, PORT))
+    except OSError as exc:
         sock.close()
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+        raise CourseError(
+            f"The lab's DNS cannot listen on {bind}:{PORT} in {netns}: {exc.strerror or exc}.",
+            "It answers on the internet namespace's client address, which the lab gives that namespace.",
+            "python -m helpers lab down, then python -m helpers lab up",
+        ) from None
+    write_resolv_conf(netns, bind)
+    try:
+        serve(sock, read=lambda: records(client=made.__getitem__), stop=stop.is_set, log=log)
+    finally:
+        remove_resolv_conf(netns)
+        sock.close()

@@ -328,6 +328,14 @@ def publish(endpoint: str, target_group_arn: str, targets: dict) -> None:
         answer.read()
 
 
+def claim(endpoint: str, target_group_arn: str) -> None:
+    """Hand a target group's health to the lab: from now on the emulator reports its new targets
+    ``initial`` (Elb.RegistrationInProgress) until the lab's checks pass, and deregistered ones
+    ``draining`` while they drain, as AWS does, instead of moto's instant ``healthy``. The lab's ECS
+    agent claims a group before it registers its first target there."""
+    publish(endpoint, target_group_arn, {})
+
+
 class Monitor:
     """Health checks of every target of the given target groups, in the background of an event loop.
 

@@ -14,6 +14,14 @@ AWS target: boto3's normal credential chain; ``require_credentials()``
 checks it and names the account before anything is created.
 ``AWS_ENDPOINT_URL`` is honoured for both (boto3 reads it itself for aws; for
 the emulator it replaces the workspace's emulator, e.g. an instructor's one).
+
+On the emulator, one boto3 session per (endpoint, region, key), shared by every client made for it: a
+session holds its own copy of each service model it loaded (ec2's alone is ~35 MB), and the
+traffic lab's supervisor runs many node programs as threads. boto3 sessions are not thread-safe,
+so clients are made under a lock (the clients themselves are).
+``emulator_client(service, endpoint, region)`` is the lab's: a given emulator, no hooks, short
+timeouts and one retry, so a call while the emulator is down fails in seconds, not after
+botocore's retry backoff.
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ import contextvars
 import functools
 import os
 import socket
+import threading
 from urllib.parse import urlsplit
 
 from ..errors import CourseError
@@ -32,6 +41,10 @@ from . import cloud, emulator
 HOOKS: list = []
 # The instructor of a room looks into one learner's account at a time (facilitator, leftovers).
 _account: contextvars.ContextVar[str | None] = contextvars.ContextVar("account", default=None)
+_lock = threading.RLock()  # boto3 sessions are not thread-safe: sessions and clients are made under it
+_sessions: dict = {}  # the emulator's: (endpoint, region, key) -> boto3.Session
+# The lab's clients (emulator_client): seconds to connect and to read, attempts in all (one retry).
+EMULATOR_CONNECT_TIMEOUT, EMULATOR_READ_TIMEOUT, EMULATOR_ATTEMPTS = 2, 10, 2
 
 
 def endpoint_url() -> str | None:
@@ -62,19 +75,36 @@ def _answering(url: str) -> str:
 
 
 def boto_session():
+    """A new boto3 session for the current target and region (clients use the shared ones: _session)."""
+    region = cloud.region()
+    if cloud.is_emulator():
+        return _emulator_session(region, *emulator.credentials())
+    import boto3  # heavy: loaded when the first client is made
+
+    return boto3.Session(region_name=region)
+
+
+def _emulator_session(region: str, key: str, secret: str):
     import boto3  # heavy: loaded when the first client is made
     import botocore.session  # heavy: the first client
 
-    region = cloud.region()
-    if cloud.is_emulator():
-        # A botocore session that ignores AWS_PROFILE: a profile named in the
-        # environment must not be read (or fail to be found) for the emulator.
-        core = botocore.session.Session(session_vars={"profile": (None, None, None, None)})
-        key, secret = emulator.credentials()
-        return boto3.Session(
-            botocore_session=core, aws_access_key_id=key, aws_secret_access_key=secret, region_name=region
-        )
-    return boto3.Session(region_name=region)
+    # A botocore session that ignores AWS_PROFILE: a profile named in the
+    # environment must not be read (or fail to be found) for the emulator.
+    core = botocore.session.Session(session_vars={"profile": (None, None, None, None)})
+    return boto3.Session(botocore_session=core, aws_access_key_id=key, aws_secret_access_key=secret, region_name=region)
+
+
+def _session(target: str, endpoint: str | None, region: str, credential):
+    """The emulator's one session of (endpoint, region, key); call with _lock held. On AWS a new session
+    each time (as before): its credentials come from the environment, which may change meanwhile."""
+    if target != "emulator":
+        import boto3  # heavy: loaded when the first client is made
+
+        return boto3.Session(region_name=region)
+    key = (endpoint, region, credential)
+    if key not in _sessions:
+        _sessions[key] = _emulator_session(region, *credential)
+    return _sessions[key]
 
 
 def client(service: str):
@@ -82,8 +112,29 @@ def client(service: str):
     for hook in HOOKS:
         hook(service)
     target = cloud.current()
-    credential = emulator.credentials()[0] if target == "emulator" else None
+    credential = emulator.credentials() if target == "emulator" else None
     return _client(service, target, cloud.region(), endpoint_url(), credential, _account.get())
+
+
+def emulator_client(service: str, endpoint: str, region: str):
+    """A client of the emulator at ``endpoint`` for the traffic lab's threads: no hooks (it never starts or
+    restarts an emulator), connect/read timeouts of a few seconds and one retry."""
+    return _emulator_client(service, endpoint, region, emulator.credentials())
+
+
+@functools.lru_cache(maxsize=128)
+def _emulator_client(service: str, endpoint: str, region: str, credential: tuple[str, str]):
+    from botocore.config import Config  # heavy: with the first client
+
+    config = Config(
+        connect_timeout=EMULATOR_CONNECT_TIMEOUT,
+        read_timeout=EMULATOR_READ_TIMEOUT,
+        retries={"total_max_attempts": EMULATOR_ATTEMPTS, "mode": "standard"},
+    )
+    with _lock:
+        return _session("emulator", endpoint, region, credential).client(
+            service, region_name=region, endpoint_url=endpoint, config=config
+        )
 
 
 @contextlib.contextmanager
@@ -98,7 +149,8 @@ def in_account(account: str | None):
 
 @functools.lru_cache(maxsize=128)
 def _client(service: str, target: str, region: str, endpoint: str | None, credential, account: str | None):
-    made = boto_session().client(service, endpoint_url=endpoint)
+    with _lock:
+        made = _session(target, endpoint, region, credential).client(service, endpoint_url=endpoint)
     if account:
 
         def choose_account(request, **_):

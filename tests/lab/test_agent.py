@@ -109,6 +109,15 @@ def _targets(group: str) -> list[tuple[str, int]]:
     return sorted((d["Target"]["Id"], d["Target"]["Port"]) for d in health)
 
 
+def _health(group: str) -> dict[tuple[str, int], tuple]:
+    """(id, port) → (State, Reason) of every target describe_target_health lists."""
+    health = aws.client("elbv2").describe_target_health(TargetGroupArn=group)["TargetHealthDescriptions"]
+    return {
+        (d["Target"]["Id"], d["Target"]["Port"]): (d["TargetHealth"]["State"], d["TargetHealth"].get("Reason"))
+        for d in health
+    }
+
+
 def test_cluster_comes_from_the_user_data_else_default():
     """ECS_CLUSTER in /etc/ecs/ecs.config, written by the launch template's script; none → "default".
 
@@ -139,6 +148,9 @@ def test_agent_runs_the_desired_tasks_and_registers_their_targets(agent, course_
     ports = sorted(port for task in agent.tasks.values() for _, port in task.targets)
     assert len(set(ports)) == 2 and all(low <= p <= high for p in ports)
     assert _targets(course_like["group"]) == [(course_like["instance"], p) for p in ports]
+    # Handed to the lab's health checks before the first registration: a new target is not moto's instant
+    # "healthy" but initial until a check passes (none runs here: no ALB node), as on AWS.
+    assert set(_health(course_like["group"]).values()) == {("initial", "Elb.RegistrationInProgress")}
     for port in ports:
         status, body = fetch_retrying(instance_ns, f"http://{INSTANCE_ADDRESS}:{port}/")
         assert status == 200 and json.loads(body) == {"ok": True, "path": "/"}
@@ -179,11 +191,12 @@ def test_unhealthy_target_gets_its_task_replaced_on_a_new_host_port(agent, cours
     assert victim.draining_until is not None
     ports = {p for t in agent.tasks.values() if t.draining_until is None for _, p in t.targets}
     assert len(ports) == 2 and old_port not in ports
-    assert (course_like["instance"], old_port) not in _targets(group)
+    assert _health(group)[(course_like["instance"], old_port)][0] == "draining"  # deregistered, listed while it drains
     assert victim.containers[0].running()  # still draining
     time.sleep(1.1)  # deregistration_delay = 1
     agent.step()
     assert victim.arn not in agent.tasks and not victim.containers[0].running()
+    assert (course_like["instance"], old_port) not in _targets(group)
     stopped = ecs.describe_tasks(cluster=cluster, tasks=[victim.arn])["tasks"][0]
     assert stopped["lastStatus"] == "STOPPED"
     assert len(ecs.list_tasks(cluster=cluster, desiredStatus="RUNNING")["taskArns"]) == 2
@@ -379,12 +392,15 @@ def test_scale_in_drains_then_stops_a_task(agent, course_like):
     agent.step()
     ecs.update_service(cluster=cluster, service="web", desiredCount=1)
     agent.step()
-    assert len(_targets(group)) == 1
     draining = [t for t in agent.tasks.values() if t.draining_until is not None]
     assert len(draining) == 1
+    gone = (course_like["instance"], draining[0].targets[0][1])
+    states = _health(group)  # the deregistered target is listed as draining while it drains, as on AWS
+    assert len(states) == 2 and states[gone] == ("draining", "Target.DeregistrationInProgress")
     time.sleep(1.1)
     agent.step()
     assert len(ecs.list_tasks(cluster=cluster, desiredStatus="RUNNING")["taskArns"]) == 1
+    assert len(_targets(group)) == 1 and gone not in _health(group)  # drained: no longer listed
     assert _events(cluster)[0] == lab_agent.stopped_message("web", [draining[0].id])
     agent.step()
     assert _events(cluster)[:2] == [lab_agent.steady_message("web"), lab_agent.stopped_message("web", [draining[0].id])]

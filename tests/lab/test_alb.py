@@ -609,6 +609,72 @@ def test_forward_to_a_real_nginx(lab, nginx, emulator_url):
 # --------------------------------------------------------------------------- the process and the client's CLI
 
 
+def test_shared_config_is_one_read_per_refresh_for_every_node():
+    """SharedConfig: a read younger than max_age is handed to the next node; a failed read raises to each."""
+    now = {"t": 0.0}
+    reads = []
+
+    def read():
+        reads.append(now["t"])
+        if now["t"] >= 3:
+            raise RuntimeError("the emulator restarting")
+        return f"config read at {now['t']}"
+
+    shared = alb.SharedConfig(read, max_age=0.9, clock=lambda: now["t"])
+    assert shared.get() == shared.get() == "config read at 0.0"  # two nodes, one read
+    now["t"] = 0.5
+    assert shared.get() == "config read at 0.0"
+    now["t"] = 1.0
+    assert shared.get() == "config read at 1.0" and shared.get() == "config read at 1.0"
+    now["t"] = 3.0
+    for _ in range(2):  # the error too is one read, handed to every node
+        with pytest.raises(RuntimeError, match="restarting"):
+            shared.get()
+    assert reads == [0.0, 1.0, 3.0] and shared.reads == 3
+    key = ("http://emulator", "us-east-1", "arn:lb")
+    with alb.SharedConfig.used(key, read) as first, alb.SharedConfig.used(key, lambda: None) as second:
+        assert first is second and first.read is read  # the nodes of one load balancer share one
+    with alb.SharedConfig.used(key, lambda: None) as later:
+        assert later is not first  # forgotten once no node uses it
+
+
+def test_two_node_programs_of_one_load_balancer_share_one_read_per_refresh(lab, backends, emulator_url, monkeypatch):
+    """alb.program as the supervisor runs it: threads, stopped by their event; the two nodes of one load
+    balancer both serve it, and together read its configuration about once a second, not twice."""
+    backend = backends("shared")
+    port = lab.forward(lab.group(backend))
+    reads = []
+    real = alb_config.read
+    monkeypatch.setattr(alb_config, "read", lambda *a, **kw: reads.append(time.monotonic()) or real(*a, **kw))
+    addresses = [lab.address, next_address()]
+    stop = threading.Event()
+    logs: list[str] = []
+    kwargs = {"endpoint": emulator_url, "region": "us-east-1", "load_balancer": lab.arn}
+    nodes = [
+        threading.Thread(target=alb.program, args=(stop, logs.append), kwargs={**kwargs, "bind": a}) for a in addresses
+    ]
+    for node in nodes:
+        node.start()
+    try:
+        for address in addresses:
+            reply = None
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline and not (reply and reply.status == 200):
+                reply = curl(f"http://{address}:{port}/", timeout=2)
+                time.sleep(0.1)
+            assert reply.status == 200 and reply.json()["backend"] == "shared"
+        began, count = time.monotonic(), len(reads)
+        time.sleep(4)
+        per_second = (len(reads) - count) / (time.monotonic() - began)
+        assert 0.5 <= per_second <= 1.3, reads  # two nodes, one read per refresh (REFRESH = 1 s)
+    finally:
+        stop.set()
+        for node in nodes:
+            node.join(10)
+    assert not any(node.is_alive() for node in nodes)
+    assert sum("listening on" in line for line in logs) == 2
+
+
 def test_main_runs_the_node_and_exits_cleanly_on_sigterm(lab, backends, emulator_url):
     """python -m helpers.lab.alb ... serves the listeners; SIGTERM ends it with status 0."""
     backend = backends("proc")

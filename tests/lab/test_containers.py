@@ -13,6 +13,8 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -157,20 +159,52 @@ def test_nginx_sees_the_official_images_etc_nginx(docker_host, instance_ns):
     assert "writable" in text
 
 
+def _descendants(pid: int) -> set[int]:
+    found, todo = set(), [pid]
+    while todo:  # bounded: a process tree is finite, each pid visited once
+        one = todo.pop()
+        found.add(one)
+        for task in Path(f"/proc/{one}/task").glob("*"):
+            children = (task / "children").read_text().split() if (task / "children").exists() else []
+            todo += [int(c) for c in children if int(c) not in found]
+    return found
+
+
 def test_memory_is_a_hard_cgroup_limit(docker_host):
     """``memory`` (MiB) is the container's hard limit: the cgroup holds the process and the limit.
 
+    Started from a thread while another thread runs (as in the lab's supervisor): no preexec_fn, the
+    process is in its cgroup when run_task returns, and so is everything it started.
     https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task_definition_parameters.html#container_definition_memory
     """
     kind, where = containers.memory_hierarchy()
     if kind is None:
         assert "NOT applied" in containers.memory_limits()
         pytest.skip(f"memory cgroups cannot be used here: {where}")
-    api = dict(WEB_CONTAINERS[1], command=["node", "-e", "setTimeout(() => {}, 30000)"])
-    [container] = docker_host.run_task("t3", [api])
+    forks = "require('child_process').spawn(process.execPath, ['-e', 'setTimeout(() => {}, 30000)']);"
+    api = dict(WEB_CONTAINERS[1], command=["node", "-e", forks + " setTimeout(() => {}, 30000)"])
+    busy = threading.Event()
+    beside = threading.Thread(target=busy.wait, args=(30,))
+    beside.start()
+    made: list = []
+    try:
+        starter = threading.Thread(target=lambda: made.extend(docker_host.run_task("t3", [api])))
+        starter.start()
+        starter.join(60)
+    finally:
+        busy.set()
+        beside.join(5)
+    [container] = made
     limit_file = "memory.max" if kind == "v2" else "memory.limit_in_bytes"
     assert int((container.cgroup / limit_file).read_text()) == 128 * 1024 * 1024
     assert str(container.process.pid) in (container.cgroup / "cgroup.procs").read_text().split()
+    for _ in range(50):  # ≤ 5 s for node (ip netns exec, unshare and sh exec it) to start its child
+        tree = _descendants(container.process.pid)
+        if len(tree) > 1:
+            break
+        time.sleep(0.1)
+    inside = {int(p) for p in (container.cgroup / "cgroup.procs").read_text().split()}
+    assert len(tree) > 1 and tree <= inside, (tree, inside)
     cgroup = container.cgroup
     docker_host.stop(container, timeout=5)
     assert not cgroup.exists()

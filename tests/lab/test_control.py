@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -106,30 +108,70 @@ def test_cli_up_outlives_its_process_then_status_rules_probe_down(lab_ws):
         assert not control.status()["running"]
 
 
-def test_node_programs_run_in_their_host_namespace_and_stop_with_it(lab_ws, monkeypatch):
-    """The registry the alb and agent parts plug into: (role, argv-builder, in_namespace); True: ip netns exec."""
+def test_node_programs_are_threads_that_reach_their_host_namespace_and_stop_with_it(lab_ws, monkeypatch):
+    """NODE_PROGRAMS: (role, builder → Program). Each runs as a thread of the supervisor that opens its
+    sockets in its host's namespace (kernel.socket_in) without moving itself or any other thread of
+    the supervisor there; a failed run is restarted (its traceback in lab/<role>-<id>.log); changed
+    arguments restart it; the host gone, it is stopped."""
     with lab.small_vpc("10.90.0.0/16") as made:
         lab.instance(made, "subnet_a", [lab.group(made, "g")])
         m = model.read().only([made["vpc"]])
-        out = workspace.path("lab")
-        out.mkdir(parents=True, exist_ok=True)
-        program = "import sys, time; open(sys.argv[1], 'w').write(open('/proc/net/dev').read()); time.sleep(60)"
+        (host,) = m.hosts
+        ns = kernel.host_ns(kernel.tag(), host)
+        seen: dict = {"runs": [], "stopped": 0}
+
+        def serve(stop, log, *, address, port):
+            seen["runs"].append(port)
+            if len(seen["runs"]) == 1:
+                raise RuntimeError("the first run fails")
+            sock = kernel.socket_in(ns)
+            try:
+                sock.bind((address, port))  # only the host's namespace has its address
+                sock.listen(1)
+                seen["thread_ns"] = os.readlink("/proc/thread-self/ns/net")
+                seen["bound"] = sock.getsockname()
+                log("listening")
+                stop.wait(30)
+            finally:
+                sock.close()
+                seen["stopped"] += 1
+
+        port = {"value": 8080}
         monkeypatch.setattr(
-            control, "NODE_PROGRAMS", [("ec2", lambda ctx, host: [ctx.python, "-c", program, str(out / host.id)], True)]
+            control,
+            "NODE_PROGRAMS",
+            [("ec2", lambda ctx, h: control.Program.of(serve, address=h.private_ip, port=port["value"]))],
         )
         monkeypatch.setattr(control, "LAB_PROGRAMS", [])
+        monkeypatch.setattr(control, "RESTART_DELAY", 0.1)
+        own = os.readlink("/proc/self/ns/net")
         supervisor = control.Supervisor(lab_ws, [made["vpc"]])
         try:
             supervisor.sync(m)
-            (host,) = m.hosts
-            _wait(lambda: (out / host.id).exists() and "eth0" in (out / host.id).read_text(), 10)
+            _wait(lambda: supervisor.sync_programs(m) or "bound" in seen, 10)  # restarted after its failure
+            assert seen["bound"] == (host.private_ip, 8080) and seen["thread_ns"] == own
+            listening = subprocess.run(
+                ["ip", "netns", "exec", ns, "cat", "/proc/net/tcp"], capture_output=True, text=True
+            )
+            assert any(
+                row.split()[1].endswith(":1F90") and row.split()[3] == "0A" for row in listening.stdout.splitlines()[1:]
+            )
+            assert {os.readlink(f"/proc/self/task/{t}/ns/net") for t in os.listdir("/proc/self/task")} == {own}
+            log = (workspace.path("lab") / f"ec2-{host.id}.log").read_text()
+            assert "Traceback" in log and "RuntimeError: the first run fails" in log and "listening" in log
             (entry,) = supervisor.state["programs"]
-            assert entry["host"] == host.id
+            assert (entry["host"], entry["alive"], entry["restarts"]) == (host.id, True, 1)
+
+            port["value"] = 8081  # its arguments change: stopped, started again with them
+            supervisor.sync_programs(m)
+            _wait(lambda: seen.get("bound") == (host.private_ip, 8081), 10)
+            assert seen["stopped"] == 1 and seen["runs"] == [8080, 8080, 8081]
+
             supervisor.sync(model.Model())  # the host is gone: its program is stopped
-            assert supervisor.programs == {}
+            assert supervisor.programs == {} and seen["stopped"] == 2
+            assert not [t for t in threading.enumerate() if t.name.startswith("lab-ec2-")]
         finally:
-            for _, proc in supervisor.programs.values():
-                supervisor._stop(proc)
+            supervisor._stop_programs(list(supervisor.programs))
             kernel.remove_all(kernel.tag())
 
 
