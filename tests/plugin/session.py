@@ -98,28 +98,30 @@ def _in_course(item) -> bool:
 
 
 def pytest_runtest_setup(item):
-    """When the course starts, start the slow background jobs (terraform/ alone; the workshop room; the exercises) a test will use."""
+    """When the course starts, start the slow background jobs a test will use (terraform/ alone and the traffic
+    lab on it; the workshop room; the exercises; the site and slides)."""
     session = item.session
     if getattr(session.config, "course_jobs_started", False) or not _in_course(item):
         return
     session.config.course_jobs_started = True
-    if any(
-        i.get_closest_marker("after_course") and "standalone_run" in getattr(i, "fixturenames", ())
-        for i in session.items
-    ):
-        from tests.support.course_support import Standalone
+    after_course = {
+        name for i in session.items if i.get_closest_marker("after_course") for name in getattr(i, "fixturenames", ())
+    }
+    # terraform/ applied alone (tests/support/course_support.py) and the traffic lab end to end on it
+    # (tests/support/lab_e2e_support.py): one job, one apply; the lab's steps only where its tests will run.
+    if {"standalone_run", "lab_run"} & after_course:
+        from tests.support import lab_support
+        from tests.support.lab_e2e_support import LabRun
 
-        session.config.course_standalone = Standalone.start()
-    # The workshop room (8 learners at once on one emulator, tests/support/room_support.py) likewise.
-    if any(i.get_closest_marker("after_course") and "room" in getattr(i, "fixturenames", ()) for i in session.items):
+        lab = "lab_run" in after_course and lab_support.kernel_missing() is None
+        session.config.course_standalone = LabRun.start(*(["lab"] if lab else []))
+        if lab:
+            session.config.course_lab = session.config.course_standalone
+    # The workshop room (8 learners at once on one emulator, tests/support/room_support.py).
+    if "room" in after_course:
         from tests.support.room_support import Room
 
         session.config.course_room = Room.start()
-    # The traffic lab end to end on terraform/ (tests/support/lab_e2e_support.py) likewise.
-    if any(i.get_closest_marker("after_course") and "lab_run" in getattr(i, "fixturenames", ()) for i in session.items):
-        from tests.support.lab_e2e_support import LabRun
-
-        session.config.course_lab = LabRun.start()
     # The exercise notebooks executed, when a test will read the result (tests/support/exercise_support.py).
     if any("exercise_run" in getattr(i, "fixturenames", ()) for i in session.items):
         from tests.support.exercise_support import ExerciseRun
