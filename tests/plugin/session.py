@@ -5,12 +5,12 @@ tests and the notebooks nbval runs use ``.course-test`` instead of the
 learner's ``.course``, so ``make test`` never touches a course in progress.
 A conftest.py in tests/ would be loaded too late for the notebooks/ items.
 
-``make test`` runs two pytest-xdist workers (``-n 2``, scheduler below): the
+``make test`` runs three pytest-xdist workers (``-n 3``, scheduler below): the
 notebooks, in order, with the tests that need the course applied (one "course"
-scope, the largest, so it starts at once) on one worker; the other tests, module
-by module, on the other. The course's provider waits leave the CPU idle, so the two
-halves overlap. Each worker has its own workspace and emulator
-(``.course-test/<worker>``), so nothing one does can disturb the other.
+scope, handed out first) on one worker, alone: it is the longest path; the other
+tests, module by module, on the two others. The course's provider waits leave the
+CPU idle, so the rest overlaps it. Each worker has its own workspace and emulator
+(``.course-test/<worker>``), so nothing one does can disturb another.
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ def pytest_collection_modifyitems(session, config, items):
 
 
 def pytest_xdist_make_scheduler(config, log):
-    """Two halves: the course (notebooks and after_course tests, in order) and every other module.
+    """The course (notebooks and after_course tests, in order) as one unit, alone on its worker; every other module.
 
     (xdist's own "loadgroup" cannot be used: with pytest 9 it no longer groups, it
     renames ``item._nodeid``, which pytest stopped reading.)
@@ -81,10 +81,30 @@ def pytest_xdist_make_scheduler(config, log):
     from xdist.scheduler import LoadScopeScheduling
 
     class CourseScheduling(LoadScopeScheduling):
+        course_node = None  # the worker that runs the course
+
         def _split_scope(self, nodeid: str) -> str:
             if nodeid.startswith(("notebooks/", *BESIDE_COURSE)) or "after_course" in nodeid:
                 return COURSE_GROUP
             return nodeid.split("::", 1)[0]
+
+        def _assign_work_unit(self, node) -> None:
+            """The course first, whatever the sizes; then its worker runs it alone, since it is the longest path.
+
+            (xdist hands a worker the next unit while its last two tests are pending. The course's worker gets one
+            only at its very last test, which a worker holds until it has a next one or is told to stop.)
+            """
+            if self.course_node is None and COURSE_GROUP in self.workqueue:
+                self.workqueue.move_to_end(COURSE_GROUP, last=False)
+                self.course_node = node
+            elif node is self.course_node and self._pending_of(self.assigned_work[node]) > 1:
+                return
+            super()._assign_work_unit(node)
+
+        def remove_node(self, node):
+            if node is self.course_node:  # crashed: its course goes back to the queue, for the next worker
+                self.course_node = None
+            return super().remove_node(node)
 
     return CourseScheduling(config, log)
 
