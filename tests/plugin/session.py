@@ -29,6 +29,9 @@ COURSE_GROUP = "course"
 # Modules that read a background job's report: they run on the course's worker, after notebook 09,
 # so their jobs (started with the course) have finished by then and run only once.
 BESIDE_COURSE = ("tests/publishing/test_site.py", "tests/publishing/test_slides.py")
+# The traffic lab's tests time real processes (health checks, re-syncs within a second): one module at a
+# time, on one worker, so that two of them never starve each other of the CPU.
+LAB_GROUP = "tests/lab/"
 os.environ.pop("COURSE_TARGET", None)  # tests run on the emulator unless a test says otherwise
 os.environ.pop("AWS_ENDPOINT_URL", None)
 os.environ.pop("COURSE_EMULATOR_URL", None)  # the session's own emulator, never a workshop room's
@@ -73,7 +76,8 @@ def pytest_collection_modifyitems(session, config, items):
 
 
 def pytest_xdist_make_scheduler(config, log):
-    """The course (notebooks and after_course tests, in order) as one unit, alone on its worker; every other module.
+    """The course (notebooks and after_course tests, in order) as one unit, alone on its worker; the lab's modules
+    as one unit; every other module.
 
     (xdist's own "loadgroup" cannot be used: with pytest 9 it no longer groups, it
     renames ``item._nodeid``, which pytest stopped reading.)
@@ -86,6 +90,8 @@ def pytest_xdist_make_scheduler(config, log):
         def _split_scope(self, nodeid: str) -> str:
             if nodeid.startswith(("notebooks/", *BESIDE_COURSE)) or "after_course" in nodeid:
                 return COURSE_GROUP
+            if nodeid.startswith(LAB_GROUP):
+                return LAB_GROUP
             return nodeid.split("::", 1)[0]
 
         def _assign_work_unit(self, node) -> None:
