@@ -96,12 +96,12 @@ lab: install graphviz labtools
 	$(VENV)/bin/jupyter lab --port=$(LAB_PORT) --ServerApp.root_dir=notebooks $(LAB_ROOT) $(LAB_ARGS)
 
 # The two environments install side by side (-j2); COURSE_REQUIRE_SCANNER makes
-# the scan test fail, instead of skip, if checkov is missing. Two pytest
-# workers: the notebook chain (mostly waiting on the provider) on one, the
-# other tests beside it (tests/plugin/session.py). PYTEST_ARGS="-n 0" runs serially.
+# the scan test fail, instead of skip, if checkov is missing. Three pytest
+# workers: the notebook chain (mostly waiting on the provider) alone on one, the
+# other tests beside it on two (tests/plugin/session.py). PYTEST_ARGS="-n 0" runs serially.
 test: graphviz chromium labtools
 	@$(MAKE) --no-print-directory -j2 install scanner
-	COURSE_REQUIRE_SCANNER=1 $(PY) -m pytest -n 2 $(PYTEST_ARGS)
+	COURSE_REQUIRE_SCANNER=1 $(PY) -m pytest -n 3 $(PYTEST_ARGS)
 
 # Maintainers: re-execute every notebook so the committed outputs are fresh.
 notebooks: install graphviz

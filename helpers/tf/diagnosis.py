@@ -63,7 +63,9 @@ def explain_failure(stack: str, command: str, result: TerraformResult, stderr: s
             f"wait for the other run to finish, then re-run this cell. If no other run exists any more: {unlock}",
             detail=detail,
         )
-    if where.get("filename") and _configuration_is_invalid(stack):
+    # A var file's value (a cell's var=..., terraform.tfvars) is no configuration: validate never reads one.
+    in_configuration = where.get("filename") and not where["filename"].endswith((".tfvars", ".tfvars.json"))
+    if in_configuration and _configuration_is_invalid(stack):
         line = where.get("start", {}).get("line")
         return CourseError(
             f"terraform {command} stopped: {where['filename']} line {line}: {summary}",

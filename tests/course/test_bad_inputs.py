@@ -30,6 +30,8 @@ from helpers.errors import CourseError, explain
 from helpers.runtime import aws, cloud, emulator
 from helpers.tf import standalone, toolchain
 from helpers.tf import state as tf_state
+from helpers.tf.diagnosis import explain_failure
+from helpers.tf.result import TerraformResult
 from helpers.tf.runner import Terraform
 from helpers.tf.state import stack_dir
 
@@ -118,28 +120,63 @@ def course_copy(emulator_url_module):
     return tf
 
 
-@pytest.mark.parametrize(
-    "variable, value, message",
-    [
-        ("learner", "Ana Smith", "1 to 12 lower-case letters or digits"),  # invalid learner prefix
-        ("vpc_cidr", "10.0.0.0/8", "from /16 to /24"),
-        ("vpc_cidr", "10.0.0.300/16", "from /16 to /24"),  # invalid CIDR
-        ("public_subnet_cidrs", ["10.0.1.0/24"], "exactly two IPv4 networks"),
-        ("host_port_range", {"from": 40000, "to": 32768}, "1024 <= from <= to <= 65535"),  # from > to
-        ("host_port_range", {"from": 32768, "to": 70000}, "1024 <= from <= to <= 65535"),  # port out of range
-        ("database_cidr", "0.0.0.0/0", "not 0.0.0.0/0"),
-        ("database_port", "0", "from 1 to 65535"),
-        ("domain_name", "localhost", "at least three labels"),
-        ("hosted_zone_id", "my-zone", 'looks like "Z0123456789ABCDEFGHIJ"'),
-        ("certificate_source", "letsencrypt", '"acm-dns"'),
-        ("instance_count", "9", "from 1 to 4"),
-    ],
-)
-def test_a_bad_variable_value_says_what_is_expected(course_copy, variable, value, message):
-    with pytest.raises(CourseError) as info:
-        course_copy.plan(var={variable: value})
-    clear(info.value, "invalid value for variable", "Change the value")
-    assert message in info.value.why
+BAD_VALUES = [
+    ("learner", "Ana Smith", "1 to 12 lower-case letters or digits"),  # invalid learner prefix
+    ("vpc_cidr", "10.0.0.0/8", "from /16 to /24"),
+    ("vpc_cidr", "10.0.0.300/16", "from /16 to /24"),  # invalid CIDR
+    ("public_subnet_cidrs", ["10.0.1.0/24"], "exactly two IPv4 networks"),
+    ("host_port_range", {"from": 40000, "to": 32768}, "1024 <= from <= to <= 65535"),  # from > to
+    ("host_port_range", {"from": 32768, "to": 70000}, "1024 <= from <= to <= 65535"),  # port out of range
+    ("database_cidr", "0.0.0.0/0", "not 0.0.0.0/0"),
+    ("database_port", "0", "from 1 to 65535"),
+    ("domain_name", "localhost", "at least three labels"),
+    ("hosted_zone_id", "my-zone", 'looks like "Z0123456789ABCDEFGHIJ"'),
+    ("certificate_source", "letsencrypt", '"acm-dns"'),
+    ("instance_count", "9", "from 1 to 4"),
+]
+
+
+def _rounds(cases) -> list[dict]:
+    """The bad values in as few plans as possible: each plan sets a variable once (here: two plans, not twelve)."""
+    rounds: list[dict] = []
+    for variable, value, _ in cases:
+        free = next((values for values in rounds if variable not in values), None)
+        if free is None:
+            rounds.append(free := {})
+        free[variable] = value
+    return rounds
+
+
+def _variables_of(diagnostic: dict) -> set[str]:
+    """Which variables a validation error is about (the snippet names them: ``var.NAME`` or ``var.NAME.from``)."""
+    traversals = [value.get("traversal", "") for value in (diagnostic.get("snippet") or {}).get("values") or []]
+    return {traversal.split(".")[1] for traversal in traversals if traversal.startswith("var.")}
+
+
+@pytest.fixture(scope="module")
+def bad_value_plans(course_copy) -> list[tuple[dict, TerraformResult]]:
+    """Each round of bad values planned once. Terraform checks every variable's validation rules before it
+    plans anything and reports each failed rule as its own diagnostic, so one plan answers for several values."""
+    plans = []
+    for values in _rounds(BAD_VALUES):
+        result = course_copy.plan(var=values, raise_on_error=False)
+        # What a learner with all these mistakes at once is told: one of them, as clearly.
+        clear(explain_failure(course_copy.stack, "plan", result, result[2]), "invalid value for variable", "Change")
+        plans.append((values, result))
+    return plans
+
+
+@pytest.mark.parametrize("variable, value, message", BAD_VALUES)
+def test_a_bad_variable_value_says_what_is_expected(bad_value_plans, course_copy, variable, value, message):
+    result = next(result for values, result in bad_value_plans if values.get(variable) == value)
+    assert result.code == 1, result.summary
+    mine = [d for d in result.diagnostics if d.get("severity") == "error" and _variables_of(d) == {variable}]
+    assert len(mine) == 1, f"one error for var.{variable}: {result.diagnostics}"
+    # The message this value alone gets: the plan's failure with only its own diagnostic.
+    alone = TerraformResult(*result, command="plan", stack=course_copy.stack, diagnostics=mine)
+    error = explain_failure(course_copy.stack, "plan", alone, result[2])
+    clear(error, "invalid value for variable", "Change the value")
+    assert message in error.why
     assert not (course_copy.folder / "terraform.tfstate").exists(), "nothing was applied"
 
 

@@ -23,7 +23,7 @@ from tests.support.lab_e2e_support import DOMAIN, LabRun
 @pytest.fixture(scope="module")
 def lab_run(request):
     lab_support.require_kernel()
-    run = getattr(request.config, "course_lab", None) or LabRun.start()
+    run = getattr(request.config, "course_lab", None) or LabRun.start("lab")
     return run.wait()
 
 

@@ -5,12 +5,12 @@ tests and the notebooks nbval runs use ``.course-test`` instead of the
 learner's ``.course``, so ``make test`` never touches a course in progress.
 A conftest.py in tests/ would be loaded too late for the notebooks/ items.
 
-``make test`` runs two pytest-xdist workers (``-n 2``, scheduler below): the
+``make test`` runs three pytest-xdist workers (``-n 3``, scheduler below): the
 notebooks, in order, with the tests that need the course applied (one "course"
-scope, the largest, so it starts at once) on one worker; the other tests, module
-by module, on the other. The course's provider waits leave the CPU idle, so the two
-halves overlap. Each worker has its own workspace and emulator
-(``.course-test/<worker>``), so nothing one does can disturb the other.
+scope, handed out first) on one worker, alone: it is the longest path; the other
+tests, module by module, on the two others. The course's provider waits leave the
+CPU idle, so the rest overlaps it. Each worker has its own workspace and emulator
+(``.course-test/<worker>``), so nothing one does can disturb another.
 """
 
 from __future__ import annotations
@@ -29,6 +29,9 @@ COURSE_GROUP = "course"
 # Modules that read a background job's report: they run on the course's worker, after notebook 09,
 # so their jobs (started with the course) have finished by then and run only once.
 BESIDE_COURSE = ("tests/publishing/test_site.py", "tests/publishing/test_slides.py")
+# The traffic lab's tests time real processes (health checks, re-syncs within a second): one module at a
+# time, on one worker, so that two of them never starve each other of the CPU.
+LAB_GROUP = "tests/lab/"
 os.environ.pop("COURSE_TARGET", None)  # tests run on the emulator unless a test says otherwise
 os.environ.pop("AWS_ENDPOINT_URL", None)
 os.environ.pop("COURSE_EMULATOR_URL", None)  # the session's own emulator, never a workshop room's
@@ -88,7 +91,8 @@ def _lab_cells_unchecked_without_the_lab(items) -> None:
 
 
 def pytest_xdist_make_scheduler(config, log):
-    """Two halves: the course (notebooks and after_course tests, in order) and every other module.
+    """The course (notebooks and after_course tests, in order) as one unit, alone on its worker; the lab's modules
+    as one unit; every other module.
 
     (xdist's own "loadgroup" cannot be used: with pytest 9 it no longer groups, it
     renames ``item._nodeid``, which pytest stopped reading.)
@@ -96,10 +100,32 @@ def pytest_xdist_make_scheduler(config, log):
     from xdist.scheduler import LoadScopeScheduling
 
     class CourseScheduling(LoadScopeScheduling):
+        course_node = None  # the worker that runs the course
+
         def _split_scope(self, nodeid: str) -> str:
             if nodeid.startswith(("notebooks/", *BESIDE_COURSE)) or "after_course" in nodeid:
                 return COURSE_GROUP
+            if nodeid.startswith(LAB_GROUP):
+                return LAB_GROUP
             return nodeid.split("::", 1)[0]
+
+        def _assign_work_unit(self, node) -> None:
+            """The course first, whatever the sizes; then its worker runs it alone, since it is the longest path.
+
+            (xdist hands a worker the next unit while its last two tests are pending. The course's worker gets one
+            only at its very last test, which a worker holds until it has a next one or is told to stop.)
+            """
+            if self.course_node is None and COURSE_GROUP in self.workqueue:
+                self.workqueue.move_to_end(COURSE_GROUP, last=False)
+                self.course_node = node
+            elif node is self.course_node and self._pending_of(self.assigned_work[node]) > 1:
+                return
+            super()._assign_work_unit(node)
+
+        def remove_node(self, node):
+            if node is self.course_node:  # crashed: its course goes back to the queue, for the next worker
+                self.course_node = None
+            return super().remove_node(node)
 
     return CourseScheduling(config, log)
 
@@ -113,28 +139,30 @@ def _in_course(item) -> bool:
 
 
 def pytest_runtest_setup(item):
-    """When the course starts, start the slow background jobs (terraform/ alone; the workshop room; the exercises) a test will use."""
+    """When the course starts, start the slow background jobs a test will use (terraform/ alone and the traffic
+    lab on it; the workshop room; the exercises; the site and slides)."""
     session = item.session
     if getattr(session.config, "course_jobs_started", False) or not _in_course(item):
         return
     session.config.course_jobs_started = True
-    if any(
-        i.get_closest_marker("after_course") and "standalone_run" in getattr(i, "fixturenames", ())
-        for i in session.items
-    ):
-        from tests.support.course_support import Standalone
+    after_course = {
+        name for i in session.items if i.get_closest_marker("after_course") for name in getattr(i, "fixturenames", ())
+    }
+    # terraform/ applied alone (tests/support/course_support.py) and the traffic lab end to end on it
+    # (tests/support/lab_e2e_support.py): one job, one apply; the lab's steps only where its tests will run.
+    if {"standalone_run", "lab_run"} & after_course:
+        from tests.support import lab_support
+        from tests.support.lab_e2e_support import LabRun
 
-        session.config.course_standalone = Standalone.start()
-    # The workshop room (8 learners at once on one emulator, tests/support/room_support.py) likewise.
-    if any(i.get_closest_marker("after_course") and "room" in getattr(i, "fixturenames", ()) for i in session.items):
+        lab = "lab_run" in after_course and lab_support.kernel_missing() is None
+        session.config.course_standalone = LabRun.start(*(["lab"] if lab else []))
+        if lab:
+            session.config.course_lab = session.config.course_standalone
+    # The workshop room (8 learners at once on one emulator, tests/support/room_support.py).
+    if "room" in after_course:
         from tests.support.room_support import Room
 
         session.config.course_room = Room.start()
-    # The traffic lab end to end on terraform/ (tests/support/lab_e2e_support.py) likewise.
-    if any(i.get_closest_marker("after_course") and "lab_run" in getattr(i, "fixturenames", ()) for i in session.items):
-        from tests.support.lab_e2e_support import LabRun
-
-        session.config.course_lab = LabRun.start()
     # The exercise notebooks executed, when a test will read the result (tests/support/exercise_support.py).
     if any("exercise_run" in getattr(i, "fixturenames", ()) for i in session.items):
         from tests.support.exercise_support import ExerciseRun

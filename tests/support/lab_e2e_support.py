@@ -1,9 +1,10 @@
 """The traffic lab end to end on terraform/, for tests/lab/test_lab_end_to_end.py.
 
-``LabRun.start()`` runs ``python -m tests.support.lab_e2e_support OUT`` in the background (about
+``LabRun.start("lab")`` runs ``python -m tests.support.lab_e2e_support OUT lab`` in the background (about
 four minutes, mostly the provider's waits and the health checks' own timing), beside the notebooks:
 
-1. ``terraform apply`` of a copy of terraform/ on an emulator of its own, then ``lab up``;
+1. ``terraform apply`` of a copy of terraform/ on an emulator of its own (tests/support/course_support.py's
+   ``apply_alone``, whose result tests/course/test_course.py reads as soon as it is written), then ``lab up``;
 2. the tasks start, their targets turn healthy, and ``https://<domain>/`` answers 200 through the
    Route 53 alias, the ALB and nginx; ``http://`` answers 301;
 3. the source article's port-80 rule replaces the lockdown rule: the targets fail their health
@@ -15,6 +16,7 @@ four minutes, mostly the provider's waits and the health checks' own timing), be
 6. ``lab down``: nothing is left.
 
 Every wait is bounded. The observations go to ``OUT/result.json``; the test asserts on them.
+``LabRun.start()`` (no ``lab``: where the lab cannot run) stops after step 1's apply.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import json
 import time
 from pathlib import Path
 
-from tests.support import background
+from tests.support import background, course_support
 from tests.support.background import Job
 
 DOMAIN = "app.ecs-alb.example"  # terraform/zone.tf's default domain when no zone is given
@@ -32,9 +34,17 @@ REPLACED_WITHIN = 150.0  # seconds: unhealthy threshold x interval, then ECS's r
 SYNCED_WITHIN = 5.0  # seconds for the lab's filters to follow a security-group change (it re-syncs within 1 s)
 
 
+NAME = f"ecs-alb-{course_support.LEARNER}"  # terraform/main.tf's prefix of every name
+
+
 class LabRun(Job):
-    module, folder, what = "tests.support.lab_e2e_support", "lab-e2e", "the traffic lab on terraform/"
+    module, folder, what = (
+        "tests.support.lab_e2e_support",
+        "lab-e2e",
+        "terraform/ applied alone and the traffic lab on it",
+    )
     timeout = 900
+    parts = (course_support.PART,)
 
 
 def _until(check, seconds: float, step: float = 0.5):
@@ -48,29 +58,34 @@ def _until(check, seconds: float, step: float = 0.5):
     return None
 
 
-def main(out: Path) -> int:
-    import shutil
+def main(out: Path, *steps: str) -> int:
+    from helpers.runtime import emulator
 
+    emulator.start(quiet=True)
+    try:
+        if course_support.apply_alone(out) is None:
+            return 1
+        if "lab" in steps:
+            return lab(out)
+        (out / "result.json").write_text(json.dumps({"lab": False}))
+        return 0
+    finally:
+        emulator.stop()
+
+
+def lab(out: Path) -> int:
+    """Steps 2-6 on the stack apply_alone built, on the job's emulator."""
     from helpers.lab import control, probe
     from helpers.lab import model as lab_model
-    from helpers.runtime import aws, emulator
-    from helpers.tf import standalone
+    from helpers.runtime import aws
 
-    shutil.rmtree(out / "terraform", ignore_errors=True)
-    emulator.start(quiet=True)
     result: dict = {}
     try:
-        folder = standalone.prepare(out / "terraform")
-        for args in (("init", "-input=false", "-no-color"), ("apply", "-auto-approve", "-input=false", "-no-color")):
-            done = standalone.terraform(folder, *args)
-            if done.returncode:
-                print(done.stdout[-3000:], done.stderr[-3000:])
-                return 1
         ec2, elbv2, ecs = aws.client("ec2"), aws.client("elbv2"), aws.client("ecs")
         began = time.monotonic()
         control.up(quiet=True)
         result["up_s"] = round(time.monotonic() - began, 2)
-        tg = elbv2.describe_target_groups(Names=["ecs-alb-learner-web"])["TargetGroups"][0]["TargetGroupArn"]
+        tg = elbv2.describe_target_groups(Names=[f"{NAME}-web"])["TargetGroups"][0]["TargetGroupArn"]
 
         def health():
             return [
@@ -102,7 +117,7 @@ def main(out: Path) -> int:
 
         # 3. the article's rule: port 80 from the ALB's group, while the targets sit on 32768 and up
         groups = {g["GroupName"]: g for g in ec2.describe_security_groups()["SecurityGroups"]}
-        instances, alb = groups["ecs-alb-learner-instances"], groups["ecs-alb-learner-alb"]
+        instances, alb = groups[f"{NAME}-instances"], groups[f"{NAME}-alb"]
         lockdown = instances["IpPermissions"]
         port_80 = [
             {"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "UserIdGroupPairs": [{"GroupId": alb["GroupId"]}]}
@@ -127,15 +142,15 @@ def main(out: Path) -> int:
         # the site keeps answering 504; a 503 needs a moment with no registered target. Made certain here:
         # the service scaled to 0 deregisters every target.
         result["port_80_later"] = control.curl(f"https://{DOMAIN}/", timeout=30).status
-        ecs.update_service(cluster="ecs-alb-learner", service="web", desiredCount=0)
+        ecs.update_service(cluster=NAME, service="web", desiredCount=0)
         result["none_registered"] = bool(
             _until(lambda: all(t[3] == "Target.DeregistrationInProgress" for t in health()), REPLACED_WITHIN)
         )
         answers = []  # the ALB's nodes re-read their target groups each second: ask until they have (bounded)
         _until(lambda: answers.append(control.curl(f"https://{DOMAIN}/", timeout=30).status) or answers[-1] == 503, 60)
         result["no_target"], result["no_target_answers"] = (answers or [None])[-1], answers
-        ecs.update_service(cluster="ecs-alb-learner", service="web", desiredCount=2)
-        events = ecs.describe_services(cluster="ecs-alb-learner", services=["web"])["services"][0]["events"]
+        ecs.update_service(cluster=NAME, service="web", desiredCount=2)
+        events = ecs.describe_services(cluster=NAME, services=["web"])["services"][0]["events"]
         result["events"] = [e["message"] for e in events[:30]]
 
         # 4. the fix again
@@ -157,11 +172,8 @@ def main(out: Path) -> int:
         ec2.revoke_security_group_ingress(GroupId=instances["GroupId"], IpPermissions=world)
         result["bypass_closed_probe"] = synced("internet", instance_id, port, "blocked")
     finally:
-        try:
-            result["down_removed"] = len(control.down())
-            result["namespaces_left"] = control.status()["namespaces"]
-        finally:
-            emulator.stop()
+        result["down_removed"] = len(control.down())
+        result["namespaces_left"] = control.status()["namespaces"]
     (out / "result.json").write_text(json.dumps(result, indent=1))
     return 0
 

@@ -39,15 +39,20 @@ WEB_CONTAINERS = [
 ]
 
 
+def kernel_missing() -> str | None:
+    """What the lab's kernel tests lack here (root, nft, ip), or None."""
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        return "the lab's kernel tests need root (network namespaces and nftables)"
+    if not shutil.which("nft"):
+        return "nft is missing: install it with `apt-get install nftables`"
+    if not shutil.which("ip"):
+        return "ip (iproute2) is missing: install it with `apt-get install iproute2`"
+    return None
+
+
 def require_kernel() -> None:
     """Skip (fail when CI is set: `make test` installs nftables as root) unless root with nft and ip."""
-    missing = None
-    if not hasattr(os, "geteuid") or os.geteuid() != 0:
-        missing = "the lab's kernel tests need root (network namespaces and nftables)"
-    elif not shutil.which("nft"):
-        missing = "nft is missing: install it with `apt-get install nftables`"
-    elif not shutil.which("ip"):
-        missing = "ip (iproute2) is missing: install it with `apt-get install iproute2`"
+    missing = kernel_missing()
     if missing:
         if os.environ.get("CI"):
             pytest.fail(f"{missing} (`make test` installs nftables when run as root with apt)", pytrace=False)
