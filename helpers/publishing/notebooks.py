@@ -16,7 +16,8 @@ import sys
 from pathlib import Path
 
 from .. import workspace
-from ..runtime import emulator
+from ..lab import control
+from ..runtime import emulator, lab_machine
 
 
 def clean(nb) -> None:
@@ -37,6 +38,8 @@ def refresh(paths: list[Path] | None = None) -> None:
 
     os.environ["COURSE_WORKSPACE"] = str(workspace.REPO / ".course-test")
     os.environ.pop("COURSE_TARGET", None)
+    if lab_machine.supervised():  # a lab left by an interrupted run follows no emulator of this run
+        control.down()
     emulator.stop()
     shutil.rmtree(workspace.path("stacks"), ignore_errors=True)
     emulator.start()

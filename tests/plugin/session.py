@@ -50,7 +50,8 @@ def pytest_sessionstart(session):
     if _controller(session.config):
         return
     # A fresh start each session: old stacks would make notebooks print
-    # "no changes" where their committed outputs say "1 added".
+    # "no changes" where their committed outputs say "1 added"; a lab left by an interrupted session goes too.
+    _course_lab_down()
     emulator.stop()
     shutil.rmtree(workspace.path("stacks"), ignore_errors=True)
     workspace.path("config.json").unlink(missing_ok=True)
