@@ -30,7 +30,8 @@ from . import probe as _probe
 from .client import Reply
 
 __all__ = [
-    "CLIENT_ADDRESS", "can_run", "running", "up", "down", "without", "curl", "curl_until", "connect", "audit_predicts", "hosts", "synced",
+    "CLIENT_ADDRESS", "can_run", "running", "up", "down", "without",
+    "curl", "curl_until", "connect", "audit_predicts", "hosts", "synced",
     "target_health", "wait_for_health", "service_events", "wait_for_event",
 ]  # fmt: skip
 WAIT_STEP = 0.5  # seconds between two looks at the target health or the service's events
