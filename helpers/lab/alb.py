@@ -154,11 +154,13 @@ class Netns:
     """Sockets made in a named network namespace (None: this process's own), by this process.
 
     The socket stays in the namespace it was created in; the process stays in its own, where it
-    reaches the emulator (helpers/lab/kernel.py's ``socket_in`` does the setns(2) for one thread).
+    reaches the emulator (helpers/lab/kernel.py's ``sockets_in`` does the setns(2) in a short thread of its own,
+    which makes a pool of TCP sockets at a time for the connections to targets).
     """
 
     def __init__(self, name: str | None = None):
         self.name = name
+        self.pool: list[socket.socket] = []  # unused TCP sockets of the namespace, for connections
         if name and not kernel.exists(name):
             raise CourseError(
                 f"No network namespace {name!r}.",
@@ -167,8 +169,16 @@ class Netns:
                 "start the lab first (python -m helpers lab up), or omit --netns.",
             )
 
+    POOL = 32  # TCP sockets made per visit of the namespace (one short thread each time, not one per connection)
+
     def socket(self, family: int = socket.AF_INET, kind: int = socket.SOCK_STREAM) -> socket.socket:
-        return kernel.socket_in(self.name, family, kind) if self.name else socket.socket(family, kind)
+        if not self.name:
+            return socket.socket(family, kind)
+        if (family, kind) != (socket.AF_INET, socket.SOCK_STREAM):
+            return kernel.socket_in(self.name, family, kind)
+        if not self.pool:
+            self.pool = kernel.sockets_in(self.name, family, kind, self.POOL)
+        return self.pool.pop()
 
     def listen(self, address: str, port: int) -> socket.socket:
         sock = self.socket(socket.AF_INET6 if ":" in address else socket.AF_INET)
@@ -199,7 +209,9 @@ class Netns:
             raise
 
     def close(self) -> None:
-        """Nothing to release: ``socket_in`` holds no namespace open between sockets."""
+        """Close the unused sockets (no namespace is held open between visits)."""
+        while self.pool:
+            self.pool.pop().close()
 
 
 # --------------------------------------------------------------------------- requests
@@ -647,6 +659,7 @@ def program(
                 await asyncio.sleep(STOP_POLL)
         finally:
             await balancer.close()
+            balancer.net.close()
 
     with SharedConfig.used((endpoint, region, load_balancer), read) as shared:
         asyncio.run(run(shared))

@@ -156,6 +156,7 @@ NODE_PROGRAMS: list[tuple[str, Callable[[NodeContext, model.Host], Program | Non
 LAB_PROGRAMS: list[tuple[str, Callable[[NodeContext], Program | None]]] = [("dns", _dns)]
 PROGRAM_STOP_TIMEOUT = 6.0  # seconds the supervisor waits for its programs to stop (all at once)
 RESTART_DELAY = 1.0  # seconds between a program's end and its restart
+SWITCH_INTERVAL = 0.0005  # seconds: the supervisor's sys.setswitchinterval (Python's default: 0.005)
 UNPLACEABLE_EVERY = 1.0  # seconds between two checks for services that have no instance to run on
 
 
@@ -497,6 +498,8 @@ class Supervisor:
                 for h in m.hosts
             ],
         )
+        self.state["polled_at"] = time.time()
+        _write("status.json", self.state)  # synced: lab up returns while the programs start
         self.sync_programs(m, wanted)
 
     def wanted_programs(self, m: model.Model) -> dict[tuple[str, str], Program]:
@@ -529,7 +532,6 @@ class Supervisor:
             {"role": r, "host": h, "thread": one.thread.name, "alive": one.thread.is_alive(), "restarts": one.restarts}
             for (r, h), one in self.programs.items()
         ]
-        self.report_unplaceable()
 
     def _start(self, key: tuple[str, str], program: Program, restarts: int = 0) -> None:
         log = open(_file(f"{key[0]}-{key[1]}.log"), "a", buffering=1)
@@ -601,6 +603,8 @@ class Supervisor:
                     self.state["polled_at"] = time.time()
                     _write("status.json", self.state)
                     last_write = began
+                if m is not None:
+                    self.report_unplaceable()
                 if self.down_since and time.monotonic() - self.down_since > MAX_EMULATOR_DOWN:
                     print(f"emulator down for {MAX_EMULATOR_DOWN} s: removing the lab", flush=True)
                     break
@@ -634,6 +638,9 @@ def supervise(endpoint: str, vpcs: list[str] | None = None) -> int:
         )
         return 1
     _write("supervisor.json", {"pid": os.getpid(), "endpoint": endpoint, "vpcs": vpcs or None, "started": time.time()})
+    # Many threads, one GIL: a thread waiting on a socket gets the GIL back within this, not the default 5 ms,
+    # while another parses an emulator answer (the ALB nodes' latency and throughput).
+    sys.setswitchinterval(SWITCH_INTERVAL)
     try:
         return Supervisor(endpoint, vpcs).run()
     finally:

@@ -198,14 +198,19 @@ def socket_in(ns: str, family: int = socket.AF_INET, kind: int = socket.SOCK_STR
     """A socket that lives in namespace ``ns`` (it stays there whatever thread or process uses it).
 
     Made in a thread of its own that enters ``ns`` and ends there: in the sandbox a thread could not
-    go back to the host's namespace (the real root owns it). Not root and outside the sandbox: made
-    by a short process inside it (sandbox.socket_in).
+    go back to the host's namespace (the real root owns it), and the caller's threads never move into
+    a lab namespace. Not root and outside the sandbox: made by a short process inside it (sandbox.socket_in).
     """
+    return sockets_in(ns, family, kind, 1)[0]
+
+
+def sockets_in(ns: str, family: int = socket.AF_INET, kind: int = socket.SOCK_STREAM, count: int = 1) -> list:
+    """``count`` sockets of namespace ``ns``, made by one thread's visit (socket_in, for a pool of them)."""
     if sandbox.needed():
         if not exists(ns):
             raise _no_namespace(ns)
-        return sandbox.socket_in(str(NETNS_DIR / ns), family, kind)
-    made: dict = {}
+        return [sandbox.socket_in(str(NETNS_DIR / ns), family, kind) for _ in range(count)]
+    made: dict = {"sockets": []}
 
     def make() -> None:
         try:
@@ -219,7 +224,7 @@ def socket_in(ns: str, family: int = socket.AF_INET, kind: int = socket.SOCK_STR
                     ctypes.get_errno(), f"setns into {ns} failed (the lab needs root or its sandbox)"
                 )
                 return
-            made["socket"] = socket.socket(family, kind)
+            made["sockets"] = [socket.socket(family, kind) for _ in range(count)]
         finally:
             os.close(target)
 
@@ -228,7 +233,7 @@ def socket_in(ns: str, family: int = socket.AF_INET, kind: int = socket.SOCK_STR
     thread.join()
     if "error" in made:
         raise made["error"]
-    return made["socket"]
+    return made["sockets"]
 
 
 def _no_namespace(ns: str) -> CourseError:

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
 import socket
 import subprocess
+import threading
 
 import pytest
 
@@ -53,6 +55,28 @@ def listen(ns: str, port: int) -> socket.socket:
     sock.bind(("0.0.0.0", port))
     sock.listen(8)
     return sock
+
+
+def test_sockets_in_are_made_in_the_namespace_by_one_short_thread(ws):
+    """kernel.sockets_in: a batch of sockets of one namespace (the lab ALB's pool for its connections),
+    made by a thread that ends there; the caller's threads stay in their own namespace."""
+    ns = kernel.internet_ns(ws)
+    kernel.add_ns(ns)
+    own = os.readlink("/proc/thread-self/ns/net")
+    before = threading.active_count()
+    made = kernel.sockets_in(ns, socket.AF_INET, socket.SOCK_STREAM, 3)
+    try:
+        assert len(made) == 3 and threading.active_count() == before
+        for n, sock in enumerate(made):
+            sock.bind(("0.0.0.0", 18090 + n))
+            sock.listen(1)
+        inside = subprocess.run(["ip", "netns", "exec", ns, "cat", "/proc/net/tcp"], capture_output=True, text=True)
+        ports = {int(row.split()[1].rsplit(":", 1)[1], 16) for row in inside.stdout.splitlines()[1:]}
+        assert {18090, 18091, 18092} <= ports
+        assert {os.readlink(f"/proc/self/task/{t}/ns/net") for t in os.listdir("/proc/self/task")} == {own}
+    finally:
+        for sock in made:
+            sock.close()
 
 
 def test_topology_connects_hosts_through_the_router_and_the_gateway(emulator_url, ws):
