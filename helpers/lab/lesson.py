@@ -9,7 +9,7 @@
     lab.target_health(arn)                the target group's targets, sorted: (instance, port, state, reason)
     lab.wait_for_health(arn, until, ...)  the same, once ``until(targets)`` holds (bounded)
     lab.service_events(cluster, service)  the service's events, oldest first
-    lab.wait_for_event(cluster, service, phrase, ...)  the first event that says ``phrase`` (bounded)
+    lab.wait_for_event(cluster, service, phrase, ...)  the newest event that says ``phrase`` (bounded)
     lab.synced()                          wait until the lab's kernel has the emulator's current rules (bounded)
     lab.curl_until(url, status, ...)      ask again until the load balancer's nodes answer ``status`` (bounded)
     lab.without(what)                     the one line a cell prints where the lab cannot run
@@ -22,6 +22,7 @@ and the notebooks evaluate the security groups' rules instead (helpers/verify/).
 from __future__ import annotations
 
 import time
+from datetime import datetime
 
 from ..errors import CourseError
 from ..runtime import aws, cloud, lab_machine
@@ -70,8 +71,11 @@ def down() -> list[str]:
 
 
 def without(what: str) -> None:
-    """The one line printed where the lab cannot run: what a real request would have shown."""
-    print(f"(No traffic lab here: the evaluation above is the proof. With the lab, {what}.)")
+    """The one line a lab cell prints where the lab does not run: what it would have measured."""
+    if not cloud.is_emulator():
+        print(f"(On AWS this cell sends nothing; describe-target-health and the service's events show it: {what}.)")
+        return
+    print(f"(No traffic lab on this machine, so nothing is measured here. With the lab, {what}.)")
 
 
 def curl(url: str, source: str = "internet", *, timeout: float = 15.0, headers: dict | None = None) -> Reply:
@@ -131,17 +135,26 @@ def wait_for_health(target_group_arn: str, until, *, within: float, what: str) -
 
 def service_events(cluster: str, service: str) -> list[str]:
     """The service's event messages, oldest first (ECS lists them newest first)."""
+    return [e["message"] for e in _events(cluster, service)]
+
+
+def _events(cluster: str, service: str) -> list[dict]:
     found = aws.client("ecs").describe_services(cluster=cluster, services=[service])["services"]
-    return [e["message"] for e in reversed(found[0].get("events", []))] if found else []
+    return list(reversed(found[0].get("events", []))) if found else []
 
 
-def wait_for_event(cluster: str, service: str, phrase: str, *, within: float) -> str:
-    """The service's oldest event containing ``phrase``; a clear error after ``within`` seconds."""
+def wait_for_event(cluster: str, service: str, phrase: str, *, within: float, since: datetime | None = None) -> str:
+    """The service's newest event containing ``phrase`` (written at ``since`` or later); a clear error after
+    ``within`` seconds."""
     deadline = time.monotonic() + within
     while True:
-        found = [e for e in service_events(cluster, service) if phrase in e]
+        found = [
+            e
+            for e in _events(cluster, service)
+            if phrase in e["message"] and (since is None or e["createdAt"] >= since)
+        ]
         if found:
-            return found[0]
+            return found[-1]["message"]
         if time.monotonic() > deadline:
             raise CourseError(
                 f"ECS wrote no event saying {phrase!r} within {within:.0f} s.",

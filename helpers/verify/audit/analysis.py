@@ -447,7 +447,8 @@ def _analyse_balancer(snapshot: dict, lb: dict, report: Report, host_ports: Port
             Finding(
                 "high",
                 f"registered target {instance_id} {use} {port} is not allowed from the ALB's group on the "
-                "instances' group → health checks time out, the target turns unhealthy → 503 (504 while the ALB fails open)",
+                "instances' group → health checks time out, the target turns unhealthy → 504 after 10 s while every "
+                "target is unhealthy (the ALB fails open); 503 only when none is registered",
                 f"allow tcp {host_ports} (var.host_port_range) from the ALB's security group on the instances' group",
             )
         )
