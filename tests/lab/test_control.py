@@ -201,6 +201,9 @@ def test_doctor_reports_the_lab_as_optional(monkeypatch):
     assert "– Traffic lab" in report and "Ready: every check passed." in report
 
 
+FOLLOWS_WITHIN = 20.0  # seconds
+
+
 def test_the_lab_follows_an_emulator_restart(tmp_path, monkeypatch):
     """Emulator stopped: the lab keeps what it built and says so; restarted (empty): the lab follows its state,
     on another port too when its own was taken meanwhile."""
@@ -215,11 +218,16 @@ def test_the_lab_follows_an_emulator_restart(tmp_path, monkeypatch):
             control.up(url, vpcs=[made["vpc"]], quiet=True)
             ws = kernel.tag()
             emulator.stop()
-            _wait(lambda: "not answering" in (control.status()["emulator"] or ""), 5)
+            # Bounds on following, not on speed (re-sync within 1 s is make bench's budget): a test worker beside
+            # two others on two cores may wait seconds for the CPU.
+            _wait(lambda: "not answering" in (control.status()["emulator"] or ""), FOLLOWS_WITHIN)
             assert kernel.ns_name(ws, "ec2", first) in kernel.namespaces(ws)  # kept while the emulator is away
             assert emulator.start(quiet=True) == url
             # the restarted emulator holds nothing (moto keeps state in memory): the lab follows it
-            _wait(lambda: control.status()["emulator"] == "emulator answering" and control.status()["hosts"] == [], 3)
+            _wait(
+                lambda: control.status()["emulator"] == "emulator answering" and control.status()["hosts"] == [],
+                FOLLOWS_WITHIN,
+            )
             assert kernel.ns_name(ws, "ec2", first) not in kernel.namespaces(ws)
 
             # restarted on another port, its own taken meanwhile (by a listener closed at once: a
@@ -232,8 +240,8 @@ def test_the_lab_follows_an_emulator_restart(tmp_path, monkeypatch):
                 taken.listen(8)
                 moved = emulator.start(quiet=True)
             assert moved != url
-            _wait(lambda: control.status()["endpoint"] == moved, 5)
-            _wait(lambda: control.status()["emulator"] == "emulator answering", 3)
+            _wait(lambda: control.status()["endpoint"] == moved, FOLLOWS_WITHIN)
+            _wait(lambda: control.status()["emulator"] == "emulator answering", FOLLOWS_WITHIN)
             pid = control.status()["pid"]
             assert control.up(moved, vpcs=[made["vpc"]], quiet=True)["pid"] == pid  # the same lab, moved
     finally:
