@@ -183,7 +183,7 @@ SPEC = (
             "if cloud.is_emulator() and not lab.running():": "exercise.register_targets()",
         },
         # The solution's look at the real health checks reads its own variables (the lab's, where it runs).
-        drop=('targets = lab.wait_for_health(target_group_arn, within=60, what="unhealthy"',),
+        drop=('targets = lab.wait_for_health(target_group_arn, within=120, what="unhealthy"',),
     ),
     Exercise(
         "07-lock-down-the-instances",
