@@ -228,7 +228,7 @@ SPEC = (
             "The audit only evaluates. With the traffic lab you can **try option 1 for a moment**",
             "option_1 = {port: lab.connect",
             "### The same, with real requests",
-            "reply = lab.curl(site, timeout=30)",
+            "reply = lab.curl_until(site, 504, within=90, timeout=30)",
             "unhealthy = lab.wait_for_event(",
             "**And the 503?**",
             "elbv2.deregister_targets(TargetGroupArn=target_group_arn, Targets=registered)",
