@@ -38,9 +38,14 @@ helpers/runtime/moto_lab_ecs.py):
    (``Elb.RegistrationInProgress``) until a check passes, as on AWS, not moto's instant ``healthy``;
    a deregistered one is listed ``draining`` until its delay is over.
    After ``healthCheckGracePeriodSeconds`` a task whose target ``describe_target_health`` says
-   ``unhealthy`` is replaced: its target is deregistered (it drains for the target group's
-   ``deregistration_delay.timeout_seconds``, then the task is stopped) and a new task starts on
-   a new host port. A task whose essential container exits is stopped and replaced. (AWS differs:
+   ``unhealthy`` is replaced: ECS's events say it is unhealthy and, in the same moment, that the
+   service "has stopped" it (the scheduler's decision; the task then deactivates); its target is
+   deregistered (it drains for the target group's ``deregistration_delay.timeout_seconds``, then
+   its containers stop) and a new task starts on a new host port. (The order and timing of those
+   events, from a real service's ``describe-services``: "is unhealthy" and "has stopped" 46 ms
+   apart, "deregistered" after them: github.com/hackforla/CivicTechJobs/issues/436; the lifecycle:
+   https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task-lifecycle-explanation.html,
+   DEACTIVATING is when target groups are deregistered.) A task whose essential container exits is stopped and replaced. (AWS differs:
    with ``maximumPercent`` room the scheduler starts the replacement first and stops the unhealthy
    task as it goes, https://docs.aws.amazon.com/AmazonECS/latest/developerguide/deployment-type-ecs.html;
    here both happen at the same moment, so a target is registered nearly all the time on both.)
@@ -205,6 +210,7 @@ class RunningTask:
     started: float
     targets: list = field(default_factory=list)  # [(target group arn, port)]
     draining_until: float | None = None  # set when its target was deregistered
+    stop_announced: bool = False  # "has stopped" already written (an unhealthy task: when ECS decided to stop it)
 
     @property
     def id(self) -> str:
@@ -545,6 +551,10 @@ class Agent:
                     reason = health.get("Description") or health.get("Reason") or "Health checks failed"
                     group_name = group.split(":targetgroup/")[-1].split("/")[0]
                     self.event(name, unhealthy_message(name, task.id, self.instance_id, port, group_name, reason))
+                    # ECS says it stopped the task as it decides to, in the same moment; the drain follows
+                    # (the task's DEACTIVATING state), then the containers stop without another event.
+                    self.event(name, stopped_message(name, [task.id]))
+                    task.stop_announced = True
                     self._drain(task, service, now)
                     break
 
@@ -596,7 +606,8 @@ class Agent:
             self.ecs.stop_task(cluster=self.cluster, task=task.arn, reason=reason)
         finally:
             self.tasks.pop(task.arn, None)
-        self.event(task.service, stopped_message(task.service, [task.id]))
+        if not task.stop_announced:
+            self.event(task.service, stopped_message(task.service, [task.id]))
 
     # -- the loop ------------------------------------------------------------
 
