@@ -17,7 +17,7 @@ import sys
 import uuid
 from pathlib import Path
 
-from helpers.runtime import moto_fixes, moto_lab_ecs, moto_lab_health, room_gate
+from helpers.runtime import moto_changes, moto_fixes, moto_lab_ecs, moto_lab_health, room_gate
 
 ACM_VALIDATION_WAIT = 5  # seconds from request to ISSUED for a DNS-validated certificate on the emulator
 # The traffic lab's writes that no AWS API offers (helpers/lab/): behind the room's door like every request.
@@ -54,14 +54,16 @@ def main(argv: list[str] | None = None) -> None:
     applied = moto_fixes.apply()
     applied += moto_lab_health.apply()  # after the fixes: it wraps their (id, port) targets
     moto_app = DomainDispatcherApplication(create_backend_app)
+    # New on every start: moto keeps everything in memory, so a new boot id means an empty
+    # emulator; helpers/course/recovery.py compares it with the one each stack was applied against.
+    boot = uuid.uuid4().hex
+    changes = moto_changes.wsgi(boot)
     health = json.dumps(
         {
             "service": "course-emulator",
             "pid": os.getpid(),
             "workspace": args.workspace,
-            # New on every start: moto keeps everything in memory, so a new boot id means an empty
-            # emulator; helpers/course/recovery.py compares it with the one each stack was applied against.
-            "boot": uuid.uuid4().hex,
+            "boot": boot,
             "fixes": applied,
             "accounts": "per learner" if args.room_credentials else "one",
         }
@@ -83,7 +85,14 @@ def main(argv: list[str] | None = None) -> None:
                 return [answer]
         if environ.get("PATH_INFO") in LAB_ROUTES:
             return LAB_ROUTES[environ["PATH_INFO"]](environ, start_response)
-        return moto_app(environ, start_response)
+        if environ.get("PATH_INFO") == moto_changes.PATH:
+            return changes(environ, start_response)
+        written = moto_changes.written_service(environ)
+        try:
+            return moto_app(environ, start_response)
+        finally:
+            if written:  # done: counted before the caller has the answer (the lab's readers rely on it)
+                moto_changes.bump(written)
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     print(f"course emulator: moto on {args.host}:{args.port}, fixes: {', '.join(applied) or 'none'}", flush=True)
