@@ -80,10 +80,12 @@ from pathlib import Path
 from .. import workspace
 from ..errors import CourseError
 from ..runtime import aws
-from . import containers, health, images
+from . import changes, containers, health, images
 
 DEFAULT_CLUSTER = "default"
-POLL = 1.0
+POLL = 1.0  # seconds between two looks: a pass runs when something it acts on changed (``Agent.pass_due``)
+# The writes it acts on: services and tasks, target registrations and their health, instances coming and going.
+WATCHED = ("ecs", "elasticloadbalancing", "lab-target-health", "ec2", "autoscaling")
 EVENT_PATH = "/_course/lab/service-event"
 DEFAULT_DEREGISTRATION_DELAY = 300  # ELB's default deregistration_delay.timeout_seconds
 AGENT_VERSION = "1.0.0-lab"
@@ -211,6 +213,7 @@ class RunningTask:
     targets: list = field(default_factory=list)  # [(target group arn, port)]
     draining_until: float | None = None  # set when its target was deregistered
     stop_announced: bool = False  # "has stopped" already written (an unhealthy task: when ECS decided to stop it)
+    grace_until: float = 0.0  # when its service's health-check grace period ends (time.monotonic)
 
     @property
     def id(self) -> str:
@@ -249,6 +252,8 @@ class Agent:
         self.problems: dict[str, str] = {}  # what the lab cannot run: key -> message (reported once)
         self.steady: set[str] = set()
         self.stop_event = threading.Event()  # set: the agent stops its tasks and returns (SIGTERM sets it too)
+        self.watch = changes.Watch(endpoint, WATCHED)
+        self.passed_at: float | None = None  # when the last pass ran (time.monotonic)
 
     @property
     def stopping(self) -> bool:
@@ -511,6 +516,7 @@ class Agent:
                 self.event(name, f"(service {name}) (task {task_id}) failed to start: {error.what}")
             return False
         task = RunningTask(started["taskArn"], name, definition["taskDefinitionArn"], run, time.monotonic())
+        task.grace_until = task.started + float(service.get("healthCheckGracePeriodSeconds") or 0)
         self.tasks[task.arn] = task
         self.event(name, started_message(name, [task_id]))
         for balancer in service.get("loadBalancers") or []:
@@ -647,7 +653,11 @@ class Agent:
                 try:
                     if self.container_instance is None:
                         self.register()
-                    self.step()
+                    seen = self.watch.look()
+                    if self.pass_due(seen, began):
+                        self.step()
+                        self.watch.saw(seen)
+                        self.passed_at = began
                 except CourseError as problem:
                     error = problem.what
                 except Exception as problem:  # the emulator restarting, a call timing out: try again next pass
@@ -661,6 +671,21 @@ class Agent:
                     time.sleep(max(0.0, min(0.1, end - time.monotonic())))
         finally:
             self.shutdown()
+
+    def pass_due(self, seen: tuple | None, now: float) -> bool:
+        """Whether a pass (``step``) is due: the emulator served a write the agent acts on (a service, a target's
+        health, an instance...), or cannot say, or a few seconds passed (helpers/lab/changes.py); or one of the
+        agent's own clocks ran out: a task's grace period ended, a drain is over, a container exited."""
+        if self.passed_at is None or self.watch.due(seen):
+            return True
+        for task in self.tasks.values():
+            if self.passed_at < task.grace_until <= now:
+                return True
+            if task.draining_until is not None and task.draining_until <= now:
+                return True
+            if any(c.process is not None and c.process.poll() is not None for c in task.containers):
+                return True
+        return False
 
     def shutdown(self) -> None:
         """Stop this agent's tasks: targets deregistered, containers stopped (SIGKILL after

@@ -63,11 +63,14 @@ from dataclasses import dataclass
 
 from ..errors import CourseError
 from ..runtime import aws
-from . import alb_config, health, kernel
+from . import alb_config, changes, health, kernel
 from .alb_config import Action, Listener, LoadBalancer, Redirect
 from .health import Malformed
 
-REFRESH = 1.0  # seconds between two reads of the configuration
+REFRESH = 1.0  # seconds between two looks at the configuration (helpers/lab/changes.py: read when written to)
+# What alb_config.read reads: the load balancer, its listeners, rules and target groups with their targets'
+# health (the lab's own checks write it back), the targets' instances, the listeners' certificates.
+CONFIG_SERVICES = ("elasticloadbalancing", "ec2", "acm", "lab-target-health")
 TICK = 0.2  # seconds between two looks at due health checks
 SERVER = "awselb/2.0"
 HOP_BY_HOP = {
@@ -579,8 +582,8 @@ class SharedConfig:
     _registry: dict = {}  # key -> [SharedConfig, users]
     _registry_lock = threading.Lock()
 
-    def __init__(self, read, *, max_age: float = 0.9 * REFRESH, clock=time.monotonic):
-        self.read, self.max_age, self.clock = read, max_age, clock
+    def __init__(self, read, *, max_age: float = 0.9 * REFRESH, clock=time.monotonic, watch=None):
+        self.read, self.max_age, self.clock, self.watch = read, max_age, clock, watch
         self.lock = threading.Lock()
         self.read_at: float | None = None
         self.value: LoadBalancer | None = None
@@ -591,11 +594,15 @@ class SharedConfig:
         with self.lock:  # a second node waits for the read under way instead of making its own
             began = self.clock()
             if self.read_at is None or began - self.read_at >= self.max_age:
-                self.reads += 1
-                try:
-                    self.value, self.error = self.read(), None
-                except Exception as exc:  # noqa: BLE001 - handed to every node of this load balancer
-                    self.value, self.error = None, exc
+                seen = self.watch.look() if self.watch else None
+                if self.value is None or self.watch is None or self.watch.due(seen):
+                    self.reads += 1
+                    try:
+                        self.value, self.error = self.read(), None
+                        if self.watch:
+                            self.watch.saw(seen)
+                    except Exception as exc:  # noqa: BLE001 - handed to every node of this load balancer
+                        self.value, self.error = None, exc
                 self.read_at = began
             if self.error is not None:
                 raise self.error
@@ -603,10 +610,11 @@ class SharedConfig:
 
     @classmethod
     @contextlib.contextmanager
-    def used(cls, key, read):
-        """The SharedConfig of ``key`` (made with ``read`` by its first user), for the block's duration."""
+    def used(cls, key, read, watch=None):
+        """The SharedConfig of ``key`` (made with ``read`` and ``watch`` by its first user), for the block's
+        duration."""
         with cls._registry_lock:
-            entry = cls._registry.setdefault(key, [cls(read), 0])
+            entry = cls._registry.setdefault(key, [cls(read, watch=watch), 0])
             entry[1] += 1
         try:
             yield entry[0]
@@ -661,7 +669,8 @@ def program(
             await balancer.close()
             balancer.net.close()
 
-    with SharedConfig.used((endpoint, region, load_balancer), read) as shared:
+    watch = changes.Watch(endpoint, CONFIG_SERVICES)  # read again only after a write that could matter
+    with SharedConfig.used((endpoint, region, load_balancer), read, watch) as shared:
         asyncio.run(run(shared))
 
 

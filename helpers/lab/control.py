@@ -44,9 +44,12 @@ from urllib.parse import urlsplit
 from .. import workspace
 from ..errors import CourseError
 from ..runtime import aws, cloud, emulator, lab_machine
-from . import agent, alb, client, containers, dns, filters, kernel, model, sandbox
+from . import agent, alb, changes, client, containers, dns, filters, kernel, model, sandbox
 
-POLL = 0.25  # seconds between two reads of the emulator (re-sync within 1 s of a change)
+POLL = 0.25  # seconds between two looks at the emulator (re-sync within 1 s of a change)
+# What model.read reads (instances, VPCs, subnets, groups, load balancers), and so which writes send it reading
+# again (helpers/lab/changes.py): an Auto Scaling group launches and terminates instances.
+MODEL_SERVICES = ("ec2", "elasticloadbalancing", "autoscaling")
 HEARTBEAT = 1.0  # seconds between two writes of status.json when nothing changes
 START_TIMEOUT = 20.0  # seconds up() waits for the first sync
 STOP_TIMEOUT = 10.0  # seconds down() waits for the supervisor to clean up before killing it
@@ -433,6 +436,8 @@ class Supervisor:
         self.ctx = NodeContext(self.ws, endpoint, cloud.region())
         self.stopping = False
         self.fingerprint = None
+        self.model: model.Model | None = None  # the last model read
+        self.watch = changes.Watch(endpoint, MODEL_SERVICES)
         self.programs: dict[tuple[str, str], Running] = {}
         self.down_since = None
         self.unplaceable_at = 0.0
@@ -456,6 +461,18 @@ class Supervisor:
         self.down_since = None
         self.state["emulator"] = "emulator answering"
         return m.only(self.vpcs) if self.vpcs else m
+
+    def poll(self) -> model.Model | None:
+        """The model, read again only when the emulator served a write that could change it (or every few
+        seconds, helpers/lab/changes.py); None while the emulator does not answer."""
+        self.watch.endpoint = self.endpoint  # it may have moved
+        seen = self.watch.look()
+        if self.model is not None and not self.watch.due(seen):
+            return self.model
+        self.model = self.read()
+        if self.model is not None:
+            self.watch.saw(seen)
+        return self.model
 
     def _follow_a_moved_emulator(self) -> None:
         """The workspace's emulator answers at another URL now: follow it (the node programs restart with it)."""
@@ -593,7 +610,7 @@ class Supervisor:
         try:
             while not self.stopping:
                 began = time.monotonic()
-                m = self.read()
+                m = self.poll()
                 changed = m is not None and (m.fingerprint() != self.fingerprint or self._namespaces_missing(m))
                 if changed:
                     self.sync(m)

@@ -643,9 +643,10 @@ def test_shared_config_is_one_read_per_refresh_for_every_node():
         assert later is not first  # forgotten once no node uses it
 
 
-def test_two_node_programs_of_one_load_balancer_share_one_read_per_refresh(lab, backends, emulator_url, monkeypatch):
+def test_two_node_programs_of_one_load_balancer_share_one_read_of_each_change(lab, backends, emulator_url, monkeypatch):
     """alb.program as the supervisor runs it: threads, stopped by their event; the two nodes of one load
-    balancer both serve it, and together read its configuration about once a second, not twice."""
+    balancer both serve it, and together read its configuration once after a write to the emulator, not once per
+    node, and not every second while nothing is written (helpers/lab/changes.py)."""
     backend = backends("shared")
     port = lab.forward(lab.group(backend))
     reads = []
@@ -668,10 +669,17 @@ def test_two_node_programs_of_one_load_balancer_share_one_read_per_refresh(lab, 
                 reply = curl(f"http://{address}:{port}/", timeout=2)
                 time.sleep(0.1)
             assert reply.status == 200 and reply.json()["backend"] == "shared"
-        began, count = time.monotonic(), len(reads)
-        time.sleep(4)
-        per_second = (len(reads) - count) / (time.monotonic() - began)
-        assert 0.5 <= per_second <= 1.3, reads  # two nodes, one read per refresh (REFRESH = 1 s)
+        count = len(reads)
+        time.sleep(3)
+        assert len(reads) - count <= 1, reads  # nothing written: they look each second, read only every 5 s
+        count = len(reads)
+        aws.client("elbv2").add_tags(ResourceArns=[lab.arn], Tags=[{"Key": "changed", "Value": "now"}])
+        deadline = time.monotonic() + 5 * alb.REFRESH
+        while time.monotonic() < deadline and len(reads) == count:
+            time.sleep(0.05)
+        assert len(reads) > count, "a write to the emulator sends the nodes reading"
+        time.sleep(2 * alb.REFRESH)
+        assert len(reads) - count <= 2, reads  # one read for the two nodes (and at most the one every 5 s)
     finally:
         stop.set()
         for node in nodes:

@@ -117,3 +117,20 @@ def test_bad_posts_are_refused_with_the_reason(group, emulator_url):
     unknown = {"target_group_arn": arn.replace(arn[-6:], "000000"), "targets": []}
     assert _post(emulator_url, json.dumps(unknown).encode())[0] == 404
     assert _described(arn)[(instance, 32768)]["State"] == "healthy"
+
+
+def test_a_written_state_counts_as_a_change_only_when_it_changes(group, emulator_url):
+    """The lab's load balancer nodes read their configuration again when a target's health changed
+    (helpers/lab/changes.py): a health check that finds the same state again is no change."""
+    from helpers.lab import changes
+    from helpers.runtime import moto_lab_health
+
+    arn, instance = group
+    watch = changes.Watch(emulator_url, (moto_lab_health.CHANGES,))
+    unhealthy = {(instance, 32768): health.Health("unhealthy", "Target.Timeout", "Request timed out")}
+    health.publish(emulator_url, arn, unhealthy)
+    first = watch.look()
+    health.publish(emulator_url, arn, unhealthy)
+    assert watch.look() == first, "the same state again"
+    health.publish(emulator_url, arn, {(instance, 32768): health.HEALTHY})
+    assert watch.look()[1] == first[1] + 1, "a new state"
