@@ -4,7 +4,8 @@
 
 Clones the repository's committed HEAD (uncommitted changes are not in it:
 the run says so) into a temporary folder, then times `make install` and
-`make test` there; the budget is their sum, <= 6 min. The machine's pip
+`make test` there; the budget is their sum, <= 7 min (issues "The traffic lab" and
+"The course on the traffic lab": the notebooks now run real health checks). The machine's pip
 cache is used as CI's would be. Graphviz must already be present (bench/run.py
 checks it first).
 """
@@ -17,7 +18,7 @@ from pathlib import Path
 
 from bench.common import REPO, Measure, Part, run_timed
 
-BUDGET_S = 360.0
+BUDGET_S = 420.0
 # Variables that would point the clone at this checkout's workspaces or venv.
 FOREIGN = ("COURSE_WORKSPACE", "COURSE_TEST_WORKSPACE", "COURSE_TARGET", "VIRTUAL_ENV", "MAKEFLAGS", "MAKELEVEL")
 
