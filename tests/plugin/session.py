@@ -15,7 +15,6 @@ CPU idle, so the rest overlaps it. Each worker has its own workspace and emulato
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 from pathlib import Path
@@ -142,11 +141,8 @@ def _in_course(item) -> bool:
 
 def pytest_runtest_setup(item):
     """When the course starts, start the slow background jobs a test will use (terraform/ alone and the traffic
-    lab on it; the workshop room; the exercises; the site and slides). A worker's first test that is not the
-    course's lowers that worker's CPU priority."""
+    lab on it; the workshop room; the exercises; the site and slides)."""
     session = item.session
-    if WORKER and not _in_course(item):
-        _yield_the_cpu_to_the_course(session.config)
     if getattr(session.config, "course_jobs_started", False) or not _in_course(item):
         return
     session.config.course_jobs_started = True
@@ -180,25 +176,6 @@ def pytest_runtest_setup(item):
             from tests.support import site_support
 
             site_support.start(session.config, kind)
-
-
-# The course's notebook chain is the session's longest path, and most of it waits (the provider's fixed waits,
-# real health checks) but not all: kernels, plans and the course's lab need the CPU when they run. Everything
-# else (the other workers, their emulators and what they start, the background jobs) yields it: nice 10.
-NICENESS = 10
-
-
-def _yield_the_cpu_to_the_course(config) -> None:
-    if getattr(config, "course_yielded", False):
-        return
-    config.course_yielded = True
-    from helpers.runtime import emulator
-
-    os.nice(max(0, NICENESS - os.nice(0)))
-    pid = emulator.own_status().get("pid")  # started at the session's start, before this worker knew its share
-    if pid:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.setpriority(os.PRIO_PROCESS, pid, os.getpriority(os.PRIO_PROCESS, 0))
 
 
 def pytest_sessionfinish(session, exitstatus):

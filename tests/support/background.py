@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -25,7 +24,6 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-NICE = ("nice", "-n", "10") if shutil.which("nice") else ()
 
 
 class Job:
@@ -47,8 +45,7 @@ class Job:
         self.began = time.monotonic()
         env = dict(os.environ) if self.shares_workspace else dict(os.environ, COURSE_WORKSPACE=str(out))
         self.proc = subprocess.Popen(
-            # at a lower CPU priority, as every other test beside the course's notebook chain (tests/plugin/session.py)
-            [*NICE, sys.executable, "-m", self.module, str(out), *args],
+            [sys.executable, "-m", self.module, str(out), *args],
             cwd=REPO,
             env=env,
             stdout=self.log,

@@ -24,8 +24,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-from tests.support import background
-
 REPO = Path(__file__).resolve().parents[2]
 SLIDE_NOTEBOOKS = ("03-alb-security-group.ipynb", "07-lock-down-the-instances.ipynb")
 TIMEOUT = 900  # seconds for the whole background job: generous, the machine may be busy
@@ -109,15 +107,7 @@ class Job:
         self.report_file = self.tmp / "report.json"
         self.log = (self.tmp / "job.log").open("w+")
         self.process = subprocess.Popen(
-            [
-                *background.NICE,
-                sys.executable,
-                "-m",
-                "tests.support.site_support",
-                kind,
-                str(self.tmp / kind),
-                str(self.report_file),
-            ],
+            [sys.executable, "-m", "tests.support.site_support", kind, str(self.tmp / kind), str(self.report_file)],
             cwd=REPO,
             stdout=self.log,
             stderr=subprocess.STDOUT,
