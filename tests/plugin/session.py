@@ -139,18 +139,38 @@ def _in_course(item) -> bool:
     )
 
 
+# The background jobs that only use the CPU (the room's 8 learners, the exercises, the site and slides) start when
+# the course reaches this notebook: its load balancer's fixed 60 s wait leaves the CPU idle, while notebooks 00-03
+# need it (kernels, plans, the first applies). They still end well before the course's last notebook.
+LATE_JOBS_AT = "notebooks/04-"
+
+
 def pytest_runtest_setup(item):
-    """When the course starts, start the slow background jobs a test will use (terraform/ alone and the traffic
-    lab on it; the workshop room; the exercises; the site and slides)."""
+    """When the course starts, start terraform/ applied alone and the traffic lab on it (a background job whose
+    provider waits take long); when it reaches LATE_JOBS_AT, the other background jobs a test will use (the
+    workshop room; the exercises; the site and slides)."""
     session = item.session
-    if getattr(session.config, "course_jobs_started", False) or not _in_course(item):
+    if not _in_course(item):
         return
-    session.config.course_jobs_started = True
-    after_course = {
+    if not getattr(session.config, "course_jobs_started", False):
+        session.config.course_jobs_started = True
+        _start_terraform_alone(session)
+    late = item.nodeid >= LATE_JOBS_AT  # that notebook, a later one, or a test after the course's notebooks
+    if late and not getattr(session.config, "course_late_jobs_started", False):
+        session.config.course_late_jobs_started = True
+        _start_late_jobs(session)
+
+
+def _after_course_fixtures(session) -> set[str]:
+    return {
         name for i in session.items if i.get_closest_marker("after_course") for name in getattr(i, "fixturenames", ())
     }
+
+
+def _start_terraform_alone(session) -> None:
     # terraform/ applied alone (tests/support/course_support.py) and the traffic lab end to end on it
     # (tests/support/lab_e2e_support.py): one job, one apply; the lab's steps only where its tests will run.
+    after_course = _after_course_fixtures(session)
     if {"standalone_run", "lab_run"} & after_course:
         from tests.support import lab_support
         from tests.support.lab_e2e_support import LabRun
@@ -159,8 +179,11 @@ def pytest_runtest_setup(item):
         session.config.course_standalone = LabRun.start(*(["lab"] if lab else []))
         if lab:
             session.config.course_lab = session.config.course_standalone
+
+
+def _start_late_jobs(session) -> None:
     # The workshop room (8 learners at once on one emulator, tests/support/room_support.py).
-    if "room" in after_course:
+    if "room" in _after_course_fixtures(session):
         from tests.support.room_support import Room
 
         session.config.course_room = Room.start()
