@@ -5,9 +5,10 @@
 
 ``program`` is one node, run by the lab's supervisor as a thread (helpers/lab/control.py) until
 ``stop`` is set; ``python -m helpers.lab.alb`` runs the same in a process of its own (tests), until
-SIGTERM. Reads the load balancer from the emulator (helpers/lab/alb_config.py) every second, one
-read shared by the nodes of that load balancer (``SharedConfig``), so a rule, target or attribute
-changed by Terraform or boto3 takes effect at once; serves each listener on each bound address;
+SIGTERM. Looks every second whether the emulator served a write that could change the load balancer
+(helpers/lab/changes.py) and then reads it (helpers/lab/alb_config.py), one read shared by the nodes
+of that load balancer (``SharedConfig``), so a rule, target or attribute changed by Terraform or
+boto3 takes effect within a second; serves each listener on each bound address;
 checks every registered target (helpers/lab/health.py) and writes the states back to the emulator.
 ``netns``: the thread (or process) stays where it is started, so it reaches the emulator on
 loopback, and opens its listening and target sockets in the network namespace NAME (each socket

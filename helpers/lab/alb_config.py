@@ -4,8 +4,9 @@
 security policy), their rules in priority order and default actions, the target groups the
 actions forward to (health check, ``deregistration_delay``, registered targets with the
 address to connect to) and the ``idle_timeout.timeout_seconds`` attribute. The ALB process
-(helpers/lab/alb.py) calls it again every second, so a rule, target or attribute changed by
-Terraform or boto3 takes effect at once.
+(helpers/lab/alb.py) calls it again within a second of a write to the emulator that could change
+it (helpers/lab/changes.py), so a rule, target or attribute changed by Terraform or boto3 takes
+effect at once.
 
 Certificates: the course imports a self-signed pair it generated into ACM
 (helpers/tf/certificate.py, in the workspace's ``certs/``). ACM returns the certificate but

@@ -5,9 +5,10 @@
     control.status()   is it running, what it built, what it could not (and whether the lab can run here)
     control.rules(id)  a host's compiled rules next to the group rules they came from
 
-The supervisor (``python -m helpers.lab.control supervise``) polls the emulator every ``POLL``
-seconds, re-syncs namespaces and filters when the model's fingerprint changes (so within 1 s of
-any change, whoever made it), keeps its state in ``<workspace>/lab/``, holds ``lab/supervisor.lock``
+The supervisor (``python -m helpers.lab.control supervise``) looks at the emulator every ``POLL``
+seconds, reads the model again when the emulator served a write that could change it (or every few
+seconds: helpers/lab/changes.py), re-syncs namespaces and filters when the model's fingerprint
+changes (so within 1 s of any change, whoever made it), keeps its state in ``<workspace>/lab/``, holds ``lab/supervisor.lock``
 for its whole life (a second one is refused), and runs the *node programs* of ``NODE_PROGRAMS``
 for its hosts as threads of its own (``Program``: ``serve(stop, log, **kwargs)``; ``Running``: its
 thread, stop event and log ``lab/<role>-<id>.log``): an ALB node (helpers/lab/alb.py) per load

@@ -179,8 +179,8 @@ def synced(within: float = SYNC_WITHIN) -> None:
 
 
 def curl_until(url: str, status: int, *, within: float, timeout: float = 15.0) -> Reply:
-    """Ask until the answer is ``status`` (the load balancer's nodes re-read their target group every second,
-    as AWS's nodes pick up a change within seconds); the last reply after ``within`` seconds."""
+    """Ask until the answer is ``status`` (the load balancer's nodes re-read their target group within a second
+    of a change, as AWS's nodes pick up a change within seconds); the last reply after ``within`` seconds."""
     deadline = time.monotonic() + within
     while True:
         reply = curl(url, timeout=timeout)
