@@ -212,7 +212,7 @@ class RunningTask:
     started: float
     targets: list = field(default_factory=list)  # [(target group arn, port)]
     draining_until: float | None = None  # set when its target was deregistered
-    stop_announced: bool = False  # "has stopped" already written (an unhealthy task: when ECS decided to stop it)
+    stop_announced: bool = False  # "has stopped" already written: when ECS decided to stop it, before its drain
     grace_until: float = 0.0  # when its service's health-check grace period ends (time.monotonic)
 
     @property
@@ -557,10 +557,6 @@ class Agent:
                     reason = health.get("Description") or health.get("Reason") or "Health checks failed"
                     group_name = group.split(":targetgroup/")[-1].split("/")[0]
                     self.event(name, unhealthy_message(name, task.id, self.instance_id, port, group_name, reason))
-                    # ECS says it stopped the task as it decides to, in the same moment; the drain follows
-                    # (the task's DEACTIVATING state), then the containers stop without another event.
-                    self.event(name, stopped_message(name, [task.id]))
-                    task.stop_announced = True
                     self._drain(task, service, now)
                     break
 
@@ -589,6 +585,10 @@ class Agent:
         return delay
 
     def _drain(self, task: RunningTask, service: dict, now: float) -> None:
+        # ECS says it stopped the task as it decides to (an unhealthy task, a scale-in, a deployment); the drain
+        # follows (the task's DEACTIVATING state), then the containers stop without another event.
+        self.event(task.service, stopped_message(task.service, [task.id]))
+        task.stop_announced = True
         delay = self._deregister(task)
         if task.targets:
             self.event(task.service, draining_message(task.service, 1))
@@ -679,9 +679,11 @@ class Agent:
         if self.passed_at is None or self.watch.due(seen):
             return True
         for task in self.tasks.values():
+            if task.draining_until is not None:
+                if task.draining_until <= now:
+                    return True
+                continue  # a draining task's containers may end before it: nothing to do until the drain is over
             if self.passed_at < task.grace_until <= now:
-                return True
-            if task.draining_until is not None and task.draining_until <= now:
                 return True
             if any(c.process is not None and c.process.poll() is not None for c in task.containers):
                 return True

@@ -30,8 +30,9 @@ TIMEOUT = 0.5  # seconds for the emulator to answer the look
 
 
 class Watch:
-    def __init__(self, endpoint: str, services: tuple[str, ...], *, every: float = EVERY, clock=time.monotonic):
-        self.endpoint, self.services, self.every, self.clock = endpoint, (*services, *ALWAYS), every, clock
+    def __init__(self, endpoint: str, services: tuple[str, ...], *, every: float | None = None, clock=time.monotonic):
+        self.endpoint, self.services, self.clock = endpoint, (*services, *ALWAYS), clock
+        self.every = EVERY if every is None else every
         self.last: tuple | None = None
         self.read_at: float | None = None
         self.reads = self.skipped = 0

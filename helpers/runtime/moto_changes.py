@@ -6,8 +6,8 @@ whether it must read the emulator's state again.
 A request is a write unless it only reads: a JSON-protocol operation (``X-Amz-Target``) or a query-protocol
 ``Action`` named ``Describe…``, ``List…`` or ``Get…``; a REST request (Route 53) with GET or HEAD. Anything else
 counts, even a refused one (a reader then reads once for nothing, never misses a change). The service is the one
-the request is signed for (its SigV4 credential scope: ``ec2``, ``elasticloadbalancing``, ``ecs``…); an unsigned
-write (moto's own ``/moto-api/reset``) counts as ``emulator``. The lab's health checks count as
+the request is signed for (its SigV4 credential scope: ``ec2``, ``elasticloadbalancing``, ``ecs``…); a write to
+moto's own API (``/moto-api/reset``, signed or not) or an unsigned one counts as ``emulator``. The lab's health checks count as
 ``lab-target-health`` when they change a target's state (helpers/runtime/moto_lab_health.py). A count goes up once
 the write is done, before its caller has the answer, so a reader that looks at the counts first and then reads
 the state never misses a write.
@@ -52,7 +52,8 @@ def written_service(environ: dict) -> str | None:
     elif "x-www-form-urlencoded" in environ.get("CONTENT_TYPE", "") and method == "POST":
         length = int(environ.get("CONTENT_LENGTH") or 0)
         body = environ["wsgi.input"].read(length) if length else b""
-        environ["wsgi.input"] = io.BytesIO(body)
+        if length:  # put it back for moto (without a length there was nothing read to put back)
+            environ["wsgi.input"] = io.BytesIO(body)
         operation = urllib.parse.parse_qs(body.decode("utf-8", "replace")).get("Action", [""])[0]
     else:
         operation = urllib.parse.parse_qs(environ.get("QUERY_STRING", "")).get("Action", [""])[0]
@@ -61,6 +62,8 @@ def written_service(environ: dict) -> str | None:
             return None
     elif method in ("GET", "HEAD"):
         return None
+    if environ.get("PATH_INFO", "").startswith("/moto-api"):
+        return UNSIGNED  # moto's own API, signed or not (a room's reset is signed for "moto"): every reader's
     scope = _SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
     return scope.group(1) if scope else UNSIGNED
 

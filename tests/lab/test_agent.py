@@ -386,7 +386,8 @@ def test_scale_in_takes_tasks_off_the_fullest_instance():
 
 
 def test_scale_in_drains_then_stops_a_task(agent, course_like):
-    """desired_count 2 → 1: one target is deregistered, drains for deregistration_delay, its task stops.
+    """desired_count 2 → 1: ECS says it stopped one task; its target is deregistered and drains for
+    deregistration_delay, then the task's containers stop (a deployment's events, as on AWS: "has stopped" first).
 
     https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-target-groups.html#deregistration-delay
     """
@@ -400,13 +401,20 @@ def test_scale_in_drains_then_stops_a_task(agent, course_like):
     gone = (course_like["instance"], draining[0].targets[0][1])
     states = _health(group)  # the deregistered target is listed as draining while it drains, as on AWS
     assert len(states) == 2 and states[gone] == ("draining", "Target.DeregistrationInProgress")
+    stopped = lab_agent.stopped_message("web", [draining[0].id])
+    # newest first: ECS says "has stopped" as it decides, then the target is deregistered and drains
+    assert _events(cluster)[:3] == [
+        lab_agent.draining_message("web", 1),
+        lab_agent.deregistered_message("web", 1, group),
+        stopped,
+    ]
     time.sleep(1.1)
     agent.step()
     assert len(ecs.list_tasks(cluster=cluster, desiredStatus="RUNNING")["taskArns"]) == 1
     assert len(_targets(group)) == 1 and gone not in _health(group)  # drained: no longer listed
-    assert _events(cluster)[0] == lab_agent.stopped_message("web", [draining[0].id])
+    assert _events(cluster).count(stopped) == 1, "the drained task's stop writes no second event"
     agent.step()
-    assert _events(cluster)[:2] == [lab_agent.steady_message("web"), lab_agent.stopped_message("web", [draining[0].id])]
+    assert _events(cluster)[0] == lab_agent.steady_message("web")
 
 
 def test_a_restarted_agent_stops_the_tasks_nobody_runs_and_starts_new_ones(
@@ -480,3 +488,35 @@ def test_a_fixed_host_port_fits_one_task_per_instance(agent, course_like):
         assert events.count(lab_agent.port_in_use_message("fixed", arn.rsplit("/", 1)[-1])) == 1
     finally:
         ecs.delete_service(cluster=cluster, service="fixed", force=True)
+
+
+def test_a_pass_runs_after_a_write_or_when_one_of_the_agents_clocks_runs_out():
+    """Agent.pass_due: the agent reads the emulator again after a write it acts on (helpers/lab/changes.py), or
+    when a task's grace period ends, its drain is over or a container exited, and otherwise only looks."""
+    from types import SimpleNamespace
+
+    from helpers.lab import changes
+
+    now = {"t": 100.0}
+    watch = changes.Watch("http://unused", lab_agent.WATCHED, every=60.0, clock=lambda: now["t"])
+    watch.saw(("boot", 1, 1, 1, 1, 1, 0))
+    seen = watch.last
+    running = SimpleNamespace(process=SimpleNamespace(poll=lambda: None))
+    exited = SimpleNamespace(process=SimpleNamespace(poll=lambda: 0))
+    task = lab_agent.RunningTask("arn:task/t1", "web", "def", [running], started=70.0, grace_until=130.0)
+    state = SimpleNamespace(passed_at=100.0, watch=watch, tasks={task.arn: task})
+
+    def due(at):
+        now["t"] = at
+        return lab_agent.Agent.pass_due(state, seen, at)
+
+    assert not due(101.0), "nothing written, no clock ran out: only a look"
+    assert lab_agent.Agent.pass_due(state, ("boot", 2, 1, 1, 1, 1, 0), 101.0), "a write it acts on"
+    assert due(130.5), "the grace period ended since the last pass"
+    state.passed_at = 130.5
+    assert not due(131.0)
+    task.containers = [exited]
+    assert due(131.0), "a container exited"
+    task.draining_until = 140.0
+    assert not due(135.0), "a draining task's containers may end: nothing to do until the drain is over"
+    assert due(140.0), "the drain is over"

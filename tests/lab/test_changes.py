@@ -43,9 +43,13 @@ def test_reads_count_nothing_and_each_write_counts_for_its_own_service(emulator_
 
 
 def test_an_unsigned_write_counts_for_every_reader():
-    """moto's own API (``POST /moto-api/reset``: the course's reset) is not signed: it concerns every reader."""
+    """moto's own API (``POST /moto-api/reset``: the course's reset, signed in a room) concerns every reader."""
     reset = {"REQUEST_METHOD": "POST", "PATH_INFO": "/moto-api/reset", "wsgi.input": io.BytesIO(b"")}
     assert moto_changes.written_service(reset) == moto_changes.UNSIGNED == changes.ALWAYS[0]
+    signed_reset = dict(
+        reset, HTTP_AUTHORIZATION="AWS4-HMAC-SHA256 Credential=AKID/20261204/us-east-1/moto/aws4_request"
+    )
+    assert moto_changes.written_service(signed_reset) == moto_changes.UNSIGNED, "a room's reset is signed, for 'moto'"
     body = b"Action=DescribeSecurityGroups&Version=2016-11-15"
     signed_read = {
         "REQUEST_METHOD": "POST",
