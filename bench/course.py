@@ -117,7 +117,7 @@ def run(root: Path) -> Part:
         Measure(
             "(b) course cold, notebooks 00-10",
             course_total,
-            budget=COLD_RATIO * raw_total + HEALTH_CHECK_WAITS_S,
+            budget=round(COLD_RATIO * raw_total + HEALTH_CHECK_WAITS_S, 1),
             text=f"budget {COLD_RATIO} x raw + {HEALTH_CHECK_WAITS_S:.0f} s of health-check waits",
         ),
         Measure("    course / raw", course_total / raw_total, unit="x"),
