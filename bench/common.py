@@ -74,7 +74,11 @@ def run_timed(cmd: list[str], what: str, **kwargs) -> float:
     result = subprocess.run(cmd, capture_output=True, text=True, **kwargs)
     seconds = time.perf_counter() - began
     if result.returncode != 0:
-        tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-15:])
+        # the end of its output, without pip's notes on this machine's local indexes (they would hide pytest's summary)
+        lines = [
+            line for line in (result.stdout + result.stderr).strip().splitlines() if "is ignored: it is" not in line
+        ]
+        tail = "\n".join(lines[-15:])
         raise RuntimeError(f"{what} failed (exit {result.returncode}): {' '.join(cmd)}\n{tail}")
     return seconds
 
