@@ -272,6 +272,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         names = args.only or list(PARTS)
         root = Path(tempfile.mkdtemp(prefix="course-bench-"))
+        # mkdtemp's 0700 would hide the clean clone from the ordinary user of make test's rootless lab test
+        root.chmod(0o755)
         try:
             data = run_parts([n for n in [*PARTS, *EXTRA_PARTS] if n in names], root)
         finally:
