@@ -85,7 +85,7 @@ from . import changes, containers, health, images
 DEFAULT_CLUSTER = "default"
 POLL = 1.0  # seconds between two looks: a pass runs when something it acts on changed (``Agent.pass_due``)
 # The writes it acts on: services and tasks, target registrations and their health, instances coming and going.
-WATCHED = ("ecs", "elasticloadbalancing", "lab-target-health", "ec2", "autoscaling")
+WATCHED = ("ecs", "elasticloadbalancing", changes.TARGET_HEALTH, "ec2", "autoscaling")
 EVENT_PATH = "/_course/lab/service-event"
 DEFAULT_DEREGISTRATION_DELAY = 300  # ELB's default deregistration_delay.timeout_seconds
 AGENT_VERSION = "1.0.0-lab"

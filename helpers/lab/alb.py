@@ -72,7 +72,7 @@ REFRESH = 1.0  # seconds between two looks at the configuration (helpers/lab/cha
 # What alb_config.read reads: the load balancer, its listeners, rules and target groups with their targets'
 # health (the lab's own checks write it back), the targets' instances, the listeners' certificates.
 # An Auto Scaling group with target groups registers and deregisters its instances itself.
-CONFIG_SERVICES = ("elasticloadbalancing", "ec2", "acm", "autoscaling", "lab-target-health")
+CONFIG_SERVICES = ("elasticloadbalancing", "ec2", "acm", "autoscaling", changes.TARGET_HEALTH)
 TICK = 0.2  # seconds between two looks at due health checks
 SERVER = "awselb/2.0"
 HOP_BY_HOP = {

@@ -23,8 +23,10 @@ import json
 import time
 import urllib.request
 
-PATH = "/_course/changes"  # helpers/runtime/moto_changes.py
-ALWAYS = ("emulator",)  # an unsigned write (moto's reset) concerns every reader
+from ..runtime.moto_changes import LAB_TARGET_HEALTH, PATH, UNSIGNED  # the emulator's side (stdlib only)
+
+ALWAYS = (UNSIGNED,)  # a write to moto's own API (its reset) concerns every reader
+TARGET_HEALTH = LAB_TARGET_HEALTH  # the lab's health checks changed a target's state
 EVERY = 5.0  # seconds: a read at least this often
 TIMEOUT = 0.5  # seconds for the emulator to answer the look
 

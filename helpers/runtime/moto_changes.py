@@ -25,6 +25,7 @@ import urllib.parse
 
 PATH = "/_course/changes"
 UNSIGNED = "emulator"  # an unsigned write: moto's own API (reset)
+LAB_TARGET_HEALTH = "lab-target-health"  # the lab's health checks, when they change a target's state
 READS = ("Describe", "List", "Get")
 _SCOPE = re.compile(r"Credential=[^/,\s]+/\d{8}/[^/,\s]+/([^/,\s]+)/aws4_request")
 

@@ -40,7 +40,7 @@ REASONS = {
     "Target.HealthCheckDisabled",
 }
 
-CHANGES = "lab-target-health"  # its key in /_course/changes
+CHANGES = moto_changes.LAB_TARGET_HEALTH  # its key in /_course/changes
 _lock = threading.Lock()
 _states: dict[tuple[str, str, int], tuple[str, str | None, str | None]] = {}  # (group, id, port) -> health
 _groups: set[str] = set()  # the target groups the lab writes to
