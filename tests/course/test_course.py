@@ -155,19 +155,25 @@ def standalone_run(request):
 
 @pytest.mark.after_course
 def test_after_course_every_notebook_reruns_without_changes():
-    """Re-run 02-09 on the applied course: every apply reports no changes (07 re-plays its 503 on purpose)."""
+    """Re-run 02-09 on the applied course: every apply reports no changes, and the stack then plans none.
+
+    07 is left out: it replays its lesson on purpose (the rule goes to port 80 and back, with the lab's real
+    504 and 503, about 25 s of health checks and timeouts), so its applies change the rule by design. Its cells
+    are the ones the course's own run of 07 has just executed and compared; the same experiment from a healthy
+    start (a re-run's starting point) is tests/lab/test_lab_end_to_end.py's, on terraform/ alone.
+    """
     _require_course_applied()
     import nbformat
     from nbclient import NotebookClient
 
-    for path in NOTEBOOKS[2:10]:
+    for path in (p for p in NOTEBOOKS[2:10] if not p.name.startswith("07-")):
         nb = nbformat.read(path, as_version=4)
         NotebookClient(
             nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
         ).execute()
         for cell in nb.cells:
             text = "".join(o.get("text", "") + o.get("data", {}).get("text/plain", "") for o in cell.get("outputs", []))
-            if "terraform apply · stack course" in text and not path.name.startswith("07-"):
+            if "terraform apply · stack course" in text:
                 assert "No changes" in text, f"{path.name} changed something on a re-run:\n{text}"
     plan = runner.Terraform(course.STACK).plan()
     assert plan.added == plan.changed == plan.destroyed == 0, plan.summary
