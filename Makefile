@@ -96,12 +96,14 @@ lab: install graphviz labtools
 	$(VENV)/bin/jupyter lab --port=$(LAB_PORT) --ServerApp.root_dir=notebooks $(LAB_ROOT) $(LAB_ARGS)
 
 # The two environments install side by side (-j2); COURSE_REQUIRE_SCANNER makes
-# the scan test fail, instead of skip, if checkov is missing. Three pytest
-# workers: the notebook chain (mostly waiting on the provider) alone on one, the
-# other tests beside it on two (tests/plugin/session.py). PYTEST_ARGS="-n 0" runs serially.
+# the scan test fail, instead of skip, if checkov is missing. Four pytest
+# workers: the notebook chain alone on one (the longest path; its processes get
+# the CPU first), the traffic lab's tests on one, the other tests on two; many
+# of them wait on the provider or on real timeouts, so four overlap on 2 cores
+# (tests/plugin/session.py). PYTEST_ARGS="-n 0" runs serially.
 test: graphviz chromium labtools
 	@$(MAKE) --no-print-directory -j2 install scanner
-	COURSE_REQUIRE_SCANNER=1 $(PY) -m pytest -n 3 $(PYTEST_ARGS)
+	COURSE_REQUIRE_SCANNER=1 $(PY) -m pytest -n 4 $(PYTEST_ARGS)
 
 # Maintainers: re-execute every notebook so the committed outputs are fresh.
 notebooks: install graphviz

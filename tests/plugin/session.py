@@ -5,12 +5,13 @@ tests and the notebooks nbval runs use ``.course-test`` instead of the
 learner's ``.course``, so ``make test`` never touches a course in progress.
 A conftest.py in tests/ would be loaded too late for the notebooks/ items.
 
-``make test`` runs three pytest-xdist workers (``-n 3``, scheduler below): the
+``make test`` runs four pytest-xdist workers (``-n 4``, scheduler below): the
 notebooks, in order, with the tests that need the course applied (one "course"
-scope, handed out first) on one worker, alone: it is the longest path; the other
-tests, module by module, on the two others. The course's provider waits leave the
-CPU idle, so the rest overlaps it. Each worker has its own workspace and emulator
-(``.course-test/<worker>``), so nothing one does can disturb another.
+scope, handed out first) on one worker, alone: it is the longest path, and its
+processes get the CPU first (tests/support/priority.py); the traffic lab's tests as
+one unit; the other tests, module by module, on the workers left. The course's
+provider waits leave the CPU idle, so the rest overlaps it. Each worker has its own
+workspace and emulator (``.course-test/<worker>``), so nothing one does can disturb another.
 """
 
 from __future__ import annotations
@@ -154,11 +155,20 @@ def pytest_runtest_setup(item):
         return
     if not getattr(session.config, "course_jobs_started", False):
         session.config.course_jobs_started = True
+        _favour_the_course(session)
         _start_terraform_alone(session)
     late = item.nodeid >= LATE_JOBS_AT  # that notebook, a later one, or a test after the course's notebooks
     if late and not getattr(session.config, "course_late_jobs_started", False):
         session.config.course_late_jobs_started = True
         _start_late_jobs(session)
+
+
+def _favour_the_course(session) -> None:
+    # The course's kernels, terraform runs, emulator and lab get a higher CPU weight than the rest (as root: see
+    # tests/support/priority.py): the chain is the longest path, and only it waits on the others for the CPU.
+    from tests.support.priority import Favour
+
+    session.config.course_favour = Favour.start(os.environ["COURSE_WORKSPACE"])
 
 
 def _after_course_fixtures(session) -> set[str]:
@@ -206,6 +216,9 @@ def pytest_sessionfinish(session, exitstatus):
 
     if _controller(session.config):
         return
+    favour = getattr(session.config, "course_favour", None)
+    if favour is not None:
+        favour.stop()
     for name in ("course_standalone", "course_room", "course_lab", "course_exercises"):
         job = getattr(session.config, name, None)
         if job is not None:  # still running if the session ended without waiting (e.g. -x)
