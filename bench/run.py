@@ -12,7 +12,7 @@ Parts, in the order they run (Graphviz is checked first: the course needs it):
               room emulator, an account each                            (~6 min)
   lab         (h) the traffic lab on terraform/: lab up, re-sync, the lab
               ALB's added latency and throughput, the lab's memory      (~3 min)
-  make-test   `make install` + `make test` on a clean clone             (~7 min)
+  make-test   `make test` on a clean clone (its installs timed apart)   (~7 min)
   setup       (f) empty venv with/without pip cache, sizes on disk      (~6 min)
 Not in make bench, only with --only (bench/before.py writes bench/before.json):
   before      each speed/size choice beside the alternative it replaced (~25 min)
