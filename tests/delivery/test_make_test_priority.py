@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from tests.support import priority
+from tests.support import background, priority
 
 needs_root_and_autogroups = pytest.mark.skipif(
     not priority.possible(), reason="favouring a session needs Linux with autogroups, as root (CI: both)"
@@ -36,13 +36,15 @@ def test_sessions_of_the_course_workspace_are_favoured_and_no_other(tmp_path):
     procs = [before]
     try:
         procs += [_sleeper(course), _sleeper(other)]
+        pids = {proc.pid for proc in procs}
         deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and not {procs[0].pid, procs[1].pid} <= favour.favoured:
+        while time.monotonic() < deadline and not pids <= favour._judged:  # every one judged, the other one too
             time.sleep(0.1)
+        assert pids <= favour._judged, "each new session is judged within a few passes"
         assert _autogroup_nice(procs[0].pid) == priority.NICE
         assert _autogroup_nice(procs[1].pid) == priority.NICE
         assert _autogroup_nice(procs[2].pid) == 0, "another workspace's session keeps its weight"
-        assert _autogroup_nice(os.getpid()) == 0, "pytest's own session (the other workers') is never changed"
+        assert procs[2].pid not in favour.favoured
     finally:
         favour.stop()
         for proc in procs:
@@ -64,6 +66,30 @@ def test_a_process_that_leads_no_session_is_left_alone(tmp_path):
     finally:
         proc.kill()
         proc.wait()
+
+
+@needs_root_and_autogroups
+def test_the_session_the_thread_runs_in_is_never_changed(tmp_path):
+    """pytest's own session is shared with the other workers: favouring it would favour them all. Here a process
+    that leads a session of the workspace runs the passes itself; its own session must stay as it is."""
+    code = (
+        "import os; from tests.support import priority\n"
+        "favour = priority.Favour(os.environ['COURSE_WORKSPACE'])\n"
+        "for _ in range(3): favour.look()\n"
+        "print(os.getpid() in favour.favoured, open(f'/proc/{os.getpid()}/autogroup').read().split('nice')[1].strip())"
+    )
+    env = dict(os.environ, COURSE_WORKSPACE=str(tmp_path / "course"))
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env=env,
+        cwd=background.REPO,
+        start_new_session=True,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False", "0"]
 
 
 def test_without_the_right_to_favour_it_starts_nothing(monkeypatch, tmp_path):

@@ -3,17 +3,22 @@
 The notebook chain is ``make test``'s longest path (tests/plugin/session.py); everything else fits beside it.
 On a 2-core machine the other workers and the background jobs compete with it for the CPU, and Linux shares
 the CPU between *sessions* first (autogroups: ``/proc/sys/kernel/sched_autogroup_enabled``, man 7 sched).
-Every kernel, terraform run, emulator and lab process the course starts leads a session of its own, so a
-process's ``nice`` cannot favour them; the nice value of their autogroup can (``/proc/PID/autogroup``).
+Every kernel, terraform run and emulator the course starts, and the traffic lab's supervisor and load balancer
+nodes, lead a session of their own, so a process's ``nice`` cannot favour them; the nice value of their
+autogroup can (``/proc/PID/autogroup``). (The lab's tasks, nginx and Node.js, get the task definition's
+environment, not the workspace's: they keep the default weight, and serve only the health checks and requests.)
 
 ``Favour(workspace)`` runs a thread that gives each session led by a process of that workspace (its
-``COURSE_WORKSPACE``) the nice value ``NICE``, within ``EVERY`` seconds of its start. Only root may lower
-a nice value: elsewhere (and without /proc, or without autogroups) it does nothing. The session this
-process belongs to (pytest's, shared with the other workers) is never changed.
+``COURSE_WORKSPACE``) the nice value ``NICE``, one or two passes (``EVERY``) after the session began. Lowering
+a nice value needs CAP_SYS_NICE (root): elsewhere, and without /proc or autogroups, it does nothing; where
+the kernel refuses the first write, the thread stops. The session this process belongs to (pytest's, shared with
+the other workers) is never changed. Nothing outlives the sessions: an autogroup goes with its last process.
+(Where the tests run in a CPU cgroup of their own, the scheduler ignores autogroups, and this changes nothing.)
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import threading
 from pathlib import Path
@@ -23,13 +28,19 @@ EVERY = 0.25  # seconds between two looks at /proc (a terraform run lasts a seco
 PROC = Path("/proc")
 
 
+CAP_SYS_NICE = 23  # linux/capability.h
+
+
 def possible() -> bool:
-    """Root, on Linux with autogroups on."""
+    """Linux with autogroups on, and this process may lower a nice value (CAP_SYS_NICE: root, outside a
+    container that drops it)."""
     try:
         enabled = (PROC / "sys/kernel/sched_autogroup_enabled").read_text().strip() == "1"
+        status = (PROC / "self/status").read_text()
     except OSError:
         return False
-    return enabled and os.geteuid() == 0
+    effective = next((line.split()[1] for line in status.splitlines() if line.startswith("CapEff:")), "0")
+    return enabled and bool(int(effective, 16) >> CAP_SYS_NICE & 1)
 
 
 def session_leader(pid: int) -> bool:
@@ -42,29 +53,39 @@ def session_leader(pid: int) -> bool:
 
 
 def workspace_of(pid: int) -> str | None:
+    """The process's ``COURSE_WORKSPACE``, as a real path (the lab's supervisor gets the resolved one)."""
     try:
         environ = (PROC / str(pid) / "environ").read_bytes().split(b"\0")
     except OSError:
         return None
     for entry in environ:
         if entry.startswith(b"COURSE_WORKSPACE="):
-            return entry.split(b"=", 1)[1].decode(errors="replace")
+            return os.path.realpath(entry.split(b"=", 1)[1].decode(errors="replace"))
     return None
 
 
-def favour(pid: int, nice: int = NICE) -> bool:
+FAVOURED, AGAIN, REFUSED, GONE = "favoured", "again", "refused", "gone"
+
+
+def favour(pid: int, nice: int = NICE) -> str:
+    """Give ``pid``'s autogroup ``nice``: FAVOURED; AGAIN (the kernel takes one write per 100 ms from a process
+    without CAP_SYS_ADMIN: try on the next pass); REFUSED (not allowed here); GONE."""
     try:
         (PROC / str(pid) / "autogroup").write_text(str(nice))
-    except OSError:  # gone already, or not allowed
-        return False
-    return True
+    except OSError as error:
+        if error.errno == errno.EAGAIN:
+            return AGAIN
+        if error.errno in (errno.EPERM, errno.EACCES):
+            return REFUSED
+        return GONE
+    return FAVOURED
 
 
 class Favour:
     """A thread that favours the sessions of ``workspace`` until ``stop()``."""
 
     def __init__(self, workspace: str):
-        self.workspace = workspace
+        self.workspace = os.path.realpath(workspace)
         self.favoured: set[int] = set()
         self._judged: set[int] = set()
         self._young: set[int] = set()  # first seen in the last pass
@@ -81,16 +102,23 @@ class Favour:
         return favour_
 
     def look(self) -> None:
-        """One pass over /proc: the sessions of the workspace that began before the last pass get the nice value.
+        """One pass over /proc: the sessions of the workspace first seen in the last pass get the nice value.
 
         (A process is judged one pass after it is first seen: between fork and exec /proc shows its parent's
         environment.)"""
         alive = {int(name) for name in os.listdir(PROC) if name.isdigit()}
+        retry = set()
         for pid in self._young & alive:
             if pid != self._own_session and session_leader(pid) and workspace_of(pid) == self.workspace:
-                if favour(pid):
+                answer = favour(pid)
+                if answer == FAVOURED:
                     self.favoured.add(pid)
-        self._judged = (self._judged | self._young) & alive
+                elif answer == AGAIN:
+                    retry.add(pid)
+                elif answer == REFUSED:
+                    self._stopped.set()  # not allowed here after all: nothing to do
+        self._judged = (self._judged | self._young - retry) & alive
+        self.favoured &= alive
         self._young = alive - self._judged
 
     def _run(self) -> None:
