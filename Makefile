@@ -97,9 +97,10 @@ lab: install graphviz labtools
 
 # The two environments install side by side (-j2); COURSE_REQUIRE_SCANNER makes
 # the scan test fail, instead of skip, if checkov is missing. Four pytest
-# workers: the notebook chain alone on one (the longest path; its processes get
-# the CPU first), the traffic lab's tests on one, the other tests on two; many
-# of them wait on the provider or on real timeouts, so four overlap on 2 cores
+# workers: the notebook chain alone on one (the longest path; as root its
+# processes get the CPU first: tests/support/priority.py), the traffic lab's tests
+# as one unit, the other tests on the workers left; many of them wait on the
+# provider or on real timeouts, so four overlap on 2 cores
 # (tests/plugin/session.py). PYTEST_ARGS="-n 0" runs serially.
 test: graphviz chromium labtools
 	@$(MAKE) --no-print-directory -j2 install scanner

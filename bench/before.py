@@ -12,7 +12,7 @@ course and make it fast":
 - One emulator for the whole course vs one started by each notebook.
 - One stack, so one ``terraform init``, for notebooks 02-10 (00 has a small stack of its
   own) vs a stack and an init for each notebook that runs Terraform, as tutorials often do.
-- ``make test`` on two pytest workers (the notebooks on one, the rest beside them)
+- ``make test`` on its own pytest workers (Makefile: the notebooks on one, the rest beside them)
   vs one (``PYTEST_ARGS="-n 0"``), each on a clean clone of HEAD.
 - moto installed with the extras of the services the course calls vs ``moto[server]``
   (every service's dependencies): the size of the virtual environment.
@@ -118,7 +118,7 @@ def run(root: Path) -> Part:
     quick = emulator_and_init(root)
     sizes = moto_server_size(root)
     tests_one_worker = maketest.clean_clone(root / "one-worker", "PYTEST_ARGS=-n 0")
-    tests_two_workers = maketest.clean_clone(root / "two-workers")
+    tests_make_test = maketest.clean_clone(root / "make-test-workers")
 
     work = lambda t: t["apply"] + t["destroy"]  # noqa: E731
     starts, inits = quick["emulator_starts_s"], quick["inits_s"]
@@ -145,8 +145,8 @@ def run(root: Path) -> Part:
             saving(
                 "make test on one pytest worker (clean clone)",
                 tests_one_worker["test_s"],
-                tests_two_workers["test_s"],
-                how=" (two workers)",
+                tests_make_test["test_s"],
+                how=" (make test's own workers)",
             ),
             saving(
                 "venv with moto[server]",
@@ -162,6 +162,6 @@ def run(root: Path) -> Part:
             **quick,
             **sizes,
             "make_test_one_worker": tests_one_worker,
-            "make_test_two_workers": tests_two_workers,
+            "make_test_own_workers": tests_make_test,
         },
     )

@@ -7,8 +7,8 @@ A conftest.py in tests/ would be loaded too late for the notebooks/ items.
 
 ``make test`` runs four pytest-xdist workers (``-n 4``, scheduler below): the
 notebooks, in order, with the tests that need the course applied (one "course"
-scope, handed out first) on one worker, alone: it is the longest path, and its
-processes get the CPU first (tests/support/priority.py); the traffic lab's tests as
+scope, handed out first) on one worker, alone: it is the longest path, and (as
+root) its processes get the CPU first (tests/support/priority.py); the traffic lab's tests as
 one unit; the other tests, module by module, on the workers left. The course's
 provider waits leave the CPU idle, so the rest overlaps it. Each worker has its own
 workspace and emulator (``.course-test/<worker>``), so nothing one does can disturb another.
@@ -164,8 +164,8 @@ def pytest_runtest_setup(item):
 
 
 def _favour_the_course(session) -> None:
-    # The course's kernels, terraform runs, emulator and lab get a higher CPU weight than the rest (as root: see
-    # tests/support/priority.py): the chain is the longest path, and only it waits on the others for the CPU.
+    # The course's kernels, terraform runs, emulator and lab supervisor get a higher CPU weight than the rest (as
+    # root: tests/support/priority.py): the chain is make test's longest path.
     from tests.support.priority import Favour
 
     session.config.course_favour = Favour.start(os.environ["COURSE_WORKSPACE"])
