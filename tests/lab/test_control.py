@@ -219,7 +219,7 @@ def test_the_lab_follows_an_emulator_restart(tmp_path, monkeypatch):
             ws = kernel.tag()
             emulator.stop()
             # Bounds on following, not on speed (re-sync within 1 s is make bench's budget): a test worker beside
-            # two others on two cores may wait seconds for the CPU.
+            # three others on two cores (the course's favoured) may wait seconds for the CPU.
             _wait(lambda: "not answering" in (control.status()["emulator"] or ""), FOLLOWS_WITHIN)
             assert kernel.ns_name(ws, "ec2", first) in kernel.namespaces(ws)  # kept while the emulator is away
             assert emulator.start(quiet=True) == url
