@@ -3,8 +3,8 @@
 The notebook chain is ``make test``'s longest path (tests/plugin/session.py); everything else fits beside it.
 On a 2-core machine the other workers and the background jobs compete with it for the CPU, and Linux shares
 the CPU between *sessions* first (autogroups: ``/proc/sys/kernel/sched_autogroup_enabled``, man 7 sched).
-Every kernel, terraform run and emulator the course starts, and the traffic lab's supervisor and load balancer
-nodes, lead a session of their own, so a process's ``nice`` cannot favour them; the nice value of their
+Every kernel, terraform run and emulator the course starts, and the traffic lab's supervisor (with its ECS
+agents and load balancer nodes), lead a session of their own, so a process's ``nice`` cannot favour them; the nice value of their
 autogroup can (``/proc/PID/autogroup``). (The lab's tasks, nginx and Node.js, get the task definition's
 environment, not the workspace's: they keep the default weight, and serve only the health checks and requests.)
 
@@ -26,9 +26,8 @@ from pathlib import Path
 NICE = -10  # the chain's sessions weigh about 10 times a default session (man 7 sched: each step ~1.25x)
 EVERY = 0.25  # seconds between two looks at /proc (a terraform run lasts a second or more)
 PROC = Path("/proc")
-
-
 CAP_SYS_NICE = 23  # linux/capability.h
+FAVOURED, AGAIN, REFUSED, GONE = "favoured", "again", "refused", "gone"  # favour()'s answers
 
 
 def possible() -> bool:
@@ -62,9 +61,6 @@ def workspace_of(pid: int) -> str | None:
         if entry.startswith(b"COURSE_WORKSPACE="):
             return os.path.realpath(entry.split(b"=", 1)[1].decode(errors="replace"))
     return None
-
-
-FAVOURED, AGAIN, REFUSED, GONE = "favoured", "again", "refused", "gone"
 
 
 def favour(pid: int, nice: int = NICE) -> str:
