@@ -36,7 +36,8 @@ helpers/runtime/moto_lab_ecs.py):
    task's target (instance id, host port) is registered in the service's target group, which the
    agent first hands to the lab's health checks (``health.claim``): the new target is ``initial``
    (``Elb.RegistrationInProgress``) until a check passes, as on AWS, not moto's instant ``healthy``;
-   a deregistered one is listed ``draining`` until its delay is over.
+   a deregistered one is listed ``draining`` until its delay is over, while its task is ``DEACTIVATING``
+   (desired ``STOPPED``) in ``describe_tasks``, then ``STOPPED``.
    After ``healthCheckGracePeriodSeconds`` a task whose target ``describe_target_health`` says
    ``unhealthy`` is replaced: ECS's events say it is unhealthy and, in the same moment, that the
    service "has stopped" it (the scheduler's decision; the task then deactivates); its target is
@@ -325,14 +326,20 @@ class Agent:
         return self.container_instance
 
     def _forget_orphans(self) -> None:
-        """An earlier run of this agent left tasks RUNNING that no process runs now: stop them,
-        as the real agent reconciles its state when it reconnects."""
-        arns = self.ecs.list_tasks(
-            cluster=self.cluster, containerInstance=self.container_instance, desiredStatus="RUNNING"
-        ).get("taskArns", [])
-        for arn in arns:
-            if arn not in self.tasks:
-                self.ecs.stop_task(cluster=self.cluster, task=arn, reason="The lab's ECS agent restarted")
+        """An earlier run of this agent left tasks RUNNING, or DEACTIVATING (stopped by ECS, their targets
+        draining), that no process runs now: stop them, as the real agent reconciles its state when it reconnects."""
+        orphans = []
+        for desired in ("RUNNING", "STOPPED"):
+            orphans += self.ecs.list_tasks(
+                cluster=self.cluster, containerInstance=self.container_instance, desiredStatus=desired
+            ).get("taskArns", [])
+        orphans = [arn for arn in orphans if arn not in self.tasks]
+        for start in range(0, len(orphans), 100):  # describe_tasks takes at most 100
+            for task in self.ecs.describe_tasks(cluster=self.cluster, tasks=orphans[start : start + 100])["tasks"]:
+                if task.get("lastStatus") != "STOPPED":
+                    self.ecs.stop_task(
+                        cluster=self.cluster, task=task["taskArn"], reason="The lab's ECS agent restarted"
+                    )
 
     # -- 3. one scheduler pass -----------------------------------------------
 
@@ -587,7 +594,7 @@ class Agent:
     def _drain(self, task: RunningTask, service: dict, now: float) -> None:
         # ECS says it stopped the task as it decides to (an unhealthy task, a scale-in, a deployment); the drain
         # follows (the task's DEACTIVATING state), then the containers stop without another event.
-        self.event(task.service, stopped_message(task.service, [task.id]))
+        self.event(task.service, stopped_message(task.service, [task.id]), deactivating_tasks=[task.arn])
         task.stop_announced = True
         delay = self._deregister(task)
         if task.targets:

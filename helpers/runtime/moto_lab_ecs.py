@@ -5,7 +5,8 @@
     {"region": "us-east-1", "cluster": "NAME or ARN", "service": "NAME or ARN",
      "message": "(service web) has started 1 tasks: (task 0123...).",     # optional
      "running_count": 2, "pending_count": 0,                              # optional
-     "running_tasks": ["arn:aws:ecs:...:task/..."]}                       # optional
+     "running_tasks": ["arn:aws:ecs:...:task/..."],                       # optional
+     "deactivating_tasks": ["arn:aws:ecs:...:task/..."]}                  # optional
 
 adds the event so that ``describe_services`` lists it first (ECS returns a service's
 events newest first, at most 100:
@@ -14,6 +15,10 @@ and sets the service's (and its primary deployment's) running and pending counts
 moto never changes because it runs no task. ``running_tasks`` (tasks the lab's agent has
 started) keep ``lastStatus`` RUNNING until ``stop_task``: moto otherwise moves every task a
 step towards STOPPED each time ``describe_tasks`` reads it (its ManagedState for "ecs::task").
+``deactivating_tasks`` (tasks ECS has decided to stop, whose targets drain) get ``desiredStatus`` STOPPED
+and ``lastStatus`` DEACTIVATING until ``stop_task``, as ECS shows them while it deregisters their targets
+(https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task-lifecycle-explanation.html, DEACTIVATING):
+``list_tasks(desiredStatus="RUNNING")`` no longer lists them.
 
 Runs inside the emulator process only (it imports moto).
 """
@@ -70,17 +75,28 @@ def apply(body: dict) -> dict:
                 if deployment.get("status") == "PRIMARY":
                     deployment[field] = value
             stored[key] = value
-    pinned = set(body.get("running_tasks") or [])
-    if pinned:
-        from moto.ecs.models import ecs_backends  # moto: the emulator's own process
-
-        backend = ecs_backends[service._account_id][service.region_name]
-        for task_arn, task in backend.tasks.get(service.cluster_name, {}).items():
-            if task_arn in pinned:
-                task._transitions = []  # ManagedState: no next status; stop_task still sets STOPPED
-                task.status = "RUNNING"
-        stored["running_tasks"] = sorted(pinned)
+    for key, last, desired in (
+        ("running_tasks", "RUNNING", "RUNNING"),
+        ("deactivating_tasks", "DEACTIVATING", "STOPPED"),
+    ):
+        pinned = set(body.get(key) or [])
+        if pinned:
+            _pin(service, pinned, last, desired)
+            stored[key] = sorted(pinned)
     return stored
+
+
+def _pin(service, task_arns: set, last: str, desired: str) -> None:
+    """The service's tasks ``task_arns`` keep ``lastStatus`` ``last`` (and ``desiredStatus`` ``desired``) until
+    ``stop_task``, which still sets both to STOPPED."""
+    from moto.ecs.models import ecs_backends  # moto: the emulator's own process
+
+    backend = ecs_backends[service._account_id][service.region_name]
+    for task_arn, task in backend.tasks.get(service.cluster_name, {}).items():
+        if task_arn in task_arns and task.last_status != "STOPPED":
+            task._transitions = []  # ManagedState: no next status
+            task.status = last
+            task.desired_status = desired
 
 
 def wsgi(environ, start_response):

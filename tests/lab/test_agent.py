@@ -193,6 +193,7 @@ def test_unhealthy_target_gets_its_task_replaced_on_a_new_host_port(agent, cours
     assert len(ports) == 2 and old_port not in ports
     assert _health(group)[(course_like["instance"], old_port)][0] == "draining"  # deregistered, listed while it drains
     assert victim.containers[0].running()  # still draining
+    _assert_deactivating(ecs, cluster, victim.arn)
     time.sleep(1.1)  # deregistration_delay = 1
     agent.step()
     assert victim.arn not in agent.tasks and not victim.containers[0].running()
@@ -385,6 +386,20 @@ def test_scale_in_takes_tasks_off_the_fullest_instance():
     assert agent.my_removals(5, {"arn/a": 1}, instances) == 1
 
 
+def _assert_deactivating(ecs, cluster: str, task_arn: str) -> None:
+    """While its target drains, ECS shows the task DEACTIVATING, desired STOPPED: it is no longer among the
+    service's running tasks.
+
+    https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task-lifecycle-explanation.html (DEACTIVATING:
+    "for tasks that are part of a service that's configured to use Elastic Load Balancing target groups, the
+    target group deregistration occurs during this state")"""
+    for _ in range(3):  # moto moves an unpinned task a step on each read: a pinned one stays
+        described = ecs.describe_tasks(cluster=cluster, tasks=[task_arn])["tasks"][0]
+        assert (described["lastStatus"], described["desiredStatus"]) == ("DEACTIVATING", "STOPPED")
+    assert task_arn not in ecs.list_tasks(cluster=cluster, desiredStatus="RUNNING")["taskArns"]
+    assert task_arn in ecs.list_tasks(cluster=cluster, desiredStatus="STOPPED")["taskArns"]
+
+
 def test_scale_in_drains_then_stops_a_task(agent, course_like):
     """desired_count 2 → 1: ECS says it stopped one task; its target is deregistered and drains for
     deregistration_delay, then the task's containers stop (a deployment's events, as on AWS: "has stopped" first).
@@ -401,6 +416,7 @@ def test_scale_in_drains_then_stops_a_task(agent, course_like):
     gone = (course_like["instance"], draining[0].targets[0][1])
     states = _health(group)  # the deregistered target is listed as draining while it drains, as on AWS
     assert len(states) == 2 and states[gone] == ("draining", "Target.DeregistrationInProgress")
+    _assert_deactivating(ecs, cluster, draining[0].arn)
     stopped = lab_agent.stopped_message("web", [draining[0].id])
     # newest first: ECS says "has stopped" as it decides, then the target is deregistered and drains
     assert _events(cluster)[:3] == [
@@ -420,12 +436,17 @@ def test_scale_in_drains_then_stops_a_task(agent, course_like):
 def test_a_restarted_agent_stops_the_tasks_nobody_runs_and_starts_new_ones(
     agent, course_like, instance_ns, lab_ws, tmp_path
 ):
-    """The agent process died with its tasks RUNNING in ECS: the next one re-uses the registration,
-    stops those orphans (as the real agent reconciles on reconnect) and runs the desired count again."""
+    """The agent process died with its tasks RUNNING (one DEACTIVATING) in ECS: the next one re-uses the
+    registration, stops those orphans (as the real agent reconciles on reconnect) and runs the desired count again."""
     ecs, cluster = aws.client("ecs"), course_like["cluster"]
     first_arn = agent.register()
     agent.step()
     orphans = set(agent.tasks)
+    dying = sorted(orphans)[0]  # ECS had decided to stop this one: DEACTIVATING, desired STOPPED
+    lab_agent.post_service_event(
+        agent.endpoint, {"region": agent.region, "cluster": cluster, "service": "web", "deactivating_tasks": [dying]}
+    )
+    _assert_deactivating(ecs, cluster, dying)
     for task in list(agent.tasks.values()):  # the process "dies": its containers go, ECS is not told
         for container in task.containers:
             agent.host.stop(container, timeout=5)
@@ -446,7 +467,9 @@ def test_a_restarted_agent_stops_the_tasks_nobody_runs_and_starts_new_ones(
         running = set(ecs.list_tasks(cluster=cluster, desiredStatus="RUNNING")["taskArns"])
         assert len(running) == 2 and not running & orphans
         stopped = ecs.describe_tasks(cluster=cluster, tasks=sorted(orphans))["tasks"]
-        assert {t["stoppedReason"] for t in stopped} == {"The lab's ECS agent restarted"}
+        assert {(t["lastStatus"], t["stoppedReason"]) for t in stopped} == {
+            ("STOPPED", "The lab's ECS agent restarted")
+        }
     finally:
         second.shutdown()
 
