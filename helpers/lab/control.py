@@ -55,7 +55,7 @@ HEARTBEAT = 1.0  # seconds between two writes of status.json when nothing change
 START_TIMEOUT = 20.0  # seconds up() waits for the first sync
 STOP_TIMEOUT = 10.0  # seconds down() waits for the supervisor to clean up before killing it
 MAX_EMULATOR_DOWN = 15 * 60  # seconds without an emulator after which the supervisor removes the lab and ends
-LAB_DIR = sandbox.LAB_DIR
+LAB_DIR = lab_machine.LAB_DIR
 
 
 @dataclass(frozen=True)
@@ -184,27 +184,6 @@ def _write(name: str, data: dict) -> None:
     os.replace(tmp, path)
 
 
-def _alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        return open(f"/proc/{pid}/stat").read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return True
-
-
-def _supervisor() -> dict:
-    """supervisor.json if its process still runs, else {}."""
-    info = _read("supervisor.json")
-    return info if _alive(info.get("pid")) else {}
-
-
 def require_machine() -> None:
     verdict = lab_machine.check()
     if not verdict.ok:
@@ -225,7 +204,7 @@ def up(endpoint: str | None = None, *, vpcs: list[str] | None = None, quiet: boo
             "python -m helpers target emulator, then python -m helpers lab up",
         )
     _require_answering(endpoint)
-    running = _supervisor()
+    running = lab_machine.supervisor()
     if running:
         if running.get("endpoint") != endpoint or running.get("vpcs") != (vpcs or None):
             raise CourseError(
@@ -291,22 +270,22 @@ def _require_answering(endpoint: str) -> None:
 
 def down() -> list[str]:
     """Stop the supervisor and remove every namespace, link, rule and process the lab made; returns the names."""
-    running = _supervisor()
+    running = lab_machine.supervisor()
     if running:
         pid = running["pid"]
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + STOP_TIMEOUT
-        while _alive(pid) and time.monotonic() < deadline:
+        while lab_machine.process_alive(pid) and time.monotonic() < deadline:
             _reap(pid)
             time.sleep(0.05)
-        if _alive(pid):
+        if lab_machine.process_alive(pid):
             os.kill(pid, signal.SIGKILL)
         _reap(pid)
     removed = list(_read("status.json").get("removed_on_exit", [])) if running else []
     removed += kernel.remove_all(kernel.tag()) if lab_machine.check().ok and _reachable() else []
     if sandbox.needed():
         sandbox.stop()
-    for name in ("supervisor.json", "status.json"):
+    for name in (lab_machine.SUPERVISOR_FILE, "status.json"):
         _file(name).unlink(missing_ok=True)
     return removed
 
@@ -326,7 +305,7 @@ def _reap(pid: int) -> None:
 def status() -> dict:
     """What the lab is doing now (and, when it cannot run here, why and the fix)."""
     verdict = lab_machine.check()
-    running = _supervisor()
+    running = lab_machine.supervisor()
     state = _read("status.json") if running else {}
     return {
         "can_run": verdict.ok,
@@ -489,9 +468,9 @@ class Supervisor:
             self.ctx = NodeContext(self.ws, self.endpoint, self.ctx.region)
             os.environ["AWS_ENDPOINT_URL"] = self.endpoint
             self.fingerprint = None  # re-sync from what the new emulator holds
-            info = _read("supervisor.json")
+            info = _read(lab_machine.SUPERVISOR_FILE)
             if info.get("pid") == os.getpid():
-                _write("supervisor.json", {**info, "endpoint": self.endpoint})
+                _write(lab_machine.SUPERVISOR_FILE, {**info, "endpoint": self.endpoint})
 
     def sync(self, m: model.Model) -> None:
         wanted = self.wanted_programs(m)
@@ -631,7 +610,7 @@ class Supervisor:
             self._stop_programs(list(self.programs))
             self.state["removed_on_exit"] = kernel.remove_all(self.ws)
             _write("status.json", self.state)
-            _file("supervisor.json").unlink(missing_ok=True)
+            _file(lab_machine.SUPERVISOR_FILE).unlink(missing_ok=True)
         return 0
 
     def _namespaces_missing(self, m: model.Model) -> bool:
@@ -648,14 +627,17 @@ def supervise(endpoint: str, vpcs: list[str] | None = None) -> int:
         print(
             CourseError(
                 "A lab already runs in this workspace.",
-                f"Its supervisor (pid {_read('supervisor.json').get('pid')}) holds {LAB_DIR}/supervisor.lock; "
+                f"Its supervisor (pid {_read(lab_machine.SUPERVISOR_FILE).get('pid')}) holds {LAB_DIR}/supervisor.lock; "
                 "two labs would fight over the same namespaces.",
                 "python -m helpers lab status (or lab down, then lab up)",
             ).render(),
             file=sys.stderr,
         )
         return 1
-    _write("supervisor.json", {"pid": os.getpid(), "endpoint": endpoint, "vpcs": vpcs or None, "started": time.time()})
+    _write(
+        lab_machine.SUPERVISOR_FILE,
+        {"pid": os.getpid(), "endpoint": endpoint, "vpcs": vpcs or None, "started": time.time()},
+    )
     # Many threads, one GIL: a thread waiting on a socket gets the GIL back within this, not the default 5 ms,
     # while another parses an emulator answer (the ALB nodes' latency and throughput).
     sys.setswitchinterval(SWITCH_INTERVAL)

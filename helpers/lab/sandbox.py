@@ -43,8 +43,9 @@ from pathlib import Path
 
 from .. import workspace
 from ..errors import CourseError
+from ..runtime import lab_machine
 
-LAB_DIR = "lab"  # <workspace>/lab/: the lab's state, logs and the sandbox's
+LAB_DIR = lab_machine.LAB_DIR  # <workspace>/lab/: the lab's state, logs and the sandbox's
 PRIVATE_DIRS = ("/run/netns", "/etc/netns")  # where ip netns keeps namespaces and their /etc files
 START_TIMEOUT = 10.0  # seconds for the keeper to mount its directories
 SOCKET_TIMEOUT = 10.0  # seconds for one socket from inside
@@ -119,13 +120,6 @@ def _folder() -> Path:
     return folder
 
 
-def _alive(pid: int | None) -> bool:
-    try:
-        return bool(pid) and Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
-
-
 def keeper() -> int | None:
     """The running keeper's pid, or None."""
     try:
@@ -137,7 +131,7 @@ def keeper() -> int | None:
         same = os.readlink(f"/proc/{pid}/ns/user") == info.get("user_ns")
     except OSError:
         same = False
-    return pid if _alive(pid) and same else None
+    return pid if lab_machine.process_alive(pid) and same else None
 
 
 def ensure() -> int:
@@ -232,7 +226,7 @@ def stop() -> None:
     if pid:
         os.kill(pid, signal.SIGKILL)
         deadline = time.monotonic() + 5
-        while _alive(pid) and time.monotonic() < deadline:
+        while lab_machine.process_alive(pid) and time.monotonic() < deadline:
             try:
                 os.waitpid(pid, os.WNOHANG)
             except ChildProcessError:
