@@ -78,6 +78,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from botocore.exceptions import ClientError
+
 from .. import workspace
 from ..errors import CourseError
 from ..runtime import aws
@@ -90,6 +92,9 @@ WATCHED = ("ecs", "elasticloadbalancing", changes.TARGET_HEALTH, "ec2", "autosca
 EVENT_PATH = "/_course/lab/service-event"
 DEFAULT_DEREGISTRATION_DELAY = 300  # ELB's default deregistration_delay.timeout_seconds
 AGENT_VERSION = "1.0.0-lab"
+# A task's stoppedReason (describe_tasks) when the scheduler stops it: https://repost.aws/knowledge-center/ecs-task-stopped
+UNHEALTHY_REASON = "Task failed ELB health checks"
+SCALE_IN_REASON = "Scaling activity initiated by deployment"
 _CLUSTER_LINE = re.compile(r"""(?m)^[^#\n]*\bECS_CLUSTER=["']?([A-Za-z0-9_\-]+)""")
 
 
@@ -214,6 +219,7 @@ class RunningTask:
     targets: list = field(default_factory=list)  # [(target group arn, port)]
     draining_until: float | None = None  # set when its target was deregistered
     stop_announced: bool = False  # "has stopped" already written: when ECS decided to stop it, before its drain
+    stop_reason: str = ""  # why ECS decided to stop it: its stoppedReason once stopped
     grace_until: float = 0.0  # when its service's health-check grace period ends (time.monotonic)
 
     @property
@@ -252,6 +258,7 @@ class Agent:
         self.tasks: dict[str, RunningTask] = {}
         self.problems: dict[str, str] = {}  # what the lab cannot run: key -> message (reported once)
         self.steady: set[str] = set()
+        self.unstopped: dict[str, str] = {}  # task arn -> reason: its containers stopped, ECS not told yet (retried)
         self.stop_event = threading.Event()  # set: the agent stops its tasks and returns (SIGTERM sets it too)
         self.watch = changes.Watch(endpoint, WATCHED)
         self.passed_at: float | None = None  # when the last pass ran (time.monotonic)
@@ -408,6 +415,7 @@ class Agent:
     def step(self) -> None:
         """One pass over the cluster's services."""
         now = time.monotonic()
+        self._tell_stopped()
         instances = self._instances()
         if self.container_instance not in {arn for _, arn in instances}:
             # The emulator restarted (its state is gone), or someone deregistered us: the tasks we ran
@@ -442,6 +450,9 @@ class Agent:
                 self.problems[key] = why
                 self.event(name, f"(service {name}) the lab cannot run {definition['taskDefinitionArn']}: {why}.")
             return
+        for task in [t for t in self.tasks.values() if t.service == name and t.stop_announced]:
+            if task.draining_until is None:  # an earlier pass decided to stop it, and could not deregister it
+                self._drain(task, service, now, task.stop_reason)
         self._check_health(service, now)
         self._reap_exited(service)
         running = self._service_tasks(name)
@@ -459,7 +470,7 @@ class Agent:
         elif missing < 0 and instances:
             mine = [t for t in self.tasks.values() if t.service == name and t.draining_until is None]
             for task in sorted(mine, key=lambda t: -t.started)[: self.my_removals(-missing, counts, instances)]:
-                self._drain(task, service, now)
+                self._drain(task, service, now, SCALE_IN_REASON)
         live_count = len(
             [
                 t
@@ -564,7 +575,7 @@ class Agent:
                     reason = health.get("Description") or health.get("Reason") or "Health checks failed"
                     group_name = group.split(":targetgroup/")[-1].split("/")[0]
                     self.event(name, unhealthy_message(name, task.id, self.instance_id, port, group_name, reason))
-                    self._drain(task, service, now)
+                    self._drain(task, service, now, UNHEALTHY_REASON)
                     break
 
     def _reap_exited(self, service: dict) -> None:
@@ -586,16 +597,22 @@ class Agent:
     def _deregister(self, task: RunningTask) -> float:
         delay = 0.0
         for group, port in task.targets:
-            self.elbv2.deregister_targets(TargetGroupArn=group, Targets=[{"Id": self.instance_id, "Port": port}])
-            self.event(task.service, deregistered_message(task.service, 1, group))
+            try:
+                self.elbv2.deregister_targets(TargetGroupArn=group, Targets=[{"Id": self.instance_id, "Port": port}])
+            except ClientError as error:  # a retry: deregistered by the pass that failed after it
+                if error.response.get("Error", {}).get("Code") != "InvalidTarget":
+                    raise
+            else:
+                self.event(task.service, deregistered_message(task.service, 1, group))
             delay = max(delay, self._deregistration_delay(group))
         return delay
 
-    def _drain(self, task: RunningTask, service: dict, now: float) -> None:
+    def _drain(self, task: RunningTask, service: dict, now: float, reason: str) -> None:
         # ECS says it stopped the task as it decides to (an unhealthy task, a scale-in, a deployment); the drain
         # follows (the task's DEACTIVATING state), then the containers stop without another event.
-        self.event(task.service, stopped_message(task.service, [task.id]), deactivating_tasks=[task.arn])
-        task.stop_announced = True
+        if not task.stop_announced:  # else a retry: the first try failed after saying so
+            self.event(task.service, stopped_message(task.service, [task.id]), deactivating_tasks=[task.arn])
+            task.stop_announced, task.stop_reason = True, reason
         delay = self._deregister(task)
         if task.targets:
             self.event(task.service, draining_message(task.service, 1))
@@ -608,19 +625,28 @@ class Agent:
                     health.publish(self.endpoint, group, {(self.instance_id, port): health.UNUSED})
                 except Exception:  # noqa: BLE001 - the group deleted, the emulator restarting: nothing to unlist
                     pass
-            self._stop(
-                task, "Task failed ELB health checks" if task.targets else "Scaling activity initiated by deployment"
-            )
+            self._stop(task, task.stop_reason)
 
     def _stop(self, task: RunningTask, reason: str) -> None:
         for container in reversed(task.containers):
             self.host.stop(container, timeout=self.stop_timeout)
+        self.tasks.pop(task.arn, None)
         try:
             self.ecs.stop_task(cluster=self.cluster, task=task.arn, reason=reason)
-        finally:
-            self.tasks.pop(task.arn, None)
+        except Exception:
+            self.unstopped[task.arn] = reason  # ECS would show it running, or deactivating, for good: told next pass
+            raise
         if not task.stop_announced:
             self.event(task.service, stopped_message(task.service, [task.id]))
+
+    def _tell_stopped(self) -> None:
+        """ECS learns of the tasks whose containers stopped while it could not be told (``unstopped``)."""
+        for arn, reason in list(self.unstopped.items()):
+            try:
+                self.ecs.stop_task(cluster=self.cluster, task=arn, reason=reason)
+            except ClientError:  # ECS does not know the task (the emulator restarted empty): nothing to tell
+                pass
+            del self.unstopped[arn]
 
     # -- the loop ------------------------------------------------------------
 
@@ -683,13 +709,15 @@ class Agent:
         """Whether a pass (``step``) is due: the emulator served a write the agent acts on (a service, a target's
         health, an instance...), or cannot say, or a few seconds passed (helpers/lab/changes.py); or one of the
         agent's own clocks ran out: a task's grace period ended, a drain is over, a container exited."""
-        if self.passed_at is None or self.watch.due(seen):
+        if self.passed_at is None or self.watch.due(seen) or self.unstopped:
             return True
         for task in self.tasks.values():
             if task.draining_until is not None:
                 if task.draining_until <= now:
                     return True
                 continue  # a draining task's containers may end before it: nothing to do until the drain is over
+            if task.stop_announced:  # stopped by ECS, its targets not yet deregistered: retried
+                return True
             if self.passed_at < task.grace_until <= now:
                 return True
             if any(c.process is not None and c.process.poll() is not None for c in task.containers):

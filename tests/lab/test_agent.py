@@ -21,6 +21,7 @@ import time
 import uuid
 
 import pytest
+from botocore.exceptions import EndpointConnectionError
 
 from helpers.errors import CourseError
 from helpers.lab import agent as lab_agent
@@ -199,7 +200,7 @@ def test_unhealthy_target_gets_its_task_replaced_on_a_new_host_port(agent, cours
     assert victim.arn not in agent.tasks and not victim.containers[0].running()
     assert (course_like["instance"], old_port) not in _targets(group)
     stopped = ecs.describe_tasks(cluster=cluster, tasks=[victim.arn])["tasks"][0]
-    assert stopped["lastStatus"] == "STOPPED"
+    assert (stopped["lastStatus"], stopped["stoppedReason"]) == ("STOPPED", lab_agent.UNHEALTHY_REASON)
     assert len(ecs.list_tasks(cluster=cluster, desiredStatus="RUNNING")["taskArns"]) == 2
     events = _events(cluster)
     group_name = group.split(":targetgroup/")[-1].split("/")[0]
@@ -433,6 +434,51 @@ def test_scale_in_drains_then_stops_a_task(agent, course_like):
     assert _events(cluster)[0] == lab_agent.steady_message("web")
 
 
+def _failing_once(real):
+    calls = []
+
+    def call(**kwargs):
+        calls.append(kwargs)
+        if len(calls) == 1:
+            raise EndpointConnectionError(endpoint_url="http://127.0.0.1:1")  # the emulator, busy for a moment
+        return real(**kwargs)
+
+    return call
+
+
+def test_a_stop_that_fails_halfway_is_finished_by_the_next_pass(agent, course_like, monkeypatch):
+    """ECS has said it stops a task, then deregistering its target fails: the next pass deregisters it and the
+    drain goes on; its containers stop, then telling ECS fails: the next pass tells it. No task is left
+    DEACTIVATING, or RUNNING, with nothing behind it."""
+    ecs, cluster, group = aws.client("ecs"), course_like["cluster"], course_like["group"]
+    agent.register()
+    agent.step()
+    ecs.update_service(cluster=cluster, service="web", desiredCount=1)
+    monkeypatch.setattr(agent.elbv2, "deregister_targets", _failing_once(agent.elbv2.deregister_targets))
+    with pytest.raises(EndpointConnectionError):
+        agent.step()
+    (task,) = [t for t in agent.tasks.values() if t.stop_announced]
+    assert task.draining_until is None and agent.pass_due(None, time.monotonic())
+    _assert_deactivating(ecs, cluster, task.arn)
+    agent.step()
+    assert task.draining_until is not None
+    assert _health(group)[(course_like["instance"], task.targets[0][1])][0] == "draining"
+    monkeypatch.setattr(agent.ecs, "stop_task", _failing_once(agent.ecs.stop_task))
+    time.sleep(1.1)  # deregistration_delay = 1
+    with pytest.raises(EndpointConnectionError):
+        agent.step()
+    assert task.arn not in agent.tasks and not task.containers[0].running()
+    _assert_deactivating(ecs, cluster, task.arn)  # ECS not told yet
+    agent.step()
+    assert not agent.unstopped
+    stopped = ecs.describe_tasks(cluster=cluster, tasks=[task.arn])["tasks"][0]
+    assert (stopped["lastStatus"], stopped["stoppedReason"]) == ("STOPPED", lab_agent.SCALE_IN_REASON)
+    assert len(ecs.list_tasks(cluster=cluster, desiredStatus="RUNNING")["taskArns"]) == 1
+    events = _events(cluster)
+    assert events.count(lab_agent.stopped_message("web", [task.id])) == 1
+    assert events.count(lab_agent.deregistered_message("web", 1, group)) == 1
+
+
 def test_a_restarted_agent_stops_the_tasks_nobody_runs_and_starts_new_ones(
     agent, course_like, instance_ns, lab_ws, tmp_path
 ):
@@ -527,7 +573,7 @@ def test_a_pass_runs_after_a_write_or_when_one_of_the_agents_clocks_runs_out():
     running = SimpleNamespace(process=SimpleNamespace(poll=lambda: None))
     exited = SimpleNamespace(process=SimpleNamespace(poll=lambda: 0))
     task = lab_agent.RunningTask("arn:task/t1", "web", "def", [running], started=70.0, grace_until=130.0)
-    state = SimpleNamespace(passed_at=100.0, watch=watch, tasks={task.arn: task})
+    state = SimpleNamespace(passed_at=100.0, watch=watch, tasks={task.arn: task}, unstopped={})
 
     def due(at):
         now["t"] = at
@@ -543,3 +589,10 @@ def test_a_pass_runs_after_a_write_or_when_one_of_the_agents_clocks_runs_out():
     task.draining_until = 140.0
     assert not due(135.0), "a draining task's containers may end: nothing to do until the drain is over"
     assert due(140.0), "the drain is over"
+    state.passed_at, task.draining_until, task.containers = 140.0, None, [running]
+    assert not due(141.0)
+    task.stop_announced = True
+    assert due(141.0), "ECS stopped it, and deregistering its target failed: retried"
+    task.stop_announced = False
+    state.unstopped = {"arn:task/t0": lab_agent.SCALE_IN_REASON}
+    assert due(141.0), "a stopped task ECS has not been told of: retried"
