@@ -35,6 +35,7 @@ from pathlib import Path
 
 from .. import workspace
 from ..errors import CourseError
+from ..runtime import lab_machine
 from . import filters, sandbox
 from .model import CLIENT_ADDRESS, Host, Model
 
@@ -170,17 +171,10 @@ def stop_processes(name: str, grace: float = 2.0) -> None:
                 pass
         deadline = time.monotonic() + grace
         while pids and time.monotonic() < deadline:
-            pids = [p for p in pids if Path(f"/proc/{p}").exists() and not _zombie(p)]
+            pids = [p for p in pids if lab_machine.process_alive(p)]
             time.sleep(0.05)
         if not pids:
             return
-
-
-def _zombie(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] == "Z"
-    except (OSError, IndexError):
-        return True
 
 
 def sysctl(ns: str, key: str, value: str) -> None:

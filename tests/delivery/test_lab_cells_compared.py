@@ -39,21 +39,38 @@ def _notebook(folder: Path) -> Path:
 
 def _session(notebook: Path, workspace: Path, path: str) -> tuple[set[int], str]:
     """Run nbval on ``notebook`` as make test does; the numbers of the cells that failed, and the output."""
-    env = dict(os.environ, COURSE_TEST_WORKSPACE=str(workspace), PATH=path)
+    env = dict(os.environ, COURSE_TEST_WORKSPACE=str(workspace), COURSE_WORKSPACE=str(workspace), PATH=path)
     env.pop("PYTEST_XDIST_WORKER", None)  # a session of its own: its own workspace and emulator, not this worker's
-    done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-c", "pyproject.toml", "-p", "no:cacheprovider", "-q", "-rf", str(notebook)],
-        cwd=background.REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    try:
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "-c",
+                "pyproject.toml",
+                "-p",
+                "no:cacheprovider",
+                "-q",
+                "-rf",
+                str(notebook),
+            ],
+            cwd=background.REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    except subprocess.TimeoutExpired:  # killed before its session finished: its emulator would outlive it
+        subprocess.run([sys.executable, "-m", "helpers", "emulator", "stop"], cwd=background.REPO, env=env, timeout=30)
+        raise
     failed = {int(n) for n in re.findall(r"^FAILED .*::Cell (\d+)", done.stdout, re.M)}
     return failed, done.stdout + done.stderr
 
 
 def _without_nft() -> str:
+    """The PATH without the folders that hold ``nft``, as on a machine without nftables (Debian: /usr/sbin; the
+    sessions need no program from there: pytest, the kernel and the emulator run as ``sys.executable``)."""
     folders = [f for f in os.environ.get("PATH", "").split(os.pathsep) if f and not (Path(f) / "nft").exists()]
     return os.pathsep.join(folders)
 
