@@ -44,7 +44,7 @@ from urllib.parse import urlsplit
 
 from .. import workspace
 from ..errors import CourseError
-from ..runtime import aws, cloud, emulator, lab_machine
+from ..runtime import aws, cloud, emulator, lab_machine, processes
 from . import agent, alb, changes, client, containers, dns, filters, kernel, model, sandbox
 
 POLL = 0.25  # seconds between two looks at the emulator (re-sync within 1 s of a change)
@@ -275,10 +275,10 @@ def down() -> list[str]:
         pid = running["pid"]
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + STOP_TIMEOUT
-        while lab_machine.process_alive(pid) and time.monotonic() < deadline:
+        while processes.alive(pid) and time.monotonic() < deadline:
             _reap(pid)
             time.sleep(0.05)
-        if lab_machine.process_alive(pid):
+        if processes.alive(pid):
             os.kill(pid, signal.SIGKILL)
         _reap(pid)
     removed = list(_read("status.json").get("removed_on_exit", [])) if running else []

@@ -35,7 +35,7 @@ from pathlib import Path
 
 from .. import workspace
 from ..errors import CourseError
-from ..runtime import lab_machine
+from ..runtime import processes
 from . import filters, sandbox
 from .model import CLIENT_ADDRESS, Host, Model
 
@@ -171,7 +171,7 @@ def stop_processes(name: str, grace: float = 2.0) -> None:
                 pass
         deadline = time.monotonic() + grace
         while pids and time.monotonic() < deadline:
-            pids = [p for p in pids if lab_machine.process_alive(p)]
+            pids = [p for p in pids if processes.alive(p)]
             time.sleep(0.05)
         if not pids:
             return

@@ -43,7 +43,7 @@ from pathlib import Path
 
 from .. import workspace
 from ..errors import CourseError
-from ..runtime import lab_machine
+from ..runtime import lab_machine, processes
 
 LAB_DIR = lab_machine.LAB_DIR  # <workspace>/lab/: the lab's state, logs and the sandbox's
 PRIVATE_DIRS = ("/run/netns", "/etc/netns")  # where ip netns keeps namespaces and their /etc files
@@ -131,7 +131,7 @@ def keeper() -> int | None:
         same = os.readlink(f"/proc/{pid}/ns/user") == info.get("user_ns")
     except OSError:
         same = False
-    return pid if lab_machine.process_alive(pid) and same else None
+    return pid if processes.alive(pid) and same else None
 
 
 def ensure() -> int:
@@ -226,7 +226,7 @@ def stop() -> None:
     if pid:
         os.kill(pid, signal.SIGKILL)
         deadline = time.monotonic() + 5
-        while lab_machine.process_alive(pid) and time.monotonic() < deadline:
+        while processes.alive(pid) and time.monotonic() < deadline:
             try:
                 os.waitpid(pid, os.WNOHANG)
             except ChildProcessError:

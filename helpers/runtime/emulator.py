@@ -30,10 +30,11 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 from .. import workspace
 from ..errors import CourseError
-from . import cloud
+from . import cloud, processes
 
 HOST = "127.0.0.1"
 DEFAULT_PORT = 4850  # not moto's 5000: macOS's AirPlay receiver listens there
@@ -41,6 +42,8 @@ STATE = "emulator.json"
 LOG = "emulator.log"
 HEALTH_PATH = "/_course/health"
 START_TIMEOUT = 30.0
+BUSY_TIMEOUT = 15.0  # how long a running emulator that does not answer at once gets, before it counts as gone
+RESET_TIMEOUT = 60.0  # a reset rebuilds every loaded backend: about a second of CPU, far more on a busy machine
 LOG_LIMIT = 5 * 1024 * 1024
 ROOM_ENV = "COURSE_EMULATOR_URL"
 # A served room gives every learner a credential (key pair) and an account of their own
@@ -206,6 +209,9 @@ def own_status() -> dict:
     port = state.get("port")
     host = state.get("host", HOST)
     answer = health(port, host=host) if port else None
+    if answer is None and port and processes.alive(state.get("pid")):
+        # Its process runs: busy (a slow machine, a reset), not gone. Wait for it rather than start another one.
+        answer = health(port, timeout=BUSY_TIMEOUT, host=host)
     ours = bool(answer) and answer.get("workspace") == str(workspace.root())
     return {
         "running": ours,
@@ -380,14 +386,30 @@ def ensure() -> str:
     return current["url"] if current["running"] else start()
 
 
+def _is_our_server(pid: int | None) -> bool:
+    """``pid`` runs this workspace's emulator server (its command line says so: Linux; elsewhere False)."""
+    if not processes.alive(pid):
+        return False
+    try:
+        argv = Path(f"/proc/{int(pid)}/cmdline").read_bytes().split(b"\0")
+    except (OSError, ValueError):
+        return False
+    return b"helpers.runtime.emulator_server" in argv and str(workspace.root()).encode() in argv
+
+
 def stop() -> bool:
     """Stop this workspace's own emulator (never a room's). Returns True if one was running."""
     with _lock():
         current = own_status()
         if not current["running"]:
+            hung = workspace.read_json(STATE).get("pid")
+            killed = _is_our_server(hung)  # it runs, but did not answer even within BUSY_TIMEOUT: hung
+            if killed:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(hung, signal.SIGKILL)
             with contextlib.suppress(FileNotFoundError):
                 workspace.path(STATE).unlink()
-            return False
+            return killed
         pid = current["pid"]
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
@@ -429,7 +451,15 @@ def reset(everyone: bool = False) -> None:
     req = urllib.request.Request(url + "/moto-api/reset", method="POST", data=b"")
     if own_status()["serving"]:  # the room's door lets only the instructor reset it
         req.headers.update(signed_headers("POST", url + "/moto-api/reset", b""))
-    with urllib.request.urlopen(req, timeout=10):
-        pass
+    try:
+        with urllib.request.urlopen(req, timeout=RESET_TIMEOUT):
+            pass
+    except (OSError, urllib.error.URLError) as error:  # a timeout, or the emulator went away meanwhile
+        raise CourseError(
+            f"The emulator did not confirm the reset within {RESET_TIMEOUT:.0f} s.",
+            f"It did not answer in time ({error}): it is busy (a slow or loaded machine) or it stopped.",
+            "run the reset again: python -m helpers emulator reset. If it still does not answer: "
+            "python -m helpers emulator stop, then python -m helpers emulator start (it starts empty).",
+        ) from None
     for hook in RESET_HOOKS:
         hook()

@@ -14,9 +14,9 @@ import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 
 from .. import workspace
+from . import processes
 
 NFT_INSTALL = "apt-get install nftables"
 IP_INSTALL = "apt-get install iproute2"
@@ -74,26 +74,6 @@ LAB_DIR = "lab"  # <workspace>/lab/: the lab's state, logs and sandbox
 SUPERVISOR_FILE = "supervisor.json"  # in LAB_DIR: the running supervisor's record (helpers/lab/control.py writes it)
 
 
-def process_alive(pid: int | None) -> bool:
-    """``pid`` runs, and is not a zombie (a process that ended and that its parent has not reaped yet)."""
-    try:
-        pid = int(pid or 0)
-    except (TypeError, ValueError):
-        return False
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # another user's process: it runs
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True  # no /proc to ask (not Linux): os.kill found it
-
-
 def supervisor() -> dict:
     """The lab supervisor's record for this workspace (its pid, emulator endpoint, VPCs, start time) while its
     process runs; {} when none runs."""
@@ -101,7 +81,7 @@ def supervisor() -> dict:
         record = json.loads(workspace.path(LAB_DIR, SUPERVISOR_FILE).read_text())
     except (OSError, ValueError):
         return {}
-    return record if isinstance(record, dict) and process_alive(record.get("pid")) else {}
+    return record if isinstance(record, dict) and processes.alive(record.get("pid")) else {}
 
 
 def supervised() -> bool:

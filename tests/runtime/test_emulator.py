@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
+import time
 
 from helpers import workspace
 from helpers.runtime import emulator
@@ -66,3 +67,84 @@ def test_stop_then_start_and_reset_clears_data(other_workspace):
     assert "reset-me" not in names
     assert emulator.stop() is True and emulator.status()["running"] is False
     assert emulator.stop() is False
+
+
+def _paused(pid: int, seconds: float):
+    """The emulator process stopped (SIGSTOP) for ``seconds``, as a loaded machine can stall it; resumed after."""
+    import os
+    import signal
+    import threading
+
+    os.kill(pid, signal.SIGSTOP)
+    timer = threading.Timer(seconds, os.kill, (pid, signal.SIGCONT))
+    timer.start()
+    return timer
+
+
+def test_a_busy_emulator_is_waited_for_not_replaced(other_workspace):
+    """No answer within a second, but its process runs: status() waits for it (BUSY_TIMEOUT) instead of reporting
+    it gone, which would make the next call start a second, empty emulator."""
+    import os
+    import signal
+
+    emulator.start()
+    first = emulator.status()
+    timer = _paused(first["pid"], 2.5)
+    try:
+        again = emulator.status()
+        assert again["running"] and again["pid"] == first["pid"] and again["url"] == first["url"]
+        assert emulator.ensure() == first["url"]
+    finally:
+        timer.cancel()
+        os.kill(first["pid"], signal.SIGCONT)
+
+
+def test_a_reset_that_gets_no_answer_is_one_clear_error(other_workspace, monkeypatch):
+    """The reset is bounded (RESET_TIMEOUT): past it, one message with what to do, not a socket traceback."""
+    import os
+    import signal
+
+    import pytest
+
+    from helpers.errors import CourseError
+
+    emulator.start()
+    pid = emulator.status()["pid"]
+    real_ensure = emulator.ensure
+    monkeypatch.setattr(emulator, "RESET_TIMEOUT", 1.0)
+    monkeypatch.setattr(emulator, "BUSY_TIMEOUT", 0.2)  # reset() asks its status once more before the request
+    timers = []
+    monkeypatch.setattr(emulator, "ensure", lambda: (real_ensure(), timers.append(_paused(pid, 4.0)))[0])
+    try:
+        with pytest.raises(CourseError) as info:
+            emulator.reset()
+    finally:
+        for timer in timers:
+            timer.cancel()
+        os.kill(pid, signal.SIGCONT)
+    assert "did not confirm the reset within 1 s" in info.value.what
+    assert "python -m helpers emulator reset" in info.value.fix
+
+
+def test_stop_ends_a_hung_emulator_too(other_workspace, monkeypatch):
+    """Its process runs but never answers (stopped here with SIGSTOP): stop() kills it rather than leave it behind."""
+    import os
+    import signal
+
+    from helpers.runtime import processes
+
+    emulator.start()
+    pid = emulator.status()["pid"]
+    monkeypatch.setattr(emulator, "BUSY_TIMEOUT", 0.2)
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        assert emulator.stop() is True
+        for _ in range(50):  # the kill is immediate; reaping by init may take a moment
+            if not processes.alive(pid):
+                break
+            time.sleep(0.1)
+        assert not processes.alive(pid)
+    finally:
+        if processes.alive(pid):
+            os.kill(pid, signal.SIGKILL)
+    assert not emulator.status()["running"]

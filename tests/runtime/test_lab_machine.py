@@ -11,7 +11,7 @@ import sys
 import time
 
 from helpers import workspace
-from helpers.runtime import lab_machine
+from helpers.runtime import lab_machine, processes
 
 
 def _write_record(pid: int) -> None:
@@ -36,7 +36,7 @@ def test_a_record_counts_while_its_process_runs_and_not_once_it_ended(monkeypatc
     finally:
         child.kill()
         child.wait()
-    assert not lab_machine.process_alive(child.pid)
+    assert not processes.alive(child.pid)
 
 
 def test_a_broken_record_reads_as_no_supervisor(monkeypatch, tmp_path):
