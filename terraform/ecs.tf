@@ -176,7 +176,7 @@ resource "aws_ecs_task_definition" "web" {
       links      = ["api"]
       entryPoint = ["sh", "-c"]
       command    = ["printf '%s' \"$NGINX_CONF\" > /etc/nginx/conf.d/default.conf && exec nginx -g 'daemon off;'"]
-      # hostPort 0: Docker picks a free host port for each task, so several
+      # hostPort 0: the ECS agent picks a free host port for each task, so several
       # copies of the task fit on one instance.
       portMappings     = [{ containerPort = 80, hostPort = 0, protocol = "tcp" }]
       environment      = [{ name = "NGINX_CONF", value = local.nginx_conf }]

@@ -1,5 +1,5 @@
 # The only way in: from the load balancer's security group, on the host ports
-# Docker hands out in bridge mode. No CIDR, so nothing on the internet matches.
+# the ECS agent hands out in bridge mode. No CIDR, so nothing on the internet matches.
 resource "aws_security_group_rule" "instances_from_alb" {
   description              = "Dynamic host ports, only from the load balancer"
   type                     = "ingress"

@@ -167,7 +167,7 @@ SPEC = (
             ),
             Blank(
                 'portMappings     = [{ containerPort = 80, hostPort = 0, protocol = "tcp" }]',
-                "which host port value lets Docker pick a free one, so several copies fit on one instance?",
+                "which host port value lets the ECS agent pick a free one, so several copies fit on one instance?",
                 answer="hostPort = 0",
             ),
             Blank('container_name   = "nginx"', "the container the ALB talks to"),
@@ -175,7 +175,9 @@ SPEC = (
         ),
         markdown={
             "Docker's **bridge** network mode\n   with **`hostPort: 0`**.": "Docker's **bridge** network mode\n   on a host port **Docker picks**.",
-            "- **nginx** publishes `containerPort: 80` with **`hostPort: 0`**. Docker then picks": "- **nginx** publishes `containerPort: 80` and lets Docker choose the host port: Docker picks",
+            "- **nginx** publishes `containerPort: 80` with **`hostPort: 0`**. The ECS agent then picks": (
+                "- **nginx** publishes `containerPort: 80` and lets the ECS agent choose the host port: the agent picks"
+            ),
             '- **Bridge mode**, `network_mode = "bridge"`, is Docker\'s default network.': "- **Docker's default network mode** is the one this task uses.",
         },
         replace={
@@ -190,7 +192,7 @@ SPEC = (
         blanks=(
             Blank(
                 "from_port                = var.host_port_range.from",
-                "where does Docker put the containers' port 80 on the host? Same variable as the ALB's egress",
+                "where does the ECS agent put the containers' port 80 on the host? Same variable as the ALB's egress",
                 cell="Dynamic host ports, only from the load balancer",
             ),
             Blank(
