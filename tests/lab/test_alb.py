@@ -360,7 +360,7 @@ def test_no_answer_within_the_idle_timeout_is_504(lab, backends, emulator_url):
     lab.start(emulator_url)
     reply = curl(url(lab, port))
     assert reply.status == 504 and b"<h1>504 Gateway Time-out</h1>" in reply.body
-    assert 0.9 < reply.elapsed < 3
+    assert 0.9 < reply.elapsed < 5  # the idle timeout's 1 s (bounds loose: the worker may wait for the CPU)
 
 
 # --------------------------------------------------------------------------- actions and rules
@@ -677,10 +677,10 @@ def test_two_node_programs_of_one_load_balancer_share_one_read_of_each_change(la
             time.sleep(2.5 * alb.REFRESH)
         assert count == len(reads), reads  # then nothing is written: they look each second, and do not read
         aws.client("elbv2").add_tags(ResourceArns=[lab.arn], Tags=[{"Key": "changed", "Value": "now"}])
-        deadline = time.monotonic() + 2 * alb.REFRESH
+        deadline = time.monotonic() + 5 * alb.REFRESH  # they look each second; loose: the worker may wait for the CPU
         while time.monotonic() < deadline and len(reads) == count:
             time.sleep(0.05)
-        assert len(reads) > count, "a write to the emulator sends the nodes reading within a second"
+        assert len(reads) > count, "a write to the emulator sends the nodes reading at their next look"
         time.sleep(2 * alb.REFRESH)
         assert len(reads) - count == 1, reads  # one read for the two nodes
     finally:
@@ -796,7 +796,7 @@ def test_no_connection_within_10_seconds_is_504(lab, emulator_url, dropping_name
         )
         reply = Reply.from_dict(json.loads(out.stdout))
         assert reply.status == 504 and b"<h1>504 Gateway Time-out</h1>" in reply.body
-        assert 9.8 <= reply.elapsed < 12, reply.elapsed
+        assert 9.8 <= reply.elapsed < 15, reply.elapsed  # the 10 s connect timeout, not the client's 30 s
         # In the host's namespace nothing listens there: the node's sockets are in its own.
         assert curl(url(lab, port), timeout=2).status == 0
     finally:

