@@ -233,7 +233,7 @@ SPEC = (
             "reply = lab.curl_until(site, 504, within=90, timeout=30)",
             "unhealthy = lab.wait_for_event(",
             "**And the 503?**",
-            "elbv2.deregister_targets(TargetGroupArn=target_group_arn, Targets=registered)",
+            'ecs.update_service(cluster=cluster, service="web", desiredCount=0)',
             "Now the same request as before. On AWS, and in the lab,",
             "targets = lab.wait_for_health(target_group_arn, within=120",
         ),

@@ -237,11 +237,12 @@ def elbv2_targets_by_id_and_port() -> None:
     deregistering (i-x, 49153) also removes (i-x, 49154).
     DescribeTargetHealth's ``HealthCheckPort`` is the port actually probed
     (the target's port for ``traffic-port``); moto echoes "traffic-port".
+    DeregisterTargets of a target that is not registered succeeds, as AWS documents ("If the specified target
+    does not exist, the action returns successfully":
+    https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_DeregisterTargets.html); moto
+    raised InvalidTarget there, after it had already removed the targets listed before it.
     """
-    from moto.elbv2.exceptions import (  # moto: loaded only in the emulator's own process
-        InvalidTargetError,
-        TargetNotRunning,
-    )
+    from moto.elbv2.exceptions import TargetNotRunning  # moto: loaded only in the emulator's own process
     from moto.elbv2.models import FakeTargetGroup  # moto: the emulator's own process
 
     def _key(self, target):
@@ -260,9 +261,8 @@ def elbv2_targets_by_id_and_port() -> None:
         for target in targets:
             key = _key(self, target)
             t = self.targets.pop(key, None)
-            if not t:
-                raise InvalidTargetError()
-            self.deregistered_targets[key] = t
+            if t:  # not registered (any more): nothing to do
+                self.deregistered_targets[key] = t
 
     def deregister_terminated_instances(self, instance_ids):
         for key in list(self.targets):

@@ -263,6 +263,11 @@ def test_targets_are_kept_apart_by_instance_and_port(emulator_url):
     assert ports() == [(49153, "49153"), (49154, "49154")]  # the port really probed, not "traffic-port"
     elbv2.deregister_targets(TargetGroupArn=group, Targets=[{"Id": instance, "Port": 49153}])
     assert ports() == [(49154, "49154")]
+    # Not registered any more: AWS returns successfully (API_DeregisterTargets.html), and the others listed go.
+    elbv2.deregister_targets(
+        TargetGroupArn=group, Targets=[{"Id": instance, "Port": 49153}, {"Id": instance, "Port": 49154}]
+    )
+    assert ports() == []
     elbv2.delete_target_group(TargetGroupArn=group)
     ec2.terminate_instances(InstanceIds=[instance])
 
