@@ -70,8 +70,9 @@ def test_a_process_that_leads_no_session_is_left_alone(tmp_path, monkeypatch):
     follower, leader = _sleeper(course, own_session=False), _sleeper(course)
     try:
         before = _autogroup(follower.pid)
-        for _ in range(3):
+        for _ in range(4):  # as the thread does: one look every EVERY seconds
             favour.look()
+            time.sleep(priority.EVERY)
         assert not priority.session_leader(follower.pid) and priority.session_leader(leader.pid)
         assert follower.pid not in asked and _autogroup(follower.pid) == before
         assert leader.pid in asked and leader.pid in favour.favoured, "control: the session leader is favoured"

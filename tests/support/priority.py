@@ -25,6 +25,7 @@ from pathlib import Path
 
 NICE = -10  # the chain's sessions weigh about 10 times a default session (man 7 sched: each step ~1.25x)
 EVERY = 0.25  # seconds between two looks at /proc (a terraform run lasts a second or more)
+TRIES = 8  # passes a session leader whose environment reads empty is looked at again (mid-exec), then judged
 PROC = Path("/proc")
 CAP_SYS_NICE = 23  # linux/capability.h
 FAVOURED, AGAIN, REFUSED, GONE = "favoured", "again", "refused", "gone"  # favour()'s answers
@@ -52,12 +53,15 @@ def session_leader(pid: int) -> bool:
 
 
 def workspace_of(pid: int) -> str | None:
-    """The process's ``COURSE_WORKSPACE``, as a real path (the lab's supervisor gets the resolved one)."""
+    """The process's ``COURSE_WORKSPACE``, as a real path (the lab's supervisor gets the resolved one); "" while
+    its environment reads empty (the moment an exec replaces it: /proc shows the new one a little later)."""
     try:
-        environ = (PROC / str(pid) / "environ").read_bytes().split(b"\0")
+        environ = (PROC / str(pid) / "environ").read_bytes()
     except OSError:
         return None
-    for entry in environ:
+    if not environ:
+        return ""
+    for entry in environ.split(b"\0"):
         if entry.startswith(b"COURSE_WORKSPACE="):
             return os.path.realpath(entry.split(b"=", 1)[1].decode(errors="replace"))
     return None
@@ -85,6 +89,7 @@ class Favour:
         self.favoured: set[int] = set()
         self._judged: set[int] = set()
         self._young: set[int] = set()  # first seen in the last pass
+        self._tries: dict[int, int] = {}  # passes a session leader's environment read empty (mid-exec)
         self._own_session = os.getsid(0)
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._run, name="favour-course", daemon=True)
@@ -101,11 +106,17 @@ class Favour:
         """One pass over /proc: the sessions of the workspace first seen in the last pass get the nice value.
 
         (A process is judged one pass after it is first seen: between fork and exec /proc shows its parent's
-        environment.)"""
+        environment, and for a moment during the exec an empty one, which is looked at again, up to TRIES passes.)"""
         alive = {int(name) for name in os.listdir(PROC) if name.isdigit()}
         retry = set()
         for pid in self._young & alive:
-            if pid != self._own_session and session_leader(pid) and workspace_of(pid) == self.workspace:
+            if pid == self._own_session or not session_leader(pid):
+                continue
+            workspace = workspace_of(pid)
+            if workspace == "" and self._tries.get(pid, 0) < TRIES:  # mid-exec: look again next pass
+                self._tries[pid] = self._tries.get(pid, 0) + 1
+                retry.add(pid)
+            elif workspace == self.workspace:
                 answer = favour(pid)
                 if answer == FAVOURED:
                     self.favoured.add(pid)
@@ -114,6 +125,7 @@ class Favour:
                 elif answer == REFUSED:
                     self._stopped.set()  # not allowed here after all: nothing to do
         self._judged = (self._judged | self._young - retry) & alive
+        self._tries = {pid: n for pid, n in self._tries.items() if pid in retry}
         self.favoured &= alive
         self._young = alive - self._judged
 
