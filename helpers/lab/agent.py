@@ -597,13 +597,9 @@ class Agent:
     def _deregister(self, task: RunningTask) -> float:
         delay = 0.0
         for group, port in task.targets:
-            try:
-                self.elbv2.deregister_targets(TargetGroupArn=group, Targets=[{"Id": self.instance_id, "Port": port}])
-            except ClientError as error:  # a retry: deregistered by the pass that failed after it
-                if error.response.get("Error", {}).get("Code") != "InvalidTarget":
-                    raise
-            else:
-                self.event(task.service, deregistered_message(task.service, 1, group))
+            # a retry may find it deregistered already: that succeeds too (API_DeregisterTargets.html)
+            self.elbv2.deregister_targets(TargetGroupArn=group, Targets=[{"Id": self.instance_id, "Port": port}])
+            self.event(task.service, deregistered_message(task.service, 1, group))
             delay = max(delay, self._deregistration_delay(group))
         return delay
 

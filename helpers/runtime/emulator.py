@@ -458,8 +458,8 @@ def reset(everyone: bool = False) -> None:
         raise CourseError(
             f"The emulator did not confirm the reset within {RESET_TIMEOUT:.0f} s.",
             f"It did not answer in time ({error}): it is busy (a slow or loaded machine) or it stopped.",
-            "run the reset again: python -m helpers emulator reset. If it still does not answer: "
-            "python -m helpers emulator stop, then python -m helpers emulator start (it starts empty).",
+            "run the reset again: python -m helpers emulator reset. If the emulator no longer answers at all, "
+            "stop it first (python -m helpers emulator stop): the reset then starts a fresh one.",
         ) from None
     for hook in RESET_HOOKS:
         hook()
