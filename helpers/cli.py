@@ -64,9 +64,7 @@ def _emulator(args) -> int:
             )
         url = room.room_address()
         for name, given in room.issue(args.names, hours=args.hours):
-            print(
-                f"{name}: python -m helpers emulator use {url} --key {given['access_key']} --secret {given['secret_key']}"
-            )
+            print(f"{name}: {room.use_line(url, given)}")
         print(f"Valid for {args.hours:g} hours. Hand each learner their own line; issuing again replaces it.")
     elif args.action == "start":
         print(f"Emulator running at {emulator.start()}")

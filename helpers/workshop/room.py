@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shlex
 import socket
 import time
 import urllib.error
@@ -135,6 +136,16 @@ def _new_credential(name: str, account: str, hours: float) -> dict:
         "account": account,
         "expires": time.time() + hours * 3600,
     }
+
+
+def use_line(url: str, given: dict) -> str:
+    """The command a learner pastes to join the room with ``given``, a credential from ``issue``.
+
+    Each value is joined to its option with ``=`` and quoted for the shell: a secret that begins with ``-``
+    (about one in 64 do) is then still read as the option's value, not as another option.
+    """
+    key, secret = shlex.quote(given["access_key"]), shlex.quote(given["secret_key"])
+    return f"python -m helpers emulator use {shlex.quote(url)} --key={key} --secret={secret}"
 
 
 def issue(names: list[str], hours: float = HOURS) -> list[tuple[str, dict]]:

@@ -229,3 +229,37 @@ def test_after_course_the_facilitator_finds_a_record_in_a_zone_the_class_shares(
     first = room["learners"][0]
     assert room["shared_zone_progress"][first] == ["02", "08"]
     assert room["shared_zone_progress"][room["learners"][1]] == ["02"], "only the learner whose name the record has"
+
+
+# ---------------------------------------------------------------------------
+# The line an instructor hands each learner
+# ---------------------------------------------------------------------------
+
+
+def _parsed(line: str):
+    """``line`` read as the learner's shell and the course's own command line read it."""
+    import shlex
+
+    from helpers import cli
+
+    words = shlex.split(line.split(": ", 1)[1])
+    assert words[:3] == ["python", "-m", "helpers"]
+    return cli.build_parser().parse_args(words[3:])
+
+
+def test_every_printed_credentials_line_works_even_when_the_secret_begins_with_a_dash(monkeypatch, capsys):
+    """About one secret in 64 begins with '-'; ``--secret S`` then read S as an option (issue 24's bug)."""
+    from helpers import cli
+
+    url = "http://127.0.0.1:50901"
+    made = [workshop_room._new_credential(f"l{i}", f"{i:012d}", 1) for i in range(4000)]
+    made += [dict(made[0], secret_key=s) for s in ("-T5k0kvff", "--secret", "-", "a b'c")]
+    assert sum(c["secret_key"].startswith("-") for c in made) >= 3, "the sample has secrets beginning with '-'"
+    monkeypatch.setattr(workshop_room, "room_address", lambda: url)
+    monkeypatch.setattr(workshop_room, "issue", lambda names, hours: list(zip(names, made, strict=True)))
+    assert cli.main(["emulator", "credentials", *[f"l{i}" for i in range(len(made))]]) in (0, None)
+    lines = [line for line in capsys.readouterr().out.splitlines() if ": python -m helpers" in line]
+    assert len(lines) == len(made), "one line per learner"
+    for line, given in zip(lines, made, strict=True):
+        args = _parsed(line)
+        assert (args.action, args.url, args.key, args.secret) == ("use", url, given["access_key"], given["secret_key"])
