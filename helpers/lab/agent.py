@@ -83,13 +83,13 @@ from botocore.exceptions import ClientError
 from .. import workspace
 from ..errors import CourseError
 from ..runtime import aws
+from ..runtime.emulator_routes import LAB_SERVICE_EVENT
 from . import changes, containers, health, images
 
 DEFAULT_CLUSTER = "default"
 POLL = 1.0  # seconds between two looks: a pass runs when something it acts on changed (``Agent.pass_due``)
 # The writes it acts on: services and tasks, target registrations and their health, instances coming and going.
 WATCHED = ("ecs", "elasticloadbalancing", changes.TARGET_HEALTH, "ec2", "autoscaling")
-EVENT_PATH = "/_course/lab/service-event"
 DEFAULT_DEREGISTRATION_DELAY = 300  # ELB's default deregistration_delay.timeout_seconds
 AGENT_VERSION = "1.0.0-lab"
 # A task's stoppedReason (describe_tasks) when the scheduler stops it: https://repost.aws/knowledge-center/ecs-task-stopped
@@ -165,7 +165,7 @@ def cluster_from_user_data(user_data: str) -> str:
 def post_service_event(endpoint: str, body: dict, timeout: float = 5.0) -> dict:
     """POST /_course/lab/service-event: an event and/or counts on one service."""
     request = urllib.request.Request(
-        endpoint.rstrip("/") + EVENT_PATH,
+        endpoint.rstrip("/") + LAB_SERVICE_EVENT,
         data=json.dumps(body).encode(),
         method="POST",
         headers={"Content-Type": "application/json"},
@@ -176,7 +176,7 @@ def post_service_event(endpoint: str, body: dict, timeout: float = 5.0) -> dict:
     except urllib.error.HTTPError as error:
         raise CourseError(
             f"The emulator refused a lab service event: {error.read().decode(errors='replace')}",
-            f"POST {EVENT_PATH} answered {error.code}.",
+            f"POST {LAB_SERVICE_EVENT} answered {error.code}.",
             "restart the emulator (python -m helpers emulator stop; start) so it has the lab's routes.",
         ) from None
 

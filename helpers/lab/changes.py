@@ -23,7 +23,8 @@ import json
 import time
 import urllib.request
 
-from ..runtime.moto_changes import LAB_TARGET_HEALTH, PATH, UNSIGNED  # the emulator's side (stdlib only)
+from ..runtime.emulator_routes import CHANGES
+from ..runtime.moto_changes import LAB_TARGET_HEALTH, UNSIGNED  # the emulator's side (stdlib only)
 
 ALWAYS = (UNSIGNED,)  # a write to moto's own API (its reset) concerns every reader
 TARGET_HEALTH = LAB_TARGET_HEALTH  # the lab's health checks changed a target's state
@@ -42,7 +43,7 @@ class Watch:
     def look(self) -> tuple | None:
         """The boot id and this reader's counts now, or None when the emulator cannot say."""
         try:
-            with urllib.request.urlopen(self.endpoint.rstrip("/") + PATH, timeout=TIMEOUT) as answer:
+            with urllib.request.urlopen(self.endpoint.rstrip("/") + CHANGES, timeout=TIMEOUT) as answer:
                 found = json.loads(answer.read())
             return (found["boot"], *(int(found["changes"].get(s, 0)) for s in self.services))
         except (OSError, ValueError, KeyError, TypeError):

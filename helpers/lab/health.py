@@ -29,6 +29,7 @@ import urllib.request
 from dataclasses import dataclass
 
 from ..errors import CourseError
+from ..runtime.emulator_routes import LAB_TARGET_HEALTH
 from .alb_config import HealthCheck, TargetGroup
 
 DOC = "https://docs.aws.amazon.com/elasticloadbalancing/latest/application/target-group-health-checks.html"
@@ -319,7 +320,7 @@ def publish(endpoint: str, target_group_arn: str, targets: dict) -> None:
         ],
     }
     request = urllib.request.Request(
-        endpoint.rstrip("/") + "/_course/lab/target-health",
+        endpoint.rstrip("/") + LAB_TARGET_HEALTH,
         data=json.dumps(payload).encode(),
         headers={"Content-Type": "application/json"},
         method="POST",
