@@ -149,7 +149,7 @@ def read(arn: str, *, connect_timeout: float = CONNECT_TIMEOUT, client=None) -> 
             f"No load balancer {arn} in the emulator.",
             "The lab's ALB reads its configuration from the emulator, and this load balancer is not there "
             "(destroyed, or the emulator was restarted and has not been re-applied).",
-            "apply the course's stack again (python -m helpers course catch-up), then start the lab again.",
+            "apply the course's stack again (python -m helpers terraform course apply), then start the lab again.",
         ) from None
     attributes = {
         a["Key"]: a["Value"] for a in elbv2.describe_load_balancer_attributes(LoadBalancerArn=arn)["Attributes"]
@@ -346,7 +346,7 @@ def _workspace_pair(pem: str, arn: str, domain: str) -> tuple[Path, Path]:
         f"ACM never returns an imported certificate's key, and no certificate in {workspace.relative(folder)}/ "
         "matches this one (it was imported from elsewhere, or the workspace's certs/ folder was removed).",
         "re-apply the course's stack so that it imports the workspace's own certificate "
-        "(python -m helpers course catch-up), or put the pair in certs/ as NAME.crt and NAME.key.",
+        "(python -m helpers terraform course apply), or put the pair in certs/ as NAME.crt and NAME.key.",
     )
 
 
