@@ -1,7 +1,9 @@
 """python -m helpers lab ACTION: the traffic lab, the course's stack carrying real packets (helpers/lab/).
 
 A new lab command is one function here, registered on ``LAB`` with its help line and arguments
-(helpers/cli/parsing.py shows how); ``python -m helpers lab --help`` then lists it.
+(helpers/cli/parsing.py shows how); ``python -m helpers lab --help`` then lists it. A command that runs
+another program takes that program's words after ``--``: ``arg("command", nargs="+", metavar="COMMAND")``
+(argparse drops the ``--`` and leaves every word after it, options included, to the program).
 """
 
 from __future__ import annotations

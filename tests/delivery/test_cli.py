@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from helpers import cli
+from helpers.cli import parsing
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -132,3 +133,24 @@ def test_a_bad_command_line_is_one_message_what_why_fix(argv, what, why, capsys)
     lines = err.splitlines()
     assert lines[0].startswith("✗ ") and lines[1].startswith("  Why: ") and lines[2].startswith("  Fix: "), err
     assert what in lines[0] and why in err and "Traceback" not in err and "usage:" not in err, err
+
+
+def test_a_new_action_is_one_decorated_function(monkeypatch):
+    """How another lab action joins (e.g. one that runs a program in a namespace): a function and its line."""
+    group = parsing.Commands("demo", "a group of actions", dest="action")
+
+    @group.command(
+        "exec",
+        "run a program",
+        parsing.arg("--from", dest="source", default="internet"),
+        parsing.arg("command", nargs="+", metavar="COMMAND"),
+    )
+    def run_program(args) -> int:
+        return 7 if args.command == ["curl", "-s", "--max-time", "3", "http://x/"] else 1
+
+    monkeypatch.setattr(cli, "COMMANDS", (*cli.COMMANDS, group))
+    args = cli.build_parser().parse_args(
+        ["demo", "exec", "--from", "i-1", "--", "curl", "-s", "--max-time", "3", "http://x/"]
+    )
+    assert (args.action, args.source, args.run) == ("exec", "i-1", run_program)
+    assert cli.main(["demo", "exec", "--", "curl", "-s", "--max-time", "3", "http://x/"]) == 7
