@@ -25,7 +25,9 @@ RED = BAD
 
 
 def draw(folder: Path = HERE) -> Path:
-    with course_diagram("Broken: instance SG allows only port 80 → 504; 503 when no target is registered", folder, "port80_503"):
+    with course_diagram(
+        "Broken: instance SG allows only port 80 → 504; 503 when no target is registered", folder, "port80_503"
+    ):
         users = Users("users")
         alb = ALB("ALB")
         tg = ELB("target group\nno healthy target: fails open")
@@ -40,7 +42,16 @@ def draw(folder: Path = HERE) -> Path:
         service = ElasticContainerServiceService("ECS service\nkeeps replacing tasks")
 
         users >> Edge(label="HTTPS") >> alb
-        users << Edge(label="504 while the targets are unhealthy\n503 when none is registered", color=RED, fontcolor=RED, penwidth="2") << alb
+        (
+            users
+            << Edge(
+                label="504 while the targets are unhealthy\n503 when none is registered",
+                color=RED,
+                fontcolor=RED,
+                penwidth="2",
+            )
+            << alb
+        )
         alb >> Edge(label="forward") >> tg
         blocked = {
             "label": "health check blocked",
