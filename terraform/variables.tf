@@ -153,8 +153,8 @@ variable "images" {
   })
   description = "Container images: nginx in front, the Node.js API behind it. Public ECR mirrors avoid Docker Hub's pull limits."
   default = {
-    nginx = "public.ecr.aws/nginx/nginx:1.27-alpine"
-    api   = "public.ecr.aws/docker/library/node:22-alpine"
+    nginx = "public.ecr.aws/nginx/nginx:1.30-alpine"
+    api   = "public.ecr.aws/docker/library/node:26-alpine"
   }
 }
 
