@@ -102,8 +102,8 @@ SPEC = (
             Blank("security_groups    = [aws_security_group.alb.id]", "the group notebook 03 built for the ALB"),
             Blank('protocol    = "HTTPS"', "where should plain-HTTP visitors be sent?"),
             Blank(
-                'ssl_policy        = "ELBSecurityPolicy-TLS13-1-2-2021-06"',
-                "a predefined ELB policy that accepts TLS 1.3 and 1.2 only (see the bullet list above)",
+                'ssl_policy        = "ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09"',
+                "the predefined ELB policy AWS recommends (see the bullet list above)",
             ),
             Blank(
                 "certificate_arn   = local.certificate_arn",
