@@ -80,7 +80,7 @@ variable "hosted_zone_id" {
 
 variable "certificate_source" {
   type        = string
-  description = "\"acm-dns\": ACM issues a certificate for domain_name, validated with a DNS record in hosted_zone_id (real AWS). \"import\": import certificate_file and private_key_file into ACM (the emulator; the course generates a self-signed pair)."
+  description = "\"acm-dns\": ACM issues a certificate for domain_name, validated with a DNS record in hosted_zone_id (real AWS). \"import\": import certificate_file and private_key_file into ACM (the emulator; the course generates a pair its own CA signs)."
   default     = "acm-dns"
 
   validation {

@@ -82,7 +82,7 @@ def test_instance_targets_resolve_to_the_private_ip_and_rules_keep_priority_orde
 
 def test_imported_certificate_pairs_with_the_workspace_key(stack):
     """The course's imported certificate: ACM gives the certificate back, the key is found in the workspace's certs/."""
-    cert_path, key_path = certificate.self_signed()
+    cert_path, key_path = certificate.issue()
     acm = aws.client("acm")
     arn = acm.import_certificate(Certificate=cert_path.read_bytes(), PrivateKey=key_path.read_bytes())["CertificateArn"]
     stack["certs"].append(arn)
