@@ -230,7 +230,7 @@ SPEC = (
             "The audit only evaluates. With the traffic lab you can **try option 1 for a moment**",
             "option_1 = {port: lab.connect",
             "### The same, with real requests",
-            "reply = lab.curl_until(site, 504, within=90, timeout=30)",
+            "reply = lab.curl_until(site, 504, within=90, timeout=30, insecure=True)",
             "unhealthy = lab.wait_for_event(",
             "**And the 503?**",
             'ecs.update_service(cluster=cluster, service="web", desiredCount=0)',
