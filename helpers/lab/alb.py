@@ -102,7 +102,8 @@ def server_tls(listener: Listener) -> ssl.SSLContext:
             "An HTTPS listener ends TLS with the certificate it names, and this one names none.",
             "give the listener a certificate_arn (the course's aws_acm_certificate).",
         )
-    return tls_policy.server_context(listener.policy or tls_policy.describe(None), listener.certificate)
+    policy = listener.policy or tls_policy.describe(None)
+    return tls_policy.server_context(policy, listener.certificate.cert_path, listener.certificate.key_path)
 
 
 # --------------------------------------------------------------------------- sockets in a namespace

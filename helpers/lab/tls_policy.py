@@ -2,7 +2,7 @@
 
     policy = tls_policy.describe("ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09")
     policy.versions, policy.ciphers
-    ctx = tls_policy.server_context(policy, certificate)
+    ctx = tls_policy.server_context(policy, cert_path, key_path)
 
 A security policy is AWS's table of protocols and ciphers, in order of preference
 (https://docs.aws.amazon.com/elasticloadbalancing/latest/application/describe-ssl-policies.html).
@@ -30,13 +30,10 @@ from __future__ import annotations
 import ssl
 import warnings
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from pathlib import Path
 
 from ..errors import CourseError
 from ..runtime import aws
-
-if TYPE_CHECKING:
-    from .alb_config import Certificate
 
 DOC = "https://docs.aws.amazon.com/elasticloadbalancing/latest/application/describe-ssl-policies.html"
 API_DEFAULT = "ELBSecurityPolicy-2016-08"  # what CreateListener applies to an HTTPS listener given none
@@ -106,8 +103,8 @@ def describe(name: str | None, client=None) -> SecurityPolicy:
     return _described[name]
 
 
-def server_context(policy: SecurityPolicy, certificate: Certificate) -> ssl.SSLContext:
-    """The TLS of an HTTPS listener: ``certificate``, the policy's versions and ciphers."""
+def server_context(policy: SecurityPolicy, cert_path: Path, key_path: Path) -> ssl.SSLContext:
+    """The TLS of an HTTPS listener: its certificate (PEM files), the policy's versions and ciphers."""
     low, high = policy.versions
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.options |= ssl.OP_CIPHER_SERVER_PREFERENCE
@@ -126,5 +123,5 @@ def server_context(policy: SecurityPolicy, certificate: Certificate) -> ssl.SSLC
     with warnings.catch_warnings():  # Python deprecates TLS 1.0/1.1; some ELB policies still allow them
         warnings.simplefilter("ignore", DeprecationWarning)
         ctx.minimum_version, ctx.maximum_version = low, high
-    ctx.load_cert_chain(certificate.cert_path, certificate.key_path)
+    ctx.load_cert_chain(cert_path, key_path)
     return ctx
