@@ -80,7 +80,7 @@ class Backend:
             threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
 
     def _handle(self, conn: socket.socket):
-        if self.mode == "tls":  # an HTTPS target, with the course's self-signed pair
+        if self.mode == "tls":  # an HTTPS target, with the course's pair (its CA signed it)
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             ctx.load_cert_chain(*certificate.issue())
             try:
