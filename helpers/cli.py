@@ -261,7 +261,7 @@ def _lab(args) -> int:
                 "It sends one request through the lab, from the internet or a lab host.",
                 "python -m helpers lab curl https://app.ecs-alb.example/ [--from internet|i-…]",
             )
-        reply = lab_control.curl(args.args[0], args.source, timeout=max(args.timeout, 15.0))
+        reply = lab_control.curl(args.args[0], args.source, timeout=max(args.timeout, 15.0), insecure=args.insecure)
         print(repr(reply))
         return 0 if reply.status else 1
     return 0
@@ -338,6 +338,7 @@ def build_parser() -> argparse.ArgumentParser:
     lb.add_argument(
         "--from", dest="source", default="internet", help="curl: where the request starts (default internet)"
     )
+    lb.add_argument("--insecure", "-k", action="store_true", help="curl: do not verify the certificate (as curl -k)")
     lb.add_argument("--proto", default="tcp", choices=["tcp", "udp"], help="probe: the protocol (default tcp)")
     lb.add_argument("--timeout", type=float, default=1.0, help="probe: seconds before 'blocked' (default 1)")
     nbs = sub.add_parser("notebooks", help="(maintainers) re-execute notebooks and save fresh outputs")

@@ -534,7 +534,7 @@ def _listeners_findings(listeners: list[dict], report: Report) -> bool:
                 Finding(
                     "low",
                     f"listener HTTPS:{listener['port']} uses {policy}, which still accepts TLS 1.0/1.1",
-                    "use ELBSecurityPolicy-TLS13-1-2-2021-06",
+                    "use ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09, the policy AWS recommends",
                 )
             )
     return len(report.findings) == before
