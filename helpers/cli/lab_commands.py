@@ -71,12 +71,19 @@ def probe(args) -> int:
     "curl",
     "one request through the lab: status, headers, certificate, time (exit 1 if none came back)",
     arg("url", metavar="URL", help="e.g. https://app.ecs-alb.example/ (the lab's DNS answers the course's names)"),
-    arg("--from", dest="source", default="internet", help=f"where the request starts: {WHERE} (default internet)"),
+    arg(
+        "--from",
+        dest="source",
+        metavar="FROM",
+        default="internet",
+        help=f"where the request starts: {WHERE} (default internet)",
+    ),
+    arg("--insecure", "-k", action="store_true", help="do not verify the certificate (as curl -k)"),
     arg("--timeout", type=positive, default=15.0, help="seconds to wait for the answer (default 15)"),
     why="lab curl needs one URL: it sends one request through the lab, from the internet or a lab host.",
     fix="python -m helpers lab curl https://app.ecs-alb.example/ [--from internet|i-…]",
 )
 def curl(args) -> int:
-    reply = lab_control.curl(args.url, args.source, timeout=args.timeout)
+    reply = lab_control.curl(args.url, args.source, timeout=args.timeout, insecure=args.insecure)
     print(repr(reply))
     return 0 if reply.status else 1

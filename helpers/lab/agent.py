@@ -74,7 +74,6 @@ import sys
 import threading
 import time
 import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -82,7 +81,7 @@ from botocore.exceptions import ClientError
 
 from .. import workspace
 from ..errors import CourseError
-from ..runtime import aws
+from ..runtime import aws, emulator_api
 from ..runtime.emulator_routes import LAB_SERVICE_EVENT
 from . import changes, containers, health, images
 
@@ -164,15 +163,8 @@ def cluster_from_user_data(user_data: str) -> str:
 
 def post_service_event(endpoint: str, body: dict, timeout: float = 5.0) -> dict:
     """POST /_course/lab/service-event: an event and/or counts on one service."""
-    request = urllib.request.Request(
-        endpoint.rstrip("/") + LAB_SERVICE_EVENT,
-        data=json.dumps(body).encode(),
-        method="POST",
-        headers={"Content-Type": "application/json"},
-    )
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as answer:
-            return json.loads(answer.read() or b"{}")
+        return json.loads(emulator_api.call(endpoint, LAB_SERVICE_EVENT, body, timeout=timeout) or b"{}")
     except urllib.error.HTTPError as error:
         raise CourseError(
             f"The emulator refused a lab service event: {error.read().decode(errors='replace')}",

@@ -20,8 +20,10 @@ What it does, as AWS documents it:
   ``#{protocol}://#{host}:#{port}/#{path}?#{query}``, unset parts keeping the request's
   (https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-listeners.html#redirect-actions);
   fixed-response actions answer their code, type and body.
-- HTTPS listeners end TLS with the listener's certificate, at the security policy's TLS versions
-  (https://docs.aws.amazon.com/elasticloadbalancing/latest/application/describe-ssl-policies.html).
+- HTTPS listeners end TLS with the listener's certificate, at the security policy's TLS versions and
+  ciphers, as DescribeSSLPolicies describes them; without the post-quantum key exchange of ``PQ``
+  policies, which this machine's OpenSSL 3.0 lacks (helpers/lab/tls_policy.py,
+  https://docs.aws.amazon.com/elasticloadbalancing/latest/application/describe-ssl-policies.html).
 - Rules in priority order, path patterns with ``*`` and ``?``, host headers; then the default action
   (https://docs.aws.amazon.com/elasticloadbalancing/latest/application/listener-update-rules.html).
 - forward: healthy targets in turn (round robin); if every registered target is unhealthy, all of
@@ -59,12 +61,11 @@ import ssl
 import sys
 import threading
 import time
-import warnings
 from dataclasses import dataclass
 
 from ..errors import CourseError
 from ..runtime import aws
-from . import alb_config, changes, health, kernel
+from . import alb_config, changes, health, kernel, tls_policy
 from .alb_config import Action, Listener, LoadBalancer, Redirect
 from .health import Malformed
 
@@ -90,66 +91,19 @@ HOP_BY_HOP = {
 # https://docs.aws.amazon.com/elasticloadbalancing/latest/application/application-load-balancers.html#load-balancer-attributes
 VALID_HEADER_NAME = re.compile(r"[-A-Za-z0-9]+")
 
-# --------------------------------------------------------------------------- TLS security policies
-# https://docs.aws.amazon.com/elasticloadbalancing/latest/application/describe-ssl-policies.html
-V = ssl.TLSVersion
-SECURITY_POLICIES: dict[str, tuple[ssl.TLSVersion, ssl.TLSVersion]] = {
-    "ELBSecurityPolicy-2016-08": (V.TLSv1, V.TLSv1_2),
-    "ELBSecurityPolicy-TLS-1-0-2015-04": (V.TLSv1, V.TLSv1_2),
-    "ELBSecurityPolicy-TLS-1-1-2017-01": (V.TLSv1_1, V.TLSv1_2),
-    "ELBSecurityPolicy-TLS-1-2-2017-01": (V.TLSv1_2, V.TLSv1_2),
-    "ELBSecurityPolicy-TLS-1-2-Ext-2018-06": (V.TLSv1_2, V.TLSv1_2),
-    "ELBSecurityPolicy-FS-2018-06": (V.TLSv1, V.TLSv1_2),
-    "ELBSecurityPolicy-FS-1-1-2019-08": (V.TLSv1_1, V.TLSv1_2),
-    "ELBSecurityPolicy-FS-1-2-2019-08": (V.TLSv1_2, V.TLSv1_2),
-    "ELBSecurityPolicy-FS-1-2-Res-2019-08": (V.TLSv1_2, V.TLSv1_2),
-    "ELBSecurityPolicy-FS-1-2-Res-2020-10": (V.TLSv1_2, V.TLSv1_2),
-    "ELBSecurityPolicy-TLS13-1-0-2021-06": (V.TLSv1, V.TLSv1_3),
-    "ELBSecurityPolicy-TLS13-1-1-2021-06": (V.TLSv1_1, V.TLSv1_3),
-    "ELBSecurityPolicy-TLS13-1-2-2021-06": (V.TLSv1_2, V.TLSv1_3),
-    "ELBSecurityPolicy-TLS13-1-2-Res-2021-06": (V.TLSv1_2, V.TLSv1_3),
-    "ELBSecurityPolicy-TLS13-1-2-Ext1-2021-06": (V.TLSv1_2, V.TLSv1_3),
-    "ELBSecurityPolicy-TLS13-1-2-Ext2-2021-06": (V.TLSv1_2, V.TLSv1_3),
-    "ELBSecurityPolicy-TLS13-1-3-2021-06": (V.TLSv1_3, V.TLSv1_3),
-}
-DEFAULT_POLICY = "ELBSecurityPolicy-2016-08"  # what the AWS provider 3.39 and moto set when none is given
-
-
-def tls_versions(policy: str | None) -> tuple[ssl.TLSVersion, ssl.TLSVersion]:
-    """(minimum, maximum) TLS version of an ELB security policy."""
-    name = policy or DEFAULT_POLICY
-    if name in SECURITY_POLICIES:
-        return SECURITY_POLICIES[name]
-    # Newer TLS 1.3 policies keep the naming scheme: ELBSecurityPolicy-TLS13-1-<minimum>-...
-    m = re.fullmatch(r"ELBSecurityPolicy-TLS13-1-([0-3])-[A-Za-z0-9-]+", name)
-    if m:
-        return ({"0": V.TLSv1, "1": V.TLSv1_1, "2": V.TLSv1_2, "3": V.TLSv1_3}[m.group(1)], V.TLSv1_3)
-    raise CourseError(
-        f"The lab's load balancer does not know the security policy {name!r}.",
-        "It maps each ELB security policy to its TLS versions, and this name is not one it has "
-        f"(known: {', '.join(sorted(SECURITY_POLICIES))}).",
-        'set the listener\'s ssl_policy to one of those, e.g. ssl_policy = "ELBSecurityPolicy-TLS13-1-2-2021-06".',
-    )
+# --------------------------------------------------------------------------- TLS
 
 
 def server_tls(listener: Listener) -> ssl.SSLContext:
-    """The TLS context of an HTTPS listener: its certificate, its policy's versions."""
+    """The TLS context of an HTTPS listener: its certificate, its security policy's versions and ciphers."""
     if listener.certificate is None:
         raise CourseError(
             f"The HTTPS listener on port {listener.port} has no certificate.",
             "An HTTPS listener ends TLS with the certificate it names, and this one names none.",
             "give the listener a certificate_arn (the course's aws_acm_certificate).",
         )
-    low, high = tls_versions(listener.ssl_policy)
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    if low < V.TLSv1_2:
-        # OpenSSL 3 refuses TLS 1.0/1.1 at its default security level; the policy allows them.
-        ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
-    with warnings.catch_warnings():  # Python deprecates TLS 1.0/1.1; some ELB policies still allow them
-        warnings.simplefilter("ignore", DeprecationWarning)
-        ctx.minimum_version, ctx.maximum_version = low, high
-    ctx.load_cert_chain(listener.certificate.cert_path, listener.certificate.key_path)
-    return ctx
+    policy = listener.policy or tls_policy.describe(None)
+    return tls_policy.server_context(policy, listener.certificate.cert_path, listener.certificate.key_path)
 
 
 # --------------------------------------------------------------------------- sockets in a namespace
@@ -403,7 +357,7 @@ class Balancer:
                 server.close()
         for port, listener in wanted.items():
             cert = listener.certificate
-            identity = (listener.protocol, listener.ssl_policy, cert.cert_path if cert else None)
+            identity = (listener.protocol, listener.policy, cert.cert_path if cert else None)
             if port in self.servers and self.servers[port][0] == identity:
                 continue
             tls = server_tls(listener) if listener.protocol == "HTTPS" else None

@@ -12,8 +12,8 @@ only when one of its services was written to::
         state = read()  # may raise: then nothing is marked read, and the next look reads again
         watch.saw(seen)
 
-A read is also due when the emulator cannot say (it is restarting, or is a workshop room's, which answers only
-signed requests), when it restarted (a new boot id), and every ``every`` seconds whatever the counts say: moto
+The look is signed like every request (helpers/runtime/emulator_api.py), so a workshop room's emulator answers
+it too. A read is also due when the emulator cannot say (it is restarting), when it restarted (a new boot id), and every ``every`` seconds whatever the counts say: moto
 changes a few things on reads alone.
 """
 
@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import json
 import time
-import urllib.request
 
+from ..errors import CourseError
+from ..runtime import emulator_api
 from ..runtime.emulator_routes import CHANGES
 from ..runtime.moto_changes import LAB_TARGET_HEALTH, UNSIGNED  # the emulator's side (stdlib only)
 
@@ -43,10 +44,9 @@ class Watch:
     def look(self) -> tuple | None:
         """The boot id and this reader's counts now, or None when the emulator cannot say."""
         try:
-            with urllib.request.urlopen(self.endpoint.rstrip("/") + CHANGES, timeout=TIMEOUT) as answer:
-                found = json.loads(answer.read())
+            found = json.loads(emulator_api.call(self.endpoint, CHANGES, timeout=TIMEOUT))
             return (found["boot"], *(int(found["changes"].get(s, 0)) for s in self.services))
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, ValueError, KeyError, TypeError, CourseError):  # CourseError: no room credential yet
             return None
 
     def due(self, seen: tuple | None) -> bool:

@@ -45,6 +45,7 @@ from urllib.parse import urlsplit
 from .. import workspace
 from ..errors import CourseError
 from ..runtime import aws, cloud, emulator, lab_machine, processes
+from ..tf import certificate
 from . import agent, alb, changes, client, containers, dns, filters, kernel, model, sandbox
 
 POLL = 0.25  # seconds between two looks at the emulator (re-sync within 1 s of a change)
@@ -323,11 +324,15 @@ def status() -> dict:
     }
 
 
-def curl(url: str, source: str = "internet", *, timeout: float = 15.0, method: str = "GET", headers=None):
+def curl(
+    url: str, source: str = "internet", *, timeout: float = 15.0, method: str = "GET", headers=None, insecure=False
+):
     """One HTTP(S) request from ``source`` ("internet", an instance id or an ALB node), as curl -i shows it.
 
     The request is made by the lab's client running inside that namespace, so it takes the path a
-    real request would: the lab's DNS, the router, the security groups, the load balancer.
+    real request would: the lab's DNS, the router, the security groups, the load balancer. HTTPS
+    verifies the certificate against the course's CA, which signs the lab's listener certificates
+    (helpers/tf/certificate.py); ``insecure`` skips the check, as curl -k.
     """
     info = status()
     if not info["running"]:
@@ -344,8 +349,9 @@ def curl(url: str, source: str = "internet", *, timeout: float = 15.0, method: s
             "lab status lists the hosts; e.g. lab curl https://app.ecs-alb.example/ --from internet",
         )
     extra = [a for name, value in (headers or {}).items() for a in ("-H", f"{name}: {value}")]
+    trust = ["--insecure"] if insecure else ["--cacert", str(certificate.authority_file())]
     argv = ["ip", "netns", "exec", namespaces[source], sys.executable, "-m", "helpers.lab.client", url, "--json",
-            "--timeout", str(timeout), "-X", method, *extra]  # fmt: skip
+            "--timeout", str(timeout), "-X", method, *trust, *extra]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(workspace.REPO)}
     if sandbox.needed():
         argv = sandbox.command(argv, cwd=workspace.REPO)

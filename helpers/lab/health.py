@@ -21,14 +21,13 @@ HealthyThresholdCount consecutive successes put it back. A deregistered target d
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 import ssl
 import time
-import urllib.request
 from dataclasses import dataclass
 
 from ..errors import CourseError
+from ..runtime import emulator_api
 from ..runtime.emulator_routes import LAB_TARGET_HEALTH
 from .alb_config import HealthCheck, TargetGroup
 
@@ -319,14 +318,7 @@ def publish(endpoint: str, target_group_arn: str, targets: dict) -> None:
             for (i, p), h in sorted(targets.items())
         ],
     }
-    request = urllib.request.Request(
-        endpoint.rstrip("/") + LAB_TARGET_HEALTH,
-        data=json.dumps(payload).encode(),
-        headers={"Content-Type": "application/json"},
-        method="POST",
-    )
-    with urllib.request.urlopen(request, timeout=5) as answer:
-        answer.read()
+    emulator_api.call(endpoint, LAB_TARGET_HEALTH, payload, timeout=5)
 
 
 def claim(endpoint: str, target_group_arn: str) -> None:

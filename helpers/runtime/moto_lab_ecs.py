@@ -106,8 +106,13 @@ def wsgi(environ, start_response):
     try:
         length = int(environ.get("CONTENT_LENGTH") or 0)
         body = json.loads(environ["wsgi.input"].read(length) or b"{}")
-        if environ.get("HTTP_X_MOTO_ACCOUNT_ID"):  # a room emulator's gate names the signer's account
-            body.setdefault("account", environ["HTTP_X_MOTO_ACCOUNT_ID"])
+        signer = environ.get("HTTP_X_MOTO_ACCOUNT_ID")  # a room's door names the signer's account
+        if signer:  # a learner writes only to services of their own account
+            cluster = str(body.get("cluster", ""))
+            if cluster.startswith("arn:") and cluster.split(":")[4] != signer:
+                start_response("403 Forbidden", [("Content-Type", "application/json")])
+                return [json.dumps({"error": f"{cluster} is not in account {signer}"}).encode()]
+            body["account"] = signer
         result = apply(body)
     except (BadRequest, ValueError, KeyError) as error:
         start_response("400 Bad Request", [("Content-Type", "application/json")])

@@ -84,6 +84,13 @@ def wsgi(environ, start_response):
     try:
         length = int(environ.get("CONTENT_LENGTH") or 0)
         payload = json.loads(environ["wsgi.input"].read(length) or b"null")
+        signer = environ.get("HTTP_X_MOTO_ACCOUNT_ID")  # a room's door names the signer's account
+        if signer and isinstance(payload, dict) and _account_of(payload.get("target_group_arn")) != signer:
+            return _answer(
+                start_response,
+                "403 Forbidden",
+                {"error": f"{payload.get('target_group_arn')} is not in account {signer}"},
+            )
         return _answer(start_response, "200 OK", {"written": write(payload)})
     except (BadRequest, ValueError) as exc:
         return _answer(start_response, "400 Bad Request", {"error": str(exc)})
@@ -94,6 +101,11 @@ def wsgi(environ, start_response):
 def _answer(start_response, status: str, body: dict):
     start_response(status, [("Content-Type", "application/json")])
     return [json.dumps(body).encode()]
+
+
+def _account_of(arn) -> str | None:
+    parts = str(arn).split(":")
+    return parts[4] if len(parts) >= 6 else None
 
 
 def _target_group(arn: str):

@@ -258,7 +258,7 @@ def test_unknown_image_names_the_image_field():
     with pytest.raises(CourseError) as caught:
         images.image_for("public.ecr.aws/docker/library/redis:7", "cache")
     assert "`image`" in caught.value.what and "cache" in caught.value.what
-    assert images.image_for("public.ecr.aws/nginx/nginx:1.27-alpine") is images.NGINX
+    assert images.image_for("public.ecr.aws/nginx/nginx:1.30-alpine") is images.NGINX
     assert images.image_for("node:20") is images.NODE
 
 

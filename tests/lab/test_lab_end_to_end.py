@@ -32,7 +32,8 @@ def test_after_course_the_lab_site_answers_200_through_dns_the_alb_and_nginx(lab
     assert lab_run["up_s"] < 10, "lab up on the course's stack"
     assert lab_run["healthy"], "both targets turned healthy within the health checks' own timing"
     assert {port for _, port, _, _ in lab_run["healthy"]} <= set(range(32768, 61000)), "AL2023's ephemeral range"
-    assert lab_run["https"]["status"] == 200
+    assert lab_run["https"]["status"] == 200, lab_run["https"]["error"]
+    assert lab_run["https"]["verified"], "the lab's client verified the certificate for the name (the course's CA)"
     body = json.loads(lab_run["https"]["body"])
     assert body["ok"] is True and body["path"] == "/", "the Node.js API, through nginx"
     # https://docs.aws.amazon.com/elasticloadbalancing/latest/application/x-forwarded-headers.html

@@ -111,7 +111,13 @@ def lab(out: Path) -> int:
         result["healthy"] = _until(healthy, HEALTHY_WITHIN)
         result["rules"] = control.rules(result["healthy"][0][0]) if result["healthy"] else ""
         ok = control.curl(f"https://{DOMAIN}/")
-        result["https"] = {"status": ok.status, "body": ok.text, "subject": ok.certificate_subject}
+        result["https"] = {
+            "status": ok.status,
+            "body": ok.text,
+            "subject": ok.certificate_subject,
+            "verified": ok.verified,
+            "error": ok.error,
+        }
         redirect = control.curl(f"http://{DOMAIN}/path?q=1")
         result["http"] = {"status": redirect.status, "location": redirect.header("Location")}
 

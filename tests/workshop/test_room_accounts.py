@@ -177,3 +177,56 @@ def test_a_learners_shell_gets_their_credential_for_plain_terraform_and_boto3(th
     groups = json.loads(proc.stdout.split("groups ")[1].splitlines()[0].replace("'", '"'))
     assert "ecs-alb-ben-shell" in groups and "ecs-alb-ana-alb" not in groups, "ben's account only"
     assert "Destroy complete! Resources: 1 destroyed." in proc.stdout
+
+
+def _target_group(name: str) -> str:
+    """A target group in the current learner's account, with one registered instance target."""
+    ec2, elbv2 = aws.client("ec2"), aws.client("elbv2")
+    vpc = ec2.create_vpc(CidrBlock="10.6.0.0/16")["Vpc"]["VpcId"]
+    arn = elbv2.create_target_group(Name=name, Protocol="HTTP", Port=80, VpcId=vpc, TargetType="instance")[
+        "TargetGroups"
+    ][0]["TargetGroupArn"]
+    return arn
+
+
+def _states(arn: str) -> list[str]:
+    found = aws.client("elbv2").describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]
+    return [t["TargetHealth"]["State"] for t in found]
+
+
+def test_a_learners_lab_writes_to_their_own_account_only(the_room):
+    """The lab's writes that no AWS API offers (target health, service events) and its look at the change
+    counts are signed with the learner's credential (helpers/runtime/emulator_api.py), so a room serves them;
+    the room acts on them in the signer's account only (issue 24: the lab in a room)."""
+    from helpers.lab import agent, changes, health
+
+    url = the_room["url"]
+    with as_learner(the_room, "ben"):
+        bens = _target_group("ben-web")
+        ecs = aws.client("ecs")
+        ecs.create_cluster(clusterName="ecs-alb-ben-lab")
+        bens_cluster = ecs.describe_clusters(clusters=["ecs-alb-ben-lab"])["clusters"][0]["clusterArn"]
+    with as_learner(the_room, "ana"):
+        anas = _target_group("ana-web")
+        assert changes.Watch(url, ("elasticloadbalancing",)).look() is not None, "the signed look is answered"
+        health.claim(url, anas)  # the lab takes over ana's group's health: a new target starts `initial`
+        aws.client("elbv2").register_targets(TargetGroupArn=anas, Targets=[{"Id": "i-0a", "Port": 32768}])
+        assert _states(anas) == ["initial"], "ana's own lab write took effect in her account"
+        with pytest.raises(urllib.error.HTTPError) as other_group:
+            health.claim(url, bens)
+        assert other_group.value.code == 403 and b"is not in account" in other_group.value.read()
+        with pytest.raises(CourseError) as other_service:
+            agent.post_service_event(url, {"region": "us-east-1", "cluster": bens_cluster, "service": "web"})
+        assert "403" in other_service.value.why
+    with as_learner(the_room, "ben"):
+        aws.client("elbv2").register_targets(TargetGroupArn=bens, Targets=[{"Id": "i-0b", "Port": 32768}])
+        assert _states(bens) == ["healthy"], "ben's group is untouched by ana's lab (moto's own answer)"
+    unsigned = urllib.request.Request(
+        url + "/_course/lab/target-health",
+        data=json.dumps({"target_group_arn": bens, "targets": []}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with pytest.raises(urllib.error.HTTPError) as anonymous:
+        urllib.request.urlopen(unsigned, timeout=5)
+    assert anonymous.value.code == 403 and b"MissingAuthenticationToken" in anonymous.value.read()
