@@ -8,7 +8,7 @@ A name resolves as Route 53 would answer it: an A record to its values; an alias
 balancer to the public addresses of that load balancer's nodes (one per subnet,
 https://docs.aws.amazon.com/Route53/latest/DeveloperGuide/resource-record-sets-choosing-alias-non-alias.html),
 and so does the load balancer's own DNS name. Anything else is NXDOMAIN. The server listens only in
-the lab's internet namespace (its socket is made there, kernel.socket_in; the thread stays in the
+the lab's internet namespace (its socket is made there, Netns.socket; the thread stays in the
 host's namespace, where it reaches the emulator), and the namespace's resolv.conf (``/etc/netns/<ns>/resolv.conf``, which
 ``ip netns exec`` puts in place of /etc/resolv.conf) names it, so any program the lab runs there,
 the lab's client or curl, resolves the course's domain.
@@ -26,13 +26,13 @@ from pathlib import Path
 
 from ..errors import CourseError
 from ..runtime import aws
-from . import kernel, model
+from . import model
+from .netns import Netns
 
 PORT = 53
 TTL = 60  # seconds, what an alias answer to an ALB carries on AWS
 REFRESH = 1.0  # seconds between two readings of the records
 A, AAAA, IN = 1, 28, 1
-RESOLV_DIR = Path("/etc/netns")  # ip netns exec bind-mounts /etc/netns/<ns>/resolv.conf over /etc/resolv.conf
 
 
 def _key(name: str) -> str:
@@ -133,19 +133,19 @@ def query(name: str, server: tuple[str, int], sock: socket.socket | None = None,
 # ---------------------------------------------------------------- the server
 
 
-def write_resolv_conf(ns: str, address: str) -> Path:
-    """Make ``ip netns exec NS ...`` resolve through the lab's DNS (removed by ``remove_resolv_conf``)."""
-    folder = RESOLV_DIR / ns
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "resolv.conf").write_text(f"# the traffic lab's DNS (helpers/lab/dns.py)\nnameserver {address}\n")
-    return folder / "resolv.conf"
+def write_resolv_conf(ns: Netns, address: str) -> Path:
+    """Make the programs ``ns`` starts (Netns.popen, Netns.exec) resolve through the lab's DNS."""
+    path = ns.etc("resolv.conf")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"# the traffic lab's DNS (helpers/lab/dns.py)\nnameserver {address}\n")
+    return path
 
 
-def remove_resolv_conf(ns: str) -> None:
-    folder = RESOLV_DIR / ns
-    (folder / "resolv.conf").unlink(missing_ok=True)
-    if folder.is_dir() and not any(folder.iterdir()):
-        folder.rmdir()
+def remove_resolv_conf(ns: Netns) -> None:
+    path = ns.etc("resolv.conf")
+    path.unlink(missing_ok=True)
+    if path.parent.is_dir() and not any(path.parent.iterdir()):
+        path.parent.rmdir()
 
 
 def serve(sock: socket.socket, read=records, stop=lambda: False, log=print) -> None:
@@ -171,7 +171,8 @@ def serve(sock: socket.socket, read=records, stop=lambda: False, log=print) -> N
 def program(stop: threading.Event, log, *, endpoint: str, region: str, netns: str, bind: str) -> None:
     """The lab's DNS server on ``bind``:53 in ``netns`` until ``stop`` is set (a thread of the supervisor)."""
     made = {name: aws.emulator_client(name, endpoint, region) for name in ("ec2", "elbv2", "route53")}
-    sock = kernel.socket_in(netns, socket.AF_INET, socket.SOCK_DGRAM)
+    inside = Netns(netns)
+    sock = inside.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
         sock.bind((bind, PORT))
     except OSError as exc:
@@ -181,9 +182,9 @@ def program(stop: threading.Event, log, *, endpoint: str, region: str, netns: st
             "It answers on the internet namespace's client address, which the lab gives that namespace.",
             "python -m helpers lab down, then python -m helpers lab up",
         ) from None
-    write_resolv_conf(netns, bind)
+    write_resolv_conf(inside, bind)
     try:
         serve(sock, read=lambda: records(client=made.__getitem__), stop=stop.is_set, log=log)
     finally:
-        remove_resolv_conf(netns)
+        remove_resolv_conf(inside)
         sock.close()
