@@ -54,6 +54,11 @@ def main(vpc: str, instance: str, alb_dns: str) -> dict:
                 time.sleep(0.5)
             seen["alb_statuses"] = replies
             seen["rules_listing"] = "tcp 8080 from 0.0.0.0/0" in control.rules(instance)
+            seen["exec"] = lab_exec(["--from", instance, "--", "ip", "-4", "-o", "addr", "show", "dev", "eth0"])
+            seen["exec"]["instance_address"] = host.private_ip
+            seen["exec_curl"] = lab_exec(
+                ["--", "curl", "-s", "--max-time", "10", f"http://{alb_dns}/rootless_support.py"]
+            )
             inside = [sys.executable, "-m", "tests.support.rootless_support", "containers"]
             inside += [kernel.host_ns(ws, host), host.private_ip, ws]
             ran = subprocess.run(sandbox.command(inside), capture_output=True, text=True, timeout=90)
@@ -69,6 +74,13 @@ def main(vpc: str, instance: str, alb_dns: str) -> dict:
         "keeper_process": bool(seen["keeper"]) and Path(f"/proc/{seen['keeper']}").exists(),
     }
     return seen
+
+
+def lab_exec(args: list[str]) -> dict:
+    """`python -m helpers lab exec ARGS` as this (unprivileged) user types it: its exit status and output."""
+    done = subprocess.run([sys.executable, "-m", "helpers", "lab", "exec", *args], capture_output=True, text=True,
+                          timeout=60, stdin=subprocess.DEVNULL)  # fmt: skip
+    return {"code": done.returncode, "out": done.stdout[-4000:], "err": done.stderr[-2000:]}
 
 
 def escapes(ws: str, m) -> list:
