@@ -14,16 +14,18 @@
     command(argv, cwd)  argv as it must be started for the lab (wrapped in the sandbox's nsenter when rootless)
     names(prefix)       the namespaces pinned now whose names start with ``prefix``
 
-Modelled on mininet's ``Node`` (mininet/node.py: a host is a shell in a network namespace; ``cmd`` runs a
-command in it and ``popen`` starts a process there). Here the namespace is pinned by name in
-``/run/netns`` (as ``ip netns add`` pins it, ip-netns(8)), and a process inside is started with ``ip netns
-exec``, which also bind-mounts the files of ``/etc/netns/<name>/`` over ``/etc``: the lab's DNS writes the
-internet namespace's ``resolv.conf`` there (helpers/lab/dns.py), so any program started by ``popen`` there
-resolves the course's names. ``Netns(None)`` is this process's own namespace (the ALB node's tests).
+Modelled on mininet's ``Node`` (https://github.com/mininet/mininet/blob/master/mininet/node.py: a host is a
+shell in a network namespace; ``cmd`` runs a command in it and ``popen`` starts a process there). Here the
+namespace is pinned by name in ``/run/netns``, as ``ip netns add`` pins it, and a process inside is started
+with ``ip netns exec`` (https://man7.org/linux/man-pages/man8/ip-netns.8.html), which also bind-mounts
+the files of ``/etc/netns/<name>/`` over ``/etc``: the lab's DNS writes the internet namespace's
+``resolv.conf`` there (helpers/lab/dns.py), so any program started by ``popen`` there resolves the
+course's names. ``Netns(None)`` is this process's own namespace (the ALB node's tests).
 
 As root the lab's namespaces are the host's; as an ordinary user they live in the sandbox
 (helpers/lab/sandbox.py): every command goes through ``command()``, which enters it when the lab is
-rootless. No other module of helpers/ writes an ``ip netns`` or ``ip -n`` command line (a test greps).
+rootless. No other module of helpers/ writes an ``ip netns`` or ``ip -n`` command line
+(tests/hygiene/test_netns_commands.py).
 
 Sockets: setns(2) moves only the calling thread, and in the sandbox a thread cannot come back to the
 host's namespace (the real root owns it). So a socket is made by a short thread of its own that enters
