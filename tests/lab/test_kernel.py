@@ -58,7 +58,7 @@ def listen(ns: str, port: int) -> socket.socket:
     return sock
 
 
-def test_sockets_in_are_made_in_the_namespace_by_one_short_thread(ws):
+def test_netns_sockets_are_made_in_the_namespace_by_one_short_thread(ws):
     """Netns.sockets: a batch of sockets of one namespace (the lab ALB's pool for its connections),
     made by a thread that ends there; the caller's threads stay in their own namespace."""
     ns = kernel.internet_ns(ws)
