@@ -14,6 +14,7 @@ from .course import doctor, inventory, session
 from .errors import CourseError
 from .exercises import generator
 from .lab import control as lab_control
+from .lab import exec as lab_exec
 from .lab import model as lab_model
 from .lab import probe as lab_probe
 from .publishing import notebooks, site, slides
@@ -264,6 +265,8 @@ def _lab(args) -> int:
         reply = lab_control.curl(args.args[0], args.source, timeout=max(args.timeout, 15.0), insecure=args.insecure)
         print(repr(reply))
         return 0 if reply.status else 1
+    elif args.action == "exec":
+        return lab_exec.main(args.args, args.source)
     return 0
 
 
@@ -331,14 +334,14 @@ def build_parser() -> argparse.ArgumentParser:
     low, high = course.HOST_PORT_RANGE
     au.add_argument("--host-ports", help=f"the dynamic host port range you use (default {low}-{high})")
     lb = sub.add_parser("lab", help="the traffic lab: the stack carrying real packets (Linux, root)")
-    lb.add_argument("action", choices=["up", "down", "status", "rules", "probe", "curl"])
+    lb.add_argument("action", choices=["up", "down", "status", "rules", "probe", "curl", "exec"])
     lb.add_argument(
-        "args", nargs="*", help="rules: HOST; probe: FROM TO PORT (FROM/TO: internet, i-…, an ALB node); curl: URL"
-    )
-    lb.add_argument(
-        "--from", dest="source", default="internet", help="curl: where the request starts (default internet)"
+        "args",
+        nargs="*",
+        help="rules: HOST; probe: FROM TO PORT (FROM/TO: internet, i-…, an ALB node); curl: URL; exec: -- COMMAND…",
     )
     lb.add_argument("--insecure", "-k", action="store_true", help="curl: do not verify the certificate (as curl -k)")
+    lb.add_argument("--from", dest="source", default="internet", help="curl, exec: where it runs (default internet)")
     lb.add_argument("--proto", default="tcp", choices=["tcp", "udp"], help="probe: the protocol (default tcp)")
     lb.add_argument("--timeout", type=float, default=1.0, help="probe: seconds before 'blocked' (default 1)")
     nbs = sub.add_parser("notebooks", help="(maintainers) re-execute notebooks and save fresh outputs")
@@ -357,7 +360,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, rest = parser.parse_known_args(argv)
+    if rest and args.command == "lab" and args.action == "exec":  # lab exec --from HOST -- COMMAND…: COMMAND
+        args.args += rest[1:] if rest[0] == "--" else rest  # after an option comes back unparsed
+    elif rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     # A terminal command never re-applies stacks behind your back: its own session, recovery off
     # (``python -m helpers env`` is eval'd by a shell, and its output must stay exports).
     with session.using(session.Session(automatic_recovery=False)):

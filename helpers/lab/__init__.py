@@ -8,6 +8,7 @@ the host's real interfaces:
               security groups) into plain data: what the lab should look like;
 - ``filters`` compiles each interface's security groups into nftables rules
               (stateful, drop by default, group references resolved);
+- ``netns``   one network namespace as an object: commands, processes and sockets inside it;
 - ``kernel``  creates and removes namespaces, veth pairs, bridges and routes;
 - ``probe``   real TCP connections between lab hosts: reachable, refused, blocked;
 - ``alb``     the load balancer's data plane (listeners, rules, TLS, health checks);
@@ -24,9 +25,14 @@ on first use so that the lab's own small programs (the client) do not pay for it
 from __future__ import annotations
 
 import importlib
+import importlib.util
 
 
 def __getattr__(name: str):
+    if importlib.util.find_spec(f"{__name__}.{name}") is not None:
+        # One of the lab's own modules, asked for by `from . import name` while it is not imported yet: the
+        # import system imports it next. Loading lesson here would import the whole lab first (a cycle).
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r} (yet)")
     lesson = importlib.import_module(f"{__name__}.lesson")
     if name in lesson.__all__:
         return getattr(lesson, name)
