@@ -1,14 +1,15 @@
 """python -m helpers lab ACTION: the traffic lab, the course's stack carrying real packets (helpers/lab/).
 
 A new lab command is one function here, registered on ``LAB`` with its help line and arguments
-(helpers/cli/parsing.py shows how); ``python -m helpers lab --help`` then lists it. A command that runs
-another program takes that program's words after ``--``: ``arg("command", nargs="+", metavar="COMMAND")``
-(argparse drops the ``--`` and leaves every word after it, options included, to the program).
+(helpers/cli/parsing.py shows how); ``python -m helpers lab --help`` then lists it.
 """
 
 from __future__ import annotations
 
+import argparse
+
 from ..lab import control as lab_control
+from ..lab import exec as lab_exec
 from ..lab import model as lab_model
 from ..lab import probe as lab_probe
 from .parsing import Commands, arg, port, positive
@@ -87,3 +88,17 @@ def curl(args) -> int:
     reply = lab_control.curl(args.url, args.source, timeout=args.timeout, insecure=args.insecure)
     print(repr(reply))
     return 0 if reply.status else 1
+
+
+@LAB.command(
+    "exec",
+    "any program of this machine inside a lab namespace, with the lab's DNS (curl, openssl, dig, ab)",
+    arg("--from", dest="source", metavar="FROM", default="internet", help=f"where it runs: {WHERE} (default internet)"),
+    # Every word from the program's name on is the program's, its options included; a '--' before it is optional.
+    arg("command", nargs=argparse.REMAINDER, metavar="-- COMMAND...", help="the program and its arguments"),
+    why="lab exec runs one program of this machine inside a lab namespace: its words come after --.",
+    fix=lab_exec.EXAMPLE,
+)
+def run_program(args) -> int:
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    return lab_exec.main(command, args.source)

@@ -56,7 +56,6 @@ import random
 import re
 import secrets
 import signal
-import socket
 import ssl
 import sys
 import threading
@@ -65,9 +64,10 @@ from dataclasses import dataclass
 
 from ..errors import CourseError
 from ..runtime import aws
-from . import alb_config, changes, health, kernel, tls_policy
+from . import alb_config, changes, health, tls_policy
 from .alb_config import Action, Listener, LoadBalancer, Redirect
 from .health import Malformed
+from .netns import Netns
 
 REFRESH = 1.0  # seconds between two looks at the configuration (helpers/lab/changes.py: read when written to)
 # What alb_config.read reads: the load balancer, its listeners, rules and target groups with their targets'
@@ -104,73 +104,6 @@ def server_tls(listener: Listener) -> ssl.SSLContext:
         )
     policy = listener.policy or tls_policy.describe(None)
     return tls_policy.server_context(policy, listener.certificate.cert_path, listener.certificate.key_path)
-
-
-# --------------------------------------------------------------------------- sockets in a namespace
-
-
-class Netns:
-    """Sockets made in a named network namespace (None: this process's own), by this process.
-
-    The socket stays in the namespace it was created in; the process stays in its own, where it
-    reaches the emulator (helpers/lab/kernel.py's ``sockets_in`` does the setns(2) in a short thread of its own,
-    which makes a pool of TCP sockets at a time for the connections to targets).
-    """
-
-    def __init__(self, name: str | None = None):
-        self.name = name
-        self.pool: list[socket.socket] = []  # unused TCP sockets of the namespace, for connections
-        if name and not kernel.exists(name):
-            raise CourseError(
-                f"No network namespace {name!r}.",
-                "The load balancer node opens its sockets in the namespace the lab made for it, and there is none "
-                "of that name (ip netns list shows them).",
-                "start the lab first (python -m helpers lab up), or omit --netns.",
-            )
-
-    POOL = 32  # TCP sockets made per visit of the namespace (one short thread each time, not one per connection)
-
-    def socket(self, family: int = socket.AF_INET, kind: int = socket.SOCK_STREAM) -> socket.socket:
-        if not self.name:
-            return socket.socket(family, kind)
-        if (family, kind) != (socket.AF_INET, socket.SOCK_STREAM):
-            return kernel.socket_in(self.name, family, kind)
-        if not self.pool:
-            self.pool = kernel.sockets_in(self.name, family, kind, self.POOL)
-        return self.pool.pop()
-
-    def listen(self, address: str, port: int) -> socket.socket:
-        sock = self.socket(socket.AF_INET6 if ":" in address else socket.AF_INET)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((address, port))
-        except OSError as exc:
-            sock.close()
-            where = f"network namespace {self.name}" if self.name else "this process's network namespace"
-            raise CourseError(
-                f"The load balancer node cannot listen on {address}:{port}: {exc.strerror or exc}.",
-                f"A node listens on its own addresses, and {address} is not one of {where}, or the port is taken.",
-                "pass the node's addresses with --bind (ip -n NAMESPACE addr shows them), and stop whatever holds the port.",
-            ) from None
-        sock.listen(512)
-        sock.setblocking(False)
-        return sock
-
-    async def connect(self, address: str, port: int, *, tls: ssl.SSLContext | None = None):
-        """(reader, writer) to address:port; the caller bounds the time."""
-        sock = self.socket(socket.AF_INET6 if ":" in address else socket.AF_INET)
-        sock.setblocking(False)
-        try:
-            await asyncio.get_running_loop().sock_connect(sock, (address, port))
-            return await asyncio.open_connection(sock=sock, ssl=tls, server_hostname=address if tls else None)
-        except BaseException:
-            sock.close()
-            raise
-
-    def close(self) -> None:
-        """Close the unused sockets (no namespace is held open between visits)."""
-        while self.pool:
-            self.pool.pop().close()
 
 
 # --------------------------------------------------------------------------- requests
@@ -600,7 +533,7 @@ def program(
     """One ALB node until ``stop`` is set: a thread of the lab's supervisor (helpers/lab/control.py).
 
     The thread stays in the supervisor's network namespace (the emulator is on its loopback); the
-    node's listening and target sockets are made in ``netns`` (kernel.socket_in). ``bind``: the
+    node's listening and target sockets are made in ``netns`` (helpers/lab/netns.py's Netns). ``bind``: the
     node's addresses, comma-separated; ``log(text)``: one line to the node's log.
     """
     made = {name: aws.emulator_client(name, endpoint, region) for name in ("elbv2", "ec2", "acm")}

@@ -3,9 +3,9 @@
     reply = curl("https://app.ecs-alb.example/", resolve="app.ecs-alb.example:443:203.0.113.10")
     reply.status, reply.headers, reply.body, reply.certificate_subject, reply.elapsed
 
-Runnable inside a lab namespace, where the notebook cannot go itself:
+Runnable inside a lab namespace, where the notebook cannot go itself (``lab curl`` runs it so):
 
-    ip netns exec lab-<ws>-internet python -m helpers.lab.client URL [--resolve host:port:addr] [--json]
+    python -m helpers lab exec -- python -m helpers.lab.client URL [--resolve host:port:addr] [--json]
 
 ``--json`` prints the reply as one JSON object (the lab's CLI parses it). A connection that fails
 is not an exception: the reply has status 0 and ``error`` says what happened (refused, timed

@@ -274,7 +274,7 @@ def client_tls() -> ssl.SSLContext:
 
 
 async def open_connection(address: str, port: int, *, tls: ssl.SSLContext | None = None):
-    """asyncio.open_connection in this process's network namespace (alb.Netns.connect is the other one)."""
+    """asyncio.open_connection in this process's network namespace (netns.Netns.connect is the other one)."""
     return await asyncio.open_connection(address, port, ssl=tls)
 
 

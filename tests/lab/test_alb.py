@@ -29,6 +29,7 @@ import pytest
 from helpers.errors import CourseError
 from helpers.lab import alb, alb_config, changes, health, tls_policy
 from helpers.lab.client import Reply, curl
+from helpers.lab.netns import Netns
 from helpers.runtime import aws
 from helpers.tf import certificate
 
@@ -870,7 +871,7 @@ def test_no_connection_within_10_seconds_is_504(lab, emulator_url, dropping_name
     group = lab.group()
     lab.elbv2.register_targets(TargetGroupArn=group, Targets=[{"Id": "127.0.0.1", "Port": 9}])
     port = lab.forward(group)
-    lab.netns = alb.Netns(dropping_namespace)
+    lab.netns = Netns(dropping_namespace)
     try:
         lab.start(emulator_url)
         out = subprocess.run(

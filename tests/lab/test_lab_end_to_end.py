@@ -42,6 +42,15 @@ def test_after_course_the_lab_site_answers_200_through_dns_the_alb_and_nginx(lab
 
 
 @pytest.mark.after_course
+def test_after_course_the_readmes_lab_exec_curl_gets_the_site(lab_run):
+    """README.md's `python -m helpers lab exec -- curl -sk https://app.ecs-alb.example/`: the real curl, in the
+    lab's internet, resolving the domain with the lab's DNS, through the ALB's TLS to nginx and Node.js."""
+    readme = lab_run["lab_exec_curl"]
+    assert readme["code"] == 0, readme["stderr"]
+    assert json.loads(readme["body"])["ok"] is True and json.loads(readme["body"])["path"] == "/"
+
+
+@pytest.mark.after_course
 def test_after_course_lab_rules_shows_the_agents_port_mappings_beside_the_groups(lab_run):
     """Docker's bridge mode forwards each hostPort with a DNAT from the instance's address; lab rules shows it."""
     instance = lab_run["healthy"][0][0]
