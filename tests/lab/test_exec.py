@@ -109,7 +109,7 @@ def site(tmp_path_factory):
 
 def _site(url: str):
     elbv2, route53, acm = aws.client("elbv2"), aws.client("route53"), aws.client("acm")
-    cert_path, key_path = certificate.self_signed()
+    cert_path, key_path = certificate.issue()
     imported = acm.import_certificate(Certificate=cert_path.read_bytes(), PrivateKey=key_path.read_bytes())
     cert = imported["CertificateArn"]
     domain = f"exec-{uuid.uuid4().hex[:6]}.example"
