@@ -6,8 +6,8 @@ While a wait runs, a notebook cell shows one live display (helpers/tf/progress.p
     this request: 7 s; the load balancer gives up on a target after its 10 s connection timeout (504)
     [   0s] 503 Service Temporarily Unavailable: no target registered at this moment; asking again
 
-When it ends, the display becomes one line without times ("waited for 504: …"), so the saved output nbval
-compares is stable. Each wait is bounded, and its error says what it saw last.
+When it ends, the display is emptied and one line without times is printed ("waited for 504: …"), so the
+saved output nbval compares is stable. Each wait is bounded, and its error says what it saw last.
 
 The timings come from AWS's answers (the emulator holds what Terraform set): the target group's health check
 interval and thresholds (describe_target_groups), the service's health check grace period (describe_services),

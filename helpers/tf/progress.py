@@ -1,9 +1,9 @@
 """Live progress for long commands, replaced by nothing when they finish.
 
 In a notebook the progress is one display area that is updated in place
-(elapsed time, a status line and the latest lines) and emptied at the end, or
-replaced by one final line without times, so the cell's saved output is only
-stable text: nbval compares saved and fresh outputs, and Terraform prints
+(elapsed time, a status line and the latest lines) and emptied at the end,
+optionally followed by one printed line without times, so the cell's saved
+output is only stable text: nbval compares saved and fresh outputs, and Terraform prints
 parallel work in a different order each run. Outside a notebook each line goes
 to stderr with the elapsed time (the status line is for the live display only).
 """
@@ -72,8 +72,14 @@ class Progress:
         self._handle.update({"text/plain": text}, raw=True)
 
     def close(self, final: str = "") -> None:
-        """Empty the live display, or replace it with ``final`` (stable text: no times)."""
+        """Empty the live display; ``final`` (stable text: no times) is then printed as the cell's own output.
+
+        The display itself always ends empty: nbval compares a display's first state, nbclient and JupyterLab
+        save its last one, and both are then the same empty text.
+        """
         if self._handle is not None:
-            self._handle.update({"text/plain": final}, raw=True)
+            self._handle.update({"text/plain": ""}, raw=True)
+            if final:
+                print(final, flush=True)
         elif final:
             print(final, file=self.stream, flush=True)
