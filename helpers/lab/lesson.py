@@ -19,7 +19,7 @@ A lab cell starts with the one line that says what it shows, then shows the requ
     lab.target_health(arn)                the target group's Targets: Target(instance, port, state, reason), sorted;
                                           .healthy, .unhealthy, .draining, .registered (not draining)
     lab.wait_until_unhealthy(arn)         the Targets once one is unhealthy and none healthy (live, bounded)
-    lab.wait_until_healthy(arn, count)    ... once ``count`` are healthy
+    lab.wait_until_healthy(arn, count)    ... once ``count`` are registered, all healthy (ECS's steady state)
     lab.wait_until_registered(arn, count) ... once ``count`` are registered and not draining
     lab.service_events(cluster, service)  the service's event messages, oldest first
     lab.wait_for_event(cluster, service, phrase, since=...)  the newest event that says ``phrase`` (live, bounded)
@@ -179,11 +179,12 @@ def wait_until_unhealthy(target_group_arn: str, *, within: float | None = None) 
 
 
 def wait_until_healthy(target_group_arn: str, count: int, *, within: float | None = None) -> Targets:
-    """The targets once ``count`` of them are healthy."""
+    """The targets once ``count`` are registered and all of them healthy: the steady state, in which ECS stops
+    replacing tasks (a replacement could still be starting while ``count`` are healthy)."""
     t = waits.health_timings(target_group_arn)
     return waits.until_targets(
         target_group_arn,
-        lambda targets: len(targets.healthy) >= count,
+        lambda targets: len(targets.healthy) == len(targets.registered) == count,
         what=f"{count} healthy target{'s' * (count != 1)}",
         why=f"a check every {t['interval']} s; a new target is healthy after its first passing check, "
         f"an unhealthy one after {t['healthy']} in a row",
