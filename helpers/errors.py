@@ -36,6 +36,19 @@ class CourseError(Exception):
         return self.render()
 
 
+class SkipCell(Exception):  # noqa: N818 - not an error: a notebook cell that has nothing to do here
+    """Stops a notebook cell where it cannot do its work, with one line that says what it would have shown.
+
+    Inside IPython (helpers/course/notebook.py) the line is printed as the cell's output, with no traceback,
+    and the cell counts as run: "Run All" goes on, and nbval and nbclient see no error. Elsewhere it is a
+    plain exception whose message is that line. ``lab.needed(...)`` raises it (helpers/lab/lesson.py).
+    """
+
+    def __init__(self, line: str):
+        self.line = line.strip()
+        super().__init__(self.line)
+
+
 # AWS error codes a learner meets in this course: (why, fix). Used for boto3 errors in
 # notebooks (helpers/course/notebook.py) and for the provider's errors (helpers/tf/diagnosis.py).
 GROUP_FIX = (

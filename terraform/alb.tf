@@ -1,7 +1,10 @@
 resource "aws_lb" "main" {
-  #checkov:skip=CKV_AWS_150:learners must be able to destroy the stack; production turns deletion protection on
-  #checkov:skip=CKV_AWS_91:access logs need an S3 bucket whose policy lets the load balancer write; production enables them
-  #checkov:skip=CKV2_AWS_28:AWS WAF bills every web ACL and rule monthly; production puts one in front of a public ALB
+  # production turns deletion protection on
+  #checkov:skip=CKV_AWS_150:learners must be able to destroy the stack
+  # access logs need an S3 bucket whose policy lets the load balancer write; production enables them
+  #checkov:skip=CKV_AWS_91:no access logs (they need a bucket of their own); production enables them
+  # AWS WAF bills every web ACL and rule monthly; production puts one in front of a public ALB
+  #checkov:skip=CKV2_AWS_28:no AWS WAF (billed monthly); production puts one in front
   name               = local.name
   load_balancer_type = "application"
   internal           = false

@@ -24,20 +24,30 @@ resource "aws_acm_certificate" "issued" {
     create_before_destroy = true
 
     precondition {
-      condition     = var.hosted_zone_id != ""
-      error_message = "DNS validation needs a public hosted zone that the internet already resolves: set hosted_zone_id to your zone's ID (domain_name then defaults to <learner>.<zone>), or use certificate_source = \"import\"."
+      condition = var.hosted_zone_id != ""
+      error_message = join(" ", [
+        "DNS validation needs a public hosted zone that the internet already resolves: set",
+        "hosted_zone_id to your zone's ID (domain_name then defaults to <learner>.<zone>), or use",
+        "certificate_source = \"import\".",
+      ])
     }
 
     precondition {
-      condition     = try(endswith(local.domain_name, ".${trimsuffix(data.aws_route53_zone.given[0].name, ".")}"), true)
-      error_message = "domain_name must be a name inside the zone hosted_zone_id names (e.g. app.example.com in example.com): ACM's validation record goes into that zone."
+      condition = try(endswith(
+        local.domain_name, ".${trimsuffix(data.aws_route53_zone.given[0].name, ".")}"
+      ), true)
+      error_message = join(" ", [
+        "domain_name must be a name inside the zone hosted_zone_id names (e.g. app.example.com in",
+        "example.com): ACM's validation record goes into that zone.",
+      ])
     }
   }
 }
 
 resource "aws_route53_record" "certificate_validation" {
   for_each = {
-    for option in flatten(aws_acm_certificate.issued[*].domain_validation_options) : option.domain_name => option
+    for option in flatten(aws_acm_certificate.issued[*].domain_validation_options) :
+    option.domain_name => option
   }
 
   zone_id         = local.zone_id
@@ -58,5 +68,7 @@ resource "aws_acm_certificate_validation" "issued" {
 }
 
 locals {
-  certificate_arn = one(concat(aws_acm_certificate.imported[*].arn, aws_acm_certificate_validation.issued[*].certificate_arn))
+  certificate_arn = one(concat(
+    aws_acm_certificate.imported[*].arn, aws_acm_certificate_validation.issued[*].certificate_arn
+  ))
 }

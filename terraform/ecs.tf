@@ -124,8 +124,10 @@ resource "aws_autoscaling_group" "ecs" {
 # --- What runs on them ----------------------------------------------------------
 
 resource "aws_cloudwatch_log_group" "web" {
-  #checkov:skip=CKV_AWS_158:CloudWatch Logs encrypts log data at rest already; a customer-managed KMS key costs $1 a month
-  #checkov:skip=CKV_AWS_338:the course deletes its logs at teardown; production keeps them as long as its policy says
+  # a customer-managed KMS key costs $1 a month
+  #checkov:skip=CKV_AWS_158:CloudWatch Logs encrypts log data at rest already
+  # production keeps its logs as long as its policy says
+  #checkov:skip=CKV_AWS_338:the course deletes its logs at teardown
   name              = "/ecs/${local.name}-web"
   retention_in_days = 7
 
@@ -150,7 +152,9 @@ locals {
       const h = req.headers;
       res.setHeader('content-type', 'application/json');
       res.end(JSON.stringify({ ok: true, path: req.url,
-        forwarded: { for: h['x-forwarded-for'], proto: h['x-forwarded-proto'], port: h['x-forwarded-port'] } }));
+        forwarded: {
+          for: h['x-forwarded-for'], proto: h['x-forwarded-proto'],
+          port: h['x-forwarded-port'] } }));
     }).listen(3000);
   EOT
 
@@ -175,7 +179,10 @@ resource "aws_ecs_task_definition" "web" {
       memory     = 64
       links      = ["api"]
       entryPoint = ["sh", "-c"]
-      command    = ["printf '%s' \"$NGINX_CONF\" > /etc/nginx/conf.d/default.conf && exec nginx -g 'daemon off;'"]
+      command = [join(" && ", [
+        "printf '%s' \"$NGINX_CONF\" > /etc/nginx/conf.d/default.conf",
+        "exec nginx -g 'daemon off;'",
+      ])]
       # hostPort 0: the ECS agent picks a free host port for each task, so several
       # copies of the task fit on one instance.
       portMappings     = [{ containerPort = 80, hostPort = 0, protocol = "tcp" }]
@@ -206,7 +213,8 @@ resource "aws_ecs_service" "web" {
   deployment_maximum_percent         = 200
   health_check_grace_period_seconds  = 30
 
-  # Off until the load balancer may reach the tasks (notebook 07); notebook 09 says when to turn it on.
+  # Off until the load balancer may reach the tasks (notebook 07); notebook 09 says when to turn
+  # it on.
   wait_for_steady_state = var.wait_for_steady_state
 
   ordered_placement_strategy {

@@ -9,6 +9,7 @@ locals {
 }
 
 data "aws_availability_zones" "available" {
-  #checkov:skip=CKV_AWS_394:only the first two zones are used; a fixed list of zone names would break regions without an a or b zone
+  # a fixed list of zone names would break regions without an "a" or "b" zone
+  #checkov:skip=CKV_AWS_394:only the first two zones are used, whatever their names
   state = "available"
 }

@@ -1,5 +1,6 @@
 resource "aws_vpc" "main" {
-  #checkov:skip=CKV2_AWS_11:flow logs need a log group and an IAM role and bill per GB; production enables them
+  # flow logs need a log group and an IAM role, and bill per GB; production enables them
+  #checkov:skip=CKV2_AWS_11:flow logs cost money per GB; production enables them
   cidr_block           = var.vpc_cidr
   enable_dns_support   = true
   enable_dns_hostnames = true
@@ -26,7 +27,9 @@ resource "aws_internet_gateway" "main" {
 # they reach the ECS API and image registries without a paid NAT gateway.
 # A public IP does not make an instance reachable: its security group decides (notebook 07).
 resource "aws_subnet" "public" {
-  #checkov:skip=CKV_AWS_130:no paid NAT gateway: instances need public IPs to reach ECS and ECR; their group admits only the ALB
+  # no paid NAT gateway: instances need public IPs to reach ECS and ECR; their group admits only
+  # the ALB
+  #checkov:skip=CKV_AWS_130:no NAT gateway: public IPs, and a group that admits only the ALB
   count = 2
 
   vpc_id                  = aws_vpc.main.id

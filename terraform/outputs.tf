@@ -34,6 +34,9 @@ output "ecs_service_name" {
 }
 
 output "name_servers" {
-  description = "Name servers of the zone the course created (empty when you gave hosted_zone_id): your registrar must delegate to them."
+  description = <<-EOT
+    Name servers of the zone the course created (empty when you gave hosted_zone_id): your
+    registrar must delegate to them.
+  EOT
   value       = flatten(aws_route53_zone.course[*].name_servers)
 }

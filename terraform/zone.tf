@@ -1,8 +1,10 @@
 # The zone that holds domain_name. Created only when no existing zone is given
 # (the emulator, or a fresh domain your registrar will delegate to it).
 resource "aws_route53_zone" "course" {
-  #checkov:skip=CKV2_AWS_39:query logging needs a log group in us-east-1 with a resource policy; this zone is for the emulator or a new domain
-  #checkov:skip=CKV2_AWS_38:DNSSEC signing needs a KMS key and a DS record at the registrar; production enables it
+  # query logging needs a log group in us-east-1 with a resource policy
+  #checkov:skip=CKV2_AWS_39:this zone is for the emulator or a new domain: no query logging
+  # DNSSEC signing needs a KMS key and a DS record at the registrar
+  #checkov:skip=CKV2_AWS_38:no DNSSEC signing here; production enables it
   count = var.hosted_zone_id == "" ? 1 : 0
 
   name          = local.zone_name
@@ -23,7 +25,9 @@ locals {
   # No domain_name given: app.ecs-alb.example in the zone created here (each learner has a zone
   # of their own), or <learner>.<zone> in a given zone, which a whole class may share.
   domain_name = var.domain_name != "" ? var.domain_name : (
-    var.hosted_zone_id != "" ? "${var.learner}.${trimsuffix(one(data.aws_route53_zone.given[*].name), ".")}" : "app.ecs-alb.example"
+    var.hosted_zone_id != ""
+    ? "${var.learner}.${trimsuffix(one(data.aws_route53_zone.given[*].name), ".")}"
+    : "app.ecs-alb.example"
   )
 
   # app.ecs-alb.example -> ecs-alb.example

@@ -5,12 +5,14 @@ Installed once per kernel by the notebook facade (``helpers/__init__.py``):
 - ``%%hcl STACK/FILE.tf [--add]`` writes the cell's HCL into the stack (helpers/tf/hcl.py),
   asking the session's exercise guard first and recording cells whose blanks are not filled in;
 - a Python cell that still holds a blank ``____`` prints which line instead of failing;
-- a ``CourseError``, or AWS's refusal of a boto3 call, shows as its three lines, not a traceback.
+- a ``CourseError``, or AWS's refusal of a boto3 call, shows as its three lines, not a traceback;
+- a ``SkipCell`` (``lab.needed(...)`` where the lab cannot run) stops the cell with its one line: no traceback,
+  and the cell counts as run, so "Run All", nbval and nbclient go on.
 """
 
 from __future__ import annotations
 
-from ..errors import CourseError, explain
+from ..errors import CourseError, SkipCell, explain
 from ..tf import hcl
 from . import session
 
@@ -48,12 +50,16 @@ def pending_blanks() -> list[str]:
 
 
 def install_error_handler(ip) -> None:
-    """Show CourseError, and AWS's refusals of boto3 calls, in notebooks as short messages, not tracebacks."""
+    """Show CourseError, and AWS's refusals of boto3 calls, in notebooks as short messages, not tracebacks;
+    a SkipCell as its one line, the cell counting as run."""
     if getattr(ip, "_course_error_handler", False):
         return
     from botocore.exceptions import ClientError  # heavy: only inside a kernel
 
     def _handler(shell, etype, value, tb, tb_offset=None):
+        if isinstance(value, SkipCell):  # not an error: one line on stdout, as the cell's output
+            print(value.line)
+            return None
         # Printed to stderr so it stands out; the exception still fails the
         # cell (and nbval), because showtraceback is what marks the error.
         if isinstance(value, ClientError):  # an AWS refusal from a boto3 call in the cell
@@ -61,7 +67,15 @@ def install_error_handler(ip) -> None:
             etype = type(value)
         shell.showtraceback((etype, value, tb), tb_offset=0, exception_only=True)
 
-    ip.set_custom_exc((CourseError, ClientError), _handler)
+    def _skipped_is_run(result) -> None:
+        # IPython records the exception as the cell's error and the kernel would answer "error" (Run All stops
+        # there, nbclient raises): a skipped cell ran as far as it could, so it succeeded.
+        if result is not None and isinstance(result.error_in_exec, SkipCell):
+            result.error_in_exec = None
+            ip.last_execution_succeeded = True
+
+    ip.set_custom_exc((CourseError, ClientError, SkipCell), _handler)
+    ip.events.register("post_run_cell", _skipped_is_run)
     ip._course_error_handler = True
 
 

@@ -3,12 +3,13 @@
     from helpers import exercise
     tf = exercise.start("02-network")   # helpers/exercises/guard.py
     exercise.network()                  # the check: "✓ done" or what is still wrong (lessons/network.py)
+    exercise.needs_the_stack()          # a cell reading the stack stops with one line until 02.. are applied
 
 The exercise notebooks themselves are generated from the solutions (generator.py, spec.py).
 """
 
 from .feedback import Feedback
-from .guard import ExerciseTerraform, missing_before, start
+from .guard import ExerciseTerraform, missing_before, needs_the_stack, start
 from .lessons.alb_security_group import alb_security_group, diagnose_alb_security_group
 from .lessons.dns import diagnose_dns, dns
 from .lessons.ecs import diagnose_ecs, ecs, register_targets
@@ -33,6 +34,7 @@ __all__ = [
     "listeners",
     "lockdown",
     "missing_before",
+    "needs_the_stack",
     "network",
     "option_1_exposure",
     "register_targets",

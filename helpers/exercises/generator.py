@@ -13,12 +13,17 @@ entry to update. Running it twice writes the same bytes.
 
 The generated notebooks keep the solution's explanations, carry no outputs
 (learners produce them) and start with a note saying where the solution is
-and how to catch up.
+and how to catch up. Two rules keep the prose true, and generation (so
+``--check`` too) stops when a SPEC breaks one: the lab's demonstration cells
+(``lab.needed(...)``) stay, and no explanation introduces a cell that is not
+there (when a markdown cell that ends with ":" or speaks of "the next cell" /
+"the cell below" stays, the cell after it stays, or is replaced).
 """
 
 from __future__ import annotations
 
 import re
+import textwrap
 from pathlib import Path
 
 from .. import workspace
@@ -29,6 +34,10 @@ SOLUTIONS = workspace.NOTEBOOK_DIR
 EXERCISES = SOLUTIONS / "exercises"
 
 LINK = re.compile(r"\]\((\d\d-[a-z0-9-]+\.ipynb)\)")
+LINE_LIMIT = 100  # characters: a code line fits a laptop's JupyterLab with the file browser open
+LAB_CELL = "lab.needed("  # the first line of the lab's demonstration cells (helpers/lab/lesson.py)
+NEEDS_THE_STACK = "exercise.needs_the_stack()  # stops this cell, with one line, until the notebooks before are applied"
+INTRODUCES_A_CELL = ("the next cell", "the cell below")
 
 
 def _spec_error(exercise: Exercise, what: str) -> CourseError:
@@ -64,7 +73,15 @@ def _blank_line(line: str, blank: Blank, exercise: Exercise, filled: bool) -> st
             name, answer = answer.split(" = ", 1)
             head += f"{name} = "
     value = answer if filled else BLANK
-    return f"{head}{value}{rest}  # hint: {blank.hint}"
+    code = f"{head}{value}{rest}"
+    if len(f"{code}  # hint: {blank.hint}") <= LINE_LIMIT:
+        return f"{code}  # hint: {blank.hint}"
+    # Too long for one line: the hint goes on comment lines just above, at the line's indentation.
+    indent = code[: len(code) - len(code.lstrip())]
+    hint = textwrap.wrap(
+        blank.hint, LINE_LIMIT, initial_indent=f"{indent}# hint: ", subsequent_indent=f"{indent}#       "
+    )
+    return "\n".join([*hint, code])
 
 
 def _note(exercise: Exercise, title: str) -> str:
@@ -101,6 +118,13 @@ def build(exercise: Exercise, filled: bool = False):
         new_source[_find_one(cells, exercise, text, ("code", "markdown"))] = None
     for text, replacement in exercise.replace.items():
         new_source[_find_one(cells, exercise, text)] = replacement
+    for n in new_source:
+        if LAB_CELL in cells[n].source:
+            raise _spec_error(
+                exercise,
+                f"a drop or replace entry takes out a lab cell ({cells[n].source.splitlines()[0]!r}): the exercises "
+                "keep the lab's demonstration cells.",
+            )
     if not any(CHECK == r or (isinstance(r, tuple) and CHECK in r) for r in exercise.replace.values()):
         raise _spec_error(exercise, "no cell is replaced by the check cell.")
     if exercise.setup is not None:
@@ -117,7 +141,13 @@ def build(exercise: Exercise, filled: bool = False):
             flags=re.M,
         )
         new_source[setup] = code.replace("tf = course.start(", "tf = exercise.start(")
+    if exercise.split_setup:
+        code = new_source[setup]
+        end = code.find("\n", code.index("tf = exercise.start("))
+        head, rest = (code, "") if end < 0 else (code[:end], code[end:].strip())
+        new_source[setup] = (head, f"{NEEDS_THE_STACK}\n{rest}") if rest else head
 
+    _no_prose_without_its_cell(exercise, cells, new_source)
     for old in exercise.markdown:
         found = [c for c in cells if c.cell_type == "markdown" and old in c.source]
         if len(found) != 1 or found[0].source.count(old) != 1:
@@ -168,6 +198,23 @@ def build(exercise: Exercise, filled: bool = False):
     nb.nbformat_minor = solution.nbformat_minor
     nb.metadata = {"kernelspec": dict(solution.metadata["kernelspec"]), "language_info": {"name": "python"}}
     return nb
+
+
+def _no_prose_without_its_cell(exercise: Exercise, cells, new_source: dict) -> None:
+    """An explanation the exercise keeps that introduces the next cell ("...:", "the next cell") keeps that cell."""
+    for n, cell in enumerate(cells[:-1]):
+        if cell.cell_type != "markdown" or new_source.get(n, "") is None:
+            continue
+        text = cell.source.strip()
+        for old, new in exercise.markdown.items():
+            text = text.replace(old, new)
+        introduces = text.endswith(":") or any(phrase in text.lower() for phrase in INTRODUCES_A_CELL)
+        if introduces and new_source.get(n + 1, "") is None:
+            raise _spec_error(
+                exercise,
+                f"the explanation ending {text[-80:]!r} introduces a cell that the exercise leaves out: drop or "
+                "rewrite it too (SPEC's markdown), or keep the cell.",
+            )
 
 
 def render(exercise: Exercise, filled: bool = False) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from .. import course
 from ..course import session, steps
 from ..course.notebook import pending_blanks
+from ..errors import SkipCell
 from ..runtime import cloud, emulator
 from ..tf.runner import Terraform
 
@@ -83,3 +84,13 @@ def start(notebook: str) -> ExerciseTerraform:
             "cells below skip, and the check says what is missing."
         )
     return ExerciseTerraform(notebook)
+
+
+def needs_the_stack() -> None:
+    """A cell that reads the stack's resources stops here, with one line, while the earlier notebooks are not
+    applied (the exercise's Setup reads what the lab's cells use; ``SkipCell``: no traceback, the cell counts as run).
+    """
+    hold = session.current().hcl_guard
+    reason = hold() if hold else None
+    if reason:
+        raise SkipCell(f"(Not run yet: {reason})")

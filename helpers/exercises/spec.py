@@ -4,6 +4,8 @@
 which cells are replaced (the solution's boto3 assertions become the exercise's
 check cell, named by the steps registry, helpers/course/steps.py) and which are
 left out. Lines and cells are found by their content (helpers/exercises/generator.py).
+The lab's demonstration cells (``lab.needed(...)``) are never left out or replaced: the
+generator refuses it, so learners on the exercise path see the same real requests.
 """
 
 from __future__ import annotations
@@ -36,6 +38,9 @@ class Exercise:
     replace: dict[str, str | tuple[str, ...]] = field(default_factory=dict)
     drop: tuple[str, ...] = ()  # the cell (code or markdown) containing each of these is left out
     setup: str | None = None  # the Setup cell's new source (default: course.start -> exercise)
+    # the Setup's lines after ``tf = exercise.start(...)`` go to a cell of their own that waits for the stack
+    # (exercise.needs_the_stack()): they read resources the earlier notebooks create
+    split_setup: bool = False
     # explanations that spell out a blank's answer: {text in the solution's markdown (exactly once): new text}
     markdown: dict[str, str] = field(default_factory=dict)
 
@@ -89,8 +94,9 @@ SPEC = (
                 'group = ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"][0]\n'
                 "\n"
                 'print("in: ", *sg_rules.cidr_ingress(group), sep="\\n    ")\n'
-                "print(\"out:\", *[f\"{p['IpProtocol']} {p.get('FromPort')}-{p.get('ToPort')} to {[r['CidrIp'] for r in p['IpRanges']]}\"\n"
-                '                for p in group["IpPermissionsEgress"]], sep="\\n    ")',
+                "print(\"out:\", *[f\"{p['IpProtocol']} {p.get('FromPort')}-{p.get('ToPort')} \"\n"
+                "                 f\"to {[r['CidrIp'] for r in p['IpRanges']]}\"\n"
+                '                 for p in group["IpPermissionsEgress"]], sep="\\n    ")',
                 CHECK,
             ),
         },
@@ -116,7 +122,7 @@ SPEC = (
             "is complete, so Terraform cannot create the listener earlier.": "The listener below must use an ARN that is the same, but only known once validation is complete\n"
             "(`certificate.tf` defines one for both ways), so Terraform cannot create the listener earlier."
         },
-        replace={'lb = elbv2.describe_load_balancers(LoadBalancerArns=[course.resource("aws_lb.main")["arn"]])': CHECK},
+        replace={"lb = elbv2.describe_load_balancers(LoadBalancerArns=[lb_arn])": CHECK},
     ),
     Exercise(
         "05-target-group",
@@ -143,11 +149,13 @@ SPEC = (
         },
         replace={
             'assert group["TargetType"] == "instance"': (
-                'group = elbv2.describe_target_groups(TargetGroupArns=[course.resource("aws_lb_target_group.web")["arn"]])["TargetGroups"][0]\n'
+                'group_arn = course.resource("aws_lb_target_group.web")["arn"]\n'
+                'group = elbv2.describe_target_groups(TargetGroupArns=[group_arn])["TargetGroups"][0]\n'
                 'https_listener = course.resource("aws_lb_listener.https")["arn"]\n'
                 'rules = [r for r in elbv2.describe_rules(ListenerArn=https_listener)["Rules"] if not r["IsDefault"]]\n'
                 "\n"
-                "print(f\"{group['TargetGroupName']}: {group['Protocol']}, targets by {group['TargetType']}, health checks on {group['HealthCheckPort']}\")\n"
+                "print(f\"{group['TargetGroupName']}: {group['Protocol']}, targets by {group['TargetType']}, \"\n"
+                "      f\"health checks on {group['HealthCheckPort']}\")\n"
                 'print("rules:", [(r["Priority"], [a["Type"] for a in r["Actions"]]) for r in rules])',
                 CHECK,
             ),
@@ -184,8 +192,6 @@ SPEC = (
             "cluster = ecs.describe_clusters(": CHECK,
             "if cloud.is_emulator() and not lab.running():": "exercise.register_targets()",
         },
-        # The solution's look at the real health checks reads its own variables (the lab's, where it runs).
-        drop=('targets = lab.wait_for_health(target_group_arn, within=120, what="unhealthy"',),
     ),
     Exercise(
         "07-lock-down-the-instances",
@@ -206,10 +212,7 @@ SPEC = (
                 cell="Dynamic host ports, only from the load balancer",
             ),
         ),
-        setup=(
-            "from IPython.display import Image\n\nfrom helpers import exercise\n\n"
-            'tf = exercise.start("07-lock-down-the-instances")'
-        ),
+        split_setup=True,  # the lab's cells use the Setup's names, read from the stack once 02-06 are applied
         replace={
             "option_1 = audit.run(instance_groups=[alb_group_id])": (
                 "# extra code – what option 1 would expose: the ALB's group's rules from address ranges\n"
@@ -226,16 +229,6 @@ SPEC = (
             "fixed = audit.run()",
             "The audit finds the same, and says what follows from it.",
             "And the audit, over the same live state, has nothing left to report:",
-            # The real requests of the solution (traffic lab) read the solution's Setup variables.
-            "The audit only evaluates. With the traffic lab you can **try option 1 for a moment**",
-            "option_1 = {port: lab.connect",
-            "### The same, with real requests",
-            "reply = lab.curl_until(site, 504, within=90, timeout=30, insecure=True)",
-            "unhealthy = lab.wait_for_event(",
-            "**And the 503?**",
-            'ecs.update_service(cluster=cluster, service="web", desiredCount=0)',
-            "Now the same request as before. On AWS, and in the lab,",
-            "targets = lab.wait_for_health(target_group_arn, within=120",
         ),
         markdown={
             "wherever the ALB accepts it. Ask boto3 what the ALB's group lets in from address ranges:": "wherever the ALB accepts it.",
@@ -259,8 +252,7 @@ SPEC = (
         markdown={
             "Terraform copies it from `aws_lb.main.zone_id`;": "Terraform copies it from an attribute of `aws_lb.main`;"
         },
-        replace={'lb = elbv2.describe_load_balancers(LoadBalancerArns=[course.resource("aws_lb.main")["arn"]])': CHECK},
-        drop=('domain = app["fqdn"].rstrip(".")',),  # the solution's requests read its check cell's variables
+        replace={"lb = elbv2.describe_load_balancers(LoadBalancerArns=[lb_arn])": CHECK},
     ),
 )
 

@@ -11,9 +11,9 @@ one line each: the layer block of helpers/README.md.
 Layer: above ``verify/`` (the audit's predictions are checked against ``probe``),
 below ``exercises/`` (checks may send real requests).
 
-For the notebooks (``from helpers import lab``) this package is the facade of ``lesson``: ``lab.up()``,
-``lab.curl(url)``, ``lab.connect(...)``, ``lab.wait_for_health(...)`` and the rest of ``lesson.__all__``, loaded
-on first use so that the lab's own small programs (the client) do not pay for it.
+For the notebooks (``from helpers import lab``) this package is the facade of ``lesson``: ``lab.needed(...)``,
+``lab.up()``, ``lab.curl(url)``, ``lab.connect(...)``, ``lab.wait_until_healthy(...)`` and the rest of
+``lesson.__all__``, loaded on first use so that the lab's own small programs (the client) do not pay for it.
 """
 
 from __future__ import annotations

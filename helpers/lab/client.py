@@ -2,6 +2,7 @@
 
     reply = curl("https://app.ecs-alb.example/", resolve="app.ecs-alb.example:443:203.0.113.10")
     reply.status, reply.headers, reply.body, reply.certificate_subject, reply.elapsed
+    reply.request                        # "GET app.ecs-alb.example/ over HTTPS": the address, never a link
 
 Runnable inside a lab namespace, where the notebook cannot go itself (``lab curl`` runs it so):
 
@@ -36,6 +37,19 @@ from urllib.parse import urlsplit
 from ..errors import CourseError
 
 
+def address(url: str) -> str:
+    """``url`` as the lessons print it: "app.ecs-alb.example/ over HTTPS".
+
+    An address that exists only inside the lab would be a dead link: JupyterLab turns every ``scheme://`` (and
+    ``www.``) in an output into one. Without the scheme it reads as an address and stays plain text.
+    """
+    parts = urlsplit(url)
+    if not parts.scheme or not parts.netloc:
+        return url
+    rest = url.split("://", 1)[1]
+    return f"{rest if parts.path else rest + '/'} over {parts.scheme.upper()}"
+
+
 @dataclass
 class Reply:
     url: str
@@ -48,6 +62,12 @@ class Reply:
     verified: bool = False  # HTTPS: the certificate chains to a trusted authority and is valid for the host name
     elapsed: float = 0.0  # seconds, from connecting to the last byte
     error: str = ""
+    method: str = "GET"
+
+    @property
+    def request(self) -> str:
+        """What was asked, as the lessons print it: "GET app.ecs-alb.example/ over HTTPS" (``address``)."""
+        return f"{self.method} {address(self.url)}"
 
     def header(self, name: str) -> str | None:
         return next((v for k, v in self.headers if k.lower() == name.lower()), None)
@@ -77,6 +97,7 @@ class Reply:
             "verified": self.verified,
             "elapsed": self.elapsed,
             "error": self.error,
+            "method": self.method,
         }
 
     @classmethod
@@ -172,7 +193,7 @@ def curl(
         )
     port = parts.port or (443 if parts.scheme == "https" else 80)
     address = _resolved(parts.hostname, port, resolve)
-    reply = Reply(url)
+    reply = Reply(url, method=method)
     started = time.monotonic()
     try:
         sock = socket.create_connection((address, port), timeout=timeout)

@@ -1,10 +1,11 @@
 """Live progress for long commands, replaced by nothing when they finish.
 
 In a notebook the progress is one display area that is updated in place
-(elapsed time and the latest lines) and emptied at the end, so the cell's
-saved output is only the command's stable summary: nbval compares saved and
-fresh outputs, and Terraform prints parallel work in a different order each
-run. Outside a notebook each line goes to stderr with the elapsed time.
+(elapsed time, a status line and the latest lines) and emptied at the end,
+optionally followed by one printed line without times, so the cell's saved
+output is only stable text: nbval compares saved and fresh outputs, and Terraform prints
+parallel work in a different order each run. Outside a notebook each line goes
+to stderr with the elapsed time (the status line is for the live display only).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ class Progress:
         self.title = title
         self.began = time.monotonic()
         self.lines: list[str] = []
+        self.status = ""  # one live line under the title, replaced by each new one (the lab's waits)
         self.stream = stream or sys.stderr
         self._last_render = 0.0
         self._handle = None
@@ -65,10 +67,19 @@ class Progress:
         if now - self._last_render < 0.5:
             return
         self._last_render = now
-        body = "\n".join(self.lines[-KEEP_LINES:])
+        body = "\n".join(([self.status] if self.status else []) + self.lines[-KEEP_LINES:])
         text = f"… {self.title} — {self.elapsed:.0f} s elapsed\n{body}"  # "…": in every font (⏳ is not)
         self._handle.update({"text/plain": text}, raw=True)
 
-    def close(self) -> None:
+    def close(self, final: str = "") -> None:
+        """Empty the live display; ``final`` (stable text: no times) is then printed as the cell's own output.
+
+        The display itself always ends empty: nbval compares a display's first state, nbclient and JupyterLab
+        save its last one, and both are then the same empty text.
+        """
         if self._handle is not None:
             self._handle.update({"text/plain": ""}, raw=True)
+            if final:
+                print(final, flush=True)
+        elif final:
+            print(final, file=self.stream, flush=True)

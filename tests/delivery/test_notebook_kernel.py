@@ -37,7 +37,11 @@ def kernel():
 
 def run(client, code: str, timeout: float = 300) -> list[dict]:
     """Execute code; return the iopub messages of that execution."""
-    msg_id = client.execute(code)
+    return run_id(client, client.execute(code), timeout)
+
+
+def run_id(client, msg_id: str, timeout: float = 300) -> list[dict]:
+    """The iopub messages of the execution ``msg_id``, until the kernel is idle again."""
     messages = []
     while True:
         try:
@@ -101,3 +105,21 @@ def test_course_error_shows_as_three_lines_not_a_traceback(kernel, code, message
     text = "\n".join(error["content"]["traceback"])
     assert message in text and "Fix:" in text
     assert "File " not in text and "Traceback" not in text  # no wall of traceback
+
+
+def test_a_skipped_cell_prints_its_one_line_and_counts_as_run(kernel):
+    """``lab.needed(...)`` where the lab cannot run raises SkipCell: one line, no traceback, and the kernel answers
+    "ok", so JupyterLab's Run All (stop_on_error) and nbclient go on to the next cell."""
+    run(kernel, "import helpers")
+    code = "from helpers.errors import SkipCell\nraise SkipCell('(No traffic lab here. With the lab, a 504.)')\n1 / 0"
+    msg_id = kernel.execute(code, stop_on_error=True)
+    messages = run_id(kernel, msg_id)
+    assert "error" not in [m["msg_type"] for m in messages], "no traceback"
+    streams = [m["content"] for m in messages if m["msg_type"] == "stream"]
+    assert streams == [{"name": "stdout", "text": "(No traffic lab here. With the lab, a 504.)\n"}], messages
+    reply = next(
+        r for r in iter(lambda: kernel.get_shell_msg(timeout=30), None) if r["parent_header"]["msg_id"] == msg_id
+    )
+    assert reply["content"]["status"] == "ok", reply["content"]
+    after = run(kernel, "print('the next cell runs')")
+    assert any(m["content"].get("text") == "the next cell runs\n" for m in after), after

@@ -6,12 +6,14 @@ code; every check names each wrong configuration and accepts the right one
 (boto3-shaped data built by hand). Then the executed run (tests/support/exercise_support.py,
 started in the background by tests/plugin/session.py): every exercise as committed runs
 top to bottom without an error and each check says "not done yet", and
-exercises 02 and 03 filled in with the solution say "✓ done".
+exercises 02 to 07 filled in with the solution say "✓ done"; with the traffic lab,
+exercise 07 filled in sends the real requests and sees the 504, the 503 and the 200.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 
 import pytest
@@ -22,6 +24,7 @@ from helpers.errors import CourseError
 from helpers.exercises import generator, spec
 from helpers.tf import hcl
 from tests.hygiene.test_notebook_hygiene import ABSOLUTE_PATH, SECTIONS
+from tests.support import exercise_support
 
 ALB_SG, OTHER_SG = "sg-0a1b2c3d4e5f60001", "sg-0a1b2c3d4e5f60002"
 
@@ -57,6 +60,37 @@ def test_a_solution_line_that_disappears_stops_generation_with_the_entry_to_fix(
         generator.build(ambiguous)
 
 
+def test_generation_keeps_the_lab_cells_and_no_prose_about_a_cell_left_out():
+    """Issue 27, item 8: a SPEC that leaves out a lab cell, or the cell an explanation introduces, stops generation
+    (and so ``python -m helpers exercises --check``) with the entry to fix."""
+    lockdown = next(e for e in generator.SPEC if e.notebook == "07-lock-down-the-instances")
+    without_the_504 = dataclasses.replace(lockdown, drop=(*lockdown.drop, "reply = lab.curl_until(site, 504"))
+    with pytest.raises(CourseError, match="the exercises keep the lab's demonstration cells"):
+        generator.build(without_the_504)
+    replacing_the_200 = dataclasses.replace(lockdown, replace={**lockdown.replace, "targets.healthy, sep=": "1"})
+    with pytest.raises(CourseError, match="takes out a lab cell"):
+        generator.build(replacing_the_200)
+    prose_kept = dataclasses.replace(
+        lockdown, drop=tuple(d for d in lockdown.drop if not d.startswith("And the audit, over the same live state"))
+    )
+    with pytest.raises(CourseError, match="introduces a cell that the exercise leaves out") as error:
+        generator.build(prose_kept)
+    assert "has nothing left to report:" in error.value.what
+
+
+@pytest.mark.parametrize("exercise", generator.SPEC, ids=lambda e: e.notebook)
+def test_exercises_keep_every_lab_cell_of_their_solution(exercise):
+    import nbformat
+
+    solution = nbformat.read(generator.SOLUTIONS / f"{exercise.notebook}.ipynb", as_version=4)
+    lab_cells = [c.source for c in solution.cells if c.cell_type == "code" and generator.LAB_CELL in c.source]
+    committed = json.loads(generator.path(exercise).read_text())
+    code = ["".join(c["source"]) for c in committed["cells"] if c["cell_type"] == "code"]
+    assert all(cell in code for cell in lab_cells), f"{exercise.notebook}: a lab cell is missing"
+    if exercise.notebook in ("07-lock-down-the-instances", "08-dns"):
+        assert len(lab_cells) >= {"07-lock-down-the-instances": 5, "08-dns": 1}[exercise.notebook]
+
+
 @pytest.mark.parametrize("exercise", generator.SPEC, ids=lambda e: e.notebook)
 def test_exercise_notebooks_have_the_anatomy_blanks_hints_a_check_and_no_outputs(exercise):
     path = generator.path(exercise)
@@ -70,7 +104,7 @@ def test_exercise_notebooks_have_the_anatomy_blanks_hints_a_check_and_no_outputs
     assert -1 not in positions and positions == sorted(positions), "the anatomy of every notebook"
     code = ["".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code"]
     blanks = [line for source in code for line in source.splitlines() if hcl.BLANK.search(line)]
-    assert len(blanks) == len(exercise.blanks) and all("# hint: " in line for line in blanks)
+    assert len(blanks) == len(exercise.blanks) and all(_hint_of(source, line) for source in code for line in blanks)
     assert code.count(f"exercise.{spec.check_of(exercise)}()") >= 1
     for cell in nb["cells"]:
         if cell["cell_type"] == "code":
@@ -78,6 +112,23 @@ def test_exercise_notebooks_have_the_anatomy_blanks_hints_a_check_and_no_outputs
     assert set(nb["metadata"]) <= {"kernelspec", "language_info"}
     assert not ABSOLUTE_PATH.search(raw)
     assert "](../diagrams/" not in raw and '"../diagrams/' not in raw, "paths are one folder deeper"
+
+
+def _hint_of(source: str, blank: str) -> str:
+    """The hint of a blank line: after it on the same line, or on the comment lines just above it (a long one)."""
+    lines = source.splitlines()
+    if blank not in lines:
+        return "-"  # not in this cell
+    n = lines.index(blank)
+    if "# hint: " in blank:
+        return blank.split("# hint: ", 1)[1]
+    above = []  # the comment lines just above, up to the one that starts the hint
+    while n > 0 and lines[n - 1].lstrip().startswith("#"):
+        n -= 1
+        above.insert(0, lines[n].strip().lstrip("#").strip())
+        if above[0].startswith("hint: "):
+            return " ".join(above).removeprefix("hint: ")
+    return ""
 
 
 def test_an_hcl_cell_with_blanks_writes_nothing_and_names_the_line(tmp_path):
@@ -392,11 +443,31 @@ def test_after_course_unfilled_exercises_run_top_to_bottom_and_every_check_says_
 
 @pytest.mark.after_course
 def test_after_course_exercises_filled_in_with_the_solution_are_done(exercise_run):
-    assert sorted(exercise_run["filled"]) == ["02-network", "03-alb-security-group"]
+    assert sorted(exercise_run["filled"]) == list(exercise_support.FILLED)
     for name, cells in exercise_run["filled"].items():
-        outputs = _check_outputs(name, cells)
-        assert outputs and all(o.startswith("✓ done") for o in outputs), f"{name}: {outputs}"
+        outputs = _check_outputs(name, cells)  # 07 checks twice: after the port-80 rule (not done yet), after the fix
+        assert outputs and outputs[-1].startswith("✓ done"), f"{name}: {outputs}"
     print("exercise run, seconds per notebook:", exercise_run["seconds"])
+
+
+@pytest.mark.after_course
+def test_after_course_exercise_07_filled_in_sends_the_real_requests_504_503_200(exercise_run):
+    """The exercise path keeps the lab's demonstration cells (issue 27, item 8): filled in, exercise 07 shows the
+    504 of the port-80 rule, the 503 of an empty target group and the 200 of the fix, as real requests."""
+    if not exercise_run["lab"]:
+        pytest.skip("the traffic lab cannot run here: the lab's cells print their one line instead")
+    cells = exercise_run["filled"]["07-lock-down-the-instances"]
+
+    def output_of(first_line: str) -> str:
+        [cell] = [c for c in cells if c["source"].startswith(first_line)]
+        return cell["output"]
+
+    assert "504 Gateway Time-out" in output_of('lab.needed("this request waits 10 s')
+    assert "(reason Request timed out)" in output_of('lab.needed("the events say')
+    assert "503 Service Temporarily Unavailable" in output_of('lab.needed("with the service scaled to 0')
+    answered = output_of('lab.needed("both targets turn healthy')
+    assert "200 OK" in answered and '"ok":true' in answered
+    assert "reachable" in output_of('lab.needed("lab.connect says')
 
 
 def test_lockdown_check_reads_real_emulator_answers(emulator_url):

@@ -78,3 +78,27 @@ def test_emulator_only_cells_start_with_the_marker(path):
             assert source.startswith(EMULATOR_ONLY), f"{path.name}: mark this cell '{EMULATOR_ONLY}<why>':\n{source}"
         if source.startswith(EMULATOR_ONLY):
             assert len(source.splitlines()[0]) > len(EMULATOR_ONLY) + 10, "the marker says why"
+
+
+LINE_LIMIT = 100  # characters: helpers/exercises/generator.py's LINE_LIMIT, the same for the exercises it writes
+
+
+@pytest.mark.parametrize(
+    "path", NOTEBOOKS + sorted((REPO / "notebooks" / "exercises").glob("*.ipynb")), ids=lambda p: p.name
+)
+def test_code_lines_fit_a_laptops_jupyterlab(path):
+    """A code line fits JupyterLab on a laptop with the file browser open (about 100 characters, issue 27 item 20):
+    longer lines wrap or scroll sideways, and a learner misses their end. %%hcl cells are terraform/'s source, so
+    this holds for terraform/*.tf too (tests/course/test_course.py keeps them equal)."""
+    from helpers.exercises.generator import LINE_LIMIT as GENERATED
+
+    assert GENERATED == LINE_LIMIT
+    nb = json.loads(path.read_text())
+    long = [
+        f"{len(line)}: {line.strip()[:60]}…"
+        for cell in nb["cells"]
+        if cell["cell_type"] == "code"
+        for line in "".join(cell["source"]).splitlines()
+        if len(line) > LINE_LIMIT
+    ]
+    assert long == [], f"{path.name}: {len(long)} code lines over {LINE_LIMIT} characters: {long}"

@@ -6,10 +6,12 @@ unit tests stop and reset the session's emulator meanwhile). It executes
 
 1. every exercise notebook as committed, blanks and all, in course order
    (execute-only: nothing is compared; a cell that raises is a failure), and
-2. exercises 02 and 03 with every blank filled in with the solution's answer,
-   as a learner who got them right would,
+2. exercises 02 to 07 with every blank filled in with the solution's answer,
+   as a learner who got them right would, with the traffic lab up on the job's
+   emulator (as notebook 00 starts it) where it can run: exercise 07 sends the
+   real requests (504, 503, 200),
 
-and writes each check cell's text to ``OUT/result.json``.
+and writes each code cell's source and text output to ``OUT/result.json``.
 """
 
 from __future__ import annotations
@@ -21,12 +23,19 @@ from pathlib import Path
 from tests.support import background
 from tests.support.background import REPO, Job
 
-FILLED = ("02-network", "03-alb-security-group")
+FILLED = (
+    "02-network",
+    "03-alb-security-group",
+    "04-alb-and-listeners",
+    "05-target-group",
+    "06-ecs-on-ec2",
+    "07-lock-down-the-instances",
+)
 
 
 class ExerciseRun(Job):
     module, folder, what = "tests.support.exercise_support", "exercises-run", "executing the exercise notebooks"
-    timeout = 900
+    timeout = 1500  # the blank run, then 02-07 filled in, the lab's real waits included
 
 
 def _text(cell) -> str:
@@ -61,11 +70,12 @@ def main(out: Path) -> int:
     import nbformat
 
     from helpers.exercises import generator
-    from helpers.runtime import emulator
+    from helpers.lab import control
+    from helpers.runtime import emulator, lab_machine
 
     shutil.rmtree(out / "stacks", ignore_errors=True)
     emulator.start(quiet=True)
-    result = {"blank": {}, "filled": {}, "seconds": {}}
+    result = {"blank": {}, "filled": {}, "seconds": {}, "lab": lab_machine.check().ok}
     try:
         for exercise in generator.SPEC:
             began = time.monotonic()
@@ -73,6 +83,8 @@ def main(out: Path) -> int:
             result["blank"][exercise.notebook] = execute(nb, exercise.notebook)
             result["seconds"][exercise.notebook] = round(time.monotonic() - began, 1)
             print(f"{exercise.notebook} (blanks): {result['seconds'][exercise.notebook]} s", flush=True)
+        if result["lab"]:
+            control.up(quiet=True)  # what notebook 00 does for a learner
         for exercise in generator.SPEC:
             if exercise.notebook not in FILLED:
                 continue
@@ -83,6 +95,8 @@ def main(out: Path) -> int:
         (out / "result.json").write_text(json.dumps(result, indent=1))
         return 0
     finally:
+        if result["lab"]:
+            control.down()
         emulator.stop()
 
 
