@@ -87,7 +87,7 @@ def box(emulator_url_module):
 
 
 @pytest.fixture(scope="module")
-def emulator_url_module():
+def emulator_url_module(session_emulator):
     return emulator.ensure()
 
 

@@ -63,6 +63,7 @@ def terraform_copy(tmp_path_factory):
     return folder
 
 
+@pytest.mark.terraform
 def test_terraform_folder_is_formatted_and_valid(terraform_copy):
     fmt = standalone.terraform(
         terraform_copy, "fmt", "-check", "-no-color", *[p.name for p in (REPO / "terraform").glob("*.tf")]
