@@ -262,7 +262,7 @@ def test_leftovers_says_which_permission_is_missing(monkeypatch):
 
 
 @pytest.mark.terraform  # terraform init and providers schema
-def test_every_tagged_resource_type_of_the_course_is_searched(tmp_path):
+def test_every_tagged_resource_type_of_the_course_is_searched(tmp_path, session_emulator):
     """Each resource type in terraform/ that takes tags in provider 3.39 has a kind in inventory.KINDS."""
     folder = standalone.prepare(tmp_path / "schema")
     init = standalone.terraform(folder, "init", "-input=false", "-no-color", timeout=600)

@@ -11,7 +11,11 @@ import urllib.request
 import uuid
 from pathlib import Path
 
+import pytest
+
 from tests.support.waiting import wait_until
+
+pytestmark = pytest.mark.jupyter  # make check leaves it out: it starts Jupyter
 
 REPO = Path(__file__).resolve().parents[2]
 

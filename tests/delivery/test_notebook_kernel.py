@@ -16,6 +16,8 @@ from jupyter_client.manager import start_new_kernel
 
 from helpers.tf import toolchain
 
+pytestmark = pytest.mark.jupyter  # make check leaves it out: it starts Jupyter
+
 # An ECS cluster: provider 3.39 waits ~10 s after creating it, long enough to watch.
 STACK = (
     toolchain.HEADER_HCL

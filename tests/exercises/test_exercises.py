@@ -80,6 +80,7 @@ def test_exercise_notebooks_have_the_anatomy_blanks_hints_a_check_and_no_outputs
     assert "](../diagrams/" not in raw and '"../diagrams/' not in raw, "paths are one folder deeper"
 
 
+@pytest.mark.terraform  # terraform fmt checks each cell
 def test_an_hcl_cell_with_blanks_writes_nothing_and_names_the_line(tmp_path):
     (tmp_path / "sg.tf").write_text("# the learner's last good version\n")
     report = notebook.write_cell(

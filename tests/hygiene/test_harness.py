@@ -48,14 +48,15 @@ def test_wait_until_counts_the_errors_it_is_told_to_ignore_as_not_yet_and_can_re
 
 
 def _pytest_run(tmp_path: Path, test_source: str) -> subprocess.CompletedProcess:
-    """pytest, with the course's plugin and settings, on one test file, in a test workspace of its own."""
+    """pytest with the course's session plugin alone on one test file, in a test workspace of its own (no nbval,
+    xdist or hypothesis: no notebook is collected, and loading Jupyter would cost seconds)."""
     test_file = tmp_path / "test_one.py"
     test_file.write_text(test_source)
-    env = dict(os.environ, COURSE_TEST_WORKSPACE=str(tmp_path / "ws"))
+    env = dict(os.environ, COURSE_TEST_WORKSPACE=str(tmp_path / "ws"), PYTEST_DISABLE_PLUGIN_AUTOLOAD="1")
     env.pop("PYTEST_XDIST_WORKER", None)
-    command = [sys.executable, "-m", "pytest", "-n", "0", "-p", "no:cacheprovider", "-rA", "--rootdir", str(REPO)]
-    command += ["-c", str(REPO / "pyproject.toml"), str(test_file)]
-    return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    command = [sys.executable, "-m", "pytest", "-c", str(REPO / "pyproject.toml"), "--rootdir", str(REPO)]
+    command += ["-o", "addopts=", "-p", "tests.plugin.session", "-p", "no:cacheprovider", "-rA"]
+    return subprocess.run([*command, str(test_file)], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
 
 
 def _emulators_of(folder: Path) -> list[int]:

@@ -8,11 +8,12 @@ A conftest.py in tests/ would be loaded too late for the notebooks/ items.
 The emulator starts (fresh: no stacks, no lab, no settings left by an earlier session) only when the first
 test that asks for it runs. A test asks with the ``emulator_url`` fixture (a module-scoped fixture or a whole
 module: ``session_emulator``, e.g. ``pytestmark = pytest.mark.usefixtures("session_emulator")``), or with a
-marker: ``terraform`` (it runs Terraform), ``lab`` (it runs the traffic lab: every test in tests/lab/ is marked
-so here) or ``emulator`` (it starts emulators of its own). The notebooks and the course's chain (``after_course``,
-BESIDE_COURSE) get it too. This plugin marks every one of them ``emulator``; a test that does not ask and starts
-the session's emulator anyway fails, naming the fixture. ``make check`` runs every other test (``-m "not emulator
-and not terraform and not lab"``): a new test that needs none of them is in it, without a mark.
+marker: ``lab`` (it runs the traffic lab: every test in tests/lab/ is marked so here) or ``emulator`` (it starts
+emulators of its own). The notebooks and the course's chain (``after_course``, BESIDE_COURSE) get it too. This
+plugin marks every one of them ``emulator``; a test that does not ask and starts the session's emulator anyway
+fails, naming the fixture. ``make check`` runs the tests that ask for none, except those marked ``terraform`` (they
+run the Terraform binary, even if only ``terraform fmt``) or ``jupyter`` (they start a kernel, JupyterLab or an
+nbval session): seconds of CPU each. A new test that needs none of them is in it, without a mark.
 
 ``make test`` runs four pytest-xdist workers (``-n 4``, scheduler below): the
 notebooks, in order, with the tests that need the course applied (one "course"
@@ -55,6 +56,15 @@ def _controller(config) -> bool:
     return WORKER is None and bool(getattr(config.option, "numprocesses", None))
 
 
+def pytest_sessionstart(session):
+    """An emulator left running by an interrupted session goes at once: a test that started it without asking
+    would otherwise go unseen (the guard compares the emulator's pid before and after each such test)."""
+    if not _controller(session.config) and _emulator_pid() is not None:
+        from helpers.runtime import emulator
+
+        emulator.stop()
+
+
 def _start_emulator(config) -> None:
     """Start the session's emulator, fresh, once: old stacks would make notebooks print "no changes" where their
     committed outputs say "1 added"; a lab left by an interrupted session goes too."""
@@ -91,8 +101,11 @@ def pytest_configure(config):
         "markers", "after_course: runs after the cells of notebook 09, before the teardown notebook 10"
     )
     config.addinivalue_line("markers", "emulator: uses the session's emulator (this plugin marks the tests that ask)")
-    config.addinivalue_line("markers", "terraform: runs Terraform, against the emulator (make check leaves it out)")
+    config.addinivalue_line("markers", "terraform: runs Terraform (make check leaves it out)")
     config.addinivalue_line("markers", "lab: runs the traffic lab, on the emulator (every test in tests/lab/)")
+    config.addinivalue_line(
+        "markers", "jupyter: starts Jupyter (a kernel, JupyterLab, an nbval session): not in make check"
+    )
 
 
 @pytest.hookimpl(tryfirst=True)  # its marks are read by -m, which deselects in the same hook
@@ -118,7 +131,7 @@ def _asks_for_the_emulator(item) -> bool:
     return (
         _in_course(item)
         or "session_emulator" in getattr(item, "fixturenames", ())
-        or any(item.get_closest_marker(name) for name in ("emulator", "terraform", "lab"))
+        or any(item.get_closest_marker(name) for name in ("emulator", "lab"))
     )
 
 
@@ -136,6 +149,7 @@ def _lab_cells_unchecked_without_the_lab(items) -> None:
             item.options["check"] = False
 
 
+@pytest.hookimpl(optionalhook=True)  # a session without xdist (tests/hygiene/test_harness.py) has no such hook
 def pytest_xdist_make_scheduler(config, log):
     """The course (notebooks and after_course tests, in order) as one unit, alone on its worker; the lab's modules
     as one unit; every other module.
@@ -218,6 +232,9 @@ def pytest_runtest_teardown(item, nextitem):
     result = yield
     before = getattr(item, "course_emulator_before", "not looked")
     if before != "not looked" and _emulator_pid() not in (None, before):
+        from helpers.runtime import emulator
+
+        emulator.stop()  # not left running for the next tests (and for after the session)
         pytest.fail(
             f"{item.nodeid} started the emulator without asking for it: give it the emulator_url fixture "
             '(or its module pytestmark = pytest.mark.usefixtures("session_emulator")), see tests/plugin/session.py',

@@ -106,7 +106,7 @@ def test_provider_reads_back_service_and_launch_template_without_diffs(emulator_
 
 
 @pytest.mark.terraform
-def test_without_the_fix_the_provider_crashes_and_says_so(monkeypatch, tmp_path):
+def test_without_the_fix_the_provider_crashes_and_says_so(monkeypatch, tmp_path, session_emulator):
     """Negative control: plain moto (no fixes) still has the gap; the message names the crash.
 
     If this test starts failing because moto fixed the gap upstream, the fix
