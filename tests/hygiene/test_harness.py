@@ -97,7 +97,7 @@ def test_b_asking(emulator_url):
     assert aws.client("ec2").describe_vpcs()["Vpcs"]
 """
     run = _pytest_run(tmp_path, source)
-    assert "1 passed, 1 error" in run.stdout, run.stdout + run.stderr
+    assert "2 passed, 1 error" in run.stdout, run.stdout + run.stderr  # the error: test_a_not_asking's teardown
     assert (
         "test_a_not_asking started the emulator without asking for it: give it the emulator_url fixture" in run.stdout
     )
