@@ -108,12 +108,13 @@ test: graphviz chromium labtools
 	COURSE_REQUIRE_SCANNER=1 $(PY) -m pytest -n 4 $(PYTEST_ARGS)
 
 # Contributors: the quick check before a commit (under a minute): ruff, then every test that needs no
-# emulator, Terraform, traffic lab or Jupyter, on two workers (tests/plugin/session.py says how a test asks
-# for them; one that asks for none is in here). `make test` still runs everything.
+# emulator, Terraform, traffic lab or Jupyter (tests/plugin/session.py says how a test asks for them; one
+# that asks for none is in here). One process: each xdist worker would collect every test again, which costs
+# more than these tests take. `make test` still runs everything.
 check: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(PY) -m pytest -n 2 -q -m "not emulator and not terraform and not lab and not jupyter" tests $(PYTEST_ARGS)
+	$(PY) -m pytest -n 0 -q -m "not emulator and not terraform and not lab and not jupyter" tests $(PYTEST_ARGS)
 
 # Maintainers: re-execute every notebook so the committed outputs are fresh.
 notebooks: install graphviz
