@@ -2,7 +2,7 @@
 #   make lab    install what is missing, start the emulator, open JupyterLab
 #   make test   install what is missing, run every test and every notebook
 # Both are idempotent: the second run only checks and starts.
-# For contributors (helpers/README.md): make check   ruff and the tests that need no emulator, in under a minute
+# For contributors (helpers/README.md): make check   ruff and the quick tests (no emulator), in under a minute
 
 PYTHON ?= python3
 VENV   ?= .venv

@@ -12,7 +12,7 @@ marker: ``lab`` (it runs the traffic lab: every test in tests/lab/ is marked so 
 emulators of its own). The notebooks and the course's chain (``after_course``, BESIDE_COURSE) get it too. This
 plugin marks every one of them ``emulator``; a test that does not ask and starts the session's emulator anyway
 fails, naming the fixture. ``make check`` runs the tests that ask for none, except those marked ``terraform`` (they
-run the Terraform binary, even if only ``terraform fmt``) or ``jupyter`` (they start a kernel, JupyterLab or an
+run the Terraform binary, even if only ``terraform fmt``, or checkov over terraform/) or ``jupyter`` (they start a kernel, JupyterLab or an
 nbval session): seconds of CPU each. A new test that needs none of them is in it, without a mark.
 
 ``make test`` runs four pytest-xdist workers (``-n 4``, scheduler below): the
@@ -101,7 +101,7 @@ def pytest_configure(config):
         "markers", "after_course: runs after the cells of notebook 09, before the teardown notebook 10"
     )
     config.addinivalue_line("markers", "emulator: uses the session's emulator (this plugin marks the tests that ask)")
-    config.addinivalue_line("markers", "terraform: runs Terraform (make check leaves it out)")
+    config.addinivalue_line("markers", "terraform: runs Terraform, or checkov over terraform/ (not in make check)")
     config.addinivalue_line("markers", "lab: runs the traffic lab, on the emulator (every test in tests/lab/)")
     config.addinivalue_line(
         "markers", "jupyter: starts Jupyter (a kernel, JupyterLab, an nbval session): not in make check"
