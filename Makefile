@@ -2,6 +2,7 @@
 #   make lab    install what is missing, start the emulator, open JupyterLab
 #   make test   install what is missing, run every test and every notebook
 # Both are idempotent: the second run only checks and starts.
+# For contributors (helpers/README.md): make check   ruff and the quick tests (no emulator), in under a minute
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -15,7 +16,7 @@ LAB_PORT ?= 8888
 # JupyterLab refuses to run as root unless told; containers and CI machines are root.
 LAB_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
-.PHONY: lab test doctor notebooks bench graphviz chromium labtools site slides install scanner clean
+.PHONY: lab test check doctor notebooks bench graphviz chromium labtools site slides install scanner clean
 
 # JupyterLab's settings for the course: never ask about (or fetch) Jupyter's news or updates, since the
 # course runs offline (the setting is "fetchNews" of @jupyterlab/apputils-extension:notification; "false" is
@@ -106,6 +107,15 @@ lab: install graphviz labtools
 test: graphviz chromium labtools
 	@$(MAKE) --no-print-directory -j2 install scanner
 	COURSE_REQUIRE_SCANNER=1 $(PY) -m pytest -n 4 $(PYTEST_ARGS)
+
+# Contributors: the quick check before a commit (under a minute): ruff, then every test that needs no
+# emulator, Terraform, traffic lab or Jupyter (tests/plugin/session.py says how a test asks for them; one
+# that asks for none is in here). One process: each xdist worker would collect every test again, which costs
+# more than these tests take. `make test` still runs everything.
+check: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(PY) -m pytest -n 0 -q -m "not emulator and not terraform and not lab and not jupyter" tests $(PYTEST_ARGS)
 
 # Maintainers: re-execute every notebook so the committed outputs are fresh.
 notebooks: install graphviz

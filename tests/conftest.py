@@ -1,4 +1,4 @@
-"""Fixtures shared by the tests (the session's emulator: tests/plugin/session.py)."""
+"""Fixtures shared by the tests (the session's emulator, ``emulator_url``: tests/plugin/session.py)."""
 
 from __future__ import annotations
 
@@ -17,13 +17,9 @@ session.current()
 
 
 @pytest.fixture
-def emulator_url() -> str:
-    return emulator.ensure()
-
-
-@pytest.fixture
-def other_workspace(tmp_path, monkeypatch):
-    """A second, empty course workspace (its emulator is stopped afterwards)."""
+def other_workspace(tmp_path, monkeypatch, session_emulator):
+    """A second, empty course workspace (its emulator is stopped afterwards). Its tests start emulators, so they
+    ask for the session's too (session_emulator): make check, which starts none, leaves them out."""
     monkeypatch.setenv("COURSE_WORKSPACE", str(tmp_path / "ws"))
     yield tmp_path / "ws"
     emulator.stop()

@@ -87,7 +87,7 @@ def box(emulator_url_module):
 
 
 @pytest.fixture(scope="module")
-def emulator_url_module():
+def emulator_url_module(session_emulator):
     return emulator.ensure()
 
 
@@ -237,6 +237,7 @@ def test_an_unknown_security_group_id_passed_to_boto3_says_where_ids_come_from(e
     assert group_id in error.what  # what a notebook shows instead of botocore's traceback
 
 
+@pytest.mark.terraform  # terraform fmt checks each cell
 def test_a_syntax_error_in_an_hcl_cell_keeps_the_previous_file_and_the_learners_text():
     good = 'resource "aws_security_group" "cell" {\n  name = "a"\n}\n'
     broken = 'resource "aws_security_group" "cell" {\n  name = "a\n}\n'

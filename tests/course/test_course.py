@@ -25,6 +25,7 @@ REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]-*.ipynb"))
 
 
+@pytest.mark.terraform  # terraform fmt checks each cell
 def test_notebooks_write_exactly_the_files_in_terraform(tmp_path):
     for _, target, body in hcl_cells():
         write_cell(target, body, folder=tmp_path)
@@ -56,13 +57,14 @@ def test_lock_file_holds_every_platforms_published_hash():
 
 
 @pytest.fixture(scope="module")
-def terraform_copy(tmp_path_factory):
+def terraform_copy(tmp_path_factory, session_emulator):  # the emulator: the folder's override points at it
     folder = standalone.prepare(tmp_path_factory.mktemp("terraform"))
     init = standalone.terraform(folder, "init", "-input=false", "-no-color")
     assert init.returncode == 0, init.stdout + init.stderr
     return folder
 
 
+@pytest.mark.terraform
 def test_terraform_folder_is_formatted_and_valid(terraform_copy):
     fmt = standalone.terraform(
         terraform_copy, "fmt", "-check", "-no-color", *[p.name for p in (REPO / "terraform").glob("*.tf")]

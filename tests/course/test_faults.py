@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import time
 
 import pytest
 
@@ -27,6 +26,7 @@ from helpers.tf import state as tf_state
 from helpers.tf import toolchain
 from helpers.tf.runner import Terraform
 from helpers.tf.state import stack_dir
+from tests.support.waiting import wait_until
 
 TINY = (
     toolchain.HEADER_HCL
@@ -41,7 +41,7 @@ SESSION_WORKSPACE = workspace.root()  # at import: before other_workspace switch
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
+def tiny(tmp_path_factory, session_emulator):
     """A workspace of its own (its own emulator) with the stack "tiny" applied: one security group.
 
     Shared by the tests below, each of which leaves the stack applied and the emulator running.
@@ -65,10 +65,8 @@ def kill_emulator() -> str:
     """SIGKILL the workspace's emulator (no chance to clean up); return the boot id it had."""
     before = emulator.status()
     os.kill(before["pid"], signal.SIGKILL)
-    deadline = time.monotonic() + 30
-    while emulator.status()["running"] and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not emulator.status()["running"]
+    # a SIGKILL ends it at once; status() may wait BUSY_TIMEOUT for a process not yet reaped: 30 s with margin
+    wait_until(lambda: not emulator.status()["running"], within=30, what="the killed emulator gone")
     return before["boot"]
 
 

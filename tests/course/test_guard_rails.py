@@ -275,7 +275,8 @@ def test_leftovers_says_which_permission_is_missing(monkeypatch):
     assert "IAM" in info.value.what and "iam:ListRoles" in info.value.why and "ReadOnlyAccess" in info.value.fix
 
 
-def test_every_tagged_resource_type_of_the_course_is_searched(tmp_path):
+@pytest.mark.terraform  # terraform init and providers schema
+def test_every_tagged_resource_type_of_the_course_is_searched(tmp_path, session_emulator):
     """Each resource type in terraform/ that takes tags in provider 3.39 has a kind in inventory.KINDS."""
     folder = standalone.prepare(tmp_path / "schema")
     init = standalone.terraform(folder, "init", "-input=false", "-no-color", timeout=600)

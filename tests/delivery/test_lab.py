@@ -7,10 +7,15 @@ import json
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 import uuid
 from pathlib import Path
+
+import pytest
+
+from tests.support.waiting import wait_until
+
+pytestmark = pytest.mark.jupyter  # make check leaves it out: it starts Jupyter
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -94,12 +99,8 @@ def test_jupyterlab_serves_the_notebooks_with_a_working_kernel(tmp_path):
             return json.loads(resp.read() or b"null")
 
     try:
-        for _ in range(300):
-            try:
-                call("/api/status")
-                break
-            except OSError:
-                time.sleep(0.1)
+        # JupyterLab starts in a few seconds; 30 s with margin for a loaded machine
+        wait_until(lambda: call("/api/status"), until=lambda _: True, within=30, what="JupyterLab", ignoring=(OSError,))
         contents = call("/api/contents")
         assert "00-setup.ipynb" in [item["name"] for item in contents["content"]]
         # Offline: JupyterLab must not ask about "official Jupyter news" (make install's overrides.json).

@@ -20,6 +20,8 @@ import pytest
 from helpers.runtime import lab_machine
 from tests.support import background
 
+pytestmark = pytest.mark.jupyter  # make check leaves it out: it starts Jupyter
+
 LAB_CELL = 'lab = type("Lab", (), {"answer": 200})\nprint(lab.answer)'
 
 

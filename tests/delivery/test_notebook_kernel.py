@@ -16,6 +16,9 @@ from jupyter_client.manager import start_new_kernel
 
 from helpers.tf import toolchain
 
+# It starts Jupyter (make check leaves it out), whose kernel calls the emulator.
+pytestmark = [pytest.mark.jupyter, pytest.mark.usefixtures("session_emulator")]
+
 # An ECS cluster: provider 3.39 waits ~10 s after creating it, long enough to watch.
 STACK = (
     toolchain.HEADER_HCL

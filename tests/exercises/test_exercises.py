@@ -131,6 +131,7 @@ def _hint_of(source: str, blank: str) -> str:
     return ""
 
 
+@pytest.mark.terraform  # terraform fmt checks each cell
 def test_an_hcl_cell_with_blanks_writes_nothing_and_names_the_line(tmp_path):
     (tmp_path / "sg.tf").write_text("# the learner's last good version\n")
     report = notebook.write_cell(

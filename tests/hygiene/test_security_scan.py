@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.terraform  # checkov over terraform/: make check leaves it out (its CPU is seconds)
 SCANNER = REPO / ".venv-checkov" / "bin" / "checkov"
 PINNED = re.search(r"^checkov==(\S+)", (REPO / "tests" / "checkov-requirements.txt").read_text(), re.M).group(1)
 SKIP_COMMENT = re.compile(r"#\s*checkov:skip=([A-Z0-9_]+)(?::(.*))?$")

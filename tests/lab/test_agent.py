@@ -29,6 +29,7 @@ from helpers.lab import containers
 from helpers.runtime import aws, cloud
 from tests.lab import test_containers as base
 from tests.lab.test_containers import INSTANCE_ADDRESS, WEB_CONTAINERS, fetch_retrying
+from tests.support.waiting import wait_until
 
 # The throwaway instance namespace and this test's own <ws>, shared with the container tests.
 instance_ns = base.instance_ns
@@ -295,26 +296,23 @@ def test_the_agent_process_joins_default_and_exits_cleanly_on_sigterm(instance_n
             "5",
         ]
         process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        ours = None
-        for _ in range(100):  # ≤ 10 s
+
+        def registered():
             clusters = ecs.describe_clusters(clusters=["default"])["clusters"]
-            if clusters and clusters[0]["status"] == "ACTIVE":
-                arns = ecs.list_container_instances(cluster="default")["containerInstanceArns"]
-                found = (
-                    ecs.describe_container_instances(cluster="default", containerInstances=arns)["containerInstances"]
-                    if arns
-                    else []
-                )
-                ours = next((c for c in found if c["ec2InstanceId"] == instance), None)
-                if ours:
-                    break
-            time.sleep(0.1)
+            if not (clusters and clusters[0]["status"] == "ACTIVE"):
+                return None
+            arns = ecs.list_container_instances(cluster="default")["containerInstanceArns"]
+            found = (
+                ecs.describe_container_instances(cluster="default", containerInstances=arns)["containerInstances"]
+                if arns
+                else []
+            )
+            return next((c for c in found if c["ec2InstanceId"] == instance), None)
+
+        ours = wait_until(registered, within=10, what="the agent's container instance", otherwise=None)
         assert ours, process.stdout.read() if process.poll() is not None else "not registered in 10 s"
         ecs.create_service(cluster="default", serviceName=service, taskDefinition=definition, desiredCount=1)
-        for _ in range(100):
-            if containers.leftover_namespaces(lab_ws):
-                break
-            time.sleep(0.1)
+        wait_until(lambda: containers.leftover_namespaces(lab_ws), within=10, what="the task's namespaces")
         assert len(containers.leftover_namespaces(lab_ws)) == 1  # the api container runs
         process.send_signal(signal.SIGTERM)
         assert process.wait(20) == 0, process.stdout.read()

@@ -32,6 +32,7 @@ from helpers.lab.client import Reply, curl
 from helpers.lab.netns import Netns
 from helpers.runtime import aws
 from helpers.tf import certificate
+from tests.support.waiting import wait_until
 
 TROUBLESHOOTING = (
     "https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-troubleshooting.html"
@@ -208,14 +209,15 @@ class Lab:
 
     def wait_health(self, group: str, states: set[str], within: float, until=None) -> dict:
         """describe_target_health until every target is in one of ``states`` and ``until(rows)`` (bounded)."""
-        deadline = time.monotonic() + within
-        while True:
-            rows = self.health(group)
-            if rows and all(h["State"] in states for h in rows.values()) and (until is None or until(rows)):
-                return rows
-            if time.monotonic() > deadline:
-                raise AssertionError(f"targets not {states} within {within} s: {rows}")
-            time.sleep(0.2)
+        return wait_until(
+            lambda: self.health(group),
+            until=lambda rows: (
+                rows and all(h["State"] in states for h in rows.values()) and (until is None or until(rows))
+            ),
+            within=within,
+            what=f"targets {states}",
+            every=0.2,
+        )
 
     def close_balancer(self) -> None:
         if self.loop:
@@ -432,11 +434,13 @@ def test_path_pattern_rules_in_priority_order_then_the_default(lab, backends, em
     lab.elbv2.delete_rule(RuleArn=next(r["RuleArn"] for r in rules if r["Priority"] == "20"))
     # The data plane re-reads its configuration every second (alb.REFRESH); ask until it has, bounded (a loaded
     # machine may delay the re-read: how soon is make bench's question, not this test's).
-    deadline = time.monotonic() + 20
-    missed = curl(url(lab, port, "/index.html"))
-    while missed.status != 404 and time.monotonic() < deadline:
-        time.sleep(alb.REFRESH / 4)
-        missed = curl(url(lab, port, "/index.html"))
+    missed = wait_until(
+        lambda: curl(url(lab, port, "/index.html")),
+        until=lambda reply: reply.status == 404,
+        within=20,
+        what="the deleted rule's path answered by the default action",
+        every=alb.REFRESH / 4,
+    )
     assert (missed.status, missed.body, missed.header("Content-Type")) == (404, b"Not found", "text/plain")
 
 
@@ -628,15 +632,22 @@ def test_deregistered_target_drains_then_is_gone(lab, backends, emulator_url):
     lab.elbv2.deregister_targets(TargetGroupArn=group, Targets=[{"Id": b.address, "Port": b.port}])
     assert lab.health(group)[(b.address, b.port)]["State"] == "draining"
     # The nodes take the change up at their next look (REFRESH); bounded loosely: the worker may wait for the CPU.
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and {curl(url(lab, port)).json()["backend"] for _ in range(4)} != {"a"}:
-        time.sleep(0.2)
+    wait_until(
+        lambda: {curl(url(lab, port)).json()["backend"] for _ in range(4)},
+        until=lambda backends: backends == {"a"},
+        within=5,
+        what="only the registered target answering",
+        every=0.2,
+    )
     assert lab.health(group)[(b.address, b.port)]["State"] == "draining", "still draining: the check means something"
     assert {curl(url(lab, port)).json()["backend"] for _ in range(4)} == {"a"}, "a draining target gets no new request"
-    deadline = time.monotonic() + 15
-    while (b.address, b.port) in lab.health(group) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert (b.address, b.port) not in lab.health(group)
+    wait_until(
+        lambda: lab.health(group),
+        until=lambda rows: (b.address, b.port) not in rows,
+        within=15,
+        what="the drained target gone",
+        every=0.2,
+    )
 
 
 # --------------------------------------------------------------------------- a real nginx behind it
@@ -671,13 +682,13 @@ http {{
     )
     proc = subprocess.Popen([binary, "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf"), "-e", "stderr"])
     try:
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection((address, port), timeout=0.5).close()
-                break
-            except OSError:
-                time.sleep(0.05)
+        wait_until(  # nginx listens within a second; 10 s with margin
+            lambda: socket.create_connection((address, port), timeout=0.5).close() or True,
+            within=10,
+            what="nginx listening",
+            every=0.05,
+            ignoring=(OSError,),
+        )
         yield address, port
     finally:
         proc.terminate()
@@ -737,10 +748,31 @@ def test_two_node_programs_of_one_load_balancer_share_one_read_of_each_change(la
     balancer both serve it, and together read its configuration once after a write to the emulator, not once per
     node, and not every second while nothing is written (helpers/lab/changes.py)."""
     backend = backends("shared")
-    port = lab.forward(lab.group(backend))
+    group = lab.group(backend)
+    port = lab.forward(group)
     reads = []
     real = alb_config.read
     monkeypatch.setattr(alb_config, "read", lambda *a, **kw: reads.append(time.monotonic()) or real(*a, **kw))
+    looks: dict[alb.Balancer, list[float]] = {}  # each node's finished looks at its configuration, by when they began
+
+    class Recorded(alb.Balancer):
+        def __init__(self, load, *args, **kwargs):
+            def recorded_load():
+                began = time.monotonic()
+                try:
+                    return load()
+                finally:
+                    looks.setdefault(self, []).append(began)
+
+            super().__init__(recorded_load, *args, **kwargs)
+
+    monkeypatch.setattr(alb, "Balancer", Recorded)
+
+    def both_looked_since(moment: float) -> bool:
+        """Each of the two nodes finished a look at its configuration that began after ``moment``."""
+        seen = list(looks.values())
+        return len(seen) == 2 and all(any(began > moment for began in list(began_at)) for began_at in seen)
+
     monkeypatch.setattr(changes, "EVERY", 60.0)  # no read for time's sake during the test: only for writes
     addresses = [lab.address, next_address()]
     stop = threading.Event()
@@ -753,24 +785,34 @@ def test_two_node_programs_of_one_load_balancer_share_one_read_of_each_change(la
         node.start()
     try:
         for address in addresses:
-            reply = None
-            deadline = time.monotonic() + 20
-            while time.monotonic() < deadline and not (reply and reply.status == 200):
-                reply = curl(f"http://{address}:{port}/", timeout=2)
-                time.sleep(0.1)
+            reply = wait_until(
+                lambda address=address: curl(f"http://{address}:{port}/", timeout=2),
+                until=lambda reply: reply.status == 200,
+                within=20,
+                what=f"the node on {address} answering",
+            )
             assert reply.status == 200 and reply.json()["backend"] == "shared"
-        settled = time.monotonic() + 15  # the first health checks write the targets' states: reads follow them
-        count = -1
-        while time.monotonic() < settled and count != len(reads):
-            count = len(reads)
-            time.sleep(2.5 * alb.REFRESH)
+        # The first health checks write the target's state (healthy after one pass): reads follow them. Then the
+        # nodes look each second (REFRESH); bounds are loose: the worker may wait for the CPU.
+        lab.wait_health(group, {"healthy"}, within=15)
+        count, _ = wait_until(
+            lambda: (len(reads), reads[-1]),
+            until=lambda seen: both_looked_since(seen[1]) and len(reads) == seen[0],
+            within=15,
+            what="each node looking again after the last read",
+        )
         assert count == len(reads), reads  # then nothing is written: they look each second, and do not read
         aws.client("elbv2").add_tags(ResourceArns=[lab.arn], Tags=[{"Key": "changed", "Value": "now"}])
-        deadline = time.monotonic() + 5 * alb.REFRESH  # they look each second; loose: the worker may wait for the CPU
-        while time.monotonic() < deadline and len(reads) == count:
-            time.sleep(0.05)
-        assert len(reads) > count, "a write to the emulator sends the nodes reading at their next look"
-        time.sleep(2 * alb.REFRESH)
+        wait_until(
+            lambda: len(reads),
+            until=lambda now: now > count,
+            within=5 * alb.REFRESH,
+            what="a write to the emulator sends the nodes reading at their next look",
+            every=0.05,
+        )
+        wait_until(  # the other node too has looked since that read: it would have read again, were it not shared
+            lambda: both_looked_since(reads[count]), within=5 * alb.REFRESH, what="each node looking after the read"
+        )
         assert len(reads) - count == 1, reads  # one read for the two nodes
     finally:
         stop.set()
@@ -788,11 +830,12 @@ def test_main_runs_the_node_and_exits_cleanly_on_sigterm(lab, backends, emulator
     command += ["--load-balancer", lab.arn, "--bind", lab.address]
     proc = subprocess.Popen(command, cwd=REPO, stderr=subprocess.PIPE, text=True)
     try:
-        reply = None
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and not (reply and reply.status):
-            reply = curl(url(lab, port), timeout=2)
-            time.sleep(0.1)
+        reply = wait_until(
+            lambda: curl(url(lab, port), timeout=2),
+            until=lambda reply: reply.status,
+            within=20,
+            what="the node process answering",
+        )
         assert reply.status == 200 and reply.json()["backend"] == "proc"
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(10) == 0

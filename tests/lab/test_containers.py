@@ -22,6 +22,7 @@ import pytest
 from helpers.errors import CourseError
 from helpers.lab import cgroups, containers, images
 from tests.support.lab_support import WEB_CONTAINERS
+from tests.support.waiting import wait_until
 
 INSTANCE_ADDRESS = "10.99.0.5"
 
@@ -64,18 +65,15 @@ def fetch(ns: str, url: str) -> tuple[int, str]:
     return status, body
 
 
-def fetch_retrying(ns: str, url: str, attempts: int = 40) -> tuple[int, str]:
-    """The containers need a moment to listen: retry a bounded number of times (≤ 10 s)."""
-    import time
-
-    last = None
-    for _ in range(attempts):
-        try:
-            return fetch(ns, url)
-        except AssertionError as error:
-            last = error
-            time.sleep(0.25)
-    raise AssertionError(f"no answer from {url} in {ns}: {last}")
+def fetch_retrying(ns: str, url: str, within: float = 10) -> tuple[int, str]:
+    """The containers need a moment to listen: ask again, bounded (nginx and node listen within a second or two)."""
+    return wait_until(
+        lambda: fetch(ns, url),
+        within=within,
+        what=f"an answer from {url} in {ns}",
+        every=0.25,
+        ignoring=(AssertionError,),
+    )
 
 
 @pytest.fixture
@@ -147,13 +145,12 @@ def test_nginx_sees_the_official_images_etc_nginx(docker_host, instance_ns):
         "touch /tmp/x /run/x /var/lib/nginx/x && echo writable; exec sleep 30"
     ]
     [look] = docker_host.run_task("t2", [probe])
-    import time
-
-    for _ in range(40):
-        text = look.log.read_text() if look.log.exists() else ""
-        if "writable" in text:
-            break
-        time.sleep(0.1)
+    text = wait_until(  # a shell's ls and grep: well within 4 s
+        lambda: look.log.read_text() if look.log.exists() else "",
+        until=lambda text: "writable" in text,
+        within=4,
+        what="the probe's listing",
+    )
     assert "sites-enabled" not in text
     assert "include /etc/nginx/conf.d/*.conf;" in text and "include       /etc/nginx/mime.types;" in text
     assert "writable" in text
@@ -210,11 +207,12 @@ def test_memory_is_a_hard_cgroup_limit(docker_host):
     limit_file = "memory.max" if kind == "v2" else "memory.limit_in_bytes"
     assert int((container.cgroup / limit_file).read_text()) == 128 * 1024 * 1024
     assert str(container.process.pid) in (container.cgroup / "cgroup.procs").read_text().split()
-    for _ in range(50):  # ≤ 5 s for node (ip netns exec, unshare and sh exec it) to start its child
-        tree = _descendants(container.process.pid)
-        if len(tree) > 1:
-            break
-        time.sleep(0.1)
+    tree = wait_until(  # ≤ 5 s for node (ip netns exec, unshare and sh exec it) to start its child
+        lambda: _descendants(container.process.pid),
+        until=lambda tree: len(tree) > 1,
+        within=5,
+        what="node's child",
+    )
     inside = {int(p) for p in (container.cgroup / "cgroup.procs").read_text().split()}
     assert len(tree) > 1 and tree <= inside, (tree, inside)
     cgroup = container.cgroup
@@ -234,9 +232,13 @@ def test_stop_terminates_and_removes_the_namespace_and_rules(docker_host, instan
     # A process that ignores SIGTERM is killed after the bound.
     stubborn = dict(WEB_CONTAINERS[1], name="stubborn", command=["sh", "-c", "trap '' TERM; sleep 60 & wait"])
     [container] = docker_host.run_task("t5", [stubborn])
-    import time
+    wait_until(  # sh runs `sleep 60 &` only after its trap: once the child is there, SIGTERM is ignored
+        lambda: _descendants(container.process.pid),
+        until=lambda tree: len(tree) > 1,
+        within=10,
+        what="the stubborn container's child",
+    )
 
-    time.sleep(0.3)
     began = time.monotonic()
     docker_host.stop(container, timeout=1)
     assert time.monotonic() - began < 5

@@ -18,6 +18,7 @@ from helpers.lab.netns import Netns
 from helpers.lab.probe import probe
 from helpers.runtime import aws
 from tests.support import lab_support as lab
+from tests.support.waiting import wait_until
 
 # Bounds on following a change, not on speed (the re-sync within 1 s is make bench's budget, bench/lab.py): a test
 # worker beside three others on two cores (the course's favoured) may wait seconds for the CPU.
@@ -38,16 +39,6 @@ def lab_ws(emulator_url, tmp_path, monkeypatch):
         assert kernel.namespaces(kernel.tag()) == []
 
 
-def _wait(condition, seconds: float) -> float:
-    """Seconds until condition() held (bounded); fails after ``seconds``."""
-    began = time.monotonic()
-    while time.monotonic() - began < seconds:
-        if condition():
-            return time.monotonic() - began
-        time.sleep(0.05)
-    pytest.fail(f"not within {seconds} s")
-
-
 def test_up_follows_changes_and_down_removes_everything(lab_ws):
     """Bounds on following, not on speed: the re-sync within 1 s is make bench's budget (bench/lab.py)."""
     with lab.small_vpc("10.87.0.0/16") as made:
@@ -61,10 +52,19 @@ def test_up_follows_changes_and_down_removes_everything(lab_ws):
         assert probe(m, "internet", target, 8080, ws=ws, timeout=0.3) == "blocked"
 
         aws.client("ec2").authorize_security_group_ingress(GroupId=web, IpPermissions=WEB)
-        _wait(lambda: probe(m, "internet", target, 8080, ws=ws, timeout=0.2) == "reachable", FOLLOWS_WITHIN)
+        wait_until(
+            lambda: probe(m, "internet", target, 8080, ws=ws, timeout=0.2) == "reachable",
+            within=FOLLOWS_WITHIN,
+            what="port 8080 reachable from the internet after the rule",
+        )
 
         other = lab.instance(made, "subnet_b", [web])["InstanceId"]
-        _wait(lambda: any(h["id"] == other for h in control.status()["hosts"] or []), FOLLOWS_WITHIN)
+        wait_until(
+            lambda: control.status()["hosts"],
+            until=lambda hosts: any(h["id"] == other for h in hosts or []),
+            within=FOLLOWS_WITHIN,
+            what=f"the new instance {other} among the lab's hosts",
+        )
         assert kernel.ns_name(ws, "ec2", other) in kernel.namespaces(ws)
         assert "lab up" in control.status_text().lower()
 
@@ -152,7 +152,9 @@ def test_node_programs_are_threads_that_reach_their_host_namespace_and_stop_with
         supervisor = control.Supervisor(lab_ws, [made["vpc"]])
         try:
             supervisor.sync(m)
-            _wait(lambda: supervisor.sync_programs(m) or "bound" in seen, 10)  # restarted after its failure
+            wait_until(  # restarted after its failure
+                lambda: supervisor.sync_programs(m) or "bound" in seen, within=10, what="the program bound again"
+            )
             assert seen["bound"] == (host.private_ip, 8080) and seen["thread_ns"] == own
             listening = subprocess.run(
                 ["ip", "netns", "exec", ns, "cat", "/proc/net/tcp"], capture_output=True, text=True
@@ -168,7 +170,7 @@ def test_node_programs_are_threads_that_reach_their_host_namespace_and_stop_with
 
             port["value"] = 8081  # its arguments change: stopped, started again with them
             supervisor.sync_programs(m)
-            _wait(lambda: seen.get("bound") == (host.private_ip, 8081), 10)
+            wait_until(lambda: seen.get("bound") == (host.private_ip, 8081), within=10, what="the program on 8081")
             assert seen["stopped"] == 1 and seen["runs"] == [8080, 8080, 8081]
 
             supervisor.sync(model.Model())  # the host is gone: its program is stopped
@@ -221,13 +223,20 @@ def test_the_lab_follows_an_emulator_restart(tmp_path, monkeypatch):
             emulator.stop()
             # Bounds on following, not on speed (re-sync within 1 s is make bench's budget): a test worker beside
             # three others on two cores (the course's favoured) may wait seconds for the CPU.
-            _wait(lambda: "not answering" in (control.status()["emulator"] or ""), FOLLOWS_WITHIN)
+            wait_until(
+                lambda: control.status()["emulator"],
+                until=lambda said: "not answering" in (said or ""),
+                within=FOLLOWS_WITHIN,
+                what="the lab seeing the emulator gone",
+            )
             assert kernel.ns_name(ws, "ec2", first) in kernel.namespaces(ws)  # kept while the emulator is away
             assert emulator.start(quiet=True) == url
             # the restarted emulator holds nothing (moto keeps state in memory): the lab follows it
-            _wait(
-                lambda: control.status()["emulator"] == "emulator answering" and control.status()["hosts"] == [],
-                FOLLOWS_WITHIN,
+            wait_until(
+                control.status,
+                until=lambda status: status["emulator"] == "emulator answering" and status["hosts"] == [],
+                within=FOLLOWS_WITHIN,
+                what="the lab following the restarted, empty emulator",
             )
             assert kernel.ns_name(ws, "ec2", first) not in kernel.namespaces(ws)
 
@@ -241,8 +250,18 @@ def test_the_lab_follows_an_emulator_restart(tmp_path, monkeypatch):
                 taken.listen(8)
                 moved = emulator.start(quiet=True)
             assert moved != url
-            _wait(lambda: control.status()["endpoint"] == moved, FOLLOWS_WITHIN)
-            _wait(lambda: control.status()["emulator"] == "emulator answering", FOLLOWS_WITHIN)
+            wait_until(
+                control.status,
+                until=lambda status: status["endpoint"] == moved,
+                within=FOLLOWS_WITHIN,
+                what=f"the lab following the emulator to {moved}",
+            )
+            wait_until(
+                lambda: control.status()["emulator"],
+                until=lambda said: said == "emulator answering",
+                within=FOLLOWS_WITHIN,
+                what="the moved emulator answering the lab",
+            )
             pid = control.status()["pid"]
             assert control.up(moved, vpcs=[made["vpc"]], quiet=True)["pid"] == pid  # the same lab, moved
     finally:

@@ -5,6 +5,16 @@ tests and the notebooks nbval runs use ``.course-test`` instead of the
 learner's ``.course``, so ``make test`` never touches a course in progress.
 A conftest.py in tests/ would be loaded too late for the notebooks/ items.
 
+The emulator starts (fresh: no stacks, no lab, no settings left by an earlier session) only when the first
+test that asks for it runs. A test asks with the ``emulator_url`` fixture (a module-scoped fixture or a whole
+module: ``session_emulator``, e.g. ``pytestmark = pytest.mark.usefixtures("session_emulator")``), or with a
+marker: ``lab`` (it runs the traffic lab: every test in tests/lab/ is marked so here) or ``emulator`` (it starts
+emulators of its own). The notebooks and the course's chain (``after_course``, BESIDE_COURSE) get it too. This
+plugin marks every one of them ``emulator``; a test that does not ask and starts the session's emulator anyway
+fails, naming the fixture. ``make check`` runs the tests that ask for none, except those marked ``terraform`` (they
+run the Terraform binary, even if only ``terraform fmt``, or checkov over terraform/) or ``jupyter`` (they start a kernel, JupyterLab or an
+nbval session): seconds of CPU each. A new test that needs none of them is in it, without a mark.
+
 ``make test`` runs four pytest-xdist workers (``-n 4``, scheduler below): the
 notebooks, in order, with the tests that need the course applied (one "course"
 scope, handed out first) on one worker, alone: it is the longest path, and (as
@@ -16,6 +26,7 @@ workspace and emulator (``.course-test/<worker>``), so nothing one does can dist
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -25,7 +36,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 WORKER = os.environ.get("PYTEST_XDIST_WORKER")  # "gw0", "gw1" under xdist; None otherwise
 _base = Path(os.environ.get("COURSE_TEST_WORKSPACE", str(REPO / ".course-test")))
-os.environ["COURSE_WORKSPACE"] = str(_base / WORKER if WORKER else _base)
+SESSION_WORKSPACE = _base / WORKER if WORKER else _base
+os.environ["COURSE_WORKSPACE"] = str(SESSION_WORKSPACE)
 COURSE_GROUP = "course"
 # Modules that read a background job's report: they run on the course's worker, after notebook 09,
 # so their jobs (started with the course) have finished by then and run only once.
@@ -45,13 +57,23 @@ def _controller(config) -> bool:
 
 
 def pytest_sessionstart(session):
+    """An emulator left running by an interrupted session goes at once: a test that started it without asking
+    would otherwise go unseen (the guard compares the emulator's pid before and after each such test)."""
+    if not _controller(session.config) and _emulator_pid() is not None:
+        from helpers.runtime import emulator
+
+        emulator.stop()
+
+
+def _start_emulator(config) -> None:
+    """Start the session's emulator, fresh, once: old stacks would make notebooks print "no changes" where their
+    committed outputs say "1 added"; a lab left by an interrupted session goes too."""
     from helpers import workspace
     from helpers.runtime import emulator
 
-    if _controller(session.config):
+    if getattr(config, "course_emulator_started", False):
         return
-    # A fresh start each session: old stacks would make notebooks print
-    # "no changes" where their committed outputs say "1 added"; a lab left by an interrupted session goes too.
+    config.course_emulator_started = True
     _course_lab_down()
     emulator.stop()
     shutil.rmtree(workspace.path("stacks"), ignore_errors=True)
@@ -59,12 +81,34 @@ def pytest_sessionstart(session):
     emulator.start(quiet=True)
 
 
+@pytest.fixture(scope="session")
+def session_emulator(request) -> None:
+    """The session's emulator runs (started for the first test that asks for it). For a module-scoped fixture
+    that needs it, or a whole module: ``pytestmark = pytest.mark.usefixtures("session_emulator")``."""
+    _start_emulator(request.config)
+
+
+@pytest.fixture
+def emulator_url(session_emulator) -> str:
+    """The session's emulator URL (started again if a test stopped it)."""
+    from helpers.runtime import emulator
+
+    return emulator.ensure()
+
+
 def pytest_configure(config):
     config.addinivalue_line(
         "markers", "after_course: runs after the cells of notebook 09, before the teardown notebook 10"
     )
+    config.addinivalue_line("markers", "emulator: uses the session's emulator (this plugin marks the tests that ask)")
+    config.addinivalue_line("markers", "terraform: runs Terraform, or checkov over terraform/ (not in make check)")
+    config.addinivalue_line("markers", "lab: runs the traffic lab, on the emulator (every test in tests/lab/)")
+    config.addinivalue_line(
+        "markers", "jupyter: starts Jupyter (a kernel, JupyterLab, an nbval session): not in make check"
+    )
 
 
+@pytest.hookimpl(tryfirst=True)  # its marks are read by -m, which deselects in the same hook
 def pytest_collection_modifyitems(session, config, items):
     """Tests marked after_course go between notebook 09 and notebook 10 (the course's state exists)."""
     late = [item for item in items if item.get_closest_marker("after_course")]
@@ -75,7 +119,20 @@ def pytest_collection_modifyitems(session, config, items):
     rest = [item for item in items if item not in late and item not in beside]
     teardown = next((n for n, item in enumerate(rest) if Path(str(item.fspath)).name.startswith("10-")), len(rest))
     items[:] = rest[:teardown] + beside + late + rest[teardown:]
+    for item in items:
+        if item.nodeid.startswith(LAB_GROUP):
+            item.add_marker("lab")
+        if _asks_for_the_emulator(item):
+            item.add_marker("emulator")
     _lab_cells_unchecked_without_the_lab(items)
+
+
+def _asks_for_the_emulator(item) -> bool:
+    return (
+        _in_course(item)
+        or "session_emulator" in getattr(item, "fixturenames", ())
+        or any(item.get_closest_marker(name) for name in ("emulator", "lab"))
+    )
 
 
 def _lab_cells_unchecked_without_the_lab(items) -> None:
@@ -92,6 +149,7 @@ def _lab_cells_unchecked_without_the_lab(items) -> None:
             item.options["check"] = False
 
 
+@pytest.hookimpl(optionalhook=True)  # a session without xdist (tests/hygiene/test_harness.py) has no such hook
 def pytest_xdist_make_scheduler(config, log):
     """The course (notebooks and after_course tests, in order) as one unit, alone on its worker; the lab's modules
     as one unit; every other module.
@@ -151,6 +209,10 @@ def pytest_runtest_setup(item):
     provider waits take long); when it reaches LATE_JOBS_AT, the other background jobs a test will use (the
     workshop room; the exercises; the site and slides)."""
     session = item.session
+    if not _asks_for_the_emulator(item):
+        item.course_emulator_before = _emulator_pid()
+        return
+    _start_emulator(session.config)
     if not _in_course(item):
         return
     if not getattr(session.config, "course_jobs_started", False):
@@ -161,6 +223,34 @@ def pytest_runtest_setup(item):
     if late and not getattr(session.config, "course_late_jobs_started", False):
         session.config.course_late_jobs_started = True
         _start_late_jobs(session)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item, nextitem):
+    """A test that did not ask for the emulator and started it fails: it must ask (emulator_url), so that
+    ``make check`` and a run of pure tests never start one."""
+    result = yield
+    before = getattr(item, "course_emulator_before", "not looked")
+    if before != "not looked" and _emulator_pid() not in (None, before):
+        from helpers.runtime import emulator
+
+        emulator.stop()  # not left running for the next tests (and for after the session)
+        pytest.fail(
+            f"{item.nodeid} started the emulator without asking for it: give it the emulator_url fixture "
+            '(or its module pytestmark = pytest.mark.usefixtures("session_emulator")), see tests/plugin/session.py',
+            pytrace=False,
+        )
+    return result
+
+
+def _emulator_pid() -> int | None:
+    """The pid of the emulator the session's workspace runs (its state file; None when none runs)."""
+    from helpers.runtime import emulator
+
+    try:
+        return json.loads((SESSION_WORKSPACE / emulator.STATE).read_text()).get("pid")
+    except (OSError, ValueError):
+        return None
 
 
 def _favour_the_course(session) -> None:
@@ -214,7 +304,7 @@ def _start_late_jobs(session) -> None:
 def pytest_sessionfinish(session, exitstatus):
     from helpers.runtime import emulator
 
-    if _controller(session.config):
+    if _controller(session.config) or not getattr(session.config, "course_emulator_started", False):
         return
     favour = getattr(session.config, "course_favour", None)
     if favour is not None:

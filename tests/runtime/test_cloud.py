@@ -81,6 +81,7 @@ def test_aws_target_names_account_and_region_before_anything(monkeypatch, capsys
     assert info["account"] in out and info["region"] in out and "cost money" in out
 
 
+@pytest.mark.terraform  # terraform plan
 def test_proxy_recorder_does_catch_requests_to_aws(monkeypatch, real_looking_credentials, proxy_recorder):
     """Control for the test above: on the aws target the same stack does try AWS
     (and the recorder, standing in for the internet, refuses it)."""

@@ -5,10 +5,10 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
-import time
 
 from helpers import workspace
 from helpers.runtime import emulator
+from tests.support.waiting import wait_until
 
 
 def test_start_is_idempotent_and_remembered(emulator_url):
@@ -139,11 +139,8 @@ def test_stop_ends_a_hung_emulator_too(other_workspace, monkeypatch):
     os.kill(pid, signal.SIGSTOP)
     try:
         assert emulator.stop() is True
-        for _ in range(50):  # the kill is immediate; reaping by init may take a moment
-            if not processes.alive(pid):
-                break
-            time.sleep(0.1)
-        assert not processes.alive(pid)
+        # the kill is immediate; reaping by init may take a moment
+        wait_until(lambda: not processes.alive(pid), within=5, what=f"the hung emulator {pid} gone")
     finally:
         if processes.alive(pid):
             os.kill(pid, signal.SIGKILL)

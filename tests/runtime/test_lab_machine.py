@@ -8,10 +8,10 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 from helpers import workspace
 from helpers.runtime import lab_machine, processes
+from tests.support.waiting import wait_until
 
 
 def _write_record(pid: int) -> None:
@@ -28,9 +28,8 @@ def test_a_record_counts_while_its_process_runs_and_not_once_it_ended(monkeypatc
         _write_record(child.pid)
         assert lab_machine.supervisor()["pid"] == child.pid and lab_machine.supervised()
         child.kill()
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and "Z" not in _state(child.pid):  # ended, not reaped: a zombie
-            time.sleep(0.05)
+        # ended, not reaped: a zombie (a SIGKILL takes effect at once; 10 s: a loaded machine)
+        wait_until(lambda: _state(child.pid), until=lambda state: "Z" in state, within=10, what="a zombie")
         assert _state(child.pid) == "Z"
         assert os.path.exists(f"/proc/{child.pid}") and not lab_machine.supervised(), "a zombie runs nothing"
     finally:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from helpers.runtime import aws
 from helpers.tf import state, toolchain
 from helpers.tf.runner import Terraform
+from tests.support.waiting import wait_until
 
 BRIDGE_SERVICE = (
     toolchain.HEADER_HCL.replace(
@@ -102,7 +105,8 @@ def test_provider_reads_back_service_and_launch_template_without_diffs(emulator_
     assert tf.destroy().destroyed == 4
 
 
-def test_without_the_fix_the_provider_crashes_and_says_so(monkeypatch, tmp_path):
+@pytest.mark.terraform
+def test_without_the_fix_the_provider_crashes_and_says_so(monkeypatch, tmp_path, session_emulator):
     """Negative control: plain moto (no fixes) still has the gap; the message names the crash.
 
     If this test starts failing because moto fixed the gap upstream, the fix
@@ -111,7 +115,6 @@ def test_without_the_fix_the_provider_crashes_and_says_so(monkeypatch, tmp_path)
     import socket
     import subprocess
     import sys
-    import time
     import urllib.request
 
     import pytest
@@ -125,12 +128,13 @@ def test_without_the_fix_the_provider_crashes_and_says_so(monkeypatch, tmp_path)
         [sys.executable, "-m", "moto.server", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/moto-api/", timeout=0.5)
-                break
-            except OSError:
-                time.sleep(0.1)
+        # a plain moto server starts in seconds (ours gets helpers/runtime/emulator.py's START_TIMEOUT, 30 s)
+        wait_until(
+            lambda: urllib.request.urlopen(f"http://127.0.0.1:{port}/moto-api/", timeout=0.5).close() or True,
+            within=30,
+            what="a plain moto server answering",
+            ignoring=(OSError,),
+        )
         monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{port}")
         (state.stack_dir("fix-control") / "main.tf").write_text(
             BRIDGE_SERVICE.replace("course-fix-bridge", "course-fix-control")

@@ -23,6 +23,8 @@ import sys
 import time
 from pathlib import Path
 
+from tests.support.waiting import wait_until
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -73,14 +75,16 @@ class Job:
     def part(self, name: str, timeout: float | None = None) -> dict:
         """``OUT/<name>.json``, which the job writes on its way (atomically: ``write_part``), as soon as it is
         there: a bounded wait; an assertion error with the log if the job ended without it."""
-        path, deadline = self.out / f"{name}.json", time.monotonic() + (timeout or self.timeout)
-        while not path.exists():
+        path = self.out / f"{name}.json"
+
+        def written() -> bool:
             code = self.proc.poll()
             if code is not None and not path.exists():
                 log = Path(self.log.name).read_text()
                 raise AssertionError(f"{self.what} ended (exit code {code}) before its {name} part:\n{log[-6000:]}")
-            assert time.monotonic() < deadline, f"{self.what}: no {name} part within {timeout or self.timeout} s"
-            time.sleep(0.5)
+            return path.exists()
+
+        wait_until(written, within=timeout or self.timeout, what=f"{self.what}: its {name} part", every=0.5)
         return json.loads(path.read_text())
 
     def stop(self) -> None:

@@ -20,9 +20,10 @@ import shutil
 import subprocess
 import tempfile
 import threading
-import time
 import urllib.request
 from pathlib import Path
+
+from tests.support.waiting import wait_until
 
 NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 MAC_APP = "/Applications/Google Chrome.app/Contents/MacOS/Google Chrome"
@@ -132,17 +133,7 @@ class Browser:
 
     @staticmethod
     def _wait(probe, what: str, timeout: float = TIMEOUT):
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                value = probe()
-            except (OSError, ValueError, PageChanged):
-                value = None
-            if value:
-                return value
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"waited {timeout} s for {what}")
-            time.sleep(0.1)
+        return wait_until(probe, within=timeout, what=what, ignoring=(OSError, ValueError, PageChanged))
 
     def send(self, method: str, **params) -> dict:
         """Call a DevTools method; events that arrive meanwhile are kept in ``events``."""
@@ -240,8 +231,10 @@ class Browser:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(20)
-        for _ in range(20):  # its helper processes may still write there for a moment
-            shutil.rmtree(self.profile, ignore_errors=True)
-            if not os.path.exists(self.profile):
-                break
-            time.sleep(0.25)
+        wait_until(  # its helper processes may still write there for a moment
+            lambda: shutil.rmtree(self.profile, ignore_errors=True) or not os.path.exists(self.profile),
+            within=5,
+            what="Chromium's profile removed",
+            every=0.25,
+            otherwise=False,
+        )

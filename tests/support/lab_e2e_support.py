@@ -30,6 +30,7 @@ from pathlib import Path
 
 from tests.support import background, course_support
 from tests.support.background import Job
+from tests.support.waiting import wait_until
 
 DOMAIN = "app.ecs-alb.example"  # terraform/zone.tf's default domain when no zone is given
 HEALTHY_WITHIN = 120.0  # seconds: task start + the health checks' own thresholds and interval
@@ -51,14 +52,8 @@ class LabRun(Job):
 
 
 def _until(check, seconds: float, step: float = 0.5):
-    """``check()``'s first truthy answer within ``seconds`` (None if none)."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        answer = check()
-        if answer:
-            return answer
-        time.sleep(step)
-    return None
+    """``check()``'s first truthy answer within ``seconds`` (None if none: the result records it, the test asserts)."""
+    return wait_until(check, within=seconds, what=getattr(check, "__name__", "check"), every=step, otherwise=None)
 
 
 def main(out: Path, *steps: str) -> int:

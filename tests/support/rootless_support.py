@@ -14,12 +14,12 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from helpers.lab import control, kernel, model, sandbox
 from helpers.lab.netns import Netns
 from helpers.lab.probe import probe
+from tests.support.waiting import wait_until
 
 SERVE_SECONDS = 60  # the instance's HTTP server ends by itself, whatever happens
 
@@ -44,14 +44,17 @@ def main(vpc: str, instance: str, alb_dns: str) -> dict:
         server = Netns(kernel.host_ns(ws, host)).popen(serve, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             replies = []
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline:
+
+            def ask():
                 reply = control.curl(f"http://{alb_dns}/rootless_support.py", timeout=5)
                 replies.append(reply.status)
-                if reply.status == 200:
-                    seen["body_names_this_file"] = "rootless_support" in reply.text
-                    break
-                time.sleep(0.5)
+                return reply
+
+            reply = wait_until(
+                ask, until=lambda r: r.status == 200, within=30, what="a 200 from the ALB", every=0.5, otherwise=None
+            )
+            if reply is not None:
+                seen["body_names_this_file"] = "rootless_support" in reply.text
             seen["alb_statuses"] = replies
             seen["rules_listing"] = "tcp 8080 from 0.0.0.0/0" in control.rules(instance)
             seen["exec"] = lab_exec(["--from", instance, "--", "ip", "-4", "-o", "addr", "show", "dev", "eth0"])
@@ -133,13 +136,16 @@ def containers_inside(ns: str, address: str, ws: str) -> dict:
     try:
         nginx, _api = sorted(host.run_task("r1", WEB_CONTAINERS), key=lambda c: c.name != "nginx")
         code = f"import urllib.request;print(urllib.request.urlopen('http://{address}:{nginx.ports[80]}/x', timeout=3).read().decode())"
-        body = None
-        deadline = time.monotonic() + 15
-        while body is None and time.monotonic() < deadline:
+
+        def answer():
             done = subprocess.run(
                 ["ip", "netns", "exec", ns, sys.executable, "-c", code], capture_output=True, text=True, timeout=10
             )
-            body = json.loads(done.stdout) if done.returncode == 0 else time.sleep(0.25)
+            return json.loads(done.stdout) if done.returncode == 0 else None
+
+        body = wait_until(
+            answer, until=lambda b: b is not None, within=15, what="nginx's answer", every=0.25, otherwise=None
+        )
         return {
             "euid": os.geteuid(),
             "body": body,

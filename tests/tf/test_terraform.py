@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import subprocess
 
+import pytest
+
 from helpers.runtime import aws
 from helpers.tf import override, state, toolchain
 from helpers.tf.runner import Terraform
@@ -32,6 +34,7 @@ def write_stack(stack: str, text: str):
     return folder
 
 
+@pytest.mark.terraform  # terraform version
 def test_executable_is_the_bundled_terraform():
     exe = toolchain.executable()
     out = subprocess.run(
@@ -40,7 +43,8 @@ def test_executable_is_the_bundled_terraform():
     assert json.loads(out)["terraform_version"] == toolchain.TERRAFORM_VERSION
 
 
-def test_endpoint_list_matches_the_provider_schema():
+@pytest.mark.terraform  # terraform init and providers schema
+def test_endpoint_list_matches_the_provider_schema(session_emulator):
     """Every endpoint the provider knows is overridden, so none can reach AWS."""
     write_stack("schema", HELLO % "unused")
     tf = Terraform("schema")

@@ -23,7 +23,7 @@ ANYWHERE = [{"CidrIp": "0.0.0.0/0"}]
 
 
 @pytest.fixture(scope="module")
-def article_stack():
+def article_stack(session_emulator):
     from helpers.runtime import emulator
 
     emulator.ensure()

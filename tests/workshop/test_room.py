@@ -236,15 +236,13 @@ def test_after_course_the_facilitator_finds_a_record_in_a_zone_the_class_shares(
 # ---------------------------------------------------------------------------
 
 
-def _parsed(line: str):
-    """``line`` read as the learner's shell and the course's own command line read it."""
+def _parsed(line: str, parser):
+    """``line`` read as the learner's shell and the course's own command line (``parser``) read it."""
     import shlex
-
-    from helpers import cli
 
     words = shlex.split(line.split(": ", 1)[1])
     assert words[:3] == ["python", "-m", "helpers"]
-    return cli.build_parser().parse_args(words[3:])
+    return parser.parse_args(words[3:])
 
 
 def test_every_printed_credentials_line_works_even_when_the_secret_begins_with_a_dash(monkeypatch, capsys):
@@ -260,6 +258,7 @@ def test_every_printed_credentials_line_works_even_when_the_secret_begins_with_a
     assert cli.main(["emulator", "credentials", *[f"l{i}" for i in range(len(made))]]) in (0, None)
     lines = [line for line in capsys.readouterr().out.splitlines() if ": python -m helpers" in line]
     assert len(lines) == len(made), "one line per learner"
+    parser = cli.build_parser()  # built once: 4,000 builds were most of this test's time
     for line, given in zip(lines, made, strict=True):
-        args = _parsed(line)
+        args = _parsed(line, parser)
         assert (args.action, args.url, args.key, args.secret) == ("use", url, given["access_key"], given["secret_key"])

@@ -44,7 +44,7 @@ def workspace_of(path, **env):
 
 
 @pytest.fixture(scope="module")
-def the_room(tmp_path_factory):
+def the_room(tmp_path_factory, session_emulator):
     base = tmp_path_factory.mktemp("room-accounts")
     with workspace_of(base / "instructor"):
         url = room.serve(host="127.0.0.1")
