@@ -58,7 +58,7 @@ podman() { command podman --runtime runc --cgroup-manager cgroupfs "$@"; }
 if ! podman image exists "$BASE"; then
   if [ ! -s "$WORK/rootfs.tar" ]; then
     echo "Base image: mmdebstrap --variant=minbase bookworm (Debian's packages) ..."
-    mmdebstrap --quiet --variant=minbase bookworm "$WORK/rootfs.tar.part" && mv "$WORK/rootfs.tar.part" "$WORK/rootfs.tar"
+    mmdebstrap --quiet --format=tar --variant=minbase bookworm "$WORK/rootfs.tar.part" && mv "$WORK/rootfs.tar.part" "$WORK/rootfs.tar"
   fi
   podman import --quiet "$WORK/rootfs.tar" "$BASE" >/dev/null
 fi
