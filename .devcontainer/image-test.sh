@@ -39,10 +39,20 @@ began=$SECONDS
 timings=()
 lap() { timings+=("$(printf '%-34s %5d s' "$1" $((SECONDS - lap_at)))"); lap_at=$SECONDS; }
 lap_at=$SECONDS
-
+summary() { # on every exit from here on: the verdict and the timings so far
+  local status=$?
+  echo
+  echo "make image-test: $([ "$status" = 0 ] && echo passed || echo "FAILED (exit $status)")"
+  printf '  %s\n' "${timings[@]}"
+  printf '  %-34s %5d s\n' "total" $((SECONDS - began))
+  if podman image exists "$IMAGE" 2>/dev/null; then
+    printf '  %-34s %5d MB (%s)\n' "image size" $(($(podman image inspect --format '{{.Size}}' "$IMAGE") / 1000000)) "$IMAGE"
+  fi
+}
 missing=() # the Makefile's image-test target installs them with apt-get as root
 for tool in "${TOOLS[@]}"; do command -v "$tool" >/dev/null 2>&1 || missing+=("$tool"); done
 [ ${#missing[@]} = 0 ] || cannot "${missing[*]} missing (run it as make image-test, which installs them with apt-get)"
+trap summary EXIT
 
 mkdir -p "$WORK"
 cat >"$WORK/containers.conf" <<'CONF'
@@ -82,14 +92,5 @@ text = "".join(line for line in open(sys.argv[1]) if not line.lstrip().startswit
 print("\n".join(a for a in json.loads(text)["runArgs"] if a.startswith(("--cap-add", "--security-opt"))))
 ' "$HERE/devcontainer.json")
 echo "Running the lab's end-to-end check in it: podman run --network=none ${run_args[*]} ..."
-status=0
-podman run --rm --network=none "${run_args[@]}" "$IMAGE" "$HERE/lab-check.sh" || status=$?
+podman run --rm --network=none "${run_args[@]}" "$IMAGE" "$HERE/lab-check.sh"
 lap "lab check in the container"
-
-size=$(podman image inspect --format '{{.Size}}' "$IMAGE")
-echo
-echo "make image-test: $([ $status = 0 ] && echo passed || echo FAILED)"
-printf '  %s\n' "${timings[@]}"
-printf '  %-34s %5d s\n' "total" $((SECONDS - began))
-printf '  %-34s %5d MB\n' "image size ($IMAGE)" $((size / 1000000))
-exit $status
