@@ -81,14 +81,15 @@ chromium:
 # runs without the lab, evaluating the rules instead). As root with apt (CI, containers) they are
 # installed here; elsewhere the install line is printed and the lab tests are skipped (not in CI:
 # with CI set they fail instead).
-LAB_PACKAGES := nftables nginx iproute2 nodejs procps
+# bind9-dnsutils: dig, the real DNS client the lab's DNS is tested with (and learners ask it with: lab exec -- dig).
+LAB_PACKAGES := nftables nginx iproute2 bind9-dnsutils nodejs procps
 labtools:
-	@{ command -v nft && command -v nginx && command -v ip && command -v node && command -v sysctl; } >/dev/null 2>&1 || { \
+	@{ command -v nft && command -v nginx && command -v ip && command -v dig && command -v node && command -v sysctl; } >/dev/null 2>&1 || { \
 	  if [ "$$(uname -s)" = Linux ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "Installing the traffic lab's tools ($(LAB_PACKAGES)) with apt-get ..."; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(LAB_PACKAGES) >/dev/null; \
 	  else \
-	    echo "Note: nft, nginx, ip, node or sysctl is missing, so the traffic lab's tests will be skipped. To run them (Linux, as root):"; \
+	    echo "Note: nft, nginx, ip, dig, node or sysctl is missing, so the traffic lab's tests will be skipped. To run them (Linux, as root):"; \
 	    echo "    Debian/Ubuntu:  sudo apt-get install $(LAB_PACKAGES)"; \
 	  fi; }
 

@@ -62,10 +62,10 @@ class LabConnection(http.client.HTTPConnection):
     """A keep-alive HTTP(S) connection whose socket lives in a lab namespace; never reconnects from here."""
 
     def __init__(self, ns: str, address: str, port: int, *, tls_name: str | None = None, timeout: float = 10.0):
-        from helpers.lab import kernel
+        from helpers.lab.netns import Netns
 
         super().__init__(address, port, timeout=timeout)
-        sock = kernel.socket_in(ns)
+        sock = Netns(ns).socket()
         sock.settimeout(timeout)
         sock.connect((address, port))
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -127,7 +127,7 @@ def latency(ns: str, alb: tuple[str, int, str], targets: list[tuple[str, int]]) 
 
 async def _load(ns: str, address: str, port: int, name: str | None, seconds: float) -> dict:
     """CLIENTS keep-alive clients, each GET / in a loop for ``seconds``: answers and errors counted."""
-    from helpers.lab import kernel
+    from helpers.lab.netns import Netns
 
     loop = asyncio.get_running_loop()
     counts = {"ok": 0, "other": 0, "errors": 0, "reconnects": 0}
@@ -135,7 +135,7 @@ async def _load(ns: str, address: str, port: int, name: str | None, seconds: flo
     deadline = loop.time() + seconds
 
     async def connect():
-        sock = kernel.socket_in(ns)
+        sock = Netns(ns).socket()
         sock.setblocking(False)
         await loop.sock_connect(sock, (address, port))
         tls = {"ssl": _tls(), "server_hostname": name} if name else {}

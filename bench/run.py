@@ -54,6 +54,8 @@ BEFORE = HERE / "before.json"
 README = HERE / "README.md"  # bench/README.md: the blocks --readme rewrites
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 BEFORE_START, BEFORE_END = "<!-- before:start -->", "<!-- before:end -->"
+INSTRUCTOR = REPO / "notebooks" / "INSTRUCTOR.md"  # its timing table's Machine column: --readme rewrites it
+TIMING_START, TIMING_END = "<!-- timing:start -->", "<!-- timing:end -->"
 COLUMNS = ("measure", "value", "budget", "verdict", "notes")
 
 
@@ -154,14 +156,48 @@ def before_block(data: dict | None) -> str:
     return f"{BEFORE_START}\n{body}\n{BEFORE_END}"
 
 
-def readme_span(text: str, start_marker: str = START, end_marker: str = END) -> tuple[int, int]:
-    """Where the bench block (markers included) is in bench/README.md's text."""
+def notebook_seconds(data: dict) -> dict[str, float]:
+    """{"07": seconds}: each notebook's measured run, the course part's "(c) NN-name" rows."""
+    measures = data["parts"]["course"]["measures"]
+    return {m["name"][4:6]: m["value"] for m in measures if m["name"].startswith("(c) ") and m["name"][4:6].isdigit()}
+
+
+def instructor_block(data: dict, block: str) -> str:
+    """INSTRUCTOR.md's timing block with its Machine column (the second) and caption from ``data``.
+
+    Only the first two cells of each notebook row are generated; the other columns stay as written.
+    """
+    seconds = notebook_seconds(data)
+    course = data.get("merged", {}).get("course", data["machine"])
+    caption = (
+        f"*Machine*, in seconds: `make bench`'s run of each notebook on the emulator, with the traffic lab, "
+        f"{course['date']} · {course['cpu']} · {course['cores']} cores (the course part of `bench/latest.json`, "
+        "written here by `.venv/bin/python bench/run.py --readme`)."
+    )
+    lines = []
+    for line in block.splitlines()[1:-1]:
+        cells = line.split(" | ")
+        number = cells[0].removeprefix("| ")[:2]
+        if line.startswith("| ") and number.isdigit() and number in seconds:
+            cells[1] = f"{seconds[number]:.0f}"
+            line = " | ".join(cells)
+        if not line.startswith("*Machine*, in seconds"):
+            lines.append(line)
+    while lines and not lines[0].strip():
+        lines.pop(0)
+    return "\n".join([TIMING_START, caption, "", *lines, TIMING_END])
+
+
+def readme_span(
+    text: str, start_marker: str = START, end_marker: str = END, where: str = "bench/README.md"
+) -> tuple[int, int]:
+    """Where the block between the two markers (included) is in ``where``'s text."""
     start, end = text.find(start_marker), text.find(end_marker)
     if start < 0 or end < start:
         raise CourseError(
-            f"bench/README.md has no bench block ({START} ... {END}).",
+            f"{where} has no bench block ({start_marker} ... {end_marker}).",
             "bench/run.py --readme rewrites only the text between those two markers.",
-            "put the two marker lines, in that order, where the table belongs in bench/README.md, then run again",
+            f"put the two marker lines, in that order, where the table belongs in {where}, then run again",
         )
     return start, end + len(end_marker)
 
@@ -188,6 +224,11 @@ def write_readme(path: Path = LATEST) -> None:
     print(
         f"bench/README.md: bench block rewritten from {path.relative_to(REPO) if path.is_relative_to(REPO) else path}"
     )
+    if "measures" in data["parts"].get("course", {}):
+        guide = INSTRUCTOR.read_text()
+        start, end = readme_span(guide, TIMING_START, TIMING_END, "notebooks/INSTRUCTOR.md")
+        INSTRUCTOR.write_text(guide[:start] + instructor_block(data, guide[start:end]) + guide[end:])
+        print("notebooks/INSTRUCTOR.md: the timing table's Machine column rewritten")
 
 
 # --------------------------------------------------------------------------

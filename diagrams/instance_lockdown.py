@@ -1,9 +1,11 @@
 """The fix: instances accept traffic only from the ALB's security group, on the dynamic port range.
 
 The instance security group allows TCP 32768-65535 with the ALB security group
-as its source (a security-group reference, no CIDR). The ALB reaches every
-target and its health checks pass; nothing on the internet can reach the
-instances directly, because no rule names a CIDR.
+as its source (a security-group reference, no CIDR). As the stack runs it
+(var.instance_count = 1, the service's desired_count = var.task_count = 2), one instance holds
+both tasks, each on its own dynamic host port. The ALB reaches both targets and
+its health checks pass; nothing on the internet can reach the instance
+directly, because no rule names a CIDR.
 
 Regenerate: python diagrams/instance_lockdown.py   (writes instance_lockdown.png beside this file)
 """
@@ -11,7 +13,7 @@ Regenerate: python diagrams/instance_lockdown.py   (writes instance_lockdown.png
 from pathlib import Path
 
 from _common import BAD, OK, course_diagram
-from diagrams.aws.compute import EC2Instance
+from diagrams.aws.compute import EC2, ElasticContainerServiceContainer
 from diagrams.aws.general import InternetAlt1
 from diagrams.aws.network import ALB
 
@@ -32,8 +34,10 @@ def draw(folder: Path = HERE) -> Path:
             "instance SG: TCP 32768–65535\nsource = ALB security group",
             graph_attr={"style": "dashed", "pencolor": GREEN},
         ):
-            first = EC2Instance("instance :32768")
-            second = EC2Instance("instance :32769")
+            with Cluster("one EC2 instance"):
+                first = ElasticContainerServiceContainer("task 1\nhost port 32768")
+                second = ElasticContainerServiceContainer("task 2\nhost port 32769")
+                instance = EC2("instance's\npublic address")
 
         internet >> Edge(label="HTTPS 443") >> alb
         alb >> Edge(label="health check ok", color=GREEN, fontcolor=GREEN, penwidth="2") >> first
@@ -41,7 +45,7 @@ def draw(folder: Path = HERE) -> Path:
         (
             internet
             >> Edge(label="blocked: no CIDR rule", color=RED, fontcolor=RED, style="dashed", arrowhead="tee")
-            >> second
+            >> instance
         )
     return Path(folder) / "instance_lockdown.png"
 

@@ -3,8 +3,9 @@
 The instance security group lets in TCP 80 from the ALB security group, but
 ECS registered the two tasks of the one instance on dynamic host ports (32768,
 32769). The ALB's health checks to those ports are dropped, the targets turn
-unhealthy; the ALB fails open and its requests time out (504), ECS replaces the
-tasks, and while no target is registered the ALB answers 503.
+unhealthy; with every registered target unhealthy the ALB fails open and its
+requests time out (504). ECS keeps replacing the tasks; when no target is
+registered, the ALB answers 503. Not a sequence: whichever holds at the moment.
 
 Regenerate: python diagrams/port80_503.py   (writes port80_503.png beside this file)
 """
@@ -24,10 +25,12 @@ RED = BAD
 
 
 def draw(folder: Path = HERE) -> Path:
-    with course_diagram("Broken: instance SG allows only port 80 → 504, then 503", folder, "port80_503"):
+    with course_diagram(
+        "Broken: instance SG allows only port 80 → 504; 503 when no target is registered", folder, "port80_503"
+    ):
         users = Users("users")
         alb = ALB("ALB")
-        tg = ELB("target group\nno healthy targets")
+        tg = ELB("target group\nno healthy target: fails open")
         with Cluster(
             "instance SG: allows 80 only (from ALB SG)",
             graph_attr={"style": "dashed", "pencolor": RED, "fontcolor": RED},
@@ -39,7 +42,16 @@ def draw(folder: Path = HERE) -> Path:
         service = ElasticContainerServiceService("ECS service\nkeeps replacing tasks")
 
         users >> Edge(label="HTTPS") >> alb
-        users << Edge(label="504, then 503", color=RED, fontcolor=RED, penwidth="2") << alb
+        (
+            users
+            << Edge(
+                label="504 while the targets are unhealthy\n503 when none is registered",
+                color=RED,
+                fontcolor=RED,
+                penwidth="2",
+            )
+            << alb
+        )
         alb >> Edge(label="forward") >> tg
         blocked = {
             "label": "health check blocked",

@@ -3,10 +3,15 @@
     from helpers import aws, course, cloud, lab, Terraform
 
 This package's ``__init__`` is the learner's facade and nothing else: each name
-below is a module (or class) of one of the layers. Importing the package opens
-the course session (helpers/course/session.py: recovery on; this loads the
-course and Terraform layers) and, inside IPython, registers ``%%hcl`` and the
-short error messages; the verify and exercise modules load when first asked for.
+below is a module (or class) of one of the layers, loaded when first asked for.
+Importing the package does nothing more: no session, no hook, no Terraform or boto3,
+so the lab's small programs and ``python -m helpers`` (which opens a session of its
+own) pay only for what they use. The first name taken from the facade opens the
+notebook's course session (helpers/course/session.py: recovery on, the cost banner
+and the other hooks; helpers/README.md "Side effects in one place").
+
+Inside an IPython kernel the import also registers ``%%hcl`` and the short error
+messages at once: a cell magic must exist before its first cell runs.
 The layers and their modules: helpers/README.md. Terminal: ``python -m helpers --help``.
 """
 
@@ -15,11 +20,9 @@ from __future__ import annotations
 import importlib
 import sys
 
-from .course import notebook, session
-from .errors import CourseError
-
 # name -> (module, attribute or None for the module itself)
 FACADE = {
+    "CourseError": ("helpers.errors", "CourseError"),
     "aws": ("helpers.runtime.aws", None),
     "cloud": ("helpers.runtime.cloud", None),
     "emulator": ("helpers.runtime.emulator", None),
@@ -35,7 +38,7 @@ FACADE = {
     "exercise": ("helpers.exercises", None),
     "lab": ("helpers.lab", None),
 }
-__all__ = ["CourseError", *FACADE]
+__all__ = list(FACADE)
 
 
 def __dir__() -> list[str]:  # tab completion in a notebook lists the facade
@@ -43,22 +46,23 @@ def __dir__() -> list[str]:  # tab completion in a notebook lists the facade
 
 
 def __getattr__(name: str):
+    """A facade name, on first use: open the notebook's session, then load the name's module."""
     if name not in FACADE:
         raise AttributeError(f"module 'helpers' has no attribute {name!r}")
+    # The module, not the facade, is imported here: importlib keeps the session's layers out of `import helpers`.
+    importlib.import_module("helpers.course.session").current()
     module, attribute = FACADE[name]
     found = importlib.import_module(module)
     return getattr(found, attribute) if attribute else found
 
 
-def _open() -> None:
-    session.current()  # the notebook's session: automatic recovery on (the CLI opens its own)
-    if "IPython" not in sys.modules:  # not inside IPython: nothing more to do (and no slow import)
+def _register_in_ipython() -> None:
+    """Inside a running IPython kernel: the %%hcl magic and the short error messages (no session yet)."""
+    if "IPython" not in sys.modules:  # not inside IPython: nothing to register (and no slow import)
         return
-    from IPython import get_ipython  # heavy: only when IPython is already loaded
-
-    ip = get_ipython()
+    ip = sys.modules["IPython"].get_ipython()
     if ip is not None:
-        notebook.register(ip)
+        importlib.import_module("helpers.course.notebook").register(ip)
 
 
-_open()
+_register_in_ipython()

@@ -1,4 +1,4 @@
-"""``python -m helpers``: the course's command line (helpers/cli.py)."""
+"""``python -m helpers``: the course's command line (helpers/cli/)."""
 
 import sys
 

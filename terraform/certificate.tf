@@ -1,7 +1,7 @@
 # Two ways to get the HTTPS certificate; certificate_source picks one.
 
 # "import": a certificate you bring. On the emulator the course generates a
-# self-signed pair at run time (never committed) and imports it.
+# pair signed by its own CA at run time (never committed) and imports it.
 resource "aws_acm_certificate" "imported" {
   count = var.certificate_source == "import" ? 1 : 0
 

@@ -80,7 +80,7 @@ variable "hosted_zone_id" {
 
 variable "certificate_source" {
   type        = string
-  description = "\"acm-dns\": ACM issues a certificate for domain_name, validated with a DNS record in hosted_zone_id (real AWS). \"import\": import certificate_file and private_key_file into ACM (the emulator; the course generates a self-signed pair)."
+  description = "\"acm-dns\": ACM issues a certificate for domain_name, validated with a DNS record in hosted_zone_id (real AWS). \"import\": import certificate_file and private_key_file into ACM (the emulator; the course generates a pair its own CA signs)."
   default     = "acm-dns"
 
   validation {
@@ -153,8 +153,8 @@ variable "images" {
   })
   description = "Container images: nginx in front, the Node.js API behind it. Public ECR mirrors avoid Docker Hub's pull limits."
   default = {
-    nginx = "public.ecr.aws/nginx/nginx:1.27-alpine"
-    api   = "public.ecr.aws/docker/library/node:22-alpine"
+    nginx = "public.ecr.aws/nginx/nginx:1.30-alpine"
+    api   = "public.ecr.aws/docker/library/node:26-alpine"
   }
 }
 

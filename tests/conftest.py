@@ -7,7 +7,13 @@ import threading
 
 import pytest
 
+from helpers.course import session
 from helpers.runtime import emulator
+
+# The test process stands where a learner's kernel stands after its first `from helpers import ...`: the
+# notebook's session is open (recovery on, the hooks). Importing helpers alone opens none
+# (tests/course/test_session_on_first_use.py).
+session.current()
 
 
 @pytest.fixture
@@ -57,8 +63,6 @@ def loopback_only(monkeypatch):
 @pytest.fixture
 def real_looking_credentials(monkeypatch):
     """Real-looking AWS credentials in the environment; returns the access key id."""
-    from helpers.course import session
-
     key = "AKIA" + "Q" * 16  # looks like a real key to boto3 and the provider; split so no scanner flags it
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", key)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-a-real-secret-but-shaped-like-one/abcdefgh")

@@ -15,10 +15,16 @@ https://aws.amazon.com/route53/pricing/ (hosted zone $0.50 per month for the fir
 https://aws.amazon.com/ebs/pricing/ (gp3 $0.08 per GB-month; each instance's root volume is the ECS-optimized
 AMI's 30 GiB gp3, block_device_size_gb in https://github.com/aws/amazon-ecs-ami).
 ECS on EC2 adds no charge of its own, and ACM's public certificates are free.
+
+``aws_run_line()`` is the one sentence README.md and notebook 00 print about a whole run on AWS (a test
+checks both): how long notebooks 00-10 take there, from AWS_WAITS, and what the stack costs if it is torn
+down within the hour it was built (an ALB is billed per hour or partial hour; a hosted zone deleted within
+12 hours is not billed: https://docs.aws.amazon.com/Route53/latest/DeveloperGuide/troubleshooting-billed-twice.html).
 """
 
 from __future__ import annotations
 
+import math
 import re
 import sys
 from pathlib import Path
@@ -47,6 +53,34 @@ PRICING_PAGES = (
     "https://aws.amazon.com/vpc/pricing/",
     "https://aws.amazon.com/route53/pricing/",
     "https://aws.amazon.com/ebs/pricing/",
+)
+# A run of notebooks 00-10 on AWS: the emulator's run, plus what takes longer on AWS, in minutes: (what,
+# minutes, source). Route 53 and the health checks give figures; for the load balancer, ACM and an
+# instance's boot AWS documents the states, not a duration, so the minutes there are the course's estimate.
+AWS_WAITS = (
+    ("the notebooks on the emulator, the provider's fixed waits included", 4, "bench/README.md, (b): 232 s"),
+    (
+        "04: a new load balancer, provisioning until active, beyond the emulator's 60 s",
+        2,
+        "estimate; the states: https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_LoadBalancerState.html",
+    ),
+    (
+        "04: ACM validates the certificate through its Route 53 record",
+        5,
+        "estimate; ACM retries for 72 hours: https://docs.aws.amazon.com/acm/latest/APIReference/API_CertificateDetail.html",
+    ),
+    (
+        "06-07: an instance boots and joins the cluster, ECS pulls the images, then 2 health checks 5 s apart",
+        3,
+        "estimate for the boot; the checks: "
+        "https://docs.aws.amazon.com/elasticloadbalancing/latest/application/target-group-health-checks.html",
+    ),
+    (
+        "08: the alias record reaches every Route 53 name server, beyond the emulator's 30 s",
+        1,
+        "within 60 seconds: https://docs.aws.amazon.com/Route53/latest/DeveloperGuide/resource-record-sets-editing.html",
+    ),
+    ("10: the load balancer and the instance are deleted, beyond the emulator's waits", 2, "estimate"),
 )
 COURSE_VARIABLES = workspace.REPO / "terraform" / "variables.tf"
 SETTINGS = ("instance_type", "instance_count", "hosted_zone_id")
@@ -100,6 +134,28 @@ def stack_settings(folder: Path | None = None, overrides: dict | None = None) ->
     }
 
 
+def hourly(settings: dict) -> float | None:
+    """What the finished stack costs per hour (None: the instance type is not in the price table)."""
+    instance_price = INSTANCE_HOUR.get(settings["instance_type"])
+    if instance_price is None:
+        return None
+    count = settings["instance_count"]
+    volume_hour = ROOT_VOLUME_GB * GP3_GB_MONTH / HOURS_PER_MONTH
+    return ALB_HOUR + LCU_HOUR + count * (instance_price + volume_hour) + (count + ALB_ADDRESSES) * IPV4_HOUR
+
+
+def aws_run(settings: dict | None = None) -> tuple[int, float | None]:
+    """(minutes, dollars) of a run of notebooks 00-10 on AWS, torn down within the hour it began."""
+    minutes = 5 * math.ceil(sum(m for _, m, _ in AWS_WAITS) / 5)
+    return minutes, hourly(settings or stack_settings())
+
+
+def aws_run_line() -> str:
+    """The one sentence README.md and notebook 00 give about running the course on AWS."""
+    minutes, dollars = aws_run()
+    return f"On real AWS: about {minutes} minutes and about ${dollars:.2f} if torn down the same hour."
+
+
 def banner(settings: dict) -> str:
     """The cost lines for ``settings`` (from ``stack_settings``)."""
     kind, count = settings["instance_type"], settings["instance_count"]
@@ -134,9 +190,9 @@ def banner(settings: dict) -> str:
         lines.append(
             row("Route 53 hosted zone", f"${ZONE_MONTH:.2f} per month (created because hosted_zone_id is empty)")
         )
-    if instance_price is not None:
-        hourly = ALB_HOUR + LCU_HOUR + count * (instance_price + volume_hour) + addresses * IPV4_HOUR
-        lines.append(f"    About ${hourly:.3f} per hour (${hourly * 24:.2f} per day), plus CloudWatch Logs.")
+    total = hourly(settings)
+    if total is not None:
+        lines.append(f"    About ${total:.3f} per hour (${total * 24:.2f} per day), plus CloudWatch Logs.")
     lines.append("  It is billed until the teardown notebook (10-teardown.ipynb) has deleted the stack.")
     lines.append("  Prices: " + " ".join(PRICING_PAGES))
     return "\n".join(lines)

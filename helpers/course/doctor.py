@@ -14,8 +14,9 @@ import time
 from dataclasses import dataclass
 
 from ..errors import CourseError
-from ..runtime import aws, cloud, emulator, graphviz, lab_machine
+from ..runtime import aws, cloud, emulator, graphviz, lab_machine, learner
 from ..tf import toolchain
+from . import quotas
 
 PACKAGES = (
     "jupyterlab",
@@ -109,6 +110,20 @@ def _check_target() -> Check:
     return Check("Target", True, f"real AWS: account {info['account']}, region {info['region']} (costs money)")
 
 
+def _check_vpc_quota() -> Check | None:
+    """On AWS: room in the region's VPC quota for the course's stack (None on the emulator: no quota)."""
+    if cloud.is_emulator():
+        return None
+    try:
+        room = quotas.room(learner.current())
+    except CourseError as exc:  # the quota could not be read: the course may still run, so not a blocker
+        return Check("VPC quota", False, exc.what, exc.fix, optional=True)
+    if room.free >= 1 or room.own_vpc:
+        return Check("VPC quota", True, room.text())
+    raise_it = "delete an unused VPC, or raise the quota (for a room: the VPCs in use plus the learners):\n"
+    return Check("VPC quota", False, room.text(), raise_it + quotas.request(room.vpcs + 1))
+
+
 def _check_emulator() -> Check:
     if not cloud.is_emulator():
         return Check("Emulator", True, "not needed for the aws target")
@@ -149,6 +164,7 @@ CHECKS = (
     _check_terraform,
     _check_provider,
     _check_target,
+    _check_vpc_quota,
     _check_emulator,
     _check_graphviz,
     _check_lab,
@@ -159,7 +175,9 @@ def run() -> list[Check]:
     results = []
     for check in CHECKS:
         try:
-            results.append(check())
+            result = check()
+            if result is not None:  # None: the check does not apply to this target
+                results.append(result)
         except Exception as exc:  # a doctor must report, never crash
             results.append(
                 Check(

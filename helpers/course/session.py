@@ -13,8 +13,9 @@ streams. What the course needs around them is registered here, as hooks:
 - after a deliberate emulator reset (``emulator.RESET_HOOKS``): recovery forgets the stacks.
 
 One ``Session`` is installed at a time. The notebook facade (``helpers/__init__.py``)
-opens one with automatic recovery on; the command line (``helpers/cli.py``) runs each
-command in one with it off, since a terminal command never re-applies behind your back.
+opens one with automatic recovery on when the first name is taken from it (importing
+``helpers`` alone opens none); the command line (``helpers/cli/``) runs each command in
+one with it off, since a terminal command never re-applies behind your back.
 The session also holds what a kernel remembers between cells: the exercise's guard on
 ``%%hcl`` cells and the cells whose blanks are not filled in yet.
 """
@@ -142,7 +143,7 @@ def _uninstall_current() -> None:
 
 
 def current() -> Session:
-    """The installed session; the first call (the notebook facade's) opens one with automatic recovery."""
+    """The installed session; the first call (the facade's first name, in a notebook) opens one with automatic recovery."""
     return _current if _current is not None else Session(automatic_recovery=True).install()
 
 

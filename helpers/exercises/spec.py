@@ -102,8 +102,8 @@ SPEC = (
             Blank("security_groups    = [aws_security_group.alb.id]", "the group notebook 03 built for the ALB"),
             Blank('protocol    = "HTTPS"', "where should plain-HTTP visitors be sent?"),
             Blank(
-                'ssl_policy        = "ELBSecurityPolicy-TLS13-1-2-2021-06"',
-                "a predefined ELB policy that accepts TLS 1.3 and 1.2 only (see the bullet list above)",
+                'ssl_policy        = "ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09"',
+                "the predefined ELB policy AWS recommends (see the bullet list above)",
             ),
             Blank(
                 "certificate_arn   = local.certificate_arn",
@@ -230,7 +230,7 @@ SPEC = (
             "The audit only evaluates. With the traffic lab you can **try option 1 for a moment**",
             "option_1 = {port: lab.connect",
             "### The same, with real requests",
-            "reply = lab.curl_until(site, 504, within=90, timeout=30)",
+            "reply = lab.curl_until(site, 504, within=90, timeout=30, insecure=True)",
             "unhealthy = lab.wait_for_event(",
             "**And the 503?**",
             'ecs.update_service(cluster=cluster, service="web", desiredCount=0)',

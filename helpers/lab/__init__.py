@@ -2,16 +2,11 @@
 
 The emulator stores the stack; the lab makes it carry traffic, on this Linux
 machine's own kernel, in network namespaces the lab creates and never links to
-the host's real interfaces:
-
-- ``model``   reads the emulator's state (VPCs, subnets, network interfaces,
-              security groups) into plain data: what the lab should look like;
-- ``filters`` compiles each interface's security groups into nftables rules
-              (stateful, drop by default, group references resolved);
-- ``kernel``  creates and removes namespaces, veth pairs, bridges and routes;
-- ``probe``   real TCP connections between lab hosts: reachable, refused, blocked;
-- ``alb``     the load balancer's data plane (listeners, rules, TLS, health checks);
-- ``agent``   a stand-in for the ECS agent: tasks as real processes.
+the host's real interfaces: it reads the emulator's state into plain data,
+compiles each interface's security groups into nftables rules, wires namespaces
+(one ``Netns`` object each), bridges and routes, and runs the load balancer's
+data plane, the DNS and the ECS agent's tasks as real programs. Its modules,
+one line each: the layer block of helpers/README.md.
 
 Layer: above ``verify/`` (the audit's predictions are checked against ``probe``),
 below ``exercises/`` (checks may send real requests).
@@ -24,9 +19,14 @@ on first use so that the lab's own small programs (the client) do not pay for it
 from __future__ import annotations
 
 import importlib
+import importlib.util
 
 
 def __getattr__(name: str):
+    if importlib.util.find_spec(f"{__name__}.{name}") is not None:
+        # One of the lab's own modules, asked for by `from . import name` while it is not imported yet: the
+        # import system imports it next. Loading lesson here would import the whole lab first (a cycle).
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r} (yet)")
     lesson = importlib.import_module(f"{__name__}.lesson")
     if name in lesson.__all__:
         return getattr(lesson, name)

@@ -10,7 +10,7 @@
 process of its own (tests), until SIGTERM. Either stays in the host's network namespace: the
 emulator listens on the host's loopback, which no lab namespace may reach (the brief's network
 safety rule); the agent builds everything in the instance namespace with child processes
-(``ip -n NS``, ``ip netns exec NS``), never by moving a thread there. Its boto3 clients are the
+(through its ``Netns``, helpers/lab/netns.py), never by moving a thread there. Its boto3 clients are the
 lab's shared ones (``aws.emulator_client``: one session per emulator, short timeouts, one retry).
 
 It talks to the emulator only through the real AWS APIs (boto3), except for what no API
@@ -82,13 +82,13 @@ from botocore.exceptions import ClientError
 from .. import workspace
 from ..errors import CourseError
 from ..runtime import aws, emulator_api
-from . import changes, containers, health, images
+from ..runtime.emulator_routes import LAB_SERVICE_EVENT
+from . import cgroups, changes, containers, health, images
 
 DEFAULT_CLUSTER = "default"
 POLL = 1.0  # seconds between two looks: a pass runs when something it acts on changed (``Agent.pass_due``)
 # The writes it acts on: services and tasks, target registrations and their health, instances coming and going.
 WATCHED = ("ecs", "elasticloadbalancing", changes.TARGET_HEALTH, "ec2", "autoscaling")
-EVENT_PATH = "/_course/lab/service-event"
 DEFAULT_DEREGISTRATION_DELAY = 300  # ELB's default deregistration_delay.timeout_seconds
 AGENT_VERSION = "1.0.0-lab"
 # A task's stoppedReason (describe_tasks) when the scheduler stops it: https://repost.aws/knowledge-center/ecs-task-stopped
@@ -164,11 +164,11 @@ def cluster_from_user_data(user_data: str) -> str:
 def post_service_event(endpoint: str, body: dict, timeout: float = 5.0) -> dict:
     """POST /_course/lab/service-event: an event and/or counts on one service."""
     try:
-        return json.loads(emulator_api.call(endpoint, EVENT_PATH, body, timeout=timeout) or b"{}")
+        return json.loads(emulator_api.call(endpoint, LAB_SERVICE_EVENT, body, timeout=timeout) or b"{}")
     except urllib.error.HTTPError as error:
         raise CourseError(
             f"The emulator refused a lab service event: {error.read().decode(errors='replace')}",
-            f"POST {EVENT_PATH} answered {error.code}.",
+            f"POST {LAB_SERVICE_EVENT} answered {error.code}.",
             "restart the emulator (python -m helpers emulator stop; start) so it has the lab's routes.",
         ) from None
 
@@ -643,7 +643,7 @@ class Agent:
             "instance": self.instance_id,
             "cluster": self.cluster,
             "container_instance": self.container_instance,
-            "memory": containers.memory_limits(),
+            "memory": cgroups.memory_limits(),
             "tasks": {
                 t.id: {
                     "service": t.service,
@@ -761,7 +761,7 @@ def program(
     """The agent of one instance until ``stop`` is set: a thread of the lab's supervisor (helpers/lab/control.py).
 
     The thread stays in the supervisor's namespaces (the emulator is on its loopback); everything it
-    builds in the instance's namespace it builds with ``ip -n`` / ``ip netns exec`` child processes.
+    builds in the instance's namespace it builds with child processes (its Netns: helpers/lab/netns.py).
     """
     agent = Agent(endpoint, region, instance_id, namespace, address, ws=ws, shutdown_timeout=SHUTDOWN_TIMEOUT, log=log)
     agent.run(stop=stop)

@@ -20,8 +20,10 @@ What it does, as AWS documents it:
   ``#{protocol}://#{host}:#{port}/#{path}?#{query}``, unset parts keeping the request's
   (https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-listeners.html#redirect-actions);
   fixed-response actions answer their code, type and body.
-- HTTPS listeners end TLS with the listener's certificate, at the security policy's TLS versions
-  (https://docs.aws.amazon.com/elasticloadbalancing/latest/application/describe-ssl-policies.html).
+- HTTPS listeners end TLS with the listener's certificate, at the security policy's TLS versions and
+  ciphers, as DescribeSSLPolicies describes them; without the post-quantum key exchange of ``PQ``
+  policies, which this machine's OpenSSL 3.0 lacks (helpers/lab/tls_policy.py,
+  https://docs.aws.amazon.com/elasticloadbalancing/latest/application/describe-ssl-policies.html).
 - Rules in priority order, path patterns with ``*`` and ``?``, host headers; then the default action
   (https://docs.aws.amazon.com/elasticloadbalancing/latest/application/listener-update-rules.html).
 - forward: healthy targets in turn (round robin); if every registered target is unhealthy, all of
@@ -54,19 +56,18 @@ import random
 import re
 import secrets
 import signal
-import socket
 import ssl
 import sys
 import threading
 import time
-import warnings
 from dataclasses import dataclass
 
 from ..errors import CourseError
 from ..runtime import aws
-from . import alb_config, changes, health, kernel
+from . import alb_config, changes, health, tls_policy
 from .alb_config import Action, Listener, LoadBalancer, Redirect
 from .health import Malformed
+from .netns import Netns
 
 REFRESH = 1.0  # seconds between two looks at the configuration (helpers/lab/changes.py: read when written to)
 # What alb_config.read reads: the load balancer, its listeners, rules and target groups with their targets'
@@ -90,133 +91,19 @@ HOP_BY_HOP = {
 # https://docs.aws.amazon.com/elasticloadbalancing/latest/application/application-load-balancers.html#load-balancer-attributes
 VALID_HEADER_NAME = re.compile(r"[-A-Za-z0-9]+")
 
-# --------------------------------------------------------------------------- TLS security policies
-# https://docs.aws.amazon.com/elasticloadbalancing/latest/application/describe-ssl-policies.html
-V = ssl.TLSVersion
-SECURITY_POLICIES: dict[str, tuple[ssl.TLSVersion, ssl.TLSVersion]] = {
-    "ELBSecurityPolicy-2016-08": (V.TLSv1, V.TLSv1_2),
-    "ELBSecurityPolicy-TLS-1-0-2015-04": (V.TLSv1, V.TLSv1_2),
-    "ELBSecurityPolicy-TLS-1-1-2017-01": (V.TLSv1_1, V.TLSv1_2),
-    "ELBSecurityPolicy-TLS-1-2-2017-01": (V.TLSv1_2, V.TLSv1_2),
-    "ELBSecurityPolicy-TLS-1-2-Ext-2018-06": (V.TLSv1_2, V.TLSv1_2),
-    "ELBSecurityPolicy-FS-2018-06": (V.TLSv1, V.TLSv1_2),
-    "ELBSecurityPolicy-FS-1-1-2019-08": (V.TLSv1_1, V.TLSv1_2),
-    "ELBSecurityPolicy-FS-1-2-2019-08": (V.TLSv1_2, V.TLSv1_2),
-    "ELBSecurityPolicy-FS-1-2-Res-2019-08": (V.TLSv1_2, V.TLSv1_2),
-    "ELBSecurityPolicy-FS-1-2-Res-2020-10": (V.TLSv1_2, V.TLSv1_2),
-    "ELBSecurityPolicy-TLS13-1-0-2021-06": (V.TLSv1, V.TLSv1_3),
-    "ELBSecurityPolicy-TLS13-1-1-2021-06": (V.TLSv1_1, V.TLSv1_3),
-    "ELBSecurityPolicy-TLS13-1-2-2021-06": (V.TLSv1_2, V.TLSv1_3),
-    "ELBSecurityPolicy-TLS13-1-2-Res-2021-06": (V.TLSv1_2, V.TLSv1_3),
-    "ELBSecurityPolicy-TLS13-1-2-Ext1-2021-06": (V.TLSv1_2, V.TLSv1_3),
-    "ELBSecurityPolicy-TLS13-1-2-Ext2-2021-06": (V.TLSv1_2, V.TLSv1_3),
-    "ELBSecurityPolicy-TLS13-1-3-2021-06": (V.TLSv1_3, V.TLSv1_3),
-}
-DEFAULT_POLICY = "ELBSecurityPolicy-2016-08"  # what the AWS provider 3.39 and moto set when none is given
-
-
-def tls_versions(policy: str | None) -> tuple[ssl.TLSVersion, ssl.TLSVersion]:
-    """(minimum, maximum) TLS version of an ELB security policy."""
-    name = policy or DEFAULT_POLICY
-    if name in SECURITY_POLICIES:
-        return SECURITY_POLICIES[name]
-    # Newer TLS 1.3 policies keep the naming scheme: ELBSecurityPolicy-TLS13-1-<minimum>-...
-    m = re.fullmatch(r"ELBSecurityPolicy-TLS13-1-([0-3])-[A-Za-z0-9-]+", name)
-    if m:
-        return ({"0": V.TLSv1, "1": V.TLSv1_1, "2": V.TLSv1_2, "3": V.TLSv1_3}[m.group(1)], V.TLSv1_3)
-    raise CourseError(
-        f"The lab's load balancer does not know the security policy {name!r}.",
-        "It maps each ELB security policy to its TLS versions, and this name is not one it has "
-        f"(known: {', '.join(sorted(SECURITY_POLICIES))}).",
-        'set the listener\'s ssl_policy to one of those, e.g. ssl_policy = "ELBSecurityPolicy-TLS13-1-2-2021-06".',
-    )
+# --------------------------------------------------------------------------- TLS
 
 
 def server_tls(listener: Listener) -> ssl.SSLContext:
-    """The TLS context of an HTTPS listener: its certificate, its policy's versions."""
+    """The TLS context of an HTTPS listener: its certificate, its security policy's versions and ciphers."""
     if listener.certificate is None:
         raise CourseError(
             f"The HTTPS listener on port {listener.port} has no certificate.",
             "An HTTPS listener ends TLS with the certificate it names, and this one names none.",
             "give the listener a certificate_arn (the course's aws_acm_certificate).",
         )
-    low, high = tls_versions(listener.ssl_policy)
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    if low < V.TLSv1_2:
-        # OpenSSL 3 refuses TLS 1.0/1.1 at its default security level; the policy allows them.
-        ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
-    with warnings.catch_warnings():  # Python deprecates TLS 1.0/1.1; some ELB policies still allow them
-        warnings.simplefilter("ignore", DeprecationWarning)
-        ctx.minimum_version, ctx.maximum_version = low, high
-    ctx.load_cert_chain(listener.certificate.cert_path, listener.certificate.key_path)
-    return ctx
-
-
-# --------------------------------------------------------------------------- sockets in a namespace
-
-
-class Netns:
-    """Sockets made in a named network namespace (None: this process's own), by this process.
-
-    The socket stays in the namespace it was created in; the process stays in its own, where it
-    reaches the emulator (helpers/lab/kernel.py's ``sockets_in`` does the setns(2) in a short thread of its own,
-    which makes a pool of TCP sockets at a time for the connections to targets).
-    """
-
-    def __init__(self, name: str | None = None):
-        self.name = name
-        self.pool: list[socket.socket] = []  # unused TCP sockets of the namespace, for connections
-        if name and not kernel.exists(name):
-            raise CourseError(
-                f"No network namespace {name!r}.",
-                "The load balancer node opens its sockets in the namespace the lab made for it, and there is none "
-                "of that name (ip netns list shows them).",
-                "start the lab first (python -m helpers lab up), or omit --netns.",
-            )
-
-    POOL = 32  # TCP sockets made per visit of the namespace (one short thread each time, not one per connection)
-
-    def socket(self, family: int = socket.AF_INET, kind: int = socket.SOCK_STREAM) -> socket.socket:
-        if not self.name:
-            return socket.socket(family, kind)
-        if (family, kind) != (socket.AF_INET, socket.SOCK_STREAM):
-            return kernel.socket_in(self.name, family, kind)
-        if not self.pool:
-            self.pool = kernel.sockets_in(self.name, family, kind, self.POOL)
-        return self.pool.pop()
-
-    def listen(self, address: str, port: int) -> socket.socket:
-        sock = self.socket(socket.AF_INET6 if ":" in address else socket.AF_INET)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((address, port))
-        except OSError as exc:
-            sock.close()
-            where = f"network namespace {self.name}" if self.name else "this process's network namespace"
-            raise CourseError(
-                f"The load balancer node cannot listen on {address}:{port}: {exc.strerror or exc}.",
-                f"A node listens on its own addresses, and {address} is not one of {where}, or the port is taken.",
-                "pass the node's addresses with --bind (ip -n NAMESPACE addr shows them), and stop whatever holds the port.",
-            ) from None
-        sock.listen(512)
-        sock.setblocking(False)
-        return sock
-
-    async def connect(self, address: str, port: int, *, tls: ssl.SSLContext | None = None):
-        """(reader, writer) to address:port; the caller bounds the time."""
-        sock = self.socket(socket.AF_INET6 if ":" in address else socket.AF_INET)
-        sock.setblocking(False)
-        try:
-            await asyncio.get_running_loop().sock_connect(sock, (address, port))
-            return await asyncio.open_connection(sock=sock, ssl=tls, server_hostname=address if tls else None)
-        except BaseException:
-            sock.close()
-            raise
-
-    def close(self) -> None:
-        """Close the unused sockets (no namespace is held open between visits)."""
-        while self.pool:
-            self.pool.pop().close()
+    policy = listener.policy or tls_policy.describe(None)
+    return tls_policy.server_context(policy, listener.certificate.cert_path, listener.certificate.key_path)
 
 
 # --------------------------------------------------------------------------- requests
@@ -403,7 +290,7 @@ class Balancer:
                 server.close()
         for port, listener in wanted.items():
             cert = listener.certificate
-            identity = (listener.protocol, listener.ssl_policy, cert.cert_path if cert else None)
+            identity = (listener.protocol, listener.policy, cert.cert_path if cert else None)
             if port in self.servers and self.servers[port][0] == identity:
                 continue
             tls = server_tls(listener) if listener.protocol == "HTTPS" else None
@@ -646,7 +533,7 @@ def program(
     """One ALB node until ``stop`` is set: a thread of the lab's supervisor (helpers/lab/control.py).
 
     The thread stays in the supervisor's network namespace (the emulator is on its loopback); the
-    node's listening and target sockets are made in ``netns`` (kernel.socket_in). ``bind``: the
+    node's listening and target sockets are made in ``netns`` (helpers/lab/netns.py's Netns). ``bind``: the
     node's addresses, comma-separated; ``log(text)``: one line to the node's log.
     """
     made = {name: aws.emulator_client(name, endpoint, region) for name in ("elbv2", "ec2", "acm")}

@@ -1,18 +1,18 @@
 """One load balancer's configuration, read from the emulator with boto3, as plain data.
 
 ``read(arn)`` returns a ``LoadBalancer``: its listeners (port, protocol, certificate pair,
-security policy), their rules in priority order and default actions, the target groups the
-actions forward to (health check, ``deregistration_delay``, registered targets with the
+security policy with its TLS versions and ciphers), their rules in priority order and default
+actions, the target groups the actions forward to (health check, ``deregistration_delay``, registered targets with the
 address to connect to) and the ``idle_timeout.timeout_seconds`` attribute. The ALB process
 (helpers/lab/alb.py) calls it again within a second of a write to the emulator that could change
 it (helpers/lab/changes.py), so a rule, target or attribute changed by Terraform or boto3 takes
 effect at once.
 
-Certificates: the course imports a self-signed pair it generated into ACM
-(helpers/tf/certificate.py, in the workspace's ``certs/``). ACM returns the certificate but
-never its key, so the key is found in ``certs/`` by matching the certificate. An
-ACM-issued certificate has no pair in the workspace: the lab makes a self-signed one for its
-domain (``certs/lab-issued/``), as a stand-in that no client trusts, like any test pair.
+Certificates: the course imports a pair its own CA signed into ACM (helpers/tf/certificate.py,
+in the workspace's ``certs/``). ACM returns the certificate but never its key, so the key is
+found in ``certs/`` by matching the certificate. An ACM-issued certificate has no pair in the
+workspace: the lab has the course's CA sign one for its domain (``certs/lab-issued/``), as ACM's
+stand-in, so the lab's client verifies it as it verifies an imported one.
 """
 
 from __future__ import annotations
@@ -25,7 +25,9 @@ from pathlib import Path
 from .. import workspace
 from ..errors import CourseError
 from ..runtime import aws
-from ..tf.certificate import self_signed
+from ..tf.certificate import issue as issue_certificate
+from . import tls_policy
+from .tls_policy import SecurityPolicy
 
 # AWS: "If the load balancer cannot establish a connection with the target within 10 seconds, it returns 504"
 # https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-troubleshooting.html
@@ -122,7 +124,7 @@ class Listener:
     default_actions: tuple[Action, ...]
     rules: tuple[Rule, ...] = ()  # priority order, the default rule excluded
     certificate: Certificate | None = None
-    ssl_policy: str | None = None
+    policy: SecurityPolicy | None = None  # HTTPS: its security policy (helpers/lab/tls_policy.py)
 
 
 @dataclass(frozen=True)
@@ -149,7 +151,7 @@ def read(arn: str, *, connect_timeout: float = CONNECT_TIMEOUT, client=None) -> 
             f"No load balancer {arn} in the emulator.",
             "The lab's ALB reads its configuration from the emulator, and this load balancer is not there "
             "(destroyed, or the emulator was restarted and has not been re-applied).",
-            "apply the course's stack again (python -m helpers course catch-up), then start the lab again.",
+            "apply the course's stack again (python -m helpers terraform course apply), then start the lab again.",
         ) from None
     attributes = {
         a["Key"]: a["Value"] for a in elbv2.describe_load_balancer_attributes(LoadBalancerArn=arn)["Attributes"]
@@ -177,7 +179,7 @@ def read(arn: str, *, connect_timeout: float = CONNECT_TIMEOUT, client=None) -> 
                 default_actions=default,
                 rules=tuple(sorted(rules, key=lambda r: r.priority)),
                 certificate=certificate(certs[0]["CertificateArn"], client) if certs else None,
-                ssl_policy=item.get("SslPolicy"),
+                policy=tls_policy.describe(item.get("SslPolicy"), client) if item["Protocol"] == "HTTPS" else None,
             )
         )
     return LoadBalancer(
@@ -346,10 +348,10 @@ def _workspace_pair(pem: str, arn: str, domain: str) -> tuple[Path, Path]:
         f"ACM never returns an imported certificate's key, and no certificate in {workspace.relative(folder)}/ "
         "matches this one (it was imported from elsewhere, or the workspace's certs/ folder was removed).",
         "re-apply the course's stack so that it imports the workspace's own certificate "
-        "(python -m helpers course catch-up), or put the pair in certs/ as NAME.crt and NAME.key.",
+        "(python -m helpers terraform course apply), or put the pair in certs/ as NAME.crt and NAME.key.",
     )
 
 
 def lab_issued_pair(domain: str) -> tuple[Path, Path]:
-    """A self-signed pair standing for an ACM-issued certificate of ``domain``; made once."""
-    return self_signed(domain, workspace.path("certs", "lab-issued"))
+    """A pair the course's CA signs, standing for an ACM-issued certificate of ``domain``; made once."""
+    return issue_certificate(domain, workspace.path("certs", "lab-issued"))

@@ -24,7 +24,8 @@ import time
 
 from ..errors import CourseError
 from ..runtime import emulator_api
-from ..runtime.moto_changes import LAB_TARGET_HEALTH, PATH, UNSIGNED  # the emulator's side (stdlib only)
+from ..runtime.emulator_routes import CHANGES
+from ..runtime.moto_changes import LAB_TARGET_HEALTH, UNSIGNED  # the emulator's side (stdlib only)
 
 ALWAYS = (UNSIGNED,)  # a write to moto's own API (its reset) concerns every reader
 TARGET_HEALTH = LAB_TARGET_HEALTH  # the lab's health checks changed a target's state
@@ -43,7 +44,7 @@ class Watch:
     def look(self) -> tuple | None:
         """The boot id and this reader's counts now, or None when the emulator cannot say."""
         try:
-            found = json.loads(emulator_api.call(self.endpoint, PATH, timeout=TIMEOUT))
+            found = json.loads(emulator_api.call(self.endpoint, CHANGES, timeout=TIMEOUT))
             return (found["boot"], *(int(found["changes"].get(s, 0)) for s in self.services))
         except (OSError, ValueError, KeyError, TypeError, CourseError):  # CourseError: no room credential yet
             return None

@@ -3,14 +3,20 @@
     reply = curl("https://app.ecs-alb.example/", resolve="app.ecs-alb.example:443:203.0.113.10")
     reply.status, reply.headers, reply.body, reply.certificate_subject, reply.elapsed
 
-Runnable inside a lab namespace, where the notebook cannot go itself:
+Runnable inside a lab namespace, where the notebook cannot go itself (``lab curl`` runs it so):
 
-    ip netns exec lab-<ws>-internet python -m helpers.lab.client URL [--resolve host:port:addr] [--json]
+    python -m helpers lab exec -- python -m helpers.lab.client URL [--resolve host:port:addr] [--json]
 
 ``--json`` prints the reply as one JSON object (the lab's CLI parses it). A connection that fails
 is not an exception: the reply has status 0 and ``error`` says what happened (refused, timed
-out), as curl prints it. The server's certificate is shown, not verified (curl -k): the
-lab's certificates are self-signed.
+out, a certificate not valid for the name), as curl prints it.
+
+HTTPS is verified as curl verifies it: the server's certificate must chain to a certificate
+authority the client trusts and be valid for the URL's host name. ``cafile`` (curl's --cacert)
+names the only authority to trust, as the lab does with the course's own CA (helpers/tf/certificate.py);
+without it, the system's trust store, as on AWS, where ACM's certificates chain to public
+authorities. ``insecure`` (curl's -k) shows the certificate without checking it: for a request to a
+name the certificate does not cover, such as the load balancer's own DNS name.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import ssl
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from ..errors import CourseError
@@ -38,6 +45,7 @@ class Reply:
     headers: list[tuple[str, str]] = field(default_factory=list)
     body: bytes = b""
     certificate_subject: str | None = None
+    verified: bool = False  # HTTPS: the certificate chains to a trusted authority and is valid for the host name
     elapsed: float = 0.0  # seconds, from connecting to the last byte
     error: str = ""
 
@@ -66,6 +74,7 @@ class Reply:
             "headers": self.headers,
             "body_base64": base64.b64encode(self.body).decode(),
             "certificate_subject": self.certificate_subject,
+            "verified": self.verified,
             "elapsed": self.elapsed,
             "error": self.error,
         }
@@ -114,6 +123,33 @@ def _subject(der: bytes | None) -> str | None:
     return x509.load_der_x509_certificate(der).subject.rfc4514_string()
 
 
+def _tls(cafile: str | Path | None, insecure: bool) -> ssl.SSLContext:
+    """The client's TLS: verify against ``cafile`` only, or the system's store; ``insecure``: no check."""
+    if insecure:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+        return ctx
+    if cafile is not None and not Path(cafile).is_file():
+        raise CourseError(
+            f"No certificate authority file {cafile}.",
+            "A verified HTTPS request trusts the authority in that file, and there is none.",
+            "give the path of a PEM certificate (the lab's: python -m helpers lab status), or none for the "
+            "system's trust store",
+        )
+    return ssl.create_default_context(cafile=str(cafile) if cafile else None)
+
+
+def _not_verified(exc: ssl.SSLCertVerificationError, host: str, cafile) -> str:
+    """curl's error 60, saying which check failed."""
+    trusted = f"the authority in {cafile}" if cafile else "the system's trusted authorities"
+    if exc.verify_code == 62:  # X509_V_ERR_HOSTNAME_MISMATCH
+        return (
+            f"(60) SSL: the certificate is not valid for {host}: it names another domain "
+            "(a request to a name the certificate does not cover needs curl -k, insecure=True)"
+        )
+    return f"(60) SSL certificate problem: {exc.verify_message}: the certificate does not chain to {trusted}"
+
+
 def curl(
     url: str,
     resolve=None,
@@ -122,8 +158,11 @@ def curl(
     method: str = "GET",
     headers: dict | None = None,
     data: bytes | None = None,
+    cafile: str | Path | None = None,
+    insecure: bool = False,
 ) -> Reply:
-    """One request to ``url``; ``resolve`` as curl's --resolve; ``timeout`` bounds connecting and each read."""
+    """One request to ``url``; ``resolve`` as curl's --resolve; ``timeout`` bounds connecting and each read;
+    ``cafile`` and ``insecure`` as curl's --cacert and -k."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise CourseError(
@@ -148,10 +187,9 @@ def curl(
         return reply
     try:
         if parts.scheme == "https":
-            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-            ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
-            sock = ctx.wrap_socket(sock, server_hostname=parts.hostname)
+            sock = _tls(cafile, insecure).wrap_socket(sock, server_hostname=parts.hostname)
             reply.certificate_subject = _subject(sock.getpeercert(binary_form=True))
+            reply.verified = not insecure
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         host = parts.hostname if parts.port is None else f"{parts.hostname}:{parts.port}"
         sent = {"Host": host, "User-Agent": "lab-curl/1.0", "Accept": "*/*", **(headers or {})}
@@ -167,6 +205,8 @@ def curl(
         reply.headers = list(response.getheaders())
     except TimeoutError:
         reply.error = f"(28) Operation timed out after {timeout:g} s with no answer"
+    except ssl.SSLCertVerificationError as exc:
+        reply.error = _not_verified(exc, parts.hostname, cafile)
     except ssl.SSLError as exc:
         reply.error = f"(35) TLS handshake failed: {exc.reason or exc}"
     except (http.client.HTTPException, OSError) as exc:
@@ -185,6 +225,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--method", "-X", default="GET")
     parser.add_argument("--header", "-H", action="append", default=[], help="Name: value")
     parser.add_argument("--json", action="store_true", help="print the reply as JSON")
+    parser.add_argument("--cacert", help="trust only this certificate authority (PEM), as curl's")
+    parser.add_argument("--insecure", "-k", action="store_true", help="do not verify the certificate, as curl's")
     args = parser.parse_args(argv)
     try:
         headers = dict(h.split(":", 1) for h in args.header)
@@ -194,6 +236,8 @@ def main(argv: list[str] | None = None) -> int:
             args.timeout,
             method=args.method,
             headers={k.strip(): v.strip() for k, v in headers.items()},
+            cafile=args.cacert,
+            insecure=args.insecure,
         )
     except (CourseError, ValueError) as exc:
         print(exc.render() if isinstance(exc, CourseError) else f"bad --header: {exc}", file=sys.stderr)

@@ -29,16 +29,12 @@ the image's and drops its default command, as in Docker) and ``environment``; it
 stdout and stderr go to ``<workspace>/lab/logs/<task>-<container>.log``.
 https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task_definition_parameters.html
 
-``memory`` (MiB) is a hard limit in a memory cgroup: cgroup v2 (``memory.max``) where
-the unified hierarchy has the memory controller, else cgroup v1 (``memory.limit_in_bytes``);
-where neither is writable the limit is not applied and ``memory_limits()`` says why.
-On the machine this was built on the v2 hierarchy has no memory controller (hybrid mode), so
-the v1 controller is used. Inside ``ip netns exec`` /sys is a fresh sysfs without cgroup mounts:
-the hierarchy is then mounted in that process's own private mount namespace, never in the host's
-(the lab's agent runs as a thread of the supervisor, in the host's namespaces, and does not need it).
-A container's first process writes itself into its cgroup's ``cgroup.procs`` before it execs (no
-``preexec_fn``: unsafe in a process with threads), and the runtime writes it too, so it is in the
-cgroup when ``run_task`` returns.
+``memory`` (MiB) is a hard limit in a memory cgroup (helpers/lab/cgroups.py; ``cgroups.memory_limits()``
+says how, or why it is not applied). A container's first process writes itself into its cgroup's
+``cgroup.procs`` before it execs (no ``preexec_fn``: unsafe in a process with threads), and the runtime
+writes it too, so it is in the cgroup when ``run_task`` returns.
+
+Every command and process in a namespace goes through its ``Netns`` (helpers/lab/netns.py).
 
 Stopping a container: SIGTERM, then SIGKILL after ``stop_timeout`` seconds (ECS's
 ECS_CONTAINER_STOP_TIMEOUT, 30 s by default), then its netns, veth, rules and cgroup go.
@@ -47,18 +43,16 @@ ECS_CONTAINER_STOP_TIMEOUT, 30 s by default), then its netns, veth, rules and cg
 from __future__ import annotations
 
 import hashlib
-import json
 import os
-import re
 import signal
 import subprocess
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import workspace
 from ..errors import CourseError
-from . import images, kernel
+from . import cgroups, images, kernel, netns
+from .netns import Netns
 
 BRIDGE = "docker0"
 BRIDGE_ADDRESS = "172.17.0.1"
@@ -66,166 +60,6 @@ BRIDGE_PREFIX = 16
 SUBNET = "172.17.0.0/16"
 TABLE = "lab_docker"
 STOP_TIMEOUT = 30.0  # ECS_CONTAINER_STOP_TIMEOUT's default
-COMMAND_TIMEOUT = 20.0
-
-
-def ws_id(path: Path | None = None) -> str:
-    """The ``<ws>`` of namespace names: the first 6 hex chars of sha1 of the workspace path."""
-    return hashlib.sha1(str(path or workspace.root()).encode()).hexdigest()[:6]
-
-
-def _run(argv: list, *, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
-    try:
-        done = subprocess.run(argv, input=input, capture_output=True, text=True, timeout=COMMAND_TIMEOUT)
-    except FileNotFoundError:
-        raise CourseError(
-            f"The lab needs the program {argv[0]!r}, which is not installed.",
-            "Containers are wired with iproute2 (ip), util-linux (unshare) and nftables (nft).",
-            "install them as root: apt-get install iproute2 util-linux nftables",
-        ) from None
-    if check and done.returncode != 0:
-        raise CourseError(
-            f"The lab's command failed: {' '.join(map(str, argv[:8]))}",
-            (done.stderr or done.stdout).strip() or f"exit status {done.returncode}",
-            "run the lab as root on Linux (python -m helpers doctor says whether it can run here).",
-        )
-    return done
-
-
-def _in(ns: str, *argv, **kw) -> subprocess.CompletedProcess:
-    return _run(["ip", "netns", "exec", ns, *argv], **kw)
-
-
-# --- memory limits --------------------------------------------------------------
-
-
-def _mounts() -> list[tuple[str, str, str]]:
-    """(mount point, fs type, super options) of every mount this process sees."""
-    found = []
-    for line in Path("/proc/self/mountinfo").read_text().splitlines():
-        left, _, right = line.partition(" - ")
-        parts, rparts = left.split(), right.split()
-        if len(parts) > 4 and len(rparts) >= 3:
-            found.append((parts[4].replace("\\040", " "), rparts[0], rparts[2]))
-    return found
-
-
-def _own_cgroup(v1_controller: str | None) -> str:
-    for line in Path("/proc/self/cgroup").read_text().splitlines():
-        _, controllers, path = line.split(":", 2)
-        if (v1_controller is None and controllers == "") or (v1_controller in controllers.split(",")):
-            return path
-    return "/"
-
-
-def _find_memory_hierarchy() -> tuple[str, Path] | None:
-    for point, fstype, _options in _mounts():
-        if fstype == "cgroup2":
-            controllers = Path(point, "cgroup.controllers")
-            if controllers.is_file() and "memory" in controllers.read_text().split():
-                return "v2", Path(point)
-    for point, fstype, options in _mounts():
-        if fstype == "cgroup" and "memory" in options.split(","):
-            return "v1", Path(point)
-    return None
-
-
-_hierarchy_cache: dict = {}
-
-
-def memory_hierarchy() -> tuple[str, Path] | tuple[None, str]:
-    """("v2"|"v1", the directory the lab's cgroups go under) or (None, why not)."""
-    if "value" in _hierarchy_cache:
-        return _hierarchy_cache["value"]
-    found = _find_memory_hierarchy()
-    private_mnt = os.readlink("/proc/self/ns/mnt") != _safe_readlink("/proc/1/ns/mnt")
-    if found is None and private_mnt:
-        # Inside `ip netns exec` (a private mount namespace with a fresh /sys): mount it here, privately.
-        point = Path("/sys/fs/cgroup")
-        for kind, argv in (("v2", ["mount", "-t", "cgroup2", "none", str(point)]),):
-            if _run(argv, check=False).returncode == 0:
-                controllers = point / "cgroup.controllers"
-                if controllers.is_file() and "memory" in controllers.read_text().split():
-                    found = (kind, point)
-                else:
-                    _run(["umount", str(point)], check=False)
-        if found is None:
-            _run(["mount", "-t", "tmpfs", "lab-cgroup", str(point)], check=False)
-            (point / "memory").mkdir(exist_ok=True)
-            if (
-                _run(
-                    ["mount", "-t", "cgroup", "-o", "memory", "lab-memory", str(point / "memory")], check=False
-                ).returncode
-                == 0
-            ):
-                found = ("v1", point / "memory")
-    if found is None:
-        value = (None, "no memory cgroup hierarchy is mounted (neither cgroup v2 with the memory controller nor v1)")
-    else:
-        kind, point = found
-        base = point / _own_cgroup(None if kind == "v2" else "memory").lstrip("/")
-        if not os.access(base, os.W_OK):
-            value = (None, f"the memory cgroup {base} is not writable here (cgroups delegated read-only?)")
-        else:
-            value = (kind, base)
-    _hierarchy_cache["value"] = value
-    return value
-
-
-def _safe_readlink(path: str) -> str:
-    try:
-        return os.readlink(path)
-    except OSError:
-        return ""
-
-
-def memory_limits() -> str:
-    """One line for `lab status`: how container ``memory`` limits are applied, or why not."""
-    kind, where = memory_hierarchy()
-    if kind is None:
-        return f"memory limits: NOT applied ({where}); containers run without their task definition's `memory`"
-    file = "memory.max" if kind == "v2" else "memory.limit_in_bytes"
-    return f"memory limits: hard, cgroup {kind} ({file} under {where})"
-
-
-def _make_cgroup(name: str, mib: int | None) -> Path | None:
-    kind, base = memory_hierarchy()
-    if kind is None or not mib:
-        return None
-    group = Path(base) / name
-    group.mkdir(exist_ok=True)
-    limit = str(int(mib) * 1024 * 1024)
-    (group / ("memory.max" if kind == "v2" else "memory.limit_in_bytes")).write_text(limit)
-    if kind == "v2" and (group / "memory.swap.max").exists():
-        (group / "memory.swap.max").write_text("0")  # a hard limit: no swapping past it
-    return group
-
-
-def _procs(group: Path) -> str:
-    return str(group / "cgroup.procs")
-
-
-def _join_cgroup(group: Path, pid: int) -> None:
-    """Move process ``pid`` into ``group`` (a process already there, or already gone, is fine)."""
-    try:
-        with open(_procs(group), "w") as fh:
-            fh.write(str(pid))
-    except ProcessLookupError:
-        pass  # it exited already: the caller sees its exit status
-
-
-def _remove_cgroup(group: Path | None) -> None:
-    if group is None:
-        return
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        try:
-            group.rmdir()
-            return
-        except FileNotFoundError:
-            return
-        except OSError:
-            time.sleep(0.05)
 
 
 # --- the container -------------------------------------------------------------
@@ -306,8 +140,9 @@ class DockerHost:
 
     def __init__(self, instance_ns: str, instance_address: str, ws: str | None = None, workdir: Path | None = None):
         self.instance_ns = instance_ns
+        self.instance = Netns(instance_ns)
         self.instance_address = instance_address
-        self.ws = ws or ws_id()
+        self.ws = ws or kernel.tag()
         self.workdir = Path(workdir or workspace.path("lab"))
         self.containers: dict[str, Container] = {}  # namespace -> Container
         self._last_port = 0
@@ -319,19 +154,13 @@ class DockerHost:
         """docker0, forwarding and the lab_docker table in the instance namespace (idempotent)."""
         if self._ready:
             return
-        links = json.loads(_run(["ip", "-n", self.instance_ns, "-j", "link", "show"]).stdout or "[]")
-        if not any(link.get("ifname") == BRIDGE for link in links):
-            _run(["ip", "-n", self.instance_ns, "link", "add", BRIDGE, "type", "bridge"])
-            _run(["ip", "-n", self.instance_ns, "addr", "add", f"{BRIDGE_ADDRESS}/{BRIDGE_PREFIX}", "dev", BRIDGE])
-        _run(["ip", "-n", self.instance_ns, "link", "set", BRIDGE, "up"])
-        _in(self.instance_ns, "sysctl", "-qw", "net.ipv4.ip_forward=1")
-        if _in(self.instance_ns, "nft", "list", "table", "ip", TABLE, check=False).returncode != 0:
-            _in(
-                self.instance_ns,
-                "nft",
-                "-f",
-                "-",
-                input=f"""table ip {TABLE} {{
+        if not any(link.get("ifname") == BRIDGE for link in self.instance.ip_json("link", "show")):
+            self.instance.ip("link", "add", BRIDGE, "type", "bridge")
+            self.instance.ip("addr", "add", f"{BRIDGE_ADDRESS}/{BRIDGE_PREFIX}", "dev", BRIDGE)
+        self.instance.ip("link", "set", BRIDGE, "up")
+        self.instance.sysctl("net.ipv4.ip_forward", "1")
+        if self.instance.run("nft", "list", "table", "ip", TABLE, check=False).returncode != 0:
+            self.instance.nft(f"""table ip {TABLE} {{
   chain prerouting {{ type nat hook prerouting priority dstnat; policy accept; }}
   chain output {{ type nat hook output priority -100; policy accept; }}
   chain postrouting {{
@@ -339,19 +168,18 @@ class DockerHost:
     ip saddr {SUBNET} oifname != "{BRIDGE}" masquerade
   }}
 }}
-""",
-            )
+""")
         self._ready = True
 
     def port_range(self) -> tuple[int, int]:
         """The instance namespace's own ip_local_port_range, read inside it."""
-        text = _in(self.instance_ns, "cat", "/proc/sys/net/ipv4/ip_local_port_range").stdout.split()
+        text = self.instance.run("cat", "/proc/sys/net/ipv4/ip_local_port_range").stdout.split()
         return int(text[0]), int(text[1])
 
     def busy_ports(self) -> set[int]:
         """Host ports in use on the instance: mapped by a container, or listening in its namespace."""
         busy = {port for c in self.containers.values() for port in c.ports.values()}
-        listing = _in(self.instance_ns, "cat", "/proc/net/tcp", "/proc/net/tcp6", check=False).stdout
+        listing = self.instance.run("cat", "/proc/net/tcp", "/proc/net/tcp6", check=False).stdout
         for line in listing.splitlines()[1:]:
             parts = line.split()
             if len(parts) > 3 and parts[3] == "0A" and ":" in parts[1]:  # LISTEN
@@ -455,15 +283,16 @@ class DockerHost:
         root.mkdir(parents=True, exist_ok=True)
         container.log.parent.mkdir(parents=True, exist_ok=True)
         # Network: netns, veth into docker0, address, default route.
-        kernel.add_ns(ns)
-        _run(["ip", "-n", self.instance_ns, "link", "add", veth, "type", "veth", "peer", "name", peer])
-        _run(["ip", "-n", self.instance_ns, "link", "set", peer, "netns", ns])
-        _run(["ip", "-n", ns, "link", "set", peer, "name", "eth0"])
-        _run(["ip", "-n", ns, "addr", "add", f"{container.address}/{BRIDGE_PREFIX}", "dev", "eth0"])
-        _run(["ip", "-n", ns, "link", "set", "eth0", "up"])
-        _run(["ip", "-n", ns, "link", "set", "lo", "up"])
-        _run(["ip", "-n", ns, "route", "add", "default", "via", BRIDGE_ADDRESS])
-        _run(["ip", "-n", self.instance_ns, "link", "set", veth, "master", BRIDGE, "up"])
+        net = Netns(ns)
+        net.add()
+        self.instance.ip("link", "add", veth, "type", "veth", "peer", "name", peer)
+        self.instance.ip("link", "set", peer, "netns", ns)
+        net.ip("link", "set", peer, "name", "eth0")
+        net.ip("addr", "add", f"{container.address}/{BRIDGE_PREFIX}", "dev", "eth0")
+        net.ip("link", "set", "eth0", "up")
+        net.ip("link", "set", "lo", "up")
+        net.ip("route", "add", "default", "via", BRIDGE_ADDRESS)
+        self.instance.ip("link", "set", veth, "master", BRIDGE, "up")
         # Files: the image's, a private /tmp, /etc/hosts with the links.
         binds = images.prepare(image, root)
         (root / "tmp").mkdir(exist_ok=True)
@@ -485,17 +314,18 @@ class DockerHost:
         env = {"PATH": images.PATH, "HOSTNAME": hostname, "HOME": "/root"}
         for pair in definition.get("environment") or []:
             env[str(pair["name"])] = str(pair.get("value", ""))
-        argv = ["ip", "netns", "exec", ns, "unshare", "-m", "-u", "--propagation", "private"]
-        argv += ["sh", "-c", script, "lab-container", *_argv(definition, image)]
+        argv = net.inside(["unshare", "-m", "-u", "--propagation", "private", "sh", "-c", script, "lab-container"])
+        argv += _argv(definition, image)
         container.memory_mib = definition.get("memory")
-        container.cgroup = _make_cgroup(f"lab-{self.ws}-c-{task}-{name}", container.memory_mib)
+        container.cgroup = cgroups.make(f"lab-{self.ws}-c-{task}-{name}", container.memory_mib)
         if container.cgroup:
             # Into the cgroup before exec, so everything it starts inherits it; written by the first process
             # itself (no preexec_fn: unsafe in a process with threads, and the lab's supervisor has many).
-            argv = ["sh", "-c", 'echo $$ > "$1" && shift && exec "$@"', "lab-cgroup", _procs(container.cgroup), *argv]
+            join = ["sh", "-c", 'echo $$ > "$1" && shift && exec "$@"', "lab-cgroup", cgroups.procs(container.cgroup)]
+            argv = [*join, *argv]
         with open(container.log, "ab") as log:
             container.process = subprocess.Popen(
-                argv,
+                netns.command(argv),
                 env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
@@ -503,7 +333,7 @@ class DockerHost:
                 start_new_session=True,
             )
         if container.cgroup:
-            _join_cgroup(container.cgroup, container.process.pid)  # written here too: in it when run_task returns
+            cgroups.join(container.cgroup, container.process.pid)  # written here too: in it when run_task returns
         # Ports: bridge mode, hostPort 0 → a free port of the instance's ephemeral range.
         for mapping in definition.get("portMappings") or []:
             container_port = int(mapping["containerPort"])
@@ -526,19 +356,16 @@ class DockerHost:
                 f"add rule ip {TABLE} {chain} ip daddr {self.instance_address} tcp dport {host_port} "
                 f'dnat to {container.address}:{container_port} comment "{container.namespace}"'
             )
-        _in(self.instance_ns, "nft", "-f", "-", input="\n".join(rules) + "\n")
+        self.instance.nft("\n".join(rules) + "\n")
 
     def _remove_dnat(self, container: Container) -> None:
-        listing = _in(self.instance_ns, "nft", "-j", "-a", "list", "table", "ip", TABLE, check=False)
-        if listing.returncode != 0:
-            return
         deletes = []
-        for item in json.loads(listing.stdout).get("nftables", []):
+        for item in self.instance.nft_json("-a", "list", "table", "ip", TABLE):
             rule = item.get("rule")
             if rule and rule.get("comment") == container.namespace:
                 deletes.append(f"delete rule ip {TABLE} {rule['chain']} handle {rule['handle']}")
         if deletes:
-            _in(self.instance_ns, "nft", "-f", "-", input="\n".join(deletes) + "\n", check=False)
+            self.instance.nft("\n".join(deletes) + "\n", check=False)
 
     def stop(self, container: Container, timeout: float = STOP_TIMEOUT) -> int | None:
         """SIGTERM, SIGKILL after ``timeout`` s; then remove its rules, netns and cgroup. Returns the exit code."""
@@ -554,9 +381,9 @@ class DockerHost:
             code = container.process.returncode
             _signal_group(container.process, signal.SIGKILL)  # anything its command left behind
         self._remove_dnat(container)
-        _run(["ip", "-n", self.instance_ns, "link", "del", container.veth], check=False)
-        _run(["ip", "netns", "del", container.namespace], check=False)
-        _remove_cgroup(container.cgroup)
+        self.instance.ip("link", "del", container.veth, check=False)
+        Netns(container.namespace).delete()
+        cgroups.remove(container.cgroup)
         self.containers.pop(container.namespace, None)
         return code
 
@@ -564,8 +391,8 @@ class DockerHost:
         """Stop every container; remove lab_docker and docker0 from the instance namespace."""
         for container in list(self.containers.values()):
             self.stop(container, timeout=timeout)
-        _in(self.instance_ns, "nft", "delete", "table", "ip", TABLE, check=False)
-        _run(["ip", "-n", self.instance_ns, "link", "del", BRIDGE], check=False)
+        self.instance.run("nft", "delete", "table", "ip", TABLE, check=False)
+        self.instance.ip("link", "del", BRIDGE, check=False)
         self._ready = False
 
 
@@ -578,15 +405,10 @@ def _signal_group(process: subprocess.Popen, sig: int) -> None:
 
 def port_mappings(instance_ns: str) -> list[dict]:
     """The instance's bridge-mode port mappings as its DNAT rules hold them (for ``lab rules``):
-    [{"host_port", "address", "container_port", "container"}], from any process (kernel.run enters the
-    sandbox when not root). Empty when the instance runs no container."""
-    listing = kernel.run("ip", "netns", "exec", instance_ns, "nft", "-j", "list", "table", "ip", TABLE, check=False)
+    [{"host_port", "address", "container_port", "container"}], from any process (the lab's runner enters
+    the sandbox when rootless). Empty when the instance runs no container."""
     found = []
-    try:
-        items = json.loads(listing.stdout or "{}").get("nftables", []) if listing.returncode == 0 else []
-    except ValueError:
-        items = []
-    for item in items:
+    for item in Netns(instance_ns).nft_json("list", "table", "ip", TABLE):
         rule = item.get("rule") or {}
         if rule.get("chain") != "prerouting":
             continue
@@ -600,6 +422,4 @@ def port_mappings(instance_ns: str) -> list[dict]:
 
 def leftover_namespaces(ws: str) -> list[str]:
     """Container namespaces of workspace ``ws`` that still exist (for cleanup and tests)."""
-    listing = _run(["ip", "netns", "list"], check=False).stdout
-    prefix = f"lab-{ws}-c-"
-    return [m.group(1) for m in re.finditer(r"^(\S+)", listing, re.M) if m.group(1).startswith(prefix)]
+    return netns.names(f"lab-{ws}-c-")

@@ -16,9 +16,9 @@ balancer subnet, an ECS agent (helpers/lab/agent.py) per instance, and, once per
 (helpers/lab/dns.py). One process, so boto3 and its service models are loaded once (one session per
 emulator, helpers/runtime/aws.py), not once per node. The threads stay in the supervisor's own
 network namespace, where the emulator answers on loopback, and open their sockets in the lab
-namespace they serve (kernel.socket_in: a short thread of its own enters it and ends there) or build
-there with child processes (ip -n, ip netns exec): no supervisor thread ever moves into a lab
-namespace, and no lab namespace gets a route to the host. A program whose arguments change is
+namespace they serve (Netns.socket: a short thread of its own enters it and ends there) or build
+there with child processes (Netns.ip, Netns.run: helpers/lab/netns.py): no supervisor thread ever
+moves into a lab namespace, and no lab namespace gets a route to the host. A program whose arguments change is
 restarted; one that fails is restarted (its traceback in its log); it is stopped when its host goes
 away or the lab goes down.
 """
@@ -45,7 +45,9 @@ from urllib.parse import urlsplit
 from .. import workspace
 from ..errors import CourseError
 from ..runtime import aws, cloud, emulator, lab_machine, processes
-from . import agent, alb, changes, client, containers, dns, filters, kernel, model, sandbox
+from ..tf import certificate
+from . import agent, alb, changes, client, containers, dns, filters, kernel, model, netns, sandbox
+from .netns import Netns
 
 POLL = 0.25  # seconds between two looks at the emulator (re-sync within 1 s of a change)
 # What model.read reads (instances, VPCs, subnets, groups, load balancers), and so which writes send it reading
@@ -119,7 +121,7 @@ def runs_ecs_agent(instance_id: str, endpoint: str, region: str) -> bool:
 
 
 def _ecs_agent(ctx: NodeContext, host: model.Host) -> Program | None:
-    """The ECS agent of one instance: it builds what it runs in the instance's namespace with ip -n / ip netns exec."""
+    """The ECS agent of one instance: it builds what it runs in the instance's namespace through its Netns."""
     try:
         if not runs_ecs_agent(host.id, ctx.endpoint, ctx.region):
             return None
@@ -149,8 +151,8 @@ def _dns(ctx: NodeContext) -> Program:
 
 # (role, builder): for every host of that role ("alb", "ec2"), builder(ctx, host) → Program or None.
 # Each runs as a thread of the supervisor, in the supervisor's own namespaces (the emulator answers on
-# the host's loopback), and opens its sockets in the lab namespace it serves (kernel.socket_in) or
-# builds there with child processes (ip -n, ip netns exec). Restarted when its arguments change or it
+# the host's loopback), and opens its sockets in the lab namespace it serves (Netns.socket) or
+# builds there with child processes (Netns.ip, Netns.run). Restarted when its arguments change or it
 # ends by itself (an error: traceback in its log), stopped when its host goes away or the lab goes down.
 NODE_PROGRAMS: list[tuple[str, Callable[[NodeContext, model.Host], Program | None]]] = [
     ("alb", _alb_node),
@@ -220,9 +222,8 @@ def up(endpoint: str | None = None, *, vpcs: list[str] | None = None, quiet: boo
     env = {**os.environ, "COURSE_WORKSPACE": str(workspace.root()), "PYTHONPATH": str(workspace.REPO)}
     if sandbox.needed():
         sandbox.ensure()
-        argv = sandbox.command(argv, cwd=workspace.REPO)  # nsenter execs: proc.pid is the supervisor's
     proc = subprocess.Popen(
-        argv,
+        netns.command(argv, cwd=workspace.REPO),  # rootless: nsenter execs, so proc.pid is the supervisor's
         cwd=workspace.REPO,
         env=env,
         stdin=subprocess.DEVNULL,
@@ -323,33 +324,23 @@ def status() -> dict:
     }
 
 
-def curl(url: str, source: str = "internet", *, timeout: float = 15.0, method: str = "GET", headers=None):
+def curl(
+    url: str, source: str = "internet", *, timeout: float = 15.0, method: str = "GET", headers=None, insecure=False
+):
     """One HTTP(S) request from ``source`` ("internet", an instance id or an ALB node), as curl -i shows it.
 
     The request is made by the lab's client running inside that namespace, so it takes the path a
-    real request would: the lab's DNS, the router, the security groups, the load balancer.
+    real request would: the lab's DNS, the router, the security groups, the load balancer. HTTPS
+    verifies the certificate against the course's CA, which signs the lab's listener certificates
+    (helpers/tf/certificate.py); ``insecure`` skips the check, as curl -k.
     """
-    info = status()
-    if not info["running"]:
-        raise CourseError(
-            "The traffic lab is down, so no request can be sent through it.",
-            "Requests go through the lab's namespaces, which only exist while the lab runs.",
-            "python -m helpers lab up   (in a notebook: lab.up())",
-        )
-    namespaces = {"internet": kernel.internet_ns(info["ws"]), **{h["id"]: h["ns"] for h in info.get("hosts") or []}}
-    if source not in namespaces:
-        raise CourseError(
-            f"{source!r} is not a place in the lab.",
-            f"A request starts from the internet or from a lab host: {', '.join(sorted(namespaces))}.",
-            "lab status lists the hosts; e.g. lab curl https://app.ecs-alb.example/ --from internet",
-        )
     extra = [a for name, value in (headers or {}).items() for a in ("-H", f"{name}: {value}")]
-    argv = ["ip", "netns", "exec", namespaces[source], sys.executable, "-m", "helpers.lab.client", url, "--json",
-            "--timeout", str(timeout), "-X", method, *extra]  # fmt: skip
+    trust = ["--insecure"] if insecure else ["--cacert", str(certificate.authority_file())]
+    argv = [sys.executable, "-m", "helpers.lab.client", url, "--json", "--timeout", str(timeout), "-X", method]
+    argv += [*trust, *extra]
     env = {**os.environ, "PYTHONPATH": str(workspace.REPO)}
-    if sandbox.needed():
-        argv = sandbox.command(argv, cwd=workspace.REPO)
-    done = subprocess.run(argv, capture_output=True, text=True, cwd=workspace.REPO, env=env, timeout=3 * timeout + 30)
+    net = place(source, "curl")
+    done = net.exec(argv, cwd=workspace.REPO, env=env, capture_output=True, text=True, timeout=3 * timeout + 30)
     if done.returncode == 2 or not done.stdout.strip():
         raise CourseError(
             f"The lab's client could not send {method} {url}.",
@@ -357,6 +348,27 @@ def curl(url: str, source: str = "internet", *, timeout: float = 15.0, method: s
             "check the URL (http:// or https://, a name the lab's DNS knows: lab status), then try again",
         )
     return client.Reply.from_dict(json.loads(done.stdout))
+
+
+def place(source: str = "internet", command: str = "exec") -> Netns:
+    """The namespace of ``source`` in the running lab: "internet", an instance id or an ALB node (lab status).
+
+    ``command`` ("curl", "exec") names the lab command in the messages."""
+    info = status()
+    if not info["running"]:
+        raise CourseError(
+            f"The traffic lab is down, so lab {command} has nowhere to run.",
+            "Requests and programs go through the lab's namespaces, which only exist while the lab runs.",
+            "python -m helpers lab up   (in a notebook: lab.up())",
+        )
+    places = {"internet": kernel.internet_ns(info["ws"]), **{h["id"]: h["ns"] for h in info.get("hosts") or []}}
+    if source not in places:
+        raise CourseError(
+            f"{source!r} is not a place in the lab.",
+            f"lab {command} starts from the internet or from a lab host: {', '.join(sorted(places))}.",
+            "python -m helpers lab status lists the hosts; name one with --from (default: internet)",
+        )
+    return Netns(places[source])
 
 
 def status_text(info: dict | None = None) -> str:
@@ -385,7 +397,7 @@ def rules(host_id: str) -> str:
     m = model.read()
     host = m.host(host_id)
     text = filters.listing(m, host)
-    if host.role != "ec2" or not kernel.exists(kernel.host_ns(kernel.tag(), host)):
+    if host.role != "ec2" or not Netns(kernel.host_ns(kernel.tag(), host)).exists():
         return text
     mappings = containers.port_mappings(kernel.host_ns(kernel.tag(), host))
     lines = [f"  docker ({'table ip ' + containers.TABLE}: bridge-mode port mappings, after the filters above):"]

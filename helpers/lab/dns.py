@@ -1,17 +1,24 @@
 """The lab's DNS: answers from the emulator's Route 53 records, inside the lab only.
 
     dns.program(stop, log, endpoint=URL, region=R, netns="lab-<ws>-internet", bind=ADDRESS)
+    dns.answer(packet, known) → the response's bytes (ValueError: not a query this server answers)
 
 ``program`` runs in a thread of the lab's supervisor (helpers/lab/control.py) until ``stop`` is set.
 
 A name resolves as Route 53 would answer it: an A record to its values; an alias A record to a load
 balancer to the public addresses of that load balancer's nodes (one per subnet,
 https://docs.aws.amazon.com/Route53/latest/DeveloperGuide/resource-record-sets-choosing-alias-non-alias.html),
-and so does the load balancer's own DNS name. Anything else is NXDOMAIN. The server listens only in
-the lab's internet namespace (its socket is made there, kernel.socket_in; the thread stays in the
-host's namespace, where it reaches the emulator), and the namespace's resolv.conf (``/etc/netns/<ns>/resolv.conf``, which
-``ip netns exec`` puts in place of /etc/resolv.conf) names it, so any program the lab runs there,
-the lab's client or curl, resolves the course's domain.
+and so does the load balancer's own DNS name. A known name has no record of another type (an empty
+answer); anything else is NXDOMAIN. The server listens only in the lab's internet namespace (its socket
+is made there, Netns.socket; the thread stays in the host's namespace, where it reaches the emulator),
+and the namespace's resolv.conf (``/etc/netns/<ns>/resolv.conf``, which ``ip netns exec`` puts in place
+of /etc/resolv.conf, helpers/lab/netns.py) names it, so any program the lab runs there (the lab's client,
+``python -m helpers lab exec -- curl``, dig) resolves the course's domain.
+
+The DNS messages are read and written by dnspython (https://www.dnspython.org/, ``dns.message``),
+not by code of the course's own: it is maintained, typed, pure Python, and it is also the resolver
+the tests ask the server with (``dns.resolver``), beside dig. dnslib would do too; dnspython was
+chosen for being the more widely used of the two and for bringing that client with it.
 
 The records are read again at most once a second, so a new alias is answered within a second.
 """
@@ -19,20 +26,28 @@ The records are read again at most once a second, so a new alias is answered wit
 from __future__ import annotations
 
 import socket
-import struct
 import threading
 import time
 from pathlib import Path
 
+import dns.exception
+import dns.flags
+import dns.message
+import dns.opcode
+import dns.rcode
+import dns.rdataclass
+import dns.rdatatype
+import dns.rrset
+
 from ..errors import CourseError
 from ..runtime import aws
-from . import kernel, model
+from . import model
+from .netns import Netns
 
 PORT = 53
 TTL = 60  # seconds, what an alias answer to an ALB carries on AWS
 REFRESH = 1.0  # seconds between two readings of the records
-A, AAAA, IN = 1, 28, 1
-RESOLV_DIR = Path("/etc/netns")  # ip netns exec bind-mounts /etc/netns/<ns>/resolv.conf over /etc/resolv.conf
+MAX_PACKET = 4096  # bytes read for one query
 
 
 def _key(name: str) -> str:
@@ -63,89 +78,50 @@ def records(lab: model.Model | None = None, client=None) -> dict[str, list[str]]
     return answers
 
 
-# ---------------------------------------------------------------- the DNS protocol (RFC 1035), A queries
-
-
-_QR_RESPONSE = 1 << 15  # the header's QR bit: set in answers, clear in queries
-
-
-def parse_query(packet: bytes) -> tuple[int, int, str, int, bytes]:
-    """(id, flags, name, qtype, the question's bytes) of a query; ValueError if it is not one."""
-    if len(packet) < 12:
-        raise ValueError("shorter than a DNS header")
-    ident, flags, questions = struct.unpack("!HHH", packet[:6])
-    if questions != 1 or flags & _QR_RESPONSE:
-        raise ValueError("not a query with one question")
-    labels, at = [], 12
-    while True:
-        if at >= len(packet):
-            raise ValueError("name runs past the packet")
-        length = packet[at]
-        if length == 0:
-            at += 1
-            break
-        if length > 63:
-            raise ValueError("compressed or oversized label in a question")
-        labels.append(packet[at + 1 : at + 1 + length].decode("ascii", errors="replace"))
-        at += 1 + length
-    qtype, qclass = struct.unpack("!HH", packet[at : at + 4])
-    if qclass != IN:
-        raise ValueError("not class IN")
-    return ident, flags, ".".join(labels), qtype, packet[12 : at + 4]
+# ---------------------------------------------------------------- one answer
 
 
 def answer(packet: bytes, known: dict[str, list[str]]) -> bytes:
-    """The response to one query: A records for a known name, an empty answer for other types, else NXDOMAIN."""
-    ident, flags, name, qtype, question = parse_query(packet)
-    addresses = known.get(_key(name))
-    rcode = 0 if addresses is not None else 3  # NXDOMAIN
-    rows = addresses if (addresses and qtype == A) else []
-    header = struct.pack("!HHHHHH", ident, 0x8400 | (flags & 0x0100) | rcode, 1, len(rows), 0, 0)  # QR AA (RD)
-    body = b"".join(struct.pack("!HHHIH", 0xC00C, A, IN, TTL, 4) + socket.inet_aton(a) for a in rows)
-    return header + question + body
-
-
-def query(name: str, server: tuple[str, int], sock: socket.socket | None = None, timeout: float = 2.0) -> list[str]:
-    """Ask ``server`` for the A records of ``name`` (a tiny stub resolver, for tests and the client)."""
-    own = sock is None
-    sock = sock or socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    """The response to one query: A records for a known name, an empty answer for its other types, else
+    NXDOMAIN; authoritative (AA), with the query's id, question and RD flag. ValueError for anything
+    that is not one standard query of class IN (a resolver ignores such packets, and so does serve())."""
     try:
-        sock.settimeout(timeout)
-        labels = b"".join(bytes([len(p)]) + p.encode() for p in _key(name).split(".")) + b"\0"
-        sock.sendto(struct.pack("!HHHHHH", 0x1234, 0x0100, 1, 0, 0, 0) + labels + struct.pack("!HH", A, IN), server)
-        reply, _ = sock.recvfrom(4096)
-    finally:
-        if own:
-            sock.close()
-    count = struct.unpack("!H", reply[6:8])[0]
-    if reply[3] & 0x0F == 3:
-        return []
-    at = 12 + len(labels) + 4
-    found = []
-    for _ in range(count):
-        rtype, _, _, length = struct.unpack("!HHIH", reply[at + 2 : at + 12])
-        if rtype == A:
-            found.append(socket.inet_ntoa(reply[at + 12 : at + 12 + length]))
-        at += 12 + length
-    return found
+        query = dns.message.from_wire(packet)
+    except dns.exception.DNSException as exc:
+        raise ValueError(f"not a DNS message: {exc}") from None
+    if query.flags & dns.flags.QR or query.opcode() != dns.opcode.QUERY or len(query.question) != 1:
+        raise ValueError("not a query with one question")
+    question = query.question[0]
+    if question.rdclass != dns.rdataclass.IN:
+        raise ValueError("not class IN")
+    response = dns.message.make_response(query)  # the id, the question, RD; EDNS when the query has it
+    response.flags |= dns.flags.AA
+    addresses = known.get(_key(question.name.to_text()))
+    if addresses is None:
+        response.set_rcode(dns.rcode.NXDOMAIN)
+    elif addresses and question.rdtype == dns.rdatatype.A:
+        response.answer.append(
+            dns.rrset.from_text_list(question.name, TTL, dns.rdataclass.IN, dns.rdatatype.A, addresses)
+        )
+    return response.to_wire(want_shuffle=False)  # in the records' order: dnspython shuffles them by default
 
 
 # ---------------------------------------------------------------- the server
 
 
-def write_resolv_conf(ns: str, address: str) -> Path:
-    """Make ``ip netns exec NS ...`` resolve through the lab's DNS (removed by ``remove_resolv_conf``)."""
-    folder = RESOLV_DIR / ns
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "resolv.conf").write_text(f"# the traffic lab's DNS (helpers/lab/dns.py)\nnameserver {address}\n")
-    return folder / "resolv.conf"
+def write_resolv_conf(ns: Netns, address: str) -> Path:
+    """Make the programs ``ns`` starts (Netns.popen, Netns.exec) resolve through the lab's DNS."""
+    path = ns.etc("resolv.conf")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"# the traffic lab's DNS (helpers/lab/dns.py)\nnameserver {address}\n")
+    return path
 
 
-def remove_resolv_conf(ns: str) -> None:
-    folder = RESOLV_DIR / ns
-    (folder / "resolv.conf").unlink(missing_ok=True)
-    if folder.is_dir() and not any(folder.iterdir()):
-        folder.rmdir()
+def remove_resolv_conf(ns: Netns) -> None:
+    path = ns.etc("resolv.conf")
+    path.unlink(missing_ok=True)
+    if path.parent.is_dir() and not any(path.parent.iterdir()):
+        path.parent.rmdir()
 
 
 def serve(sock: socket.socket, read=records, stop=lambda: False, log=print) -> None:
@@ -154,7 +130,7 @@ def serve(sock: socket.socket, read=records, stop=lambda: False, log=print) -> N
     sock.settimeout(0.2)
     while not stop():
         try:
-            packet, peer = sock.recvfrom(4096)
+            packet, peer = sock.recvfrom(MAX_PACKET)
         except TimeoutError:
             continue
         if time.monotonic() - read_at > REFRESH:
@@ -171,7 +147,8 @@ def serve(sock: socket.socket, read=records, stop=lambda: False, log=print) -> N
 def program(stop: threading.Event, log, *, endpoint: str, region: str, netns: str, bind: str) -> None:
     """The lab's DNS server on ``bind``:53 in ``netns`` until ``stop`` is set (a thread of the supervisor)."""
     made = {name: aws.emulator_client(name, endpoint, region) for name in ("ec2", "elbv2", "route53")}
-    sock = kernel.socket_in(netns, socket.AF_INET, socket.SOCK_DGRAM)
+    inside = Netns(netns)
+    sock = inside.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
         sock.bind((bind, PORT))
     except OSError as exc:
@@ -181,9 +158,9 @@ def program(stop: threading.Event, log, *, endpoint: str, region: str, netns: st
             "It answers on the internet namespace's client address, which the lab gives that namespace.",
             "python -m helpers lab down, then python -m helpers lab up",
         ) from None
-    write_resolv_conf(netns, bind)
+    write_resolv_conf(inside, bind)
     try:
         serve(sock, read=lambda: records(client=made.__getitem__), stop=stop.is_set, log=log)
     finally:
-        remove_resolv_conf(netns)
+        remove_resolv_conf(inside)
         sock.close()

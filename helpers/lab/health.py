@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 from ..errors import CourseError
 from ..runtime import emulator_api
+from ..runtime.emulator_routes import LAB_TARGET_HEALTH
 from .alb_config import HealthCheck, TargetGroup
 
 DOC = "https://docs.aws.amazon.com/elasticloadbalancing/latest/application/target-group-health-checks.html"
@@ -273,7 +274,7 @@ def client_tls() -> ssl.SSLContext:
 
 
 async def open_connection(address: str, port: int, *, tls: ssl.SSLContext | None = None):
-    """asyncio.open_connection in this process's network namespace (alb.Netns.connect is the other one)."""
+    """asyncio.open_connection in this process's network namespace (netns.Netns.connect is the other one)."""
     return await asyncio.open_connection(address, port, ssl=tls)
 
 
@@ -317,7 +318,7 @@ def publish(endpoint: str, target_group_arn: str, targets: dict) -> None:
             for (i, p), h in sorted(targets.items())
         ],
     }
-    emulator_api.call(endpoint, "/_course/lab/target-health", payload, timeout=5)
+    emulator_api.call(endpoint, LAB_TARGET_HEALTH, payload, timeout=5)
 
 
 def claim(endpoint: str, target_group_arn: str) -> None:

@@ -13,7 +13,12 @@ few files the image would hold:
   temp paths Debian's build uses (``/run``, ``/var/lib/nginx``) are private and
   writable. Debian has no ``nginx`` user: the workers run as ``www-data``.
   https://github.com/nginxinc/docker-nginx/blob/master/stable/alpine/nginx.conf
-- ``node``: Debian's ``/usr/bin/node`` (Node.js 20).
+- ``node``: Debian's ``/usr/bin/node`` (Node.js 20 from NodeSource on the course's machines).
+
+Versions differ: the course's images are the current stable nginx (1.30,
+https://nginx.org/en/download.html) and the current Node.js LTS (26, Active LTS since
+2026-10-28, https://github.com/nodejs/Release#release-schedule), newer than the stand-ins
+(Debian 12's nginx is 1.22).
 
 ``image_for(name)`` says which stand-in an image name gets (or raises a
 CourseError naming the task definition field ``image``); ``ImageRoot.prepare``
@@ -116,12 +121,12 @@ NGINX = Image(
 NODE = Image(
     kind="node",
     program="node",
-    install="apt-get install nodejs   (Node.js 20: https://deb.nodesource.com/ or Debian's nodejs package)",
+    install="apt-get install nodejs   (Node.js 20 or newer: https://deb.nodesource.com/ or Debian's package)",
     # docker-entrypoint.sh runs `node ARGS` when the first argument is not a command; the course passes `node`.
     command=["node"],
 )
 IMAGES = {"nginx": NGINX, "node": NODE}
-# repository[:tag][@digest]; the repository's last path part names the image: public.ecr.aws/nginx/nginx:1.27-alpine.
+# repository[:tag][@digest]; the repository's last path part names the image: public.ecr.aws/nginx/nginx:1.30-alpine.
 _REFERENCE = re.compile(
     r"^(?:[A-Za-z0-9.\-]+(?::[0-9]+)?/)?(?:[a-z0-9._\-]+/)*([a-z0-9._\-]+)(?::[\w.\-]+)?(?:@sha256:[0-9a-f]{64})?$"
 )
@@ -138,7 +143,7 @@ def image_for(name: str, container: str = "") -> Image:
             "Images are not pulled: the lab knows only the course's two images, the official nginx and node "
             "images (var.images in terraform/variables.tf), and runs them with Debian's nginx and Node.js.",
             "use an nginx or node image in the container definition's `image` (e.g. "
-            "public.ecr.aws/nginx/nginx:1.27-alpine), or run this task on AWS.",
+            "public.ecr.aws/nginx/nginx:1.30-alpine), or run this task on AWS.",
         )
     return image
 

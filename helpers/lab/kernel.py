@@ -14,36 +14,26 @@ with ``eth0`` on its subnet's bridge, its private address, the default route to 
 its security groups as nftables (filters.py). ``lab-<ws>-internet`` holds the learner's client
 (``model.CLIENT_ADDRESS``) and routes to every public address.
 
-Network safety: every link is created directly inside lab namespaces (``ip -n NS link add …
-netns OTHER``), never in the host's own namespace, and nothing links to its real interfaces.
+Network safety: every link is created directly inside lab namespaces (``Netns.ip("link", "add", …,
+"netns", OTHER)``, helpers/lab/netns.py), never in the host's own namespace, and nothing links to its
+real interfaces.
 """
 
 from __future__ import annotations
 
-import ctypes
 import hashlib
 import ipaddress
-import json
-import os
-import signal
-import socket
-import subprocess
-import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import workspace
 from ..errors import CourseError
-from ..runtime import processes
-from . import filters, sandbox
+from . import filters, netns
 from .model import CLIENT_ADDRESS, Host, Model
+from .netns import Netns
 
-NETNS_DIR = Path("/run/netns")  # where ip netns pins namespaces (inside the sandbox when not root: netns_dir())
 IGW_ROUTER = "169.254.0.2"  # the router's end of each internet-gateway link (a /30)
 IGW_INTERNET = "169.254.0.1"  # the internet's end (the same address on every link, routes name the link)
-COMMAND_TIMEOUT = 20  # seconds for one ip/nft command
-CLONE_NEWNET = 0x40000000
 
 
 # ---------------------------------------------------------------- names
@@ -89,153 +79,28 @@ def igw_link(vpc_id: str) -> str:
     return ifname("g", vpc_id)
 
 
-# ---------------------------------------------------------------- commands
-
-
-def run(*argv: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
-    """One ip/nft command (bounded in time; in the sandbox when not root); a failure as a CourseError naming it."""
-    full = sandbox.command(argv) if sandbox.needed() else list(argv)
-    proc = subprocess.run(full, input=input, capture_output=True, text=True, timeout=COMMAND_TIMEOUT)
-    if check and proc.returncode:
-        raise CourseError(
-            f"The lab's kernel command failed: {' '.join(argv)}",
-            proc.stderr.strip() or f"exit status {proc.returncode}",
-            "run `python -m helpers lab status` to see whether the lab can run here; `lab down` removes it all.",
-            detail=input or "",
-        )
-    return proc
-
-
-def ip_json(ns: str, *argv: str) -> list:
-    proc = run("ip", "-n", ns, "-j", *argv, check=False)
-    try:
-        return json.loads(proc.stdout or "[]")
-    except ValueError:
-        return []
+# ---------------------------------------------------------------- namespaces
 
 
 def namespaces(ws: str) -> list[str]:
     """The lab namespaces of workspace tag ``ws`` that exist now."""
-    prefix = f"lab-{ws}-"
-    try:
-        return sorted(p.name for p in netns_dir().iterdir() if p.name.startswith(prefix))
-    except (FileNotFoundError, PermissionError):
-        return []
-
-
-def netns_dir() -> Path:
-    """NETNS_DIR as this process can read it: through the sandbox's mount namespace when not root."""
-    return sandbox.path(str(NETNS_DIR)) if sandbox.needed() else NETNS_DIR
-
-
-def exists(name: str) -> bool:
-    return (netns_dir() / name).exists()
-
-
-def add_ns(name: str) -> None:
-    """Create network namespace ``name`` (pinned in NETNS_DIR, as ip netns add does).
-
-    In a user namespace (the sandbox) ``ip netns add`` fails at its very end, switching back to a
-    network namespace the sandbox does not own; ``unshare --net=FILE`` pins it the same way without.
-    """
-    if sandbox.inside():
-        run("touch", str(NETNS_DIR / name))
-        run("unshare", f"--net={NETNS_DIR / name}", "true")
-    else:
-        run("ip", "netns", "add", name)
+    return netns.names(f"lab-{ws}-")
 
 
 def _ensure_ns(name: str) -> bool:
     """Create the namespace with lo up; True when it was created."""
-    if exists(name):
+    ns = Netns(name)
+    if ns.exists():
         return False
-    add_ns(name)
-    run("ip", "-n", name, "link", "set", "lo", "up")
+    ns.add(lo_up=True)
     return True
 
 
 def delete_ns(name: str) -> None:
     """Stop the processes inside, then delete the namespace (its interfaces go with it)."""
-    stop_processes(name)
-    run("ip", "netns", "delete", name, check=False)
-
-
-def stop_processes(name: str, grace: float = 2.0) -> None:
-    """SIGTERM every process in the namespace, SIGKILL what is left after ``grace`` seconds."""
-    pids = [int(p) for p in run("ip", "netns", "pids", name, check=False).stdout.split()]
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        for pid in pids:
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
-        deadline = time.monotonic() + grace
-        while pids and time.monotonic() < deadline:
-            pids = [p for p in pids if processes.alive(p)]
-            time.sleep(0.05)
-        if not pids:
-            return
-
-
-def sysctl(ns: str, key: str, value: str) -> None:
-    run("ip", "netns", "exec", ns, "sysctl", "-qw", f"{key}={value}")
-
-
-def nft(ns: str, text: str) -> None:
-    run("ip", "netns", "exec", ns, "nft", "-f", "-", input=text)
-
-
-# ---------------------------------------------------------------- sockets inside a namespace
-
-
-def socket_in(ns: str, family: int = socket.AF_INET, kind: int = socket.SOCK_STREAM) -> socket.socket:
-    """A socket that lives in namespace ``ns`` (it stays there whatever thread or process uses it).
-
-    Made in a thread of its own that enters ``ns`` and ends there: in the sandbox a thread could not
-    go back to the host's namespace (the real root owns it), and the caller's threads never move into
-    a lab namespace. Not root and outside the sandbox: made by a short process inside it (sandbox.socket_in).
-    """
-    return sockets_in(ns, family, kind, 1)[0]
-
-
-def sockets_in(ns: str, family: int = socket.AF_INET, kind: int = socket.SOCK_STREAM, count: int = 1) -> list:
-    """``count`` sockets of namespace ``ns``, made by one thread's visit (socket_in, for a pool of them)."""
-    if sandbox.needed():
-        if not exists(ns):
-            raise _no_namespace(ns)
-        return [sandbox.socket_in(str(NETNS_DIR / ns), family, kind) for _ in range(count)]
-    made: dict = {"sockets": []}
-
-    def make() -> None:
-        try:
-            target = os.open(NETNS_DIR / ns, os.O_RDONLY)
-        except FileNotFoundError:
-            made["error"] = _no_namespace(ns)
-            return
-        try:
-            if ctypes.CDLL(None, use_errno=True).setns(target, CLONE_NEWNET) != 0:
-                made["error"] = OSError(
-                    ctypes.get_errno(), f"setns into {ns} failed (the lab needs root or its sandbox)"
-                )
-                return
-            made["sockets"] = [socket.socket(family, kind) for _ in range(count)]
-        finally:
-            os.close(target)
-
-    thread = threading.Thread(target=make, name=f"socket-in-{ns}")
-    thread.start()
-    thread.join()
-    if "error" in made:
-        raise made["error"]
-    return made["sockets"]
-
-
-def _no_namespace(ns: str) -> CourseError:
-    return CourseError(
-        f"The lab namespace {ns} does not exist.",
-        "The lab is not up, or this host is not part of it (any more).",
-        "run `python -m helpers lab up`, then `python -m helpers lab status`.",
-    )
+    ns = Netns(name)
+    ns.stop_processes()
+    ns.delete()
 
 
 # ---------------------------------------------------------------- apply
@@ -274,7 +139,7 @@ def apply(ws: str, model: Model) -> Applied:
     internet = internet_ns(ws)
     if _ensure_ns(internet):
         done.created.append(internet)
-        run("ip", "-n", internet, "addr", "add", f"{CLIENT_ADDRESS}/32", "dev", "lo")
+        Netns(internet).ip("addr", "add", f"{CLIENT_ADDRESS}/32", "dev", "lo")
     for vpc in vpcs:
         _apply_router(ws, model, vpc, done)
     for host in model.hosts:
@@ -284,32 +149,31 @@ def apply(ws: str, model: Model) -> Applied:
 
 
 def _apply_router(ws: str, model: Model, vpc: str, done: Applied) -> None:
-    router = router_ns(ws, vpc)
-    if _ensure_ns(router):
-        done.created.append(router)
-        sysctl(router, "net.ipv4.ip_forward", "1")
-        run("ip", "-n", router, "link", "add", "igw0", "type", "veth", "peer", "name", igw_link(vpc),
-            "netns", internet_ns(ws))  # fmt: skip
-        run("ip", "-n", router, "addr", "add", f"{IGW_ROUTER}/30", "dev", "igw0")
-        run("ip", "-n", router, "link", "set", "igw0", "up")
-        run("ip", "-n", router, "route", "add", "default", "via", IGW_INTERNET, "dev", "igw0")
-        internet = internet_ns(ws)
-        run("ip", "-n", internet, "addr", "add", f"{IGW_INTERNET}/32", "dev", igw_link(vpc))
-        run("ip", "-n", internet, "link", "set", igw_link(vpc), "up")
+    router = Netns(router_ns(ws, vpc))
+    if _ensure_ns(router.name):
+        done.created.append(router.name)
+        router.sysctl("net.ipv4.ip_forward", "1")
+        router.ip("link", "add", "igw0", "type", "veth", "peer", "name", igw_link(vpc), "netns", internet_ns(ws))
+        router.ip("addr", "add", f"{IGW_ROUTER}/30", "dev", "igw0")
+        router.ip("link", "set", "igw0", "up")
+        router.ip("route", "add", "default", "via", IGW_INTERNET, "dev", "igw0")
+        internet = Netns(internet_ns(ws))
+        internet.ip("addr", "add", f"{IGW_INTERNET}/32", "dev", igw_link(vpc))
+        internet.ip("link", "set", igw_link(vpc), "up")
     subnets = [s for s in model.subnets if s.vpc_id == vpc]
     wanted = {bridge_name(s.id, s.cidr) for s in subnets}
-    links = {link["ifname"]: link for link in ip_json(router, "link", "show")}
+    links = {link["ifname"]: link for link in router.ip_json("link", "show")}
     for name in links:
         if name.startswith("b") and name not in wanted:
-            run("ip", "-n", router, "link", "delete", name, check=False)
+            router.ip("link", "delete", name, check=False)
     for s in subnets:
         name = bridge_name(s.id, s.cidr)
         if name not in links:
-            run("ip", "-n", router, "link", "add", name, "type", "bridge")
-            run("ip", "-n", router, "addr", "add", f"{s.gateway}/{s.prefixlen}", "dev", name)
-            run("ip", "-n", router, "link", "set", name, "up")
+            router.ip("link", "add", name, "type", "bridge")
+            router.ip("addr", "add", f"{s.gateway}/{s.prefixlen}", "dev", name)
+            router.ip("link", "set", name, "up")
     public = [h for h in model.hosts if h.vpc_id == vpc and h.public_ip]
-    nft(router, nat_rules(public))
+    router.nft(nat_rules(public))
 
 
 def nat_rules(public: list[Host]) -> str:
@@ -342,48 +206,49 @@ def nat_rules(public: list[Host]) -> str:
 
 
 def _apply_host(ws: str, model: Model, host: Host, done: Applied) -> None:
-    ns = host_ns(ws, host)
+    ns = Netns(host_ns(ws, host))
     subnet = model.subnet(host.subnet_id)
-    router = router_ns(ws, host.vpc_id)
+    router = Netns(router_ns(ws, host.vpc_id))
     link = host_link(host)
-    if exists(ns) and not _host_matches(ns, host, subnet.prefixlen, router, link):
-        delete_ns(ns)  # moved to another subnet or address: rebuilt
-        done.removed.append(ns)
-    created = _ensure_ns(ns)
+    if ns.exists() and not _host_matches(ns, host, subnet.prefixlen, router, link):
+        delete_ns(ns.name)  # moved to another subnet or address: rebuilt
+        done.removed.append(ns.name)
+    created = _ensure_ns(ns.name)
     try:  # the filter first: a new interface is never up without its groups
         text = filters.ruleset(model, host)
     except CourseError as error:
         text = drop_all(host)
         done.errors[host.id] = error.render()
-    nft(ns, text)
+    ns.nft(text)
     if created:
-        done.created.append(ns)
-        run("ip", "-n", router, "link", "add", link, "type", "veth", "peer", "name", "eth0", "netns", ns)
-        run("ip", "-n", router, "link", "set", link, "master", bridge_name(subnet.id, subnet.cidr), "up")
-        run("ip", "-n", ns, "addr", "add", f"{host.private_ip}/{subnet.prefixlen}", "dev", "eth0")
-        run("ip", "-n", ns, "link", "set", "eth0", "up")
-        run("ip", "-n", ns, "route", "add", "default", "via", subnet.gateway, "dev", "eth0")
+        done.created.append(ns.name)
+        router.ip("link", "add", link, "type", "veth", "peer", "name", "eth0", "netns", ns.name)
+        router.ip("link", "set", link, "master", bridge_name(subnet.id, subnet.cidr), "up")
+        ns.ip("addr", "add", f"{host.private_ip}/{subnet.prefixlen}", "dev", "eth0")
+        ns.ip("link", "set", "eth0", "up")
+        ns.ip("route", "add", "default", "via", subnet.gateway, "dev", "eth0")
         if host.role == "ec2":  # containers on the agent's docker0 are routed out of eth0, as on an ECS instance
-            sysctl(ns, "net.ipv4.ip_forward", "1")
+            ns.sysctl("net.ipv4.ip_forward", "1")
 
 
-def _host_matches(ns: str, host: Host, prefixlen: int, router: str, link: str) -> bool:
+def _host_matches(ns: Netns, host: Host, prefixlen: int, router: Netns, link: str) -> bool:
     addresses = {
-        (a["local"], a["prefixlen"]) for i in ip_json(ns, "addr", "show", "dev", "eth0") for a in i.get("addr_info", [])
+        (a["local"], a["prefixlen"]) for i in ns.ip_json("addr", "show", "dev", "eth0") for a in i.get("addr_info", [])
     }
-    return (host.private_ip, prefixlen) in addresses and bool(ip_json(router, "link", "show", "dev", link))
+    return (host.private_ip, prefixlen) in addresses and bool(router.ip_json("link", "show", "dev", link))
 
 
 def _apply_internet_routes(ws: str, model: Model) -> None:
-    internet = internet_ns(ws)
+    internet = Netns(internet_ns(ws))
     wanted = {f"{h.public_ip}": igw_link(h.vpc_id) for h in model.hosts if h.public_ip}
-    for route in ip_json(internet, "route", "show"):
+    for route in internet.ip_json("route", "show"):
         dst = route.get("dst", "")
         if dst not in wanted or route.get("dev") != wanted[dst]:
-            run("ip", "-n", internet, "route", "delete", dst, check=False)
+            internet.ip("route", "delete", dst, check=False)
     for address, link in wanted.items():
-        run("ip", "-n", internet, "route", "replace", f"{address}/32", "via", IGW_ROUTER, "dev", link, "onlink",
-            "src", CLIENT_ADDRESS)  # fmt: skip
+        internet.ip(
+            "route", "replace", f"{address}/32", "via", IGW_ROUTER, "dev", link, "onlink", "src", CLIENT_ADDRESS
+        )
 
 
 def remove_all(ws: str) -> list[str]:

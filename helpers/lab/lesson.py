@@ -2,7 +2,8 @@
 
     lab.up()                              start it where it can run (idempotent); says so in one line either way
     lab.running()                         is it up? (cells take the real path, or evaluate the rules instead)
-    lab.curl(url)                         a real request from the lab's internet: status, headers, body, certificate, time
+    lab.curl(url)                         a real request from the lab's internet: status, headers, body, certificate
+                                          (verified for the name; insecure=True as curl -k), time
     lab.connect(src, dst, port)           a real TCP connection (the CLI's lab probe): "reachable", "refused" or "blocked"
     lab.audit_predicts(src, dst, port)    what the reachability audit's evaluation says ``connect`` will answer
     lab.hosts(role)                       the lab's hosts of a role: "alb" (the load balancer's nodes), "ec2"
@@ -78,14 +79,19 @@ def without(what: str) -> None:
     print(f"(No traffic lab on this machine, so nothing is measured here. With the lab, {what}.)")
 
 
-def curl(url: str, source: str = "internet", *, timeout: float = 15.0, headers: dict | None = None) -> Reply:
+def curl(
+    url: str, source: str = "internet", *, timeout: float = 15.0, headers: dict | None = None, insecure: bool = False
+) -> Reply:
     """One request from ``source`` (the internet, an instance id, an ALB node), through the lab's DNS and groups.
 
-    On real AWS the same call is a real request from this machine (the lab's client, without the lab).
+    HTTPS verifies the certificate for the URL's name, as curl does: against the course's CA in the lab,
+    the system's trust store on AWS. ``insecure=True`` (curl -k) shows it without checking, for a name the
+    certificate does not cover (the load balancer's own). On real AWS the same call is a real request from
+    this machine (the lab's client, without the lab).
     """
     if not cloud.is_emulator():
-        return client.curl(url, timeout=timeout, headers=headers)
-    return control.curl(url, source, timeout=timeout, headers=headers)
+        return client.curl(url, timeout=timeout, headers=headers, insecure=insecure)
+    return control.curl(url, source, timeout=timeout, headers=headers, insecure=insecure)
 
 
 def connect(source: str, destination: str, port: int, *, timeout: float = _probe.DEFAULT_TIMEOUT) -> str:
@@ -178,12 +184,12 @@ def synced(within: float = SYNC_WITHIN) -> None:
         time.sleep(0.1)
 
 
-def curl_until(url: str, status: int, *, within: float, timeout: float = 15.0) -> Reply:
+def curl_until(url: str, status: int, *, within: float, timeout: float = 15.0, insecure: bool = False) -> Reply:
     """Ask until the answer is ``status`` (the load balancer's nodes re-read their target group within a second
     of a change, as AWS's nodes pick up a change within seconds); the last reply after ``within`` seconds."""
     deadline = time.monotonic() + within
     while True:
-        reply = curl(url, timeout=timeout)
+        reply = curl(url, timeout=timeout, insecure=insecure)
         if reply.status == status or time.monotonic() > deadline:
             return reply
         time.sleep(WAIT_STEP)

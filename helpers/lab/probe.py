@@ -21,6 +21,7 @@ from ..errors import CourseError
 from ..verify.audit.analysis import Peer, evaluate
 from . import kernel
 from .model import CLIENT_ADDRESS, Host, Model
+from .netns import Netns
 
 INTERNET = "internet"
 VERDICTS = ("reachable", "refused", "blocked")
@@ -84,7 +85,7 @@ def probe(
 
 def _listener(ns: str, bind: str, port: int, kind: int) -> socket.socket | None:
     """A listening socket in ``ns``; None when something listens there already (then that answers)."""
-    sock = kernel.socket_in(ns, socket.AF_INET, kind)
+    sock = Netns(ns).socket(socket.AF_INET, kind)
     try:
         sock.bind((bind, port))
     except OSError as error:
@@ -98,7 +99,7 @@ def _listener(ns: str, bind: str, port: int, kind: int) -> socket.socket | None:
 
 
 def _connect(ns: str, target: str, port: int, kind: int, timeout: float, listener) -> str:
-    sock = kernel.socket_in(ns, socket.AF_INET, kind)
+    sock = Netns(ns).socket(socket.AF_INET, kind)
     sock.settimeout(timeout)
     try:
         sock.connect((target, port))

@@ -4,6 +4,7 @@
     sandbox.inside()               this process runs in a user namespace (the sandbox, or a rootless container)
     sandbox.ensure()               start the keeper (idempotent); its pid
     sandbox.command(argv, cwd)     argv as run inside: nsenter --target KEEPER --user --mount … -- argv
+                                   (the lab's commands go through netns.command(), which calls it when needed)
     sandbox.path("/run/netns")     that directory as the sandbox sees it (/proc/KEEPER/root/run/netns)
     sandbox.socket_in(file, …)     a socket made in the lab namespace ``file`` by a short process inside, passed back
     sandbox.stop()                 end the keeper (after the lab removed what it built)
@@ -23,7 +24,7 @@ What differs from root mode, and why:
 - a namespace is made with ``unshare --net=FILE`` instead of ``ip netns add`` (which switches back to
   the host's namespace at the end, and the sandbox may not: that one belongs to the real root);
 - for the same reason a thread that entered a lab namespace never goes back: sockets are made in a
-  thread of their own (kernel.socket_in), and outside the sandbox by a short process inside it that
+  thread of their own (helpers/lab/netns.py's Netns.socket), and outside the sandbox by a short process inside it that
   passes the socket back over a Unix socket (SCM_RIGHTS, unix(7));
 - only the learner's own uid is mapped (to root): nginx's workers run as that root, not www-data;
 - memory cgroups belong to the real root, so task ``memory`` limits are not applied (``lab status`` says so).

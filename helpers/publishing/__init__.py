@@ -1,1 +1,1 @@
-"""Layer 7, publishing: the course as a site and as slides, and re-executing the notebooks."""
+"""The publishing layer: the course as a site and as slides, and re-executing the notebooks."""

@@ -34,13 +34,12 @@ from pathlib import Path
 
 from .. import workspace
 from ..errors import CourseError
-from . import cloud, processes
+from . import cloud, emulator_routes, processes
 
 HOST = "127.0.0.1"
 DEFAULT_PORT = 4850  # not moto's 5000: macOS's AirPlay receiver listens there
 STATE = "emulator.json"
 LOG = "emulator.log"
-HEALTH_PATH = "/_course/health"
 START_TIMEOUT = 30.0
 BUSY_TIMEOUT = 15.0  # how long a running emulator that does not answer at once gets, before it counts as gone
 RESET_TIMEOUT = 60.0  # a reset rebuilds every loaded backend: about a second of CPU, far more on a busy machine
@@ -63,11 +62,11 @@ def _url(port: int, host: str = HOST) -> str:
 def health_at(url: str, timeout: float = 1.0) -> dict | None:
     """The health answer of the course emulator at ``url``, or None.
 
-    Only our own launcher answers HEALTH_PATH, so another program on the port
+    Only our own launcher answers emulator_routes.HEALTH, so another program on the port
     (another moto, LocalStack, a web server) is never mistaken for ours.
     """
     try:
-        with urllib.request.urlopen(url + HEALTH_PATH, timeout=timeout) as resp:
+        with urllib.request.urlopen(url + emulator_routes.HEALTH, timeout=timeout) as resp:
             data = json.loads(resp.read().decode())
     except (OSError, ValueError, urllib.error.URLError):
         return None

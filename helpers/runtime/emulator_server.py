@@ -17,13 +17,13 @@ import sys
 import uuid
 from pathlib import Path
 
-from helpers.runtime import moto_changes, moto_fixes, moto_lab_ecs, moto_lab_health, room_gate
+from helpers.runtime import emulator_routes, moto_changes, moto_fixes, moto_lab_ecs, moto_lab_health, room_gate
 
 ACM_VALIDATION_WAIT = 5  # seconds from request to ISSUED for a DNS-validated certificate on the emulator
 # The traffic lab's writes that no AWS API offers (helpers/lab/): behind the room's door like every request.
 LAB_ROUTES = {
-    "/_course/lab/target-health": moto_lab_health.wsgi,  # the lab ALB's health checks
-    moto_lab_ecs.PATH: moto_lab_ecs.wsgi,  # the lab ECS agent's service events
+    emulator_routes.LAB_TARGET_HEALTH: moto_lab_health.wsgi,  # the lab ALB's health checks
+    emulator_routes.LAB_SERVICE_EVENT: moto_lab_ecs.wsgi,  # the lab ECS agent's service events
 }
 
 
@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> None:
     roster = room_gate.Roster(Path(args.room_credentials)) if args.room_credentials else None
 
     def app(environ, start_response):
-        if environ.get("PATH_INFO") == "/_course/health":
+        if environ.get("PATH_INFO") == emulator_routes.HEALTH:
             start_response("200 OK", [("Content-Type", "application/json")])
             return [health]
         if roster is not None:
@@ -79,13 +79,13 @@ def main(argv: list[str] | None = None) -> None:
                 credential = _admit(roster, environ)
             except room_gate.Refused as refused:
                 return _refusal(refused, environ, start_response)
-            if environ.get("PATH_INFO") == room_gate.WHOAMI:
+            if environ.get("PATH_INFO") == emulator_routes.ROOM_WHOAMI:
                 answer = json.dumps({"learner": credential.learner, "account": credential.account}).encode()
                 start_response("200 OK", [("Content-Type", "application/json")])
                 return [answer]
         if environ.get("PATH_INFO") in LAB_ROUTES:
             return LAB_ROUTES[environ["PATH_INFO"]](environ, start_response)
-        if environ.get("PATH_INFO") == moto_changes.PATH:
+        if environ.get("PATH_INFO") == emulator_routes.CHANGES:
             return changes(environ, start_response)
         written = moto_changes.written_service(environ)
         try:

@@ -23,7 +23,6 @@ import re
 import threading
 import urllib.parse
 
-PATH = "/_course/changes"
 UNSIGNED = "emulator"  # an unsigned write: moto's own API (reset)
 LAB_TARGET_HEALTH = "lab-target-health"  # the lab's health checks, when they change a target's state
 READS = ("Describe", "List", "Get")

@@ -29,7 +29,6 @@ import json
 import uuid
 from datetime import UTC, datetime
 
-PATH = "/_course/lab/service-event"
 MAX_EVENTS = 100
 
 

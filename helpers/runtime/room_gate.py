@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ACCOUNT_HEADER = "x-moto-account-id"
-WHOAMI = "/_course/room/whoami"  # a signed GET: whose credential is this?
 INSTRUCTOR = "instructor"
 CLOCK_SKEW = 15 * 60  # seconds: AWS refuses a signature whose X-Amz-Date is further off than this
 AUTHORIZATION = re.compile(

@@ -1,1 +1,1 @@
-"""Layer 2, Terraform offline: the toolchain, the override, the runner, states and backups, %%hcl writing."""
+"""The Terraform layer, offline: the toolchain, the override, the runner, states and backups, %%hcl writing."""

@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 
 from ..runtime import aws, cloud, emulator
-from .certificate import self_signed
+from .certificate import issue as issue_certificate
 
 OVERRIDE_FILE = "course_target_override.tf.json"
 
@@ -53,8 +53,8 @@ def target_override(folder: Path | None = None) -> dict | None:
 
     The provider block points at the emulator. If the configuration in
     ``folder`` declares ``certificate_source`` (the course's), the emulator
-    also gets a generated self-signed certificate to import instead of asking
-    ACM for one, which needs a domain you own.
+    also gets a generated certificate (signed by the course's CA, helpers/tf/certificate.py) to
+    import instead of asking ACM for one, which needs a domain you own.
     """
     if not cloud.is_emulator():
         return None
@@ -74,7 +74,7 @@ def target_override(folder: Path | None = None) -> dict | None:
         }
     }
     if folder is not None and _declares_certificate(Path(folder)):
-        certificate, key = self_signed()
+        certificate, key = issue_certificate()
         override["variable"] = {
             "certificate_source": {"default": "import"},
             "certificate_file": {"default": str(certificate)},

@@ -1,1 +1,1 @@
-"""Layer 4, questions about what is deployed: ports, security-group rules, the live diagram, the audit."""
+"""The verify layer, questions about what is deployed: ports, security-group rules, the live diagram, the audit."""

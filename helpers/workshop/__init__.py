@@ -1,1 +1,1 @@
-"""Layer 6, the workshop: one emulator for the room, and every learner's progress for the instructor."""
+"""The workshop layer: one emulator for the room, and every learner's progress for the instructor."""

@@ -31,7 +31,8 @@ import urllib.request
 from .. import workspace
 from ..errors import CourseError
 from ..runtime import cloud, emulator, learner
-from ..runtime.room_gate import INSTRUCTOR, WHOAMI
+from ..runtime.emulator_routes import ROOM_WHOAMI
+from ..runtime.room_gate import INSTRUCTOR
 
 CAPACITY = 60  # learners per room: one emulator process serves them all
 HOURS = 12  # how long a credential is valid by default (a workshop day)
@@ -96,12 +97,12 @@ def use(url: str, key: str | None = None, secret: str | None = None) -> str:
 def whoami(url: str, key: str, secret: str) -> dict:
     """{learner, account} of a room credential, asked of the room itself; a clear message if it refuses it."""
     previous = (os.environ.get(emulator.KEY_ENV), os.environ.get(emulator.SECRET_ENV))
-    request = urllib.request.Request(url + WHOAMI)
+    request = urllib.request.Request(url + ROOM_WHOAMI)
     os.environ[emulator.KEY_ENV], os.environ[emulator.SECRET_ENV] = key, secret
     saved_url = os.environ.get(emulator.ROOM_ENV)
     os.environ[emulator.ROOM_ENV] = url
     try:
-        request.headers.update(emulator.signed_headers("GET", url + WHOAMI, b""))
+        request.headers.update(emulator.signed_headers("GET", url + ROOM_WHOAMI, b""))
         with urllib.request.urlopen(request, timeout=5) as reply:
             return json.loads(reply.read().decode())
     except urllib.error.HTTPError as refused:

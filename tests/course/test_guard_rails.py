@@ -79,6 +79,20 @@ def test_cost_banner_states_list_prices_for_the_course_defaults():
     assert "10-teardown.ipynb" in text
 
 
+def test_the_aws_run_line_in_readme_and_notebook_00_is_the_cost_models():
+    # One fact, one source: costs.aws_run_line() (AWS_WAITS, and an hour of the stack's list prices).
+    minutes, dollars = costs.aws_run()
+    assert minutes == 5 * -(-sum(m for _, m, _ in costs.AWS_WAITS) // 5)  # rounded up to 5 minutes
+    assert dollars == pytest.approx(0.0592, abs=1e-4)  # the banner's $0.059 per hour, for the one hour
+    line = costs.aws_run_line()
+    assert line == f"On real AWS: about {minutes} minutes and about ${dollars:.2f} if torn down the same hour."
+    readme = (REPO / "README.md").read_text()
+    setup = json.loads((REPO / "notebooks" / "00-setup.ipynb").read_text())
+    markdown = ["".join(c["source"]) for c in setup["cells"] if c["cell_type"] == "markdown"]
+    assert line in " ".join(readme.split()), "README.md's line differs from costs.aws_run_line()"
+    assert any(line in " ".join(cell.split()) for cell in markdown), "00-setup's line differs from aws_run_line()"
+
+
 def test_course_defaults_are_read_from_terraform_variables():
     text = (REPO / "terraform" / "variables.tf").read_text()
     assert re.search(r'variable "instance_type" \{.*?default\s*=\s*"t3\.micro"', text, re.S)

@@ -92,13 +92,35 @@ def test_readme_without_markers_gets_one_clear_message(tmp_path, monkeypatch, ca
 
 
 def test_readme_rewrite_replaces_only_the_block(tmp_path, monkeypatch):
-    readme, latest = tmp_path / "README.md", tmp_path / "latest.json"
+    readme, latest, guide = tmp_path / "README.md", tmp_path / "latest.json", tmp_path / "INSTRUCTOR.md"
     readme.write_text(f"before\n{run.START}\nold table\n{run.END}\nafter\n")
+    table = "| Notebook | Machine (s) | Self-paced (min) |\n| --- | ---: | ---: |\n| 02 Network | 7 | 15 |"
+    guide.write_text(f"intro\n{run.TIMING_START}\n{table}\n{run.TIMING_END}\nrest\n")
     data = copy.deepcopy(sample())
     latest.write_text(json.dumps(data))
     monkeypatch.setattr(run, "README", readme)
+    monkeypatch.setattr(run, "INSTRUCTOR", guide)
     assert run.main(["--readme", "--json", str(latest)]) == 0
     assert readme.read_text() == f"before\n{run.readme_block(data)}\nafter\n"
+    rewritten = guide.read_text()
+    assert rewritten.startswith("intro\n") and rewritten.endswith("\nrest\n")
+    assert "| 02 Network | 25 | 15 |" in rewritten  # the sample's "(c) 02-network" 25.04 s; the rest as written
+    assert data["machine"]["date"] in rewritten
+
+
+def test_instructor_timing_table_is_generated_from_latest_json():
+    text = (REPO / "notebooks" / "INSTRUCTOR.md").read_text()
+    start, end = run.readme_span(text, run.TIMING_START, run.TIMING_END, "notebooks/INSTRUCTOR.md")
+    data = run.load()
+    if data is None:
+        pytest.skip("no bench/latest.json committed yet (make bench writes it)")
+    block = text[start:end]
+    assert block == run.instructor_block(data, block), (
+        "notebooks/INSTRUCTOR.md's Machine column does not match bench/latest.json: run "
+        "`.venv/bin/python bench/run.py --readme` and commit both files"
+    )
+    rows = [line for line in block.splitlines() if line[:4].removeprefix("| ")[:2].isdigit()]
+    assert len(rows) == len(run.notebook_seconds(data)) == 11, rows  # every notebook has its measured time
 
 
 def test_unknown_part_is_refused_with_the_choices(capsys):

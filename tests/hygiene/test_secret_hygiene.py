@@ -24,6 +24,8 @@ import subprocess
 import zlib
 from pathlib import Path
 
+import pytest
+
 from helpers import workspace
 from helpers.tf import certificate
 
@@ -182,13 +184,17 @@ def test_placeholders_of_the_course_are_not_secrets():
     assert not find_secrets(b'key = "AKIA" + "Q" * 16', "tests/conftest.py")
 
 
-def test_generated_certificates_are_git_ignored():
-    cert, key = certificate.self_signed()  # in the test workspace (.course-test), as the notebooks do
-    assert cert.parent == workspace.path("certs")
+@pytest.mark.parametrize("pair", ["listener", "ca"])
+def test_generated_certificates_are_git_ignored(pair):
+    """The listener's pair and the course CA's (which signs it): both keys stay in the workspace."""
+    # in the test workspace (.course-test), as the notebooks do
+    cert, key = certificate.issue() if pair == "listener" else certificate.authority()
+    assert cert.parent == workspace.path("certs", *(["ca"] if pair == "ca" else []))
     assert key.stat().st_mode & 0o077 == 0, "the private key must be readable by its owner only"
     assert b"PRIVATE KEY-----" in key.read_bytes()  # a real key, so ignoring it matters
+    inside = key.relative_to(workspace.path())
     # The workspaces inside the repository: the learner's (.course) and the tests' (.course-test).
-    for path in (REPO / ".course" / "certs" / key.name, REPO / ".course-test" / "certs" / key.name):
+    for path in (REPO / ".course" / inside, REPO / ".course-test" / inside):
         assert is_ignored(path), f"{path.relative_to(REPO)} is not git-ignored"
     if key.resolve().is_relative_to(REPO):  # COURSE_TEST_WORKSPACE may put the workspace elsewhere
         assert is_ignored(cert) and is_ignored(key)

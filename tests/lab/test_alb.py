@@ -27,8 +27,9 @@ from pathlib import Path
 import pytest
 
 from helpers.errors import CourseError
-from helpers.lab import alb, alb_config, changes, health
+from helpers.lab import alb, alb_config, changes, health, tls_policy
 from helpers.lab.client import Reply, curl
+from helpers.lab.netns import Netns
 from helpers.runtime import aws
 from helpers.tf import certificate
 
@@ -80,9 +81,9 @@ class Backend:
             threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
 
     def _handle(self, conn: socket.socket):
-        if self.mode == "tls":  # an HTTPS target, with the course's self-signed pair
+        if self.mode == "tls":  # an HTTPS target, with the course's pair (its CA signed it)
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            ctx.load_cert_chain(*certificate.self_signed())
+            ctx.load_cert_chain(*certificate.issue())
             try:
                 conn = ctx.wrap_socket(conn, server_side=True)
             except (OSError, ssl.SSLError):
@@ -441,58 +442,142 @@ def test_path_pattern_rules_in_priority_order_then_the_default(lab, backends, em
 
 # --------------------------------------------------------------------------- TLS
 
+POLICIES = "https://docs.aws.amazon.com/elasticloadbalancing/latest/application/describe-ssl-policies.html"
+DOMAIN = certificate.DOMAIN
+
 
 @pytest.fixture
 def imported_certificate(emulator_url):
-    """The course's own self-signed pair (workspace certs/), imported into ACM as terraform/ does it."""
-    cert_path, key_path = certificate.self_signed()
+    """The course's own pair (workspace certs/, signed by the course's CA), imported into ACM as terraform/ does."""
+    cert_path, key_path = certificate.issue()
     acm = aws.client("acm")
     arn = acm.import_certificate(Certificate=cert_path.read_bytes(), PrivateKey=key_path.read_bytes())["CertificateArn"]
     yield arn
     acm.delete_certificate(CertificateArn=arn)
 
 
-def _handshake(address: str, port: int, version: ssl.TLSVersion) -> str:
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
-    ctx.set_ciphers("DEFAULT:@SECLEVEL=0")  # let this client offer TLS 1.0/1.1 at all
-    ctx.minimum_version = ctx.maximum_version = version
-    with socket.create_connection((address, port), timeout=5) as raw:
-        with ctx.wrap_socket(raw, server_hostname="app.ecs-alb.example") as tls:
-            return tls.version()
-
-
-@pytest.mark.filterwarnings("ignore:ssl.TLSVersion:DeprecationWarning")  # the test offers TLS 1.0/1.1 on purpose
-def test_https_ends_tls_with_the_listeners_certificate_and_policy_minimum(
-    lab, backends, emulator_url, imported_certificate
-):
-    """HTTPS listeners: the listener's certificate; TLS13-1-2-2021-06 refuses TLS 1.1, 2016-08 accepts TLS 1.0.
-
-    https://docs.aws.amazon.com/elasticloadbalancing/latest/application/describe-ssl-policies.html
-    """
-    backend = backends("tls")
-    group = lab.group(backend)
+@pytest.fixture
+def https_listeners(lab, backends, emulator_url, imported_certificate):
+    """Two HTTPS listeners forwarding to an HTTPS backend: AWS's recommended policy, and the API's 2016-08."""
+    group = lab.group(backends("tls"))
     forward = [{"Type": "forward", "TargetGroupArn": group}]
     certs = [{"CertificateArn": imported_certificate}]
-    _, strict = lab.listener(forward, "HTTPS", Certificates=certs, SslPolicy="ELBSecurityPolicy-TLS13-1-2-2021-06")
+    _, recommended = lab.listener(forward, "HTTPS", Certificates=certs, SslPolicy=tls_policy.RECOMMENDED)
     _, legacy = lab.listener(forward, "HTTPS", Certificates=certs, SslPolicy="ELBSecurityPolicy-2016-08")
     lab.start(emulator_url)
-    reply = curl(f"https://app.ecs-alb.example:{strict}/", resolve=f"app.ecs-alb.example:{strict}:{lab.address}")
-    assert reply.status == 200 and reply.certificate_subject == "CN=app.ecs-alb.example"
-    assert reply.json()["headers"]["X-Forwarded-Proto"] == "https"
-    assert _handshake(lab.address, strict, ssl.TLSVersion.TLSv1_3) == "TLSv1.3"
-    assert _handshake(lab.address, strict, ssl.TLSVersion.TLSv1_2) == "TLSv1.2"
-    with pytest.raises(ssl.SSLError):
-        _handshake(lab.address, strict, ssl.TLSVersion.TLSv1_1)
-    assert _handshake(lab.address, legacy, ssl.TLSVersion.TLSv1) == "TLSv1"
-    with pytest.raises(ssl.SSLError):
-        _handshake(lab.address, legacy, ssl.TLSVersion.TLSv1_3)  # 2016-08 predates TLS 1.3
+    return recommended, legacy
 
 
-def test_unknown_security_policy_is_one_clear_message():
-    with pytest.raises(CourseError, match="does not know the security policy"):
-        alb.tls_versions("ELBSecurityPolicy-Made-Up")
-    assert alb.tls_versions("ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09")[0] == ssl.TLSVersion.TLSv1_2
+def _s_client(lab: Lab, port: int, *options: str) -> subprocess.CompletedProcess:
+    """One handshake with the real openssl client (nothing sent: stdin is empty); -brief prints the session."""
+    argv = ["openssl", "s_client", "-brief", "-connect", f"{lab.address}:{port}", "-servername", DOMAIN, *options]
+    return subprocess.run(argv, input="", capture_output=True, text=True, timeout=30)
+
+
+def _session(done: subprocess.CompletedProcess) -> str:
+    return done.stdout + done.stderr
+
+
+def test_the_recommended_policy_is_described_as_aws_documents_it(emulator_url):
+    """ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09: TLS 1.3 and 1.2; the three TLS 1.3 suites and, for TLS 1.2,
+    the four ECDHE AES-GCM ciphers ("Res"). The lab reads it with DescribeSSLPolicies, as the emulator has it.
+    """
+    policy = tls_policy.describe(tls_policy.RECOMMENDED)
+    assert policy.protocols == ("TLSv1.3", "TLSv1.2") and policy.post_quantum
+    assert policy.versions == (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3)
+    assert set(policy.tls13_suites) == {
+        "TLS_AES_128_GCM_SHA256",
+        "TLS_AES_256_GCM_SHA384",
+        "TLS_CHACHA20_POLY1305_SHA256",
+    }
+    assert set(policy.tls12_ciphers) == {
+        "ECDHE-ECDSA-AES128-GCM-SHA256",
+        "ECDHE-RSA-AES128-GCM-SHA256",
+        "ECDHE-ECDSA-AES256-GCM-SHA384",
+        "ECDHE-RSA-AES256-GCM-SHA384",
+    }
+    assert tls_policy.describe(None).name == "ELBSecurityPolicy-2016-08", "the API's default, given no policy"
+
+
+def test_unknown_security_policy_is_one_clear_message(emulator_url):
+    with pytest.raises(CourseError, match="cannot serve the security policy") as raised:
+        tls_policy.describe("ELBSecurityPolicy-Made-Up")
+    assert tls_policy.RECOMMENDED in str(raised.value), "the fix names the policy AWS recommends"
+
+
+@pytest.mark.skipif(not shutil.which("openssl"), reason="needs the openssl command-line client")
+def test_https_listener_serves_its_policys_versions_and_ciphers_to_a_real_client(lab, https_listeners):
+    """openssl s_client against ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09: TLS 1.3, and TLS 1.2 with each of the
+    policy's RSA ciphers (the certificate is RSA, so its ECDSA ciphers cannot be chosen), are accepted; TLS 1.1 and
+    a TLS 1.2 cipher outside the policy are refused, while the 2016-08 listener accepts the same client offers.
+    """
+    recommended, legacy = https_listeners
+    policy = tls_policy.describe(tls_policy.RECOMMENDED)
+    verify = ["-CAfile", str(certificate.authority_file()), "-verify_return_error", "-verify_hostname", DOMAIN]
+
+    tls13 = _s_client(lab, recommended, "-tls1_3", *verify)
+    assert tls13.returncode == 0, _session(tls13)
+    assert "Protocol version: TLSv1.3" in _session(tls13) and "Verification: OK" in _session(tls13)
+
+    rsa = [c for c in policy.tls12_ciphers if "-RSA-" in c]
+    assert len(rsa) == 2
+    for cipher in rsa:
+        tls12 = _s_client(lab, recommended, "-tls1_2", "-cipher", cipher, *verify)
+        assert tls12.returncode == 0, _session(tls12)
+        assert f"Ciphersuite: {cipher}" in _session(tls12) and "Protocol version: TLSv1.2" in _session(tls12)
+
+    outside = "ECDHE-RSA-AES128-SHA256"  # CBC: in ELBSecurityPolicy-TLS13-1-2-2021-06 and 2016-08, not in "Res"
+    assert outside not in policy.ciphers
+    refused = _s_client(lab, recommended, "-tls1_2", "-cipher", outside)
+    assert refused.returncode != 0 and "Ciphersuite" not in _session(refused)
+    accepted = _s_client(lab, legacy, "-tls1_2", "-cipher", outside)
+    assert accepted.returncode == 0 and f"Ciphersuite: {outside}" in _session(accepted), _session(accepted)
+
+    old = ["-tls1_1", "-cipher", "DEFAULT:@SECLEVEL=0"]  # let this client offer TLS 1.1 at all
+    refused = _s_client(lab, recommended, *old)
+    assert refused.returncode != 0 and "Protocol version" not in _session(refused)
+    accepted = _s_client(lab, legacy, *old)
+    assert accepted.returncode == 0 and "Protocol version: TLSv1.1" in _session(accepted), _session(accepted)
+
+
+def test_a_verified_request_succeeds_for_the_certificates_name_and_fails_for_another(lab, https_listeners):
+    """The lab's client verifies the listener's certificate against the course's CA, as a client on AWS verifies
+    ACM's: the right name answers 200; another name, or a client that does not trust the CA, gets curl's error 60.
+    """
+    recommended, _ = https_listeners
+    ca = certificate.authority_file()
+    right = curl(f"https://{DOMAIN}:{recommended}/", resolve=f"{DOMAIN}:{recommended}:{lab.address}", cafile=ca)
+    assert right.status == 200 and right.verified and right.certificate_subject == f"CN={DOMAIN}"
+    assert right.json()["headers"]["X-Forwarded-Proto"] == "https"
+
+    other = "other.ecs-alb.example"
+    wrong = curl(f"https://{other}:{recommended}/", resolve=f"{other}:{recommended}:{lab.address}", cafile=ca)
+    assert wrong.status == 0 and not wrong.verified
+    assert wrong.error.startswith("(60)") and f"not valid for {other}" in wrong.error, wrong.error
+
+    untrusted = curl(f"https://{DOMAIN}:{recommended}/", resolve=f"{DOMAIN}:{recommended}:{lab.address}")
+    assert untrusted.status == 0 and "does not chain to the system's trusted authorities" in untrusted.error
+
+    shown = curl(f"https://{other}:{recommended}/", resolve=f"{other}:{recommended}:{lab.address}", insecure=True)
+    assert shown.status == 200 and not shown.verified and shown.certificate_subject == f"CN={DOMAIN}"
+
+
+@pytest.mark.skipif(not shutil.which("curl"), reason="needs the curl command-line client")
+def test_real_curl_trusts_the_course_ca_for_the_certificates_name_only(lab, https_listeners):
+    """curl --cacert with the course's CA: 200 for the certificate's name; exit 60 (peer certificate cannot be
+    authenticated) for another name."""
+    recommended, _ = https_listeners
+    ca = str(certificate.authority_file())
+
+    def real_curl(name: str) -> subprocess.CompletedProcess:
+        argv = ["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "10", "--cacert", ca]
+        argv += ["--resolve", f"{name}:{recommended}:{lab.address}", f"https://{name}:{recommended}/"]
+        return subprocess.run(argv, capture_output=True, text=True, timeout=30)
+
+    right = real_curl(DOMAIN)
+    assert (right.returncode, right.stdout) == (0, "200"), right.stderr
+    wrong = real_curl("other.ecs-alb.example")
+    assert wrong.returncode == 60, (wrong.returncode, wrong.stderr)
 
 
 # --------------------------------------------------------------------------- health, written back
@@ -786,7 +871,7 @@ def test_no_connection_within_10_seconds_is_504(lab, emulator_url, dropping_name
     group = lab.group()
     lab.elbv2.register_targets(TargetGroupArn=group, Targets=[{"Id": "127.0.0.1", "Port": 9}])
     port = lab.forward(group)
-    lab.netns = alb.Netns(dropping_namespace)
+    lab.netns = Netns(dropping_namespace)
     try:
         lab.start(emulator_url)
         out = subprocess.run(

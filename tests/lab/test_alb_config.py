@@ -12,6 +12,7 @@ import ssl
 import uuid
 
 import pytest
+from cryptography import x509
 
 from helpers import workspace
 from helpers.errors import CourseError
@@ -82,7 +83,7 @@ def test_instance_targets_resolve_to_the_private_ip_and_rules_keep_priority_orde
 
 def test_imported_certificate_pairs_with_the_workspace_key(stack):
     """The course's imported certificate: ACM gives the certificate back, the key is found in the workspace's certs/."""
-    cert_path, key_path = certificate.self_signed()
+    cert_path, key_path = certificate.issue()
     acm = aws.client("acm")
     arn = acm.import_certificate(Certificate=cert_path.read_bytes(), PrivateKey=key_path.read_bytes())["CertificateArn"]
     stack["certs"].append(arn)
@@ -101,7 +102,8 @@ def test_imported_certificate_without_its_key_is_one_clear_message(stack, tmp_pa
 
 
 def test_acm_issued_certificate_gets_a_lab_pair_for_its_domain(stack):
-    """An ACM-issued certificate (no pair anywhere): a self-signed one for its domain, made in the workspace."""
+    """An ACM-issued certificate (no pair anywhere): one for its domain, signed by the course's CA (as ACM's
+    stand-in, so the lab's client verifies it), made in the workspace."""
     acm = aws.client("acm")
     arn = acm.request_certificate(DomainName="issued.example", ValidationMethod="DNS")["CertificateArn"]
     stack["certs"].append(arn)
@@ -110,3 +112,6 @@ def test_acm_issued_certificate_gets_a_lab_pair_for_its_domain(stack):
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(pair.cert_path, pair.key_path)  # a real, matching pair
     assert "issued.example" in pair.cert_path.name
+    issued = x509.load_pem_x509_certificate(pair.cert_path.read_bytes())
+    ca = x509.load_pem_x509_certificate(certificate.authority_file().read_bytes())
+    issued.verify_directly_issued_by(ca)  # raises if the course's CA did not sign it

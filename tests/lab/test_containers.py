@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from helpers.errors import CourseError
-from helpers.lab import containers, images
+from helpers.lab import cgroups, containers, images
 from tests.support.lab_support import WEB_CONTAINERS
 
 INSTANCE_ADDRESS = "10.99.0.5"
@@ -187,9 +187,9 @@ def test_memory_is_a_hard_cgroup_limit(docker_host):
     process is in its cgroup when run_task returns, and so is everything it started.
     https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task_definition_parameters.html#container_definition_memory
     """
-    kind, where = containers.memory_hierarchy()
+    kind, where = cgroups.memory_hierarchy()
     if kind is None:
-        assert "NOT applied" in containers.memory_limits()
+        assert "NOT applied" in cgroups.memory_limits()
         pytest.skip(f"memory cgroups cannot be used here: {where}")
     # A small child (not a second Node.js: two of them come near the 128 MiB limit, and one killed for memory
     # would be a zombie, which no cgroup lists).
@@ -258,7 +258,7 @@ def test_unknown_image_names_the_image_field():
     with pytest.raises(CourseError) as caught:
         images.image_for("public.ecr.aws/docker/library/redis:7", "cache")
     assert "`image`" in caught.value.what and "cache" in caught.value.what
-    assert images.image_for("public.ecr.aws/nginx/nginx:1.27-alpine") is images.NGINX
+    assert images.image_for("public.ecr.aws/nginx/nginx:1.30-alpine") is images.NGINX
     assert images.image_for("node:20") is images.NODE
 
 
@@ -275,7 +275,7 @@ def test_status_says_images_are_not_pulled():
     assert "not pulled" in lines[0]
     assert any(line.strip().startswith("nginx:") for line in lines)
     assert any(line.strip().startswith("node:") for line in lines)
-    assert "memory limits:" in containers.memory_limits()
+    assert "memory limits:" in cgroups.memory_limits()
 
 
 def test_memory_limits_inside_ip_netns_exec_leave_the_hosts_mounts_alone(instance_ns):
@@ -283,11 +283,11 @@ def test_memory_limits_inside_ip_netns_exec_leave_the_hosts_mounts_alone(instanc
     process's private mount namespace, the limit still applies, and the host's mounts do not change."""
     before = Path("/proc/self/mountinfo").read_text().count("cgroup")
     code = (
-        "from helpers.lab import containers\n"
-        "kind, where = containers.memory_hierarchy()\n"
-        "group = containers._make_cgroup('lab-probe-memory', 32)\n"
+        "from helpers.lab import cgroups\n"
+        "kind, where = cgroups.memory_hierarchy()\n"
+        "group = cgroups.make('lab-probe-memory', 32)\n"
         "limit = (group / ('memory.max' if kind == 'v2' else 'memory.limit_in_bytes')).read_text().strip() if group else ''\n"
-        "containers._remove_cgroup(group)\n"
+        "cgroups.remove(group)\n"
         "print(kind, limit, group is not None and group.exists())"
     )
     done = in_ns(instance_ns, sys.executable, "-c", code)

@@ -14,6 +14,7 @@ import pytest
 from helpers import workspace
 from helpers.errors import CourseError
 from helpers.lab import control, kernel, model
+from helpers.lab.netns import Netns
 from helpers.lab.probe import probe
 from helpers.runtime import aws
 from tests.support import lab_support as lab
@@ -113,7 +114,7 @@ def test_cli_up_outlives_its_process_then_status_rules_probe_down(lab_ws):
 
 def test_node_programs_are_threads_that_reach_their_host_namespace_and_stop_with_it(lab_ws, monkeypatch):
     """NODE_PROGRAMS: (role, builder → Program). Each runs as a thread of the supervisor that opens its
-    sockets in its host's namespace (kernel.socket_in) without moving itself or any other thread of
+    sockets in its host's namespace (Netns.socket) without moving itself or any other thread of
     the supervisor there; a failed run is restarted (its traceback in lab/<role>-<id>.log); changed
     arguments restart it; the host gone, it is stopped."""
     with lab.small_vpc("10.90.0.0/16") as made:
@@ -127,7 +128,7 @@ def test_node_programs_are_threads_that_reach_their_host_namespace_and_stop_with
             seen["runs"].append(port)
             if len(seen["runs"]) == 1:
                 raise RuntimeError("the first run fails")
-            sock = kernel.socket_in(ns)
+            sock = Netns(ns).socket()
             try:
                 sock.bind((address, port))  # only the host's namespace has its address
                 sock.listen(1)
@@ -267,8 +268,8 @@ def test_down_while_a_connection_is_in_flight(lab_ws):
         control.up(lab_ws, vpcs=[made["vpc"]], quiet=True)
         ws = kernel.tag()
         host = model.read().host(target)
-        server = kernel.socket_in(kernel.host_ns(ws, host))
-        client = kernel.socket_in(kernel.internet_ns(ws))
+        server = Netns(kernel.host_ns(ws, host)).socket()
+        client = Netns(kernel.internet_ns(ws)).socket()
         try:
             server.bind(("0.0.0.0", 8080))
             server.listen(1)

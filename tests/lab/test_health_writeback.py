@@ -15,7 +15,7 @@ import uuid
 import pytest
 
 from helpers.lab import health
-from helpers.runtime import aws
+from helpers.runtime import aws, emulator_routes
 
 
 @pytest.fixture
@@ -94,7 +94,7 @@ def test_in_a_lab_group_registration_starts_initial_and_deregistration_drains(gr
 
 
 def _post(url, body: bytes):
-    request = urllib.request.Request(url + "/_course/lab/target-health", data=body, method="POST")
+    request = urllib.request.Request(url + emulator_routes.LAB_TARGET_HEALTH, data=body, method="POST")
     try:
         with urllib.request.urlopen(request, timeout=5) as answer:
             return answer.status, json.loads(answer.read())

@@ -16,6 +16,7 @@ import threading
 import pytest
 
 from helpers.lab import kernel, model
+from helpers.lab.netns import Netns
 from helpers.runtime import aws
 from tests.support import lab_support as lab
 
@@ -34,7 +35,7 @@ def ws():
 
 
 def connect(ns: str, address: str, port: int, timeout: float = 0.5) -> str:
-    sock = kernel.socket_in(ns)
+    sock = Netns(ns).socket()
     sock.settimeout(timeout)
     try:
         sock.connect((address, port))
@@ -50,21 +51,21 @@ def connect(ns: str, address: str, port: int, timeout: float = 0.5) -> str:
 
 
 def listen(ns: str, port: int) -> socket.socket:
-    sock = kernel.socket_in(ns)
+    sock = Netns(ns).socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("0.0.0.0", port))
     sock.listen(8)
     return sock
 
 
-def test_sockets_in_are_made_in_the_namespace_by_one_short_thread(ws):
-    """kernel.sockets_in: a batch of sockets of one namespace (the lab ALB's pool for its connections),
+def test_netns_sockets_are_made_in_the_namespace_by_one_short_thread(ws):
+    """Netns.sockets: a batch of sockets of one namespace (the lab ALB's pool for its connections),
     made by a thread that ends there; the caller's threads stay in their own namespace."""
     ns = kernel.internet_ns(ws)
-    kernel.add_ns(ns)
+    Netns(ns).add()
     own = os.readlink("/proc/thread-self/ns/net")
     before = threading.active_count()
-    made = kernel.sockets_in(ns, socket.AF_INET, socket.SOCK_STREAM, 3)
+    made = Netns(ns).sockets(socket.AF_INET, socket.SOCK_STREAM, 3)
     try:
         assert len(made) == 3 and threading.active_count() == before
         for n, sock in enumerate(made):
@@ -92,7 +93,7 @@ def test_topology_connects_hosts_through_the_router_and_the_gateway(emulator_url
         assert kernel.internet_ns(ws) in names and kernel.router_ns(ws, made["vpc"]) in names
         for h in m.hosts:
             assert kernel.host_ns(ws, h) in names
-            addr = kernel.ip_json(kernel.host_ns(ws, h), "route", "show", "default")
+            addr = Netns(kernel.host_ns(ws, h)).ip_json("route", "show", "default")
             assert addr[0]["gateway"] == m.subnet(h.subnet_id).gateway  # the VPC router: first address + 1
         assert len(names) == 2 + len(m.hosts)
 
@@ -156,9 +157,7 @@ def test_prefix_list_rule_drops_everything_and_says_why(emulator_url, ws):
         done = kernel.apply(ws, m)
         (host,) = m.hosts
         assert "prefix list" in done.errors[host.id]
-        rules = kernel.run(
-            "ip", "netns", "exec", kernel.host_ns(ws, host), "nft", "list", "table", "inet", "lab_sg"
-        ).stdout
+        rules = Netns(kernel.host_ns(ws, host)).run("nft", "list", "table", "inet", "lab_sg").stdout
         assert "a rule the lab cannot express" in rules
 
 
@@ -186,11 +185,11 @@ def test_nothing_in_the_lab_reaches_the_host(emulator_url, ws):
         real = _real_address()
         try:
             for ns in kernel.namespaces(ws):
-                for link in kernel.ip_json(ns, "link", "show"):
+                for link in Netns(ns).ip_json("link", "show"):
                     name = link["ifname"]
                     assert name in ("lo", "eth0", "igw0") or name[0] in "bhg" and len(name) == 11, (ns, name)
                     assert link.get("link_netnsid") is None or name != "lo"
-                for route in kernel.ip_json(ns, "route", "show") + kernel.ip_json(ns, "-6", "route", "show"):
+                for route in Netns(ns).ip_json("route", "show") + Netns(ns).ip_json("-6", "route", "show"):
                     dst = route["dst"]
                     if dst == "default":
                         assert route["gateway"] in {kernel.IGW_INTERNET} | {s.gateway for s in m.subnets}, (ns, route)

@@ -32,12 +32,22 @@ def test_after_course_the_lab_site_answers_200_through_dns_the_alb_and_nginx(lab
     assert lab_run["up_s"] < 10, "lab up on the course's stack"
     assert lab_run["healthy"], "both targets turned healthy within the health checks' own timing"
     assert {port for _, port, _, _ in lab_run["healthy"]} <= set(range(32768, 61000)), "AL2023's ephemeral range"
-    assert lab_run["https"]["status"] == 200
+    assert lab_run["https"]["status"] == 200, lab_run["https"]["error"]
+    assert lab_run["https"]["verified"], "the lab's client verified the certificate for the name (the course's CA)"
     body = json.loads(lab_run["https"]["body"])
     assert body["ok"] is True and body["path"] == "/", "the Node.js API, through nginx"
     # https://docs.aws.amazon.com/elasticloadbalancing/latest/application/x-forwarded-headers.html
     assert body["forwarded"] == {"for": "198.51.100.10", "proto": "https", "port": "443"}, "the ALB's X-Forwarded-*"
     assert DOMAIN in (lab_run["https"]["subject"] or ""), "the listener's certificate for the course's domain"
+
+
+@pytest.mark.after_course
+def test_after_course_the_readmes_lab_exec_curl_gets_the_site(lab_run):
+    """README.md's `python -m helpers lab exec -- curl -sk https://app.ecs-alb.example/`: the real curl, in the
+    lab's internet, resolving the domain with the lab's DNS, through the ALB's TLS to nginx and Node.js."""
+    readme = lab_run["lab_exec_curl"]
+    assert readme["code"] == 0, readme["stderr"]
+    assert json.loads(readme["body"])["ok"] is True and json.loads(readme["body"])["path"] == "/"
 
 
 @pytest.mark.after_course

@@ -2,7 +2,7 @@
 
 The test runs as root (CI) and drops to the unprivileged user ``nobody`` for the lab itself
 (tests/support/rootless_support.py): lab up, probe, a request through the load balancer to a server on
-the instance, lab down. The lab's namespaces live only in the sandbox's mount namespace: root's
+the instance, ``lab exec`` (on the instance; curl through the load balancer), lab down. The lab's namespaces live only in the sandbox's mount namespace: root's
 ``ip netns list`` never shows them, and nothing of them is left afterwards.
 """
 
@@ -113,6 +113,9 @@ def test_an_ordinary_user_can_run_the_lab(nobody_workspace, emulator_url, monkey
     assert (seen["probe_8080"], seen["probe_8081"]) == ("reachable", "blocked")  # the group, in the kernel
     assert seen["alb_statuses"][-1] == 200 and seen["body_names_this_file"], seen["alb_statuses"]
     assert seen["rules_listing"]
+    ran, curled = seen["exec"], seen["exec_curl"]  # lab exec, through the sandbox: on the instance; curl via the ALB
+    assert ran["code"] == 0 and f"inet {ran['instance_address']}/" in ran["out"], ran
+    assert curled["code"] == 0 and "def containers_inside(" in curled["out"], curled
     assert isinstance(seen["containers"], dict), seen["containers"]  # else: the agent's error output
     assert seen["containers"]["euid"] == 0  # root in the sandbox, nobody outside
     assert seen["containers"]["body"] == {"ok": True, "path": "/x"}  # nginx → node, through the host port's DNAT

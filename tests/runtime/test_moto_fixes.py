@@ -26,7 +26,7 @@ resource "aws_ecs_task_definition" "fix" {
   requires_compatibilities = ["EC2"]
   container_definitions = jsonencode([{
     name         = "nginx"
-    image        = "nginx:1.25"
+    image        = "nginx:1.30-alpine"
     memory       = 128
     portMappings = [{ containerPort = 80, hostPort = 0 }]
   }])

@@ -6,7 +6,8 @@ four minutes, mostly the provider's waits and the health checks' own timing), be
 1. ``terraform apply`` of a copy of terraform/ on an emulator of its own (tests/support/course_support.py's
    ``apply_alone``, whose result tests/course/test_course.py reads as soon as it is written), then ``lab up``;
 2. the tasks start, their targets turn healthy, and ``https://<domain>/`` answers 200 through the
-   Route 53 alias, the ALB and nginx; ``http://`` answers 301;
+   Route 53 alias, the ALB and nginx (the lab's client, and curl run by README.md's ``lab exec`` line);
+   ``http://`` answers 301;
 3. the source article's port-80 rule replaces the lockdown rule: the targets fail their health
    checks (Target.Timeout), a request waits the ALB's 10 s and gets 504, ECS replaces the tasks;
    the service scaled to 0, no target is registered and the site answers 503;
@@ -22,6 +23,8 @@ Every wait is bounded. The observations go to ``OUT/result.json``; the test asse
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -111,7 +114,18 @@ def lab(out: Path) -> int:
         result["healthy"] = _until(healthy, HEALTHY_WITHIN)
         result["rules"] = control.rules(result["healthy"][0][0]) if result["healthy"] else ""
         ok = control.curl(f"https://{DOMAIN}/")
-        result["https"] = {"status": ok.status, "body": ok.text, "subject": ok.certificate_subject}
+        result["https"] = {
+            "status": ok.status,
+            "body": ok.text,
+            "subject": ok.certificate_subject,
+            "verified": ok.verified,
+            "error": ok.error,
+        }
+        readme = subprocess.run(  # README.md's line, as a learner types it
+            [sys.executable, "-m", "helpers", "lab", "exec", "--", "curl", "-sk", f"https://{DOMAIN}/"],
+            capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL, cwd=background.REPO,
+        )  # fmt: skip
+        result["lab_exec_curl"] = {"code": readme.returncode, "body": readme.stdout, "stderr": readme.stderr[-2000:]}
         redirect = control.curl(f"http://{DOMAIN}/path?q=1")
         result["http"] = {"status": redirect.status, "location": redirect.header("Location")}
 

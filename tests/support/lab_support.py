@@ -20,7 +20,7 @@ API_JS = (
 WEB_CONTAINERS = [
     {
         "name": "nginx",
-        "image": "public.ecr.aws/nginx/nginx:1.27-alpine",
+        "image": "public.ecr.aws/nginx/nginx:1.30-alpine",
         "essential": True,
         "memory": 64,
         "links": ["api"],
@@ -31,7 +31,7 @@ WEB_CONTAINERS = [
     },
     {
         "name": "api",
-        "image": "public.ecr.aws/docker/library/node:22-alpine",
+        "image": "public.ecr.aws/docker/library/node:26-alpine",
         "essential": True,
         "memory": 128,
         "command": ["node", "-e", API_JS],

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from helpers.lab import control, kernel, model, sandbox
+from helpers.lab.netns import Netns
 from helpers.lab.probe import probe
 
 SERVE_SECONDS = 60  # the instance's HTTP server ends by itself, whatever happens
@@ -38,9 +39,9 @@ def main(vpc: str, instance: str, alb_dns: str) -> dict:
         seen["probe_8080"] = probe(m, "internet", instance, 8080, ws=ws, timeout=0.5)
         seen["probe_8081"] = probe(m, "internet", instance, 8081, ws=ws, timeout=0.5)
         host = m.host(instance)
-        serve = ["ip", "netns", "exec", kernel.host_ns(ws, host), "timeout", str(SERVE_SECONDS), sys.executable]
-        serve += ["-m", "http.server", "8080", "--bind", host.private_ip, "--directory", str(Path(__file__).parent)]
-        server = subprocess.Popen(sandbox.command(serve), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        serve = ["timeout", str(SERVE_SECONDS), sys.executable, "-m", "http.server", "8080", "--bind", host.private_ip]
+        serve += ["--directory", str(Path(__file__).parent)]
+        server = Netns(kernel.host_ns(ws, host)).popen(serve, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             replies = []
             deadline = time.monotonic() + 30
@@ -53,6 +54,11 @@ def main(vpc: str, instance: str, alb_dns: str) -> dict:
                 time.sleep(0.5)
             seen["alb_statuses"] = replies
             seen["rules_listing"] = "tcp 8080 from 0.0.0.0/0" in control.rules(instance)
+            seen["exec"] = lab_exec(["--from", instance, "--", "ip", "-4", "-o", "addr", "show", "dev", "eth0"])
+            seen["exec"]["instance_address"] = host.private_ip
+            seen["exec_curl"] = lab_exec(
+                ["--", "curl", "-s", "--max-time", "10", f"http://{alb_dns}/rootless_support.py"]
+            )
             inside = [sys.executable, "-m", "tests.support.rootless_support", "containers"]
             inside += [kernel.host_ns(ws, host), host.private_ip, ws]
             ran = subprocess.run(sandbox.command(inside), capture_output=True, text=True, timeout=90)
@@ -70,6 +76,13 @@ def main(vpc: str, instance: str, alb_dns: str) -> dict:
     return seen
 
 
+def lab_exec(args: list[str]) -> dict:
+    """`python -m helpers lab exec ARGS` as this (unprivileged) user types it: its exit status and output."""
+    done = subprocess.run([sys.executable, "-m", "helpers", "lab", "exec", *args], capture_output=True, text=True,
+                          timeout=60, stdin=subprocess.DEVNULL)  # fmt: skip
+    return {"code": done.returncode, "out": done.stdout[-4000:], "err": done.stderr[-2000:]}
+
+
 def escapes(ws: str, m) -> list:
     """Any way out of the lab: a link that is not the lab's, a route beyond lab addresses, or a connection
     from a lab namespace to a listener on the host's loopback (it must fail: not "reachable")."""
@@ -83,12 +96,12 @@ def escapes(ws: str, m) -> list:
     listener.listen(1)
     try:
         for ns in kernel.namespaces(ws):
-            for link in kernel.ip_json(ns, "link", "show"):
+            for link in Netns(ns).ip_json("link", "show"):
                 if not (
                     link["ifname"] in ("lo", "eth0", "igw0") or link["ifname"][0] in "bhg" and len(link["ifname"]) == 11
                 ):
                     found.append((ns, "link", link["ifname"]))
-            for route in kernel.ip_json(ns, "route", "show") + kernel.ip_json(ns, "-6", "route", "show"):
+            for route in Netns(ns).ip_json("route", "show") + Netns(ns).ip_json("-6", "route", "show"):
                 if route["dst"] == "default":
                     if route.get("gateway") not in {kernel.IGW_INTERNET} | {s.gateway for s in m.subnets}:
                         found.append((ns, "route", route))
@@ -96,7 +109,7 @@ def escapes(ws: str, m) -> list:
                 net = ipaddress.ip_network(route["dst"] if "/" in route["dst"] else f"{route['dst']}/32", strict=False)
                 if not any(net.version == a.version and net.subnet_of(a) for a in allowed):
                     found.append((ns, "route", route))
-            sock = kernel.socket_in(ns)
+            sock = Netns(ns).socket()
             sock.settimeout(0.3)
             try:
                 sock.connect(listener.getsockname())
@@ -113,7 +126,7 @@ def escapes(ws: str, m) -> list:
 def containers_inside(ns: str, address: str, ws: str) -> dict:
     """The course's nginx + node task on the instance, run by the agent's container code in the sandbox."""
     from helpers import workspace
-    from helpers.lab import containers
+    from helpers.lab import cgroups, containers
     from tests.support.lab_support import WEB_CONTAINERS
 
     host = containers.DockerHost(ns, address, ws=ws, workdir=workspace.path("lab") / "rootless-test")
@@ -130,7 +143,7 @@ def containers_inside(ns: str, address: str, ws: str) -> dict:
         return {
             "euid": os.geteuid(),
             "body": body,
-            "memory": containers.memory_limits(),
+            "memory": cgroups.memory_limits(),
             "nginx_user": open(host.workdir / "containers" / "r1-nginx" / "etc" / "nginx" / "nginx.conf")
             .readline()
             .strip(),

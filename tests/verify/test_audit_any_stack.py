@@ -164,3 +164,19 @@ def test_the_command_audits_any_alb_with_json_and_exit_codes(article_stack):
     assert "Traceback" not in unknown.stderr
     both = subprocess.run([*env_run, "--all", "--learner", "x"], capture_output=True, text=True, timeout=60)
     assert both.returncode == 2 and "not allowed with argument" in both.stderr
+
+
+def test_nothing_of_the_course_to_audit_names_the_load_balancers_that_are_there(article_stack):
+    # The region holds the article's load balancers, none tagged for the course: the audit of the
+    # course's stack finds nothing, says so, and says which options audit the others.
+    report = audit.run(learner="nobody")
+    assert report.ok  # nothing of the course is broken: exit code 0
+    (note,) = [f for f in report.findings if f.severity == "info" and "nothing to audit" in f.what]
+    assert "no load balancer of this course (learner nobody) in us-east-1" in note.what
+    assert all(name in note.what for name in (NAME, "article-quiet", "article-nlb")), note.what
+    assert "python -m helpers audit --all" in note.fix and "--load-balancer NAME" in note.fix
+    shown = subprocess.run(
+        [sys.executable, "-m", "helpers", "audit", "--learner", "nobody"], capture_output=True, text=True, timeout=120
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert "nothing to audit" in shown.stdout and "python -m helpers audit --all" in shown.stdout

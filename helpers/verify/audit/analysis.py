@@ -447,8 +447,8 @@ def _analyse_balancer(snapshot: dict, lb: dict, report: Report, host_ports: Port
             Finding(
                 "high",
                 f"registered target {instance_id} {use} {port} is not allowed from the ALB's group on the "
-                "instances' group → health checks time out, the target turns unhealthy → 504 after 10 s while every "
-                "target is unhealthy (the ALB fails open); 503 only when none is registered",
+                "instances' group → health checks time out, the target turns unhealthy → while every registered "
+                "target is unhealthy the ALB fails open and answers 504 after 10 s; with none registered, 503",
                 f"allow tcp {host_ports} (var.host_port_range) from the ALB's security group on the instances' group",
             )
         )
@@ -457,7 +457,7 @@ def _analyse_balancer(snapshot: dict, lb: dict, report: Report, host_ports: Port
             Finding(
                 "high",
                 f"the ALB's group does not allow outbound tcp {port} to registered target {instance_id} "
-                f"({use}) → requests and health checks never leave the ALB → 503/504",
+                f"({use}) → health checks and requests time out → 504 after 10 s; with none registered, 503",
                 f"allow egress tcp {host_ports} from the ALB's group to the instances (their group or the VPC's range)",
             )
         )
@@ -534,7 +534,7 @@ def _listeners_findings(listeners: list[dict], report: Report) -> bool:
                 Finding(
                     "low",
                     f"listener HTTPS:{listener['port']} uses {policy}, which still accepts TLS 1.0/1.1",
-                    "use ELBSecurityPolicy-TLS13-1-2-2021-06",
+                    "use ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09, the policy AWS recommends",
                 )
             )
     return len(report.findings) == before

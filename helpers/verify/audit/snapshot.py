@@ -55,6 +55,17 @@ def collect(
                 found_tags[d["ResourceArn"]] = d["Tags"]
         chosen = [lb for lb in balancers if tags.tagged(found_tags.get(lb["LoadBalancerArn"]), learner)]
         title = f"Reachability audit{f' (learner: {learner})' if learner else ''}"
+        if not chosen and every:  # "nothing to audit" must not hide the load balancers that are there
+            names = sorted(lb["LoadBalancerName"] for lb in every)
+            notes.append(
+                (
+                    f"no load balancer of this course{f' (learner {learner})' if learner else ''} in "
+                    f"{cloud.region()}, so there is nothing to audit; the region holds {len(names)} other "
+                    f"load balancer{'s' if len(names) > 1 else ''}: {', '.join(names)}",
+                    "audit them with python -m helpers audit --all, or one with "
+                    "python -m helpers audit --load-balancer NAME",
+                )
+            )
     snapshot = {
         "title": title,
         "load_balancers": [],
