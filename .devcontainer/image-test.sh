@@ -81,7 +81,11 @@ pip_cert=${PIP_CERT:-$(python3 -m pip config list 2>/dev/null | sed -n "s/^[^=]*
 if [ -n "$pip_cert" ] && [ -f "$pip_cert" ]; then
   build_args+=(-v "$pip_cert:/run/build-host-ca.crt:ro" --build-arg PIP_CERT=/run/build-host-ca.crt)
 fi
+previous=$(podman image inspect --format '{{.Id}}' "$IMAGE" 2>/dev/null || true)
 podman build --quiet "${build_args[@]}" . >/dev/null
+if [ -n "$previous" ] && [ "$previous" != "$(podman image inspect --format '{{.Id}}' "$IMAGE")" ]; then
+  podman rmi "$previous" >/dev/null 2>&1 || true # the last run's image, untagged now: its layers not shared go
+fi
 lap "image build"
 
 # The capabilities and security options exactly as devcontainer.json's runArgs name them (its comments are
