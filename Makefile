@@ -16,7 +16,7 @@ LAB_PORT ?= 8888
 # JupyterLab refuses to run as root unless told; containers and CI machines are root.
 LAB_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
-.PHONY: lab test check doctor notebooks bench graphviz chromium labtools site slides install scanner linters clean
+.PHONY: lab test check doctor notebooks bench graphviz chromium labtools site slides install scanner linters image-test clean
 
 # JupyterLab's settings for the course: never ask about (or fetch) Jupyter's news or updates, since the
 # course runs offline (the setting is "fetchNews" of @jupyterlab/apputils-extension:notification; "false" is
@@ -85,20 +85,21 @@ chromium:
 	    echo "    macOS:          install Google Chrome (or set COURSE_CHROMIUM to a Chromium binary)"; \
 	  fi; }
 
-# The traffic lab's kernel tools (helpers/lab/): nftables for the security-group filters, nginx
-# for the tasks the lab's ECS agent runs. `make lab` and `make test` ask for them (the course
+# The traffic lab's kernel tools (helpers/lab/): nftables for the security-group filters, nginx and
+# Node.js for the tasks the lab's ECS agent runs (the course's two images, helpers/lab/images.py),
+# iproute2 and procps (sysctl) for the namespaces. `make lab` and `make test` ask for them (the course
 # runs without the lab, evaluating the rules instead). As root with apt (CI, containers) they are
 # installed here; elsewhere the install line is printed and the lab tests are skipped (not in CI:
 # with CI set they fail instead).
 # bind9-dnsutils: dig, the real DNS client the lab's DNS is tested with (and learners ask it with: lab exec -- dig).
-LAB_PACKAGES := nftables nginx iproute2 bind9-dnsutils
+LAB_PACKAGES := nftables nginx iproute2 bind9-dnsutils nodejs procps
 labtools:
-	@{ command -v nft && command -v nginx && command -v ip && command -v dig; } >/dev/null 2>&1 || { \
+	@{ command -v nft && command -v nginx && command -v ip && command -v dig && command -v node && command -v sysctl; } >/dev/null 2>&1 || { \
 	  if [ "$$(uname -s)" = Linux ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "Installing the traffic lab's tools ($(LAB_PACKAGES)) with apt-get ..."; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(LAB_PACKAGES) >/dev/null; \
 	  else \
-	    echo "Note: nft, nginx, ip or dig is missing, so the traffic lab's tests will be skipped. To run them (Linux, as root):"; \
+	    echo "Note: nft, nginx, ip, dig, node or sysctl is missing, so the traffic lab's tests will be skipped. To run them (Linux, as root):"; \
 	    echo "    Debian/Ubuntu:  sudo apt-get install $(LAB_PACKAGES)"; \
 	  fi; }
 
@@ -144,6 +145,18 @@ slides: install
 
 doctor: install graphviz
 	$(PY) -m helpers doctor
+
+# The dev container's image (.devcontainer/Dockerfile), built and run with the lab's end-to-end check inside
+# it (.devcontainer/image-test.sh). As root with apt (CI) podman, runc and mmdebstrap are installed here.
+# Where it cannot run it says why; with CI set it fails instead. helpers/README.md: "The course image".
+IMAGE_PACKAGES := podman runc mmdebstrap
+image-test:
+	@{ command -v podman && command -v runc && command -v mmdebstrap; } >/dev/null 2>&1 || { \
+	  if [ "$$(uname -s)" = Linux ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "Installing the image tools ($(IMAGE_PACKAGES)) with apt-get ..."; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(IMAGE_PACKAGES) >/dev/null; \
+	  fi; }
+	@.devcontainer/image-test.sh
 
 clean:
 	-@test -x $(PY) && $(PY) -m helpers emulator stop
