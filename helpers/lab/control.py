@@ -54,7 +54,7 @@ POLL = 0.25  # seconds between two looks at the emulator (re-sync within 1 s of 
 # again (helpers/lab/changes.py): an Auto Scaling group launches and terminates instances.
 MODEL_SERVICES = ("ec2", "elasticloadbalancing", "autoscaling")
 HEARTBEAT = 1.0  # seconds between two writes of status.json when nothing changes
-START_TIMEOUT = 20.0  # seconds up() waits for the first sync
+START_TIMEOUT = 60.0  # seconds up() waits for the first sync (about 1 s idle; several on a busy machine)
 STOP_TIMEOUT = 10.0  # seconds down() waits for the supervisor to clean up before killing it
 MAX_EMULATOR_DOWN = 15 * 60  # seconds without an emulator after which the supervisor removes the lab and ends
 LAB_DIR = lab_machine.LAB_DIR
