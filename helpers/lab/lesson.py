@@ -3,17 +3,20 @@
 A lab cell starts with the one line that says what it shows, then shows the request, its answer and the check:
 
     lab.needed("this request waits 10 s and gets 504 Gateway Timeout")
-    reply = lab.curl_until(site, 504)
+    reply = lab.curl_until(site, 504, timeout=30, insecure=True)  # site: the ALB's own name, not in the certificate
     print(reply.request, reply.summary, sep="\\n  ")
     assert reply.status == 504
 
     lab.up()                              start it where it can run (idempotent); says so in one line either way
+    lab.can_run() / lab.running()         whether this machine can run the lab / whether it runs now
+    lab.CLIENT_ADDRESS                    the client's address in the lab's internet (what X-Forwarded-For says)
     lab.needed(what, aws=True)            where the cell cannot run, stop it with one line: what it would have shown
                                           (aws=False: it needs the lab's own namespaces, so on AWS it stops too)
     lab.curl(url)                         a real request from the lab's internet (on AWS, from this machine): Reply
                                           (status, summary, request, headers, body, certificate_subject, verified,
                                           elapsed); the certificate is verified for the name (insecure=True: curl -k)
-    lab.curl_until(url, status)           ask again until the load balancer answers ``status`` (live, bounded)
+    lab.curl_until(url, status)           ask again until the load balancer answers ``status`` (live, bounded;
+                                          timeout: each request's own limit, within: how long to keep asking)
     lab.connect(src, dst, port)           a real TCP connection (the CLI's lab probe): "reachable", "refused" or "blocked"
     lab.audit_predicts(src, dst, port)    what the reachability audit's evaluation says ``connect`` will answer
     lab.hosts(role)                       the lab's hosts of a role: "alb" (the load balancer's nodes), "ec2"
