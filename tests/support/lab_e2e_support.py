@@ -26,6 +26,7 @@ import json
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from tests.support import background, course_support
@@ -49,6 +50,35 @@ class LabRun(Job):
     )
     timeout = 900
     parts = (course_support.PART,)
+
+
+@dataclass
+class ArticleRule:
+    """The instances' group of the stack named ``prefix`` (ecs-alb-NAME) and the two rules notebook 07 compares:
+    the lockdown rule as applied, and the source article's port 80 from the ALB's group. ``apply()`` puts the
+    article's rule in the lockdown rule's place; ``restore()`` puts the lockdown rule back."""
+
+    ec2: object
+    group_id: str
+    lockdown: list
+    port_80: list
+
+    @classmethod
+    def of(cls, ec2, prefix: str) -> ArticleRule:
+        groups = {g["GroupName"]: g for g in ec2.describe_security_groups()["SecurityGroups"]}
+        instances, alb = groups[f"{prefix}-instances"], groups[f"{prefix}-alb"]
+        port_80 = [
+            {"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "UserIdGroupPairs": [{"GroupId": alb["GroupId"]}]}
+        ]
+        return cls(ec2, instances["GroupId"], instances["IpPermissions"], port_80)
+
+    def apply(self) -> None:
+        self.ec2.revoke_security_group_ingress(GroupId=self.group_id, IpPermissions=self.lockdown)
+        self.ec2.authorize_security_group_ingress(GroupId=self.group_id, IpPermissions=self.port_80)
+
+    def restore(self) -> None:
+        self.ec2.revoke_security_group_ingress(GroupId=self.group_id, IpPermissions=self.port_80)
+        self.ec2.authorize_security_group_ingress(GroupId=self.group_id, IpPermissions=self.lockdown)
 
 
 def _until(check, seconds: float, step: float = 0.5):
@@ -125,14 +155,8 @@ def lab(out: Path) -> int:
         result["http"] = {"status": redirect.status, "location": redirect.header("Location")}
 
         # 3. the article's rule: port 80 from the ALB's group, while the targets sit on 32768 and up
-        groups = {g["GroupName"]: g for g in ec2.describe_security_groups()["SecurityGroups"]}
-        instances, alb = groups[f"{NAME}-instances"], groups[f"{NAME}-alb"]
-        lockdown = instances["IpPermissions"]
-        port_80 = [
-            {"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "UserIdGroupPairs": [{"GroupId": alb["GroupId"]}]}
-        ]
-        ec2.revoke_security_group_ingress(GroupId=instances["GroupId"], IpPermissions=lockdown)
-        ec2.authorize_security_group_ingress(GroupId=instances["GroupId"], IpPermissions=port_80)
+        rule = ArticleRule.of(ec2, NAME)
+        rule.apply()
         node = next(h.id for h in lab_model.read().hosts if h.role == "alb")
         target_id, target_port = result["healthy"][0][:2]
         result["port_80_synced"] = synced(node, target_id, target_port, "blocked")  # not before the kernel has it
@@ -163,22 +187,21 @@ def lab(out: Path) -> int:
         result["events"] = [e["message"] for e in events[:30]]
 
         # 4. the fix again
-        ec2.revoke_security_group_ingress(GroupId=instances["GroupId"], IpPermissions=port_80)
-        ec2.authorize_security_group_ingress(GroupId=instances["GroupId"], IpPermissions=lockdown)
+        rule.restore()
         result["fixed_healthy"] = _until(healthy, HEALTHY_WITHIN)
         again = control.curl(f"https://{DOMAIN}/")
         result["fixed"] = {"status": again.status, "body": again.text}
 
         # 5. the article's repository design: the instances open 32768-65535 to the world
         world = [{"IpProtocol": "tcp", "FromPort": 32768, "ToPort": 65535, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]
-        ec2.authorize_security_group_ingress(GroupId=instances["GroupId"], IpPermissions=world)
+        ec2.authorize_security_group_ingress(GroupId=rule.group_id, IpPermissions=world)
         instance_id, port = next((i, p) for i, p, state, _ in health() if state == "healthy")
         lab = lab_model.read()
         public_ip = lab.host(instance_id).public_ip
         result["bypass_probe"] = synced("internet", instance_id, port, "reachable")
         direct = control.curl(f"http://{public_ip}:{port}/")
         result["bypass"] = {"status": direct.status, "body": direct.text}
-        ec2.revoke_security_group_ingress(GroupId=instances["GroupId"], IpPermissions=world)
+        ec2.revoke_security_group_ingress(GroupId=rule.group_id, IpPermissions=world)
         result["bypass_closed_probe"] = synced("internet", instance_id, port, "blocked")
     finally:
         result["down_removed"] = len(control.down())

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from tests.support import background
 from tests.support.background import Job
-from tests.support.lab_e2e_support import DOMAIN, HEALTHY_WITHIN
+from tests.support.lab_e2e_support import DOMAIN, HEALTHY_WITHIN, ArticleRule
 from tests.support.room_support import CREDENTIALS, _run_all, as_learner
 
 LEARNERS = ("ana", "ben")
@@ -133,22 +133,15 @@ def _story(name: str, ws: Path, url: str, other: str, other_ws: Path) -> dict:
         first = control.curl(f"https://{DOMAIN}/")
         seen["first"] = {"status": first.status, "body": first.text}
 
-        groups = {g["GroupName"]: g for g in ec2.describe_security_groups()["SecurityGroups"]}
-        instances, alb = groups[f"ecs-alb-{name}-instances"], groups[f"ecs-alb-{name}-alb"]
-        lockdown = instances["IpPermissions"]
-        port_80 = [
-            {"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "UserIdGroupPairs": [{"GroupId": alb["GroupId"]}]}
-        ]
-        ec2.revoke_security_group_ingress(GroupId=instances["GroupId"], IpPermissions=lockdown)
-        ec2.authorize_security_group_ingress(GroupId=instances["GroupId"], IpPermissions=port_80)
+        rule = ArticleRule.of(ec2, f"ecs-alb-{name}")
+        rule.apply()
         try:
             wanted = lab_model.read().fingerprint()
             seen["synced"] = bool(_until(lambda: control.status().get("fingerprint") == wanted, SYNCED_WITHIN, 0.1))
             timed_out = control.curl(f"https://{DOMAIN}/", timeout=30)
             seen["port_80"] = {"status": timed_out.status, "seconds": round(timed_out.elapsed, 1)}
         finally:
-            ec2.revoke_security_group_ingress(GroupId=instances["GroupId"], IpPermissions=port_80)
-            ec2.authorize_security_group_ingress(GroupId=instances["GroupId"], IpPermissions=lockdown)
+            rule.restore()
     with as_learner(other_ws, other, url):  # the other learner's lab and targets went on untouched
         seen["other_during"] = _health(other)
     with as_learner(ws, name, url):
