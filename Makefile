@@ -86,7 +86,7 @@ chromium:
 	  fi; }
 
 # The traffic lab's kernel tools (helpers/lab/): nftables for the security-group filters, nginx and
-# Node.js for the tasks the lab's ECS agent runs (the course's two images, helpers/lab/images.py),
+# Node.js for the tasks the lab's ECS agent runs (the course's two images, helpers/lab/ecs/images.py),
 # iproute2 and procps (sysctl) for the namespaces. `make lab` and `make test` ask for them (the course
 # runs without the lab, evaluating the rules instead). As root with apt (CI, containers) they are
 # installed here; elsewhere the install line is printed and the lab tests are skipped (not in CI:

@@ -62,7 +62,7 @@ class LabConnection(http.client.HTTPConnection):
     """A keep-alive HTTP(S) connection whose socket lives in a lab namespace; never reconnects from here."""
 
     def __init__(self, ns: str, address: str, port: int, *, tls_name: str | None = None, timeout: float = 10.0):
-        from helpers.lab.netns import Netns
+        from helpers.lab.net.netns import Netns
 
         super().__init__(address, port, timeout=timeout)
         sock = Netns(ns).socket()
@@ -127,7 +127,7 @@ def latency(ns: str, alb: tuple[str, int, str], targets: list[tuple[str, int]]) 
 
 async def _load(ns: str, address: str, port: int, name: str | None, seconds: float) -> dict:
     """CLIENTS keep-alive clients, each GET / in a loop for ``seconds``: answers and errors counted."""
-    from helpers.lab.netns import Netns
+    from helpers.lab.net.netns import Netns
 
     loop = asyncio.get_running_loop()
     counts = {"ok": 0, "other": 0, "errors": 0, "reconnects": 0}
@@ -183,7 +183,7 @@ def throughput(ns: str, address: str, port: int, name: str | None = None, second
 
 
 def nft_table(ns: str) -> str:
-    from helpers.lab import filters
+    from helpers.lab.net import filters
 
     argv = ["ip", "netns", "exec", ns, "nft", "list", "table", "inet", filters.TABLE]
     return subprocess.run(argv, capture_output=True, text=True, timeout=10).stdout
@@ -275,7 +275,8 @@ def skipped(why: str) -> Part:
 
 
 def run(root: Path) -> Part:
-    from helpers.lab import control, kernel
+    from helpers.lab.control import supervisor as control
+    from helpers.lab.net import kernel
     from helpers.runtime import aws, emulator, lab_machine
     from helpers.tf import standalone
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import argparse
 
-from ..lab import control as lab_control
-from ..lab import exec as lab_exec
 from ..lab import model as lab_model
-from ..lab import probe as lab_probe
+from ..lab.control import supervisor as lab_control
+from ..lab.net import exec as lab_exec
+from ..lab.net import probe as lab_probe
 from .parsing import Commands, arg, port, positive
 
 LAB = Commands("lab", "the traffic lab: the stack carrying real packets (Linux, root)", dest="action")

@@ -48,9 +48,10 @@ from datetime import datetime
 from ..course import notebook, session
 from ..errors import CourseError, SkipCell
 from ..runtime import cloud, lab_machine
-from . import client, control, model, waits
-from . import probe as _probe
+from . import client, model, waits
 from .client import Reply, address
+from .control import supervisor as control
+from .net import probe as _probe
 from .targets import Target, Targets
 
 __all__ = [

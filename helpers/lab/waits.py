@@ -29,7 +29,7 @@ from datetime import datetime
 from ..errors import CourseError
 from ..runtime import aws, cloud
 from ..tf.progress import Progress
-from .alb_config import CONNECT_TIMEOUT
+from .alb.config import CONNECT_TIMEOUT
 from .client import Reply, address
 from .targets import Targets
 

@@ -2,7 +2,7 @@
 
 The lab builds network namespaces, veth pairs, bridges and nftables tables in the kernel: it
 needs Linux, root (CAP_NET_ADMIN, CAP_SYS_ADMIN for ``ip netns``) or, for an ordinary user, user
-namespaces (it is root in one of its own: helpers/lab/sandbox.py), ``ip`` (iproute2) and ``nft``
+namespaces (it is root in one of its own: helpers/lab/net/sandbox.py), ``ip`` (iproute2) and ``nft``
 (nftables). Shared by ``lab status`` and ``doctor`` (course/, which must not import lab/).
 """
 
@@ -71,7 +71,8 @@ def check() -> Verdict:
 
 
 LAB_DIR = "lab"  # <workspace>/lab/: the lab's state, logs and sandbox
-SUPERVISOR_FILE = "supervisor.json"  # in LAB_DIR: the running supervisor's record (helpers/lab/control.py writes it)
+# in LAB_DIR: the running supervisor's record (helpers/lab/control/supervisor.py writes it)
+SUPERVISOR_FILE = "supervisor.json"
 
 
 def supervisor() -> dict:

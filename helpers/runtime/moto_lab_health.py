@@ -1,7 +1,7 @@
 """Target health written by the traffic lab, returned by moto's DescribeTargetHealth.
 
 moto has no data plane: every registered target is "healthy" at once. The lab's load
-balancer (helpers/lab/alb.py) runs the real health checks and posts what it finds:
+balancer (helpers/lab/alb/node.py) runs the real health checks and posts what it finds:
 
     POST /_course/lab/target-health
     {"target_group_arn": "arn:...", "targets": [{"id": "i-...", "port": 32768, "state": "unhealthy",

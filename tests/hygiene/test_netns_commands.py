@@ -1,7 +1,7 @@
-"""One object for a network namespace: no module of helpers/ but helpers/lab/netns.py builds an
+"""One object for a network namespace: no module of helpers/ but helpers/lab/net/netns.py builds an
 ``ip netns …`` or ``ip -n …`` command line (issue 23).
 
-Every command, process and socket in a lab namespace goes through ``Netns`` (helpers/lab/netns.py), so
+Every command, process and socket in a lab namespace goes through ``Netns`` (helpers/lab/net/netns.py), so
 that each one goes through the rootless sandbox when the lab is rootless. The code is read as Python
 (ast): an argv with "ip" followed by "netns" or "-n", or a string (not a docstring) that spells such a
 command, is refused. Docstrings and comments may name the commands to explain them.
@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 
 HELPERS = Path(__file__).resolve().parents[2] / "helpers"
-NAMESPACE_MODULE = HELPERS / "lab" / "netns.py"
+NAMESPACE_MODULE = HELPERS / "lab" / "net" / "netns.py"
 SPELLED = re.compile(r"\bip\s+(netns|-n)\b")
 
 
@@ -54,7 +54,7 @@ def test_only_the_namespace_module_builds_ip_netns_commands():
         for path in sorted(HELPERS.rglob("*.py"))
         if path != NAMESPACE_MODULE and (hits := namespace_commands(path.read_text()))
     }
-    assert offenders == {}, "use helpers/lab/netns.py's Netns (run, ip, nft, popen, exec) instead"
+    assert offenders == {}, "use helpers/lab/net/netns.py's Netns (run, ip, nft, popen, exec) instead"
 
 
 def test_the_check_sees_each_way_of_writing_one():

@@ -24,8 +24,8 @@ import pytest
 from botocore.exceptions import EndpointConnectionError
 
 from helpers.errors import CourseError
-from helpers.lab import agent as lab_agent
-from helpers.lab import containers
+from helpers.lab.ecs import agent as lab_agent
+from helpers.lab.ecs import containers
 from helpers.runtime import aws, cloud
 from tests.lab import test_containers as base
 from tests.lab.test_containers import INSTANCE_ADDRESS, WEB_CONTAINERS, fetch_retrying
@@ -264,7 +264,7 @@ def test_no_container_instance_event_for_the_controllers_cluster_loop(emulator_u
 
 
 def test_the_agent_process_joins_default_and_exits_cleanly_on_sigterm(instance_ns, lab_ws, tmp_path, emulator_url):
-    """Run as a process: `python -m helpers.lab.agent --namespace NS ...`. No ECS_CLUSTER
+    """Run as a process: `python -m helpers.lab.ecs.agent --namespace NS ...`. No ECS_CLUSTER
     in the user data → the agent joins "default", creating it; SIGTERM → it stops its tasks, exits 0.
 
     github.com/aws/amazon-ecs-agent ecs-agent/api/ecs/client/ecs_client.go (RegisterContainerInstance)
@@ -283,7 +283,7 @@ def test_the_agent_process_joins_default_and_exits_cleanly_on_sigterm(instance_n
     try:
         # From the host's namespace: the emulator listens on the host's loopback, which no lab namespace
         # reaches; the agent enters the instance namespace itself (ip -n / ip netns exec) for all it does.
-        argv = [sys.executable, "-m", "helpers.lab.agent", "--endpoint", emulator_url]
+        argv = [sys.executable, "-m", "helpers.lab.ecs.agent", "--endpoint", emulator_url]
         argv += ["--region", cloud.region(), "--instance-id", instance, "--namespace", instance_ns]
         argv += [
             "--address",

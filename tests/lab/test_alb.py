@@ -1,4 +1,4 @@
-"""The lab's load balancer (helpers/lab/alb.py) on loopback, one AWS behaviour per test.
+"""The lab's load balancer (helpers/lab/alb/node.py) on loopback, one AWS behaviour per test.
 
 Each test builds its load balancer in the session's emulator with boto3, runs the data plane
 in-process on a loopback address of its own with a high port, and sends real requests to real
@@ -27,9 +27,13 @@ from pathlib import Path
 import pytest
 
 from helpers.errors import CourseError
-from helpers.lab import alb, alb_config, changes, health, tls_policy
+from helpers.lab import changes
+from helpers.lab.alb import config as alb_config
+from helpers.lab.alb import health
+from helpers.lab.alb import node as alb
+from helpers.lab.alb import tls as tls_policy
 from helpers.lab.client import Reply, curl
-from helpers.lab.netns import Netns
+from helpers.lab.net.netns import Netns
 from helpers.runtime import aws
 from helpers.tf import certificate
 from tests.support.waiting import wait_until
@@ -824,10 +828,10 @@ def test_two_node_programs_of_one_load_balancer_share_one_read_of_each_change(la
 
 
 def test_main_runs_the_node_and_exits_cleanly_on_sigterm(lab, backends, emulator_url):
-    """python -m helpers.lab.alb ... serves the listeners; SIGTERM ends it with status 0."""
+    """python -m helpers.lab.alb.node ... serves the listeners; SIGTERM ends it with status 0."""
     backend = backends("proc")
     port = lab.forward(lab.group(backend))
-    command = [sys.executable, "-m", "helpers.lab.alb", "--endpoint", emulator_url, "--region", "us-east-1"]
+    command = [sys.executable, "-m", "helpers.lab.alb.node", "--endpoint", emulator_url, "--region", "us-east-1"]
     command += ["--load-balancer", lab.arn, "--bind", lab.address]
     proc = subprocess.Popen(command, cwd=REPO, stderr=subprocess.PIPE, text=True)
     try:
@@ -1006,7 +1010,7 @@ def test_node_process_with_netns_serves_inside_the_namespace(lab, emulator_url, 
     group = lab.group(path="/missing", interval=5, unhealthy=2)
     lab.elbv2.register_targets(TargetGroupArn=group, Targets=[{"Id": "127.0.0.5", "Port": backend_port}])
     port = lab.forward(group)
-    command = [sys.executable, "-m", "helpers.lab.alb", "--endpoint", emulator_url, "--region", "us-east-1"]
+    command = [sys.executable, "-m", "helpers.lab.alb.node", "--endpoint", emulator_url, "--region", "us-east-1"]
     command += ["--load-balancer", lab.arn, "--bind", "127.0.0.4", "--netns", dropping_namespace]
     node = subprocess.Popen(command, cwd=REPO, stderr=subprocess.DEVNULL)
     try:

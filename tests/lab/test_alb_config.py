@@ -1,4 +1,4 @@
-"""Reading a load balancer from the emulator (helpers/lab/alb_config.py): targets and certificates.
+"""Reading a load balancer from the emulator (helpers/lab/alb/config.py): targets and certificates.
 
 Instance targets are reached at the instance's private IP
 (https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-target-groups.html#target-type);
@@ -16,7 +16,7 @@ from cryptography import x509
 
 from helpers import workspace
 from helpers.errors import CourseError
-from helpers.lab import alb_config
+from helpers.lab.alb import config as alb_config
 from helpers.runtime import aws
 from helpers.tf import certificate
 

@@ -11,7 +11,8 @@ import asyncio
 
 import pytest
 
-from helpers.lab import alb, health
+from helpers.lab.alb import health
+from helpers.lab.alb import node as alb
 
 
 def _reader(data: bytes, eof: bool = True) -> asyncio.StreamReader:

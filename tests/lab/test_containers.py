@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from helpers.errors import CourseError
-from helpers.lab import cgroups, containers, images
+from helpers.lab.ecs import cgroups, containers, images
 from tests.support.lab_support import WEB_CONTAINERS
 from tests.support.waiting import wait_until
 
@@ -290,7 +290,7 @@ def test_memory_limits_inside_ip_netns_exec_leave_the_hosts_mounts_alone(instanc
     process's private mount namespace, the limit still applies, and the host's mounts do not change."""
     before = Path("/proc/self/mountinfo").read_text().count("cgroup")
     code = (
-        "from helpers.lab import cgroups\n"
+        "from helpers.lab.ecs import cgroups\n"
         "kind, where = cgroups.memory_hierarchy()\n"
         "group = cgroups.make('lab-probe-memory', 32)\n"
         "limit = (group / ('memory.max' if kind == 'v2' else 'memory.limit_in_bytes')).read_text().strip() if group else ''\n"

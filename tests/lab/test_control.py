@@ -1,4 +1,4 @@
-"""The lab's life (helpers/lab/control.py and `python -m helpers lab`): up, re-sync, one per workspace, down."""
+"""The lab's life (helpers/lab/control/supervisor.py and `python -m helpers lab`): up, re-sync, one per workspace, down."""
 
 from __future__ import annotations
 
@@ -13,9 +13,11 @@ import pytest
 
 from helpers import workspace
 from helpers.errors import CourseError
-from helpers.lab import control, kernel, model
-from helpers.lab.netns import Netns
-from helpers.lab.probe import probe
+from helpers.lab import model
+from helpers.lab.control import supervisor as control
+from helpers.lab.net import kernel
+from helpers.lab.net.netns import Netns
+from helpers.lab.net.probe import probe
 from helpers.runtime import aws
 from tests.support import lab_support as lab
 from tests.support.waiting import wait_until
@@ -80,7 +82,7 @@ def test_a_second_lab_in_one_workspace_is_refused(lab_ws):
         lab.instance(made, "subnet_a", [lab.group(made, "g")])
         control.up(lab_ws, vpcs=[made["vpc"]], quiet=True)
         second = subprocess.run(
-            [sys.executable, "-m", "helpers.lab.control", "supervise", "--endpoint", lab_ws],
+            [sys.executable, "-m", "helpers.lab.control.supervisor", "supervise", "--endpoint", lab_ws],
             capture_output=True, text=True, timeout=30, cwd=workspace.REPO,
         )  # fmt: skip
         assert second.returncode == 1 and "A lab already runs in this workspace" in second.stderr

@@ -1,4 +1,4 @@
-"""The lab's DNS (helpers/lab/dns.py, on dnspython): Route 53's answers, over real UDP, asked by real clients.
+"""The lab's DNS (helpers/lab/net/dns.py, on dnspython): Route 53's answers, over real UDP, asked by real clients.
 
 Here the server listens on loopback and is asked by dnspython's resolver and by dig (bind9-dnsutils);
 in the lab it listens in the internet namespace (tests/lab/test_exec.py asks it there with dig).
@@ -18,7 +18,7 @@ import dns.rcode
 import dns.resolver
 import pytest
 
-from helpers.lab import dns as lab_dns
+from helpers.lab.net import dns as lab_dns
 
 KNOWN = {"app.ecs-alb.example": ["203.0.113.10", "203.0.113.11"], "empty.example": []}
 

@@ -1,4 +1,4 @@
-"""`python -m helpers lab exec [--from internet|HOST] -- COMMAND` (helpers/lab/exec.py): any program in the lab.
+"""`python -m helpers lab exec [--from internet|HOST] -- COMMAND` (helpers/lab/net/exec.py): any program in the lab.
 
 Real clients, run as a learner types them: curl through the Route 53 alias, the ALB's TLS and a target;
 openssl s_client on the HTTPS listener; dig and dnspython's resolver asking the lab's DNS through the
@@ -19,8 +19,10 @@ from pathlib import Path
 import pytest
 
 from helpers import workspace
-from helpers.lab import control, kernel, model
-from helpers.lab.netns import Netns
+from helpers.lab import model
+from helpers.lab.control import supervisor as control
+from helpers.lab.net import kernel
+from helpers.lab.net.netns import Netns
 from helpers.runtime import aws, emulator
 from helpers.tf import certificate
 from tests.support import lab_support as lab

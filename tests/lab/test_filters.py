@@ -1,4 +1,4 @@
-"""Security groups compiled into nftables (helpers/lab/filters.py).
+"""Security groups compiled into nftables (helpers/lab/net/filters.py).
 
 Semantics from https://docs.aws.amazon.com/vpc/latest/userguide/security-group-rules.html:
 rules only allow, stateful, protocol/port/source, group references match the members' private
@@ -12,7 +12,8 @@ import subprocess
 import pytest
 
 from helpers.errors import CourseError
-from helpers.lab import filters, model
+from helpers.lab import model
+from helpers.lab.net import filters
 from tests.support import lab_support as lab
 
 

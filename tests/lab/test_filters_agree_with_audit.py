@@ -15,8 +15,9 @@ import pytest
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
-from helpers.lab import kernel, model
-from helpers.lab.probe import predict, probe
+from helpers.lab import model
+from helpers.lab.net import kernel
+from helpers.lab.net.probe import predict, probe
 from helpers.runtime import aws, emulator
 from tests.support import lab_support as lab
 
@@ -108,7 +109,7 @@ def fresh_groups(vpc: dict, ingress: list, egress: list) -> list[str]:
 
 
 def predicted(m: model.Model, src: str, dst: str, port: int) -> str:
-    """The audit's answer (helpers/lab/probe.py's predict: the audit's evaluate on the lab's model)."""
+    """The audit's answer (helpers/lab/net/probe.py's predict: the audit's evaluate on the lab's model)."""
     return predict(m, src, dst, port)
 
 

@@ -1,4 +1,4 @@
-"""The health-check state machine and the real checker (helpers/lab/health.py).
+"""The health-check state machine and the real checker (helpers/lab/alb/health.py).
 
 Counting as AWS documents it, https://docs.aws.amazon.com/elasticloadbalancing/latest/application/target-group-health-checks.html :
 one pass after registration makes a target healthy; UnhealthyThresholdCount consecutive failures take it
@@ -16,8 +16,8 @@ import threading
 import pytest
 
 from helpers.errors import CourseError
-from helpers.lab import health
-from helpers.lab.alb_config import HealthCheck, Target, TargetGroup
+from helpers.lab.alb import health
+from helpers.lab.alb.config import HealthCheck, Target, TargetGroup
 
 CHECK = HealthCheck(interval=10, timeout=5, healthy_threshold=3, unhealthy_threshold=2, matcher="200-299")
 OK, TIMEOUT, REFUSED = health.CheckResult.ok(), health.CheckResult.timeout(), health.CheckResult.failed()

@@ -14,7 +14,7 @@ import uuid
 
 import pytest
 
-from helpers.lab import health
+from helpers.lab.alb import health
 from helpers.runtime import aws, emulator_routes
 
 

@@ -1,4 +1,4 @@
-"""The lab's topology in the kernel (helpers/lab/kernel.py): namespaces, bridges, NAT, filters, and nothing out.
+"""The lab's topology in the kernel (helpers/lab/net/kernel.py): namespaces, bridges, NAT, filters, and nothing out.
 
 The VPC router at the subnet's first address + 1 (https://docs.aws.amazon.com/vpc/latest/userguide/subnet-sizing.html);
 1:1 NAT of public addresses by the internet gateway (https://docs.aws.amazon.com/vpc/latest/userguide/VPC_Internet_Gateway.html).
@@ -15,8 +15,9 @@ import threading
 
 import pytest
 
-from helpers.lab import kernel, model
-from helpers.lab.netns import Netns
+from helpers.lab import model
+from helpers.lab.net import kernel
+from helpers.lab.net.netns import Netns
 from helpers.runtime import aws
 from tests.support import lab_support as lab
 

@@ -21,7 +21,7 @@ from helpers.tf import certificate
 
 
 def test_the_facade_gives_the_lessons_functions_even_beside_the_labs_own_modules():
-    import helpers.lab.probe  # noqa: F401 - the module of the same name must not hide the notebooks' connect
+    import helpers.lab.net.probe  # noqa: F401 - the module of the same name must not hide the notebooks' connect
     from helpers import lab
 
     assert lab.connect is lesson.connect and lab.curl is lesson.curl and lab.up is lesson.up

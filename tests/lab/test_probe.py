@@ -1,4 +1,4 @@
-"""probe(): a real connection answers reachable, refused or blocked (helpers/lab/probe.py).
+"""probe(): a real connection answers reachable, refused or blocked (helpers/lab/net/probe.py).
 
 Security groups drop what they do not allow, silently: the sender times out
 (https://docs.aws.amazon.com/vpc/latest/userguide/security-group-rules.html).
@@ -11,8 +11,9 @@ import time
 import pytest
 
 from helpers.errors import CourseError
-from helpers.lab import kernel, model
-from helpers.lab.probe import probe
+from helpers.lab import model
+from helpers.lab.net import kernel
+from helpers.lab.net.probe import probe
 from helpers.runtime import emulator
 from tests.support import lab_support as lab
 

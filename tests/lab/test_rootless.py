@@ -1,4 +1,4 @@
-"""The lab without root (helpers/lab/sandbox.py): an ordinary user's lab, in a user namespace of its own.
+"""The lab without root (helpers/lab/net/sandbox.py): an ordinary user's lab, in a user namespace of its own.
 
 The test runs as root (CI) and drops to the unprivileged user ``nobody`` for the lab itself
 (tests/support/rootless_support.py): lab up, probe, a request through the load balancer to a server on
@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from helpers import workspace
-from helpers.lab import sandbox
+from helpers.lab.net import sandbox
 from helpers.runtime import aws, lab_machine
 from tests.support import lab_support as lab
 

@@ -66,7 +66,7 @@ def _healthy(name: str):
 
 
 def main(out: Path) -> int:
-    from helpers.lab import control
+    from helpers.lab.control import supervisor as control
     from helpers.runtime import emulator
     from helpers.tf import standalone, toolchain
     from helpers.workshop import room
@@ -115,8 +115,8 @@ def main(out: Path) -> int:
 
 def _story(name: str, ws: Path, url: str, other: str, other_ws: Path) -> dict:
     """One learner's lesson through their own lab; the other learner's targets looked at meanwhile."""
-    from helpers.lab import control
     from helpers.lab import model as lab_model
+    from helpers.lab.control import supervisor as control
     from helpers.runtime import aws
 
     seen: dict = {}

@@ -1,4 +1,4 @@
-"""The lab run by an ordinary user (helpers/lab/sandbox.py), from tests/lab/test_rootless.py.
+"""The lab run by an ordinary user (helpers/lab/net/sandbox.py), from tests/lab/test_rootless.py.
 
     python -m tests.support.rootless_support VPC INSTANCE ALB_DNS_NAME
     python -m tests.support.rootless_support containers NAMESPACE ADDRESS WS   (inside the sandbox)
@@ -16,9 +16,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from helpers.lab import control, kernel, model, sandbox
-from helpers.lab.netns import Netns
-from helpers.lab.probe import probe
+from helpers.lab import model
+from helpers.lab.control import supervisor as control
+from helpers.lab.net import kernel, sandbox
+from helpers.lab.net.netns import Netns
+from helpers.lab.net.probe import probe
 from tests.support.waiting import wait_until
 
 SERVE_SECONDS = 60  # the instance's HTTP server ends by itself, whatever happens
@@ -129,7 +131,7 @@ def escapes(ws: str, m) -> list:
 def containers_inside(ns: str, address: str, ws: str) -> dict:
     """The course's nginx + node task on the instance, run by the agent's container code in the sandbox."""
     from helpers import workspace
-    from helpers.lab import cgroups, containers
+    from helpers.lab.ecs import cgroups, containers
     from tests.support.lab_support import WEB_CONTAINERS
 
     host = containers.DockerHost(ns, address, ws=ws, workdir=workspace.path("lab") / "rootless-test")

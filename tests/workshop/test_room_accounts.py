@@ -198,7 +198,9 @@ def test_a_learners_lab_writes_to_their_own_account_only(the_room):
     """The lab's writes that no AWS API offers (target health, service events) and its look at the change
     counts are signed with the learner's credential (helpers/runtime/emulator_api.py), so a room serves them;
     the room acts on them in the signer's account only (issue 24: the lab in a room)."""
-    from helpers.lab import agent, changes, health
+    from helpers.lab import changes
+    from helpers.lab.alb import health
+    from helpers.lab.ecs import agent
 
     url = the_room["url"]
     with as_learner(the_room, "ben"):

@@ -2,15 +2,15 @@
 
     agent.program(stop, log, endpoint=URL, region=R, instance_id="i-...", namespace="lab-<ws>-ec2-i-...",
                   address="10.0.1.23", ws=WS)
-    python -m helpers.lab.agent --endpoint URL --region R \\
+    python -m helpers.lab.ecs.agent --endpoint URL --region R \\
         --instance-id i-... --namespace lab-<ws>-ec2-i-<id> --address 10.0.1.23
 
 ``program`` is the agent of one instance, run by the lab's supervisor as a thread
-(helpers/lab/control.py) until ``stop`` is set; ``python -m helpers.lab.agent`` runs the same in a
+(helpers/lab/control/supervisor.py) until ``stop`` is set; ``python -m helpers.lab.ecs.agent`` runs the same in a
 process of its own (tests), until SIGTERM. Either stays in the host's network namespace: the
 emulator listens on the host's loopback, which no lab namespace may reach (the brief's network
 safety rule); the agent builds everything in the instance namespace with child processes
-(through its ``Netns``, helpers/lab/netns.py), never by moving a thread there. Its boto3 clients are the
+(through its ``Netns``, helpers/lab/net/netns.py), never by moving a thread there. Its boto3 clients are the
 lab's shared ones (``aws.emulator_client``: one session per emulator, short timeouts, one retry).
 
 It talks to the emulator only through the real AWS APIs (boto3), except for what no API
@@ -32,7 +32,7 @@ helpers/runtime/moto_lab_ecs.py):
    for each service of the cluster whose desired count exceeds its running tasks, tasks are
    placed spread across the cluster's registered instances (``spread`` by ``instanceId``; this
    agent starts only its own share), started with ``ecs start_task`` (so ``list_tasks`` and
-   ``describe_tasks`` show them), their containers run (helpers/lab/containers.py) and each
+   ``describe_tasks`` show them), their containers run (helpers/lab/ecs/containers.py) and each
    task's target (instance id, host port) is registered in the service's target group, which the
    agent first hands to the lab's health checks (``health.claim``): the new target is ``initial``
    (``Elb.RegistrationInProgress``) until a check passes, as on AWS, not moto's instant ``healthy``;
@@ -79,11 +79,13 @@ from pathlib import Path
 
 from botocore.exceptions import ClientError
 
-from .. import workspace
-from ..errors import CourseError
-from ..runtime import aws, emulator_api
-from ..runtime.emulator_routes import LAB_SERVICE_EVENT
-from . import cgroups, changes, containers, health, images
+from ... import workspace
+from ...errors import CourseError
+from ...runtime import aws, emulator_api
+from ...runtime.emulator_routes import LAB_SERVICE_EVENT
+from .. import changes
+from ..alb import health
+from . import cgroups, containers, images
 
 DEFAULT_CLUSTER = "default"
 POLL = 1.0  # seconds between two looks: a pass runs when something it acts on changed (``Agent.pass_due``)
@@ -758,17 +760,17 @@ def program(
     address: str,
     ws: str | None = None,
 ) -> None:
-    """The agent of one instance until ``stop`` is set: a thread of the lab's supervisor (helpers/lab/control.py).
+    """The agent of one instance until ``stop`` is set: a thread of the lab's supervisor (helpers/lab/control/supervisor.py).
 
     The thread stays in the supervisor's namespaces (the emulator is on its loopback); everything it
-    builds in the instance's namespace it builds with child processes (its Netns: helpers/lab/netns.py).
+    builds in the instance's namespace it builds with child processes (its Netns: helpers/lab/net/netns.py).
     """
     agent = Agent(endpoint, region, instance_id, namespace, address, ws=ws, shutdown_timeout=SHUTDOWN_TIMEOUT, log=log)
     agent.run(stop=stop)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m helpers.lab.agent", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m helpers.lab.ecs.agent", description=__doc__.split("\n")[0])
     parser.add_argument("--endpoint", required=True, help="the emulator's URL")
     parser.add_argument("--region", required=True)
     parser.add_argument("--instance-id", required=True)

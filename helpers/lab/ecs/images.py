@@ -32,7 +32,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import CourseError
+from ...errors import CourseError
 
 # The official image's /etc/nginx/nginx.conf (docker-nginx, stable), with Debian's user.
 NGINX_CONF = """\

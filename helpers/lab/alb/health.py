@@ -26,10 +26,10 @@ import ssl
 import time
 from dataclasses import dataclass
 
-from ..errors import CourseError
-from ..runtime import emulator_api
-from ..runtime.emulator_routes import LAB_TARGET_HEALTH
-from .alb_config import HealthCheck, TargetGroup
+from ...errors import CourseError
+from ...runtime import emulator_api
+from ...runtime.emulator_routes import LAB_TARGET_HEALTH
+from .config import HealthCheck, TargetGroup
 
 DOC = "https://docs.aws.amazon.com/elasticloadbalancing/latest/application/target-group-health-checks.html"
 USER_AGENT = "ELB-HealthChecker/2.0"  # what targets see in their access logs on AWS

@@ -3,7 +3,7 @@
     dns.program(stop, log, endpoint=URL, region=R, netns="lab-<ws>-internet", bind=ADDRESS)
     dns.answer(packet, known) → the response's bytes (ValueError: not a query this server answers)
 
-``program`` runs in a thread of the lab's supervisor (helpers/lab/control.py) until ``stop`` is set.
+``program`` runs in a thread of the lab's supervisor (helpers/lab/control/supervisor.py) until ``stop`` is set.
 
 A name resolves as Route 53 would answer it: an A record to its values; an alias A record to a load
 balancer to the public addresses of that load balancer's nodes (one per subnet,
@@ -12,7 +12,7 @@ and so does the load balancer's own DNS name. A known name has no record of anot
 answer); anything else is NXDOMAIN. The server listens only in the lab's internet namespace (its socket
 is made there, Netns.socket; the thread stays in the host's namespace, where it reaches the emulator),
 and the namespace's resolv.conf (``/etc/netns/<ns>/resolv.conf``, which ``ip netns exec`` puts in place
-of /etc/resolv.conf, helpers/lab/netns.py) names it, so any program the lab runs there (the lab's client,
+of /etc/resolv.conf, helpers/lab/net/netns.py) names it, so any program the lab runs there (the lab's client,
 ``python -m helpers lab exec -- curl``, dig) resolves the course's domain.
 
 The DNS messages are read and written by dnspython (https://www.dnspython.org/, ``dns.message``),
@@ -39,9 +39,9 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
 
-from ..errors import CourseError
-from ..runtime import aws
-from . import model
+from ...errors import CourseError
+from ...runtime import aws
+from .. import model
 from .netns import Netns
 
 PORT = 53
@@ -113,7 +113,7 @@ def write_resolv_conf(ns: Netns, address: str) -> Path:
     """Make the programs ``ns`` starts (Netns.popen, Netns.exec) resolve through the lab's DNS."""
     path = ns.etc("resolv.conf")
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(f"# the traffic lab's DNS (helpers/lab/dns.py)\nnameserver {address}\n")
+    path.write_text(f"# the traffic lab's DNS (helpers/lab/net/dns.py)\nnameserver {address}\n")
     return path
 
 

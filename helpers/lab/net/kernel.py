@@ -15,7 +15,7 @@ its security groups as nftables (filters.py). ``lab-<ws>-internet`` holds the le
 (``model.CLIENT_ADDRESS``) and routes to every public address.
 
 Network safety: every link is created directly inside lab namespaces (``Netns.ip("link", "add", …,
-"netns", OTHER)``, helpers/lab/netns.py), never in the host's own namespace, and nothing links to its
+"netns", OTHER)``, helpers/lab/net/netns.py), never in the host's own namespace, and nothing links to its
 real interfaces.
 """
 
@@ -26,10 +26,10 @@ import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .. import workspace
-from ..errors import CourseError
+from ... import workspace
+from ...errors import CourseError
+from ..model import CLIENT_ADDRESS, Host, Model
 from . import filters, netns
-from .model import CLIENT_ADDRESS, Host, Model
 from .netns import Netns
 
 IGW_ROUTER = "169.254.0.2"  # the router's end of each internet-gateway link (a /30)

@@ -4,7 +4,7 @@
 security policy with its TLS versions and ciphers), their rules in priority order and default
 actions, the target groups the actions forward to (health check, ``deregistration_delay``, registered targets with the
 address to connect to) and the ``idle_timeout.timeout_seconds`` attribute. The ALB process
-(helpers/lab/alb.py) calls it again within a second of a write to the emulator that could change
+(helpers/lab/alb/node.py) calls it again within a second of a write to the emulator that could change
 it (helpers/lab/changes.py), so a rule, target or attribute changed by Terraform or boto3 takes
 effect at once.
 
@@ -22,12 +22,12 @@ import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .. import workspace
-from ..errors import CourseError
-from ..runtime import aws
-from ..tf.certificate import issue as issue_certificate
-from . import tls_policy
-from .tls_policy import SecurityPolicy
+from ... import workspace
+from ...errors import CourseError
+from ...runtime import aws
+from ...tf.certificate import issue as issue_certificate
+from . import tls as tls_policy
+from .tls import SecurityPolicy
 
 # AWS: "If the load balancer cannot establish a connection with the target within 10 seconds, it returns 504"
 # https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-troubleshooting.html
@@ -124,7 +124,7 @@ class Listener:
     default_actions: tuple[Action, ...]
     rules: tuple[Rule, ...] = ()  # priority order, the default rule excluded
     certificate: Certificate | None = None
-    policy: SecurityPolicy | None = None  # HTTPS: its security policy (helpers/lab/tls_policy.py)
+    policy: SecurityPolicy | None = None  # HTTPS: its security policy (helpers/lab/alb/tls.py)
 
 
 @dataclass(frozen=True)

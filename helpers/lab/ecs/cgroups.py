@@ -14,7 +14,7 @@ the v1 controller is used. Inside ``ip netns exec`` /sys is a fresh sysfs withou
 the hierarchy is then mounted in that process's own private mount namespace, never in the host's
 (the lab's agent runs as a thread of the supervisor, in the host's namespaces, and does not need it).
 The mount commands run in this process's own mount namespace, so they are started directly, never
-through the lab's sandbox (helpers/lab/netns.py's runner would enter another mount namespace).
+through the lab's sandbox (helpers/lab/net/netns.py's runner would enter another mount namespace).
 """
 
 from __future__ import annotations

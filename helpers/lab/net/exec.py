@@ -10,7 +10,7 @@ lists them). It is this machine's own program (curl, openssl, dig, ab …) with 
 its network is the lab's. Standard input, output and error are the caller's; the exit status is the
 program's.
 
-DNS: in the internet namespace the lab's DNS server answers (helpers/lab/dns.py writes the namespace's
+DNS: in the internet namespace the lab's DNS server answers (helpers/lab/net/dns.py writes the namespace's
 ``resolv.conf``, which ``ip netns exec`` puts over /etc/resolv.conf), so the course's domain resolves to
 the load balancer's nodes as it does for a learner's browser. A lab host has no resolver: on AWS an
 instance asks the VPC's Route 53 Resolver, which the lab does not build; use addresses there.
@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import shutil
 
-from ..errors import CourseError
-from . import control
+from ...errors import CourseError
+from ..control import supervisor as control
 
 EXAMPLE = "python -m helpers lab exec -- curl -sk https://app.ecs-alb.example/"
 

@@ -1,15 +1,15 @@
 """The load balancer's data plane: one ALB node's listeners, on the node's own addresses.
 
     alb.program(stop, log, endpoint=URL, region=R, load_balancer=ARN, bind="ADDR[,ADDR]", netns=NAME)
-    python -m helpers.lab.alb --endpoint URL --region R --load-balancer ARN --bind ADDR[,ADDR] [--netns NAME]
+    python -m helpers.lab.alb.node --endpoint URL --region R --load-balancer ARN --bind ADDR[,ADDR] [--netns NAME]
 
-``program`` is one node, run by the lab's supervisor as a thread (helpers/lab/control.py) until
-``stop`` is set; ``python -m helpers.lab.alb`` runs the same in a process of its own (tests), until
+``program`` is one node, run by the lab's supervisor as a thread (helpers/lab/control/supervisor.py) until
+``stop`` is set; ``python -m helpers.lab.alb.node`` runs the same in a process of its own (tests), until
 SIGTERM. Looks every second whether the emulator served a write that could change the load balancer
-(helpers/lab/changes.py) and then reads it (helpers/lab/alb_config.py), one read shared by the nodes
+(helpers/lab/changes.py) and then reads it (helpers/lab/alb/config.py), one read shared by the nodes
 of that load balancer (``SharedConfig``), so a rule, target or attribute changed by Terraform or
 boto3 takes effect within a second; serves each listener on each bound address;
-checks every registered target (helpers/lab/health.py) and writes the states back to the emulator.
+checks every registered target (helpers/lab/alb/health.py) and writes the states back to the emulator.
 ``netns``: the thread (or process) stays where it is started, so it reaches the emulator on
 loopback, and opens its listening and target sockets in the network namespace NAME (each socket
 keeps the namespace it was created in).
@@ -22,7 +22,7 @@ What it does, as AWS documents it:
   fixed-response actions answer their code, type and body.
 - HTTPS listeners end TLS with the listener's certificate, at the security policy's TLS versions and
   ciphers, as DescribeSSLPolicies describes them; without the post-quantum key exchange of ``PQ``
-  policies, which this machine's OpenSSL 3.0 lacks (helpers/lab/tls_policy.py,
+  policies, which this machine's OpenSSL 3.0 lacks (helpers/lab/alb/tls.py,
   https://docs.aws.amazon.com/elasticloadbalancing/latest/application/describe-ssl-policies.html).
 - Rules in priority order, path patterns with ``*`` and ``?``, host headers; then the default action
   (https://docs.aws.amazon.com/elasticloadbalancing/latest/application/listener-update-rules.html).
@@ -62,12 +62,15 @@ import threading
 import time
 from dataclasses import dataclass
 
-from ..errors import CourseError
-from ..runtime import aws
-from . import alb_config, changes, health, tls_policy
-from .alb_config import Action, Listener, LoadBalancer, Redirect
+from ...errors import CourseError
+from ...runtime import aws
+from .. import changes
+from ..net.netns import Netns
+from . import config as alb_config
+from . import health
+from . import tls as tls_policy
+from .config import Action, Listener, LoadBalancer, Redirect
 from .health import Malformed
-from .netns import Netns
 
 REFRESH = 1.0  # seconds between two looks at the configuration (helpers/lab/changes.py: read when written to)
 # What alb_config.read reads: the load balancer, its listeners, rules and target groups with their targets'
@@ -530,10 +533,10 @@ def program(
     bind: str,
     netns: str | None = None,
 ) -> None:
-    """One ALB node until ``stop`` is set: a thread of the lab's supervisor (helpers/lab/control.py).
+    """One ALB node until ``stop`` is set: a thread of the lab's supervisor (helpers/lab/control/supervisor.py).
 
     The thread stays in the supervisor's network namespace (the emulator is on its loopback); the
-    node's listening and target sockets are made in ``netns`` (helpers/lab/netns.py's Netns). ``bind``: the
+    node's listening and target sockets are made in ``netns`` (helpers/lab/net/netns.py's Netns). ``bind``: the
     node's addresses, comma-separated; ``log(text)``: one line to the node's log.
     """
     made = {name: aws.emulator_client(name, endpoint, region) for name in ("elbv2", "ec2", "acm")}
@@ -567,7 +570,7 @@ def program(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m helpers.lab.alb", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m helpers.lab.alb.node", description=__doc__.split("\n\n")[0])
     parser.add_argument("--endpoint", required=True, help="the emulator's URL")
     parser.add_argument("--region", required=True)
     parser.add_argument("--load-balancer", required=True, help="the load balancer's ARN")

@@ -23,8 +23,8 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
-from ..errors import CourseError
-from .model import Host, Model, Permission, SecurityGroup
+from ...errors import CourseError
+from ..model import Host, Model, Permission, SecurityGroup
 
 TABLE = "lab_sg"
 INTERFACE = "eth0"

@@ -17,10 +17,10 @@ import errno
 import ipaddress
 import socket
 
-from ..errors import CourseError
-from ..verify.audit.analysis import Peer, evaluate
+from ...errors import CourseError
+from ...verify.audit.analysis import Peer, evaluate
+from ..model import CLIENT_ADDRESS, Host, Model
 from . import kernel
-from .model import CLIENT_ADDRESS, Host, Model
 from .netns import Netns
 
 INTERNET = "internet"

@@ -19,11 +19,11 @@ shell in a network namespace; ``cmd`` runs a command in it and ``popen`` starts 
 namespace is pinned by name in ``/run/netns``, as ``ip netns add`` pins it, and a process inside is started
 with ``ip netns exec`` (https://man7.org/linux/man-pages/man8/ip-netns.8.html), which also bind-mounts
 the files of ``/etc/netns/<name>/`` over ``/etc``: the lab's DNS writes the internet namespace's
-``resolv.conf`` there (helpers/lab/dns.py), so any program started by ``popen`` there resolves the
+``resolv.conf`` there (helpers/lab/net/dns.py), so any program started by ``popen`` there resolves the
 course's names. ``Netns(None)`` is this process's own namespace (the ALB node's tests).
 
 As root the lab's namespaces are the host's; as an ordinary user they live in the sandbox
-(helpers/lab/sandbox.py): every command goes through ``command()``, which enters it when the lab is
+(helpers/lab/net/sandbox.py): every command goes through ``command()``, which enters it when the lab is
 rootless. No other module of helpers/ writes an ``ip netns`` or ``ip -n`` command line
 (tests/hygiene/test_netns_commands.py).
 
@@ -48,8 +48,8 @@ import time
 from pathlib import Path
 from socket import AF_INET, AF_INET6, SOCK_STREAM  # the defaults (in the class, `socket` is its method)
 
-from ..errors import CourseError
-from ..runtime import processes
+from ...errors import CourseError
+from ...runtime import processes
 from . import sandbox
 
 NETNS_DIR = Path("/run/netns")  # where ip netns pins namespaces (inside the sandbox when rootless: netns_dir())

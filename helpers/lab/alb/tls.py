@@ -32,8 +32,8 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import CourseError
-from ..runtime import aws
+from ...errors import CourseError
+from ...runtime import aws
 
 DOC = "https://docs.aws.amazon.com/elasticloadbalancing/latest/application/describe-ssl-policies.html"
 API_DEFAULT = "ELBSecurityPolicy-2016-08"  # what CreateListener applies to an HTTPS listener given none

@@ -21,7 +21,7 @@ next one after the last it handed out, as Docker's port allocator does
 https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_PortMapping.html
 
 Each container process runs in its own mount namespace (``unshare -m``) with bind mounts:
-its image's files (helpers/lab/images.py: the nginx image's /etc/nginx...), a private
+its image's files (helpers/lab/ecs/images.py: the nginx image's /etc/nginx...), a private
 /tmp, and an /etc/hosts holding its ``links`` (linked container's address, alias and
 name, as Docker's legacy links write it: https://docs.docker.com/engine/network/links/).
 It gets the container definition's ``entryPoint`` + ``command`` (an ``entryPoint`` replaces
@@ -29,12 +29,12 @@ the image's and drops its default command, as in Docker) and ``environment``; it
 stdout and stderr go to ``<workspace>/lab/logs/<task>-<container>.log``.
 https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task_definition_parameters.html
 
-``memory`` (MiB) is a hard limit in a memory cgroup (helpers/lab/cgroups.py; ``cgroups.memory_limits()``
+``memory`` (MiB) is a hard limit in a memory cgroup (helpers/lab/ecs/cgroups.py; ``cgroups.memory_limits()``
 says how, or why it is not applied). A container's first process writes itself into its cgroup's
 ``cgroup.procs`` before it execs (no ``preexec_fn``: unsafe in a process with threads), and the runtime
 writes it too, so it is in the cgroup when ``run_task`` returns.
 
-Every command and process in a namespace goes through its ``Netns`` (helpers/lab/netns.py).
+Every command and process in a namespace goes through its ``Netns`` (helpers/lab/net/netns.py).
 
 Stopping a container: SIGTERM, then SIGKILL after ``stop_timeout`` seconds (ECS's
 ECS_CONTAINER_STOP_TIMEOUT, 30 s by default), then its netns, veth, rules and cgroup go.
@@ -49,10 +49,11 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .. import workspace
-from ..errors import CourseError
-from . import cgroups, images, kernel, netns
-from .netns import Netns
+from ... import workspace
+from ...errors import CourseError
+from ..net import kernel, netns
+from ..net.netns import Netns
+from . import cgroups, images
 
 BRIDGE = "docker0"
 BRIDGE_ADDRESS = "172.17.0.1"

@@ -24,7 +24,7 @@ What differs from root mode, and why:
 - a namespace is made with ``unshare --net=FILE`` instead of ``ip netns add`` (which switches back to
   the host's namespace at the end, and the sandbox may not: that one belongs to the real root);
 - for the same reason a thread that entered a lab namespace never goes back: sockets are made in a
-  thread of their own (helpers/lab/netns.py's Netns.socket), and outside the sandbox by a short process inside it that
+  thread of their own (helpers/lab/net/netns.py's Netns.socket), and outside the sandbox by a short process inside it that
   passes the socket back over a Unix socket (SCM_RIGHTS, unix(7));
 - only the learner's own uid is mapped (to root): nginx's workers run as that root, not www-data;
 - memory cgroups belong to the real root, so task ``memory`` limits are not applied (``lab status`` says so).
@@ -42,9 +42,9 @@ import sys
 import time
 from pathlib import Path
 
-from .. import workspace
-from ..errors import CourseError
-from ..runtime import lab_machine, processes
+from ... import workspace
+from ...errors import CourseError
+from ...runtime import lab_machine, processes
 
 LAB_DIR = lab_machine.LAB_DIR  # <workspace>/lab/: the lab's state, logs and the sandbox's
 PRIVATE_DIRS = ("/run/netns", "/etc/netns")  # where ip netns keeps namespaces and their /etc files

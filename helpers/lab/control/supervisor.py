@@ -5,19 +5,19 @@
     control.status()   is it running, what it built, what it could not (and whether the lab can run here)
     control.rules(id)  a host's compiled rules next to the group rules they came from
 
-The supervisor (``python -m helpers.lab.control supervise``) looks at the emulator every ``POLL``
+The supervisor (``python -m helpers.lab.control.supervisor supervise``) looks at the emulator every ``POLL``
 seconds, reads the model again when the emulator served a write that could change it (or every few
 seconds: helpers/lab/changes.py), re-syncs namespaces and filters when the model's fingerprint
 changes (so within 1 s of any change, whoever made it), keeps its state in ``<workspace>/lab/``, holds ``lab/supervisor.lock``
 for its whole life (a second one is refused), and runs the *node programs* of ``NODE_PROGRAMS``
 for its hosts as threads of its own (``Program``: ``serve(stop, log, **kwargs)``; ``Running``: its
-thread, stop event and log ``lab/<role>-<id>.log``): an ALB node (helpers/lab/alb.py) per load
-balancer subnet, an ECS agent (helpers/lab/agent.py) per instance, and, once per lab, the DNS server
-(helpers/lab/dns.py). One process, so boto3 and its service models are loaded once (one session per
+thread, stop event and log ``lab/<role>-<id>.log``): an ALB node (helpers/lab/alb/node.py) per load
+balancer subnet, an ECS agent (helpers/lab/ecs/agent.py) per instance, and, once per lab, the DNS server
+(helpers/lab/net/dns.py). One process, so boto3 and its service models are loaded once (one session per
 emulator, helpers/runtime/aws.py), not once per node. The threads stay in the supervisor's own
 network namespace, where the emulator answers on loopback, and open their sockets in the lab
 namespace they serve (Netns.socket: a short thread of its own enters it and ends there) or build
-there with child processes (Netns.ip, Netns.run: helpers/lab/netns.py): no supervisor thread ever
+there with child processes (Netns.ip, Netns.run: helpers/lab/net/netns.py): no supervisor thread ever
 moves into a lab namespace, and no lab namespace gets a route to the host. A program whose arguments change is
 restarted; one that fails is restarted (its traceback in its log); it is stopped when its host goes
 away or the lab goes down.
@@ -42,12 +42,15 @@ from dataclasses import dataclass
 from typing import IO
 from urllib.parse import urlsplit
 
-from .. import workspace
-from ..errors import CourseError
-from ..runtime import aws, cloud, emulator, lab_machine, processes
-from ..tf import certificate
-from . import agent, alb, changes, client, containers, dns, filters, kernel, model, netns, sandbox
-from .netns import Netns
+from ... import workspace
+from ...errors import CourseError
+from ...runtime import aws, cloud, emulator, lab_machine, processes
+from ...tf import certificate
+from .. import changes, client, model
+from ..alb import node as alb
+from ..ecs import agent, containers
+from ..net import dns, filters, kernel, netns, sandbox
+from ..net.netns import Netns
 
 POLL = 0.25  # seconds between two looks at the emulator (re-sync within 1 s of a change)
 # What model.read reads (instances, VPCs, subnets, groups, load balancers), and so which writes send it reading
@@ -216,7 +219,7 @@ def up(endpoint: str | None = None, *, vpcs: list[str] | None = None, quiet: boo
             )
         return status()
     log = open(_file("supervisor.log"), "ab")
-    argv = [sys.executable, "-m", "helpers.lab.control", "supervise", "--endpoint", endpoint]
+    argv = [sys.executable, "-m", "helpers.lab.control.supervisor", "supervise", "--endpoint", endpoint]
     for vpc in vpcs or []:
         argv += ["--vpc", vpc]
     env = {**os.environ, "COURSE_WORKSPACE": str(workspace.root()), "PYTHONPATH": str(workspace.REPO)}
@@ -316,7 +319,7 @@ def status() -> dict:
         "pid": running.get("pid"),
         "endpoint": running.get("endpoint"),
         "ws": kernel.tag(),
-        "mode": ("rootless: a user namespace of its own (helpers/lab/sandbox.py)" if sandbox.needed() else "root")
+        "mode": ("rootless: a user namespace of its own (helpers/lab/net/sandbox.py)" if sandbox.needed() else "root")
         if verdict.ok
         else None,
         "namespaces": kernel.namespaces(kernel.tag()) if verdict.ok and _reachable() else [],
@@ -660,7 +663,7 @@ def supervise(endpoint: str, vpcs: list[str] | None = None) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m helpers.lab.control")
+    parser = argparse.ArgumentParser(prog="python -m helpers.lab.control.supervisor")
     sub = parser.add_subparsers(dest="action", required=True)
     sp = sub.add_parser("supervise", help="(internal) the lab's supervisor, started by lab up")
     sp.add_argument("--endpoint", required=True)
