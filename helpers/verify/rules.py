@@ -1,10 +1,10 @@
 """Rule: one security-group rule, parsed once from boto3's IpPermissions, and its one text.
 
-    parse(permission)              boto3's IpPermission → one Rule per source (or destination)
-    parse_group(group)             every ingress Rule of a describe_security_groups entry (egress=True: egress)
-    rule.text()                    "tcp port 443 from 0.0.0.0/0", "all traffic to sg-…", "icmp type 8 from ::/0"
-    protocol(permission)           the protocol in its one spelling: all, tcp, udp, icmp, icmpv6 or a number
-    rule_ports(permission)         the ports it covers (every port for a protocol without ports)
+    parse(permission)        boto3's IpPermission → one Rule per source (or destination)
+    parse_group(group)       a describe_security_groups entry's ingress Rules (egress=True: egress)
+    rule.text()              "tcp port 443 from 0.0.0.0/0", "all traffic to sg-…"
+    protocol(permission)     the protocol in its one spelling: all, tcp, udp, icmp, icmpv6, a number
+    rule_ports(permission)   the ports it covers (every port for a protocol without ports)
 
 An IpPermission as boto3 returns it
 (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_IpPermission.html) holds a protocol
@@ -45,13 +45,13 @@ CIDR, GROUP, PREFIX_LIST = "cidr", "group", "prefix-list"  # what a rule's peer 
 
 
 def protocol(permission: dict) -> str:
-    """boto3's IpProtocol in the one spelling: all, tcp, udp, icmp, icmpv6, or another number as text."""
+    """boto3's IpProtocol in the one spelling: all, tcp, udp, icmp, icmpv6, or another number."""
     value = str(permission.get("IpProtocol", "-1")).lower()
     return PROTOCOLS.get(value, value)
 
 
 def rule_ports(permission: dict) -> Ports:
-    """The TCP/UDP ports a rule covers (every port for other protocols: ICMP's type and code are not ports)."""
+    """The TCP/UDP ports a rule covers (every port for other protocols: ICMP types are no ports)."""
     if protocol(permission) not in WITH_PORTS:
         return ALL_PORTS
     low, high = permission.get("FromPort"), permission.get("ToPort")
@@ -67,11 +67,11 @@ def _icmp_number(value: int | None) -> int | None:
 
 @dataclass(frozen=True)
 class Rule:
-    """One security-group rule: a protocol, its ports, and one peer (the source, or for egress the destination)."""
+    """One security-group rule: a protocol, its ports, one peer (source; for egress destination)."""
 
-    protocol: str  # ALL, "tcp", "udp", "icmp", "icmpv6", or another IANA protocol number as text ("47")
+    protocol: str  # ALL, "tcp", "udp", "icmp", "icmpv6", or another IANA protocol number ("47")
     ports: Ports  # the TCP/UDP ports it covers; ALL_PORTS for every other protocol
-    peer: str  # a CIDR ("0.0.0.0/0", "2001:db8::/32"), a group id ("sg-…") or a prefix list id ("pl-…")
+    peer: str  # a CIDR ("0.0.0.0/0", "2001:db8::/32"), a group ("sg-…") or a prefix list ("pl-…")
     peer_kind: str = CIDR  # CIDR, GROUP or PREFIX_LIST
     egress: bool = False
     icmp_type: int | None = None  # ICMP/ICMPv6 only; None: every type
@@ -79,11 +79,11 @@ class Rule:
 
     @property
     def tcp_ports(self) -> Ports:
-        """The TCP ports it lets through (HTTP to the ALB and to targets is TCP): tcp and all carry TCP."""
+        """The TCP ports it lets through (HTTP is TCP; protocols tcp and all carry TCP)."""
         return self.ports if self.protocol in ("tcp", ALL) else NO_PORTS
 
     def text(self) -> str:
-        """The rule as one line: "tcp port 80 from 0.0.0.0/0", "all traffic to sg-…", "icmp type 8 from ::/0"."""
+        """The rule as one line: "tcp port 80 from 0.0.0.0/0", "all traffic to sg-…"."""
         peer = f"prefix list {self.peer}" if self.peer_kind == PREFIX_LIST else self.peer
         return f"{self._traffic()} {'to' if self.egress else 'from'} {peer}"
 
@@ -105,7 +105,7 @@ class Rule:
 
 
 def parse(permission: dict, egress: bool = False) -> tuple[Rule, ...]:
-    """boto3's IpPermission as Rules, one per peer: IPv4 ranges, IPv6 ranges, groups, prefix lists, in that order."""
+    """boto3's IpPermission as Rules, one per peer: IPv4, IPv6 ranges, groups, prefix lists."""
     proto = protocol(permission)
     icmp = proto in ICMP
     common = {
@@ -125,6 +125,6 @@ def parse(permission: dict, egress: bool = False) -> tuple[Rule, ...]:
 
 
 def parse_group(group: dict, egress: bool = False) -> tuple[Rule, ...]:
-    """Every rule of a describe_security_groups entry, ingress (or with ``egress``, egress), in AWS's order."""
+    """A describe_security_groups entry's rules, ingress (``egress``: egress), in AWS's order."""
     permissions = group.get("IpPermissionsEgress" if egress else "IpPermissions", [])
     return tuple(rule for permission in permissions for rule in parse(permission, egress))
