@@ -174,6 +174,7 @@ class Balancer:
 
     @classmethod
     def read(cls, snapshot: dict, lb: dict, report: Report, host_ports: Ports) -> Balancer:
+        """The load balancer ``lb`` of ``snapshot``; a finding in ``report`` for each group not read."""
         groups = _groups(snapshot, lb.get("security_groups", []), report, f"load balancer {lb['name']}")
         peer = Peer(
             f"load balancer {lb['name']}",
@@ -195,6 +196,7 @@ class Balancer:
         return self.snapshot.get("prefix_lists", {})
 
     def evaluate(self, groups: list[dict], peer: Peer, **how) -> Evaluation:
+        """``evaluate`` with the snapshot's prefix lists (``how``: egress, tcp_only)."""
         return evaluate(groups, peer, self.prefix_lists, **how)
 
 
@@ -202,7 +204,7 @@ def _analyse_balancer(alb: Balancer, report: Report) -> None:
     """Each path to and from one load balancer, in the order the report shows them."""
     _internet_to_alb(alb, report)
     _listeners(alb, report)
-    instance_groups = _instances(alb, report)
+    instance_groups = _instance_groups(alb, report)
     if not alb.lb.get("instance_ids"):
         report.rows.append(Row("internet", "instances", "no instances found behind this load balancer", "warn"))
         return
@@ -279,7 +281,7 @@ def _listeners(alb: Balancer, report: Report) -> None:
     )
 
 
-def _instances(alb: Balancer, report: Report) -> list[dict]:
+def _instance_groups(alb: Balancer, report: Report) -> list[dict]:
     """The groups of every instance behind the ALB (registered targets) or in its ECS capacity."""
     instances = alb.snapshot.get("instances", {})
     ids = sorted({g for i in alb.lb.get("instance_ids", []) for g in instances.get(i, {}).get("security_groups", [])})
