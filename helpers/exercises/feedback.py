@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 
 from .. import course
 from ..course import notebook
-from ..verify.ports import MAX_PORT, Ports, rule_ports
+from ..verify.ports import MAX_PORT, Ports
+from ..verify.rules import rule_ports
 
 ANYWHERE = ("0.0.0.0/0", "::/0")
 EVERY_PORT = (0, MAX_PORT)

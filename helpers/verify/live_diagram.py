@@ -10,10 +10,10 @@
      "domain": "app.ecs-alb.example" or None,
      "load_balancer": {"name": str, "scheme": "internet-facing", "subnets": int},
      "listeners": [{"port": 443, "protocol": "HTTPS", "action": "forward"}, ...],
-     "alb_ingress": ["tcp 443 from 0.0.0.0/0", ...],
+     "alb_ingress": ["tcp port 443 from 0.0.0.0/0", ...],
      "target_group": {"name": str, "protocol": "HTTP", "health_check": "/ on traffic-port"},
      "targets": [{"instance": "instance 1", "port": 32768, "health": "healthy"}, ...],
-     "instance_ingress": ["tcp 32768-65535 from the ALB security group"],
+     "instance_ingress": ["tcp ports 32768-65535 from the ALB security group"],
      "cluster": str, "service": str, "tasks_desired": int,
     }
 
@@ -24,12 +24,14 @@ The picture is the same for the same dict (no timestamps, no ids).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from ..course import stack
 from ..runtime import aws
 from ..runtime.graphviz import require_dot
 from . import diagram_style, sg_rules
+from .rules import GROUP, parse_group
 
 FILE_STEM = "live_architecture"
 
@@ -177,10 +179,11 @@ def describe_live() -> dict:
     }
     alb_group = groups[stack.resource("aws_security_group.alb")["id"]]
     instance_group = groups[stack.resource("aws_security_group.instances")["id"]]
-    instance_ingress = [
-        f"tcp {a}-{b} from the ALB security group" if a != b else f"tcp {a} from the ALB security group"
-        for a, b in sg_rules.ports_from_group(instance_group, alb_group["GroupId"])
-    ]
+    instance_ingress = sorted(  # the ALB's group by its role: the picture shows no AWS ids
+        replace(rule, peer="the ALB security group").text()
+        for rule in parse_group(instance_group)
+        if rule.peer_kind == GROUP and rule.peer == alb_group["GroupId"]
+    )
     instance_ingress += sg_rules.cidr_ingress(instance_group)
     tg = elbv2.describe_target_groups(TargetGroupArns=[stack.resource("aws_lb_target_group.web")["arn"]])[
         "TargetGroups"

@@ -1,11 +1,11 @@
-"""Ports: the one type for a set of port numbers, and the port facts of a security-group rule.
+"""Ports: the one type for a set of port numbers.
 
     Ports.of([(32768, 65535)])          a set of ports, kept as merged inclusive ranges
     32768 in ports, ports | other, ports - other, ports.covers(other), str(ports)
-    rule_ports(permission)              the ports a rule of boto3's describe_security_groups covers
 
-Used by the security-group questions (sg_rules.py), the reachability audit and the
-exercise checks, so that "which ports" has one meaning everywhere.
+Used by the security-group rules (rules.py: the ports a rule covers), the questions on groups
+(sg_rules.py), the reachability audit and the exercise checks, so that "which ports" has one
+meaning everywhere.
 """
 
 from __future__ import annotations
@@ -21,11 +21,7 @@ __all__ = [
     "HOST_PORT_RANGE",
     "MAX_PORT",
     "NO_PORTS",
-    "PROTOCOLS",
     "Ports",
-    "protocol",
-    "rule_ports",
-    "tcp_ports",
 ]
 
 
@@ -86,36 +82,3 @@ class Ports:
 
 ALL_PORTS = Ports(((0, MAX_PORT),))
 NO_PORTS = Ports()
-
-PROTOCOLS = {
-    "-1": "all",
-    "all": "all",
-    "6": "tcp",
-    "tcp": "tcp",
-    "17": "udp",
-    "udp": "udp",
-    "1": "icmp",
-    "icmp": "icmp",
-    "58": "icmpv6",
-    "icmpv6": "icmpv6",
-}
-
-
-def protocol(permission: dict) -> str:
-    value = str(permission.get("IpProtocol", "-1")).lower()
-    return PROTOCOLS.get(value, value)
-
-
-def rule_ports(permission: dict) -> Ports:
-    """The TCP/UDP ports a rule covers (ICMP type/code are not ports: every ICMP rule is 'all')."""
-    if protocol(permission) not in ("tcp", "udp"):
-        return ALL_PORTS
-    low, high = permission.get("FromPort"), permission.get("ToPort")
-    if low is None or high is None or low < 0:
-        return ALL_PORTS
-    return Ports.of([(low, high)])
-
-
-def tcp_ports(permission: dict) -> Ports:
-    """The TCP ports a rule allows (HTTP to the ALB and to targets is TCP)."""
-    return rule_ports(permission) if protocol(permission) in ("tcp", "all") else NO_PORTS

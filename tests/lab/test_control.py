@@ -104,7 +104,7 @@ def test_cli_up_outlives_its_process_then_status_rules_probe_down(lab_ws):
         status = cli("status")
         assert status.returncode == 0 and target in status.stdout, status.stderr
         rules = cli("rules", target)
-        assert f"{web} #0: tcp 8080 from 0.0.0.0/0" in rules.stdout and "nft: meta nfproto ipv4" in rules.stdout
+        assert f"{web} #0: tcp port 8080 from 0.0.0.0/0" in rules.stdout and "nft: meta nfproto ipv4" in rules.stdout
         assert cli("probe", "internet", target, "8080").stdout.strip() == "reachable"
         assert cli("probe", "internet", target, "8081", "--timeout", "0.3").stdout.strip() == "blocked"
         bad = cli("probe", "internet", target)

@@ -42,7 +42,7 @@ def test_tcp_port_range_from_a_cidr():
     m, h = world([perm("tcp", 32768, 65535, ipv4=["10.0.0.0/16"])])
     assert lines(m, h) == [
         "ip saddr 10.0.0.0/16 meta l4proto tcp th dport 32768-65535 accept comment "
-        '"sg-web ingress #0: tcp 32768-65535 from 10.0.0.0/16"'
+        '"sg-web ingress #0: tcp ports 32768-65535 from 10.0.0.0/16"'
     ]
 
 
@@ -90,7 +90,7 @@ def test_egress_rules_match_the_destination():
 
 def test_prefix_list_rule_is_refused_naming_the_rule():
     m, h = world([perm("tcp", 443, 443, prefix_lists=["pl-123"])])
-    with pytest.raises(CourseError, match=r"tcp 443 from pl-123 of sg-web \(ingress\)"):
+    with pytest.raises(CourseError, match=r"tcp port 443 from prefix list pl-123 of sg-web \(ingress\)"):
         filters.compile_host(m, h)
 
 
@@ -109,7 +109,7 @@ def test_ruleset_is_stateful_drops_the_rest_and_hooks_before_dnat():
 def test_listing_shows_each_group_rule_with_its_nft_rules():
     m, h = world([perm("tcp", 32768, 65535, groups=["sg-alb"])])
     text = filters.listing(m, h)
-    assert "sg-web #0: tcp 32768-65535 from sg-alb" in text
+    assert "sg-web #0: tcp ports 32768-65535 from sg-alb" in text
     assert "nft: ip saddr { 10.0.1.254, 10.0.2.254 } meta l4proto tcp th dport 32768-65535 accept" in text
 
 

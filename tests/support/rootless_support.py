@@ -58,7 +58,7 @@ def main(vpc: str, instance: str, alb_dns: str) -> dict:
             if reply is not None:
                 seen["body_names_this_file"] = "rootless_support" in reply.text
             seen["alb_statuses"] = replies
-            seen["rules_listing"] = "tcp 8080 from 0.0.0.0/0" in control.rules(instance)
+            seen["rules_listing"] = "tcp port 8080 from 0.0.0.0/0" in control.rules(instance)
             seen["exec"] = lab_exec(["--from", instance, "--", "ip", "-4", "-o", "addr", "show", "dev", "eth0"])
             seen["exec"]["instance_address"] = host.private_ip
             seen["exec_curl"] = lab_exec(

@@ -18,8 +18,9 @@ from hypothesis import strategies as st
 from helpers.errors import CourseError
 from helpers.verify import audit
 from helpers.verify import ports as port_sets
-from helpers.verify.audit import analysis
-from helpers.verify.audit.analysis import Peer, contains, is_public, network
+from helpers.verify.audit import addresses, analysis
+from helpers.verify.audit.addresses import contains, is_public, network
+from helpers.verify.audit.analysis import Peer
 from helpers.verify.ports import Ports
 
 ALB_SG, INSTANCE_SG, OTHER_SG = "sg-0a1b", "sg-0c2d", "sg-0e3f"
@@ -397,7 +398,7 @@ def test_containment_means_every_address(outer, inner):
 @given(networks, st.data())
 def test_public_means_some_public_address(net, data):
     address = net.network_address + data.draw(st.integers(0, net.num_addresses - 1))
-    in_blocks = any(address in block for block in analysis.NOT_PUBLIC)
+    in_blocks = any(address in block for block in addresses.NOT_PUBLIC)
     if not in_blocks:
         assert is_public(net), f"{address} is public, so {net} is"
     if not is_public(net):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ...runtime import aws
 from ...verify.ports import HOST_PORT_RANGE
+from ...verify.sg_rules import tcp_applies
 from ..feedback import (
     ANYWHERE,
     EVERY_PORT,
@@ -44,7 +45,7 @@ def diagnose_alb_security_group(
     for port, role in ((443, "HTTPS"), (80, "HTTP, so that the ALB can redirect it to HTTPS")):
         if not any(low <= port <= high for low, high in from_anywhere):
             problems.append(f"port {port} is not open to 0.0.0.0/0: browsers need it for {role}.")
-    egress = [p for p in group.get("IpPermissionsEgress", []) if p.get("IpProtocol") in ("tcp", "6", "-1")]
+    egress = [p for p in group.get("IpPermissionsEgress", []) if tcp_applies(p)]
     if not egress:
         problems.append(
             "the group has no egress rule: Terraform removes AWS's allow-all egress, so the ALB could "

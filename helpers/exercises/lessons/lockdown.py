@@ -67,7 +67,7 @@ def _rule_problems(
     from_alb = [
         span(p)
         for p in instance_group.get("IpPermissions", [])
-        if p.get("IpProtocol") in ("tcp", "6", "-1")
+        if sg_rules.tcp_applies(p)
         and any(pair.get("GroupId") == alb_group_id for pair in p.get("UserIdGroupPairs", []))
     ]
     ports = sorted(set(target_ports)) or list(host_range)

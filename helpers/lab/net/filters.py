@@ -16,6 +16,8 @@ The table, in each host namespace:
     chain forward   hook forward priority -150: what its containers send out (docker0 → eth0)
 Only traffic through ``eth0`` (the interface) is filtered; lo and docker0 stay inside the host.
 Each rule carries a comment naming the group and rule it came from (``lab rules`` prints them).
+Group rules are read as the audit reads them: helpers/verify/rules.py's ``Rule`` (one per source,
+one protocol spelling, one text).
 """
 
 from __future__ import annotations
@@ -24,11 +26,12 @@ import ipaddress
 from dataclasses import dataclass
 
 from ...errors import CourseError
-from ..model import Host, Model, Permission, SecurityGroup
+from ...verify.ports import ALL_PORTS
+from ...verify.rules import ALL, GROUP, ICMP, PREFIX_LIST, WITH_PORTS, Rule, parse
+from ..model import Host, Model, SecurityGroup
 
 TABLE = "lab_sg"
 INTERFACE = "eth0"
-PROTOCOL_NAMES = {"6": "tcp", "17": "udp", "1": "icmp", "58": "icmpv6", "all": "-1"}
 
 
 @dataclass(frozen=True)
@@ -37,57 +40,36 @@ class CompiledRule:
 
     group_id: str
     direction: str  # "ingress" or "egress"
-    index: int  # position in the group's IpPermissions[Egress]
-    source: str  # the rule as text, e.g. "tcp 80 from 0.0.0.0/0"
+    index: int  # position of its IpPermission in the group's IpPermissions[Egress]
+    rule: Rule  # one source (or destination) of that IpPermission (helpers/verify/rules.py)
     nft: tuple[str, ...]
 
 
-def describe(permission: Permission, direction: str) -> str:
-    """A group rule as short text: "tcp 32768-65535 from sg-…, 10.0.0.0/16"."""
-    proto = normal_protocol(permission.protocol)
-    what = "all traffic" if proto == "-1" else f"{proto} {_ports_text(permission, proto)}".rstrip()
-    peers = [*permission.ipv4, *permission.ipv6, *permission.groups, *permission.prefix_lists]
-    return f"{what} {'from' if direction == 'ingress' else 'to'} {', '.join(peers) or 'nothing'}"
-
-
-def normal_protocol(protocol: str) -> str:
-    protocol = str(protocol).lower()
-    return PROTOCOL_NAMES.get(protocol, protocol)
-
-
-def _ports_text(p: Permission, proto: str) -> str:
-    if p.from_port is None or p.from_port == -1:
-        return ""
-    if proto in ("icmp", "icmpv6"):
-        return f"type {p.from_port}" + (f" code {p.to_port}" if p.to_port not in (None, -1) else "")
-    return str(p.from_port) if p.from_port == p.to_port else f"{p.from_port}-{p.to_port}"
-
-
-def _match(permission: Permission, family: str) -> str | None:
+def _match(rule: Rule, family: str) -> str | None:
     """The protocol/port part of a rule for one address family; None when it can never match there."""
-    proto = normal_protocol(permission.protocol)
-    if proto == "-1":
+    proto = rule.protocol
+    if proto == ALL:
         return ""
-    if proto in ("tcp", "udp"):
-        low, high = permission.from_port, permission.to_port
-        if low is None or low == -1 or (low == 0 and high == 65535):
+    if proto in WITH_PORTS:
+        if not rule.ports:
+            return None
+        if rule.ports == ALL_PORTS:
             return f"meta l4proto {proto}"
+        ((low, high),) = rule.ports.ranges
         return f"meta l4proto {proto} th dport {low if low == high else f'{low}-{high}'}"
-    if proto in ("icmp", "icmpv6"):
+    if proto in ICMP:
         if (proto == "icmp") != (family == "ip"):
             return None  # ICMP rules apply to IPv4, ICMPv6 rules to IPv6
-        keyword = "icmp" if proto == "icmp" else "icmpv6"
-        l4 = "icmp" if proto == "icmp" else "ipv6-icmp"
-        text = f"meta l4proto {l4}"
-        if permission.from_port not in (None, -1):
-            text += f" {keyword} type {permission.from_port}"
-            if permission.to_port not in (None, -1):
-                text += f" {keyword} code {permission.to_port}"
+        text = f"meta l4proto {'icmp' if proto == 'icmp' else 'ipv6-icmp'}"
+        if rule.icmp_type is not None:
+            text += f" {proto} type {rule.icmp_type}"
+            if rule.icmp_code is not None:
+                text += f" {proto} code {rule.icmp_code}"
         return text
     if proto.isdigit():
         return f"meta l4proto {int(proto)}"
     raise CourseError(
-        f"The lab cannot express protocol {permission.protocol!r}.",
+        f"The lab cannot express protocol {proto!r}.",
         "It filters tcp, udp, icmp, icmpv6, -1 (all) and protocol numbers.",
         "use one of those protocols in the rule.",
     )
@@ -102,35 +84,33 @@ def _addresses(values: list[str], family: str, side: str) -> str:
     return f"{family} {side} " + (items[0] if len(items) == 1 else "{ " + ", ".join(items) + " }")
 
 
-def compile_rule(
-    model: Model, group: SecurityGroup, permission: Permission, direction: str, index: int
-) -> CompiledRule:
+def compile_rule(model: Model, group: SecurityGroup, rule: Rule, direction: str, index: int) -> CompiledRule:
     """One group rule → its nft rules. Raises CourseError for a rule the lab cannot express."""
-    source = describe(permission, direction)
-    comment = f"{group.id} {direction} #{index}: {source}"[:120].replace('"', "'")
-    if permission.prefix_lists:
+    text = rule.text()
+    if rule.peer_kind == PREFIX_LIST:
         raise CourseError(
-            f"The lab cannot enforce the rule {source} of {group.id} ({direction}).",
+            f"The lab cannot enforce the rule {text} of {group.id} ({direction}).",
             "It refers to a managed prefix list, whose entries the emulator does not keep; "
             "the lab never silently allows what it cannot check.",
-            f"replace the prefix list {', '.join(permission.prefix_lists)} by the CIDR blocks it stands for.",
+            f"replace the prefix list {rule.peer} by the CIDR blocks it stands for.",
         )
+    comment = f"{group.id} {direction} #{index}: {text}"[:120].replace('"', "'")
     side = "saddr" if direction == "ingress" else "daddr"
+    if rule.peer_kind == GROUP:
+        addresses = [member.private_ip for member in model.members(rule.peer)]
+    else:
+        addresses = [rule.peer]
     lines = []
-    v4 = list(permission.ipv4)
-    v6 = list(permission.ipv6)
-    for gid in permission.groups:
-        for member in model.members(gid):
-            (v6 if ":" in member.private_ip else v4).append(member.private_ip)
-    for family, values in (("ip", v4), ("ip6", v6)):
+    for family in ("ip", "ip6"):
+        values = [a for a in addresses if (":" in a) == (family == "ip6")]
         if not values:
             continue
-        match = _match(permission, family)
+        match = _match(rule, family)
         if match is None:
             continue
         parts = [_addresses(values, family, side), match, "accept", f'comment "{comment}"']
         lines.append(" ".join(p for p in parts if p))
-    return CompiledRule(group.id, direction, index, source, tuple(lines))
+    return CompiledRule(group.id, direction, index, rule, tuple(lines))
 
 
 def compile_host(model: Model, host: Host) -> list[CompiledRule]:
@@ -139,7 +119,11 @@ def compile_host(model: Model, host: Host) -> list[CompiledRule]:
     for direction in ("ingress", "egress"):
         for group in model.host_groups(host):
             permissions = group.ingress if direction == "ingress" else group.egress
-            rules += [compile_rule(model, group, p, direction, n) for n, p in enumerate(permissions)]
+            rules += [
+                compile_rule(model, group, rule, direction, n)
+                for n, permission in enumerate(permissions)
+                for rule in parse(permission.as_boto(), egress=direction == "egress")
+            ]
     return rules
 
 
@@ -179,9 +163,9 @@ def listing(model: Model, host: Host) -> str:
     for direction in ("ingress", "egress"):
         out.append(f"  {direction}:")
         compiled = [r for r in compile_host(model, host) if r.direction == direction]
-        for rule in compiled:
-            out.append(f"    {rule.group_id} #{rule.index}: {rule.source}")
-            for line in rule.nft or ("(nothing: the referenced group has no members now)",):
+        for done in compiled:
+            out.append(f"    {done.group_id} #{done.index}: {done.rule.text()}")
+            for line in done.nft or ("(nothing: the referenced group has no members now)",):
                 out.append(f"        nft: {line.split(' comment ')[0]}")
         out.append("    then: established/related replies accept, everything else drop")
     return "\n".join(out)

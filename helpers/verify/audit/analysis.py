@@ -13,74 +13,14 @@ allowed request pass, so only the opening direction is checked.
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from ...errors import CourseError
-from ..ports import HOST_PORT_RANGE, NO_PORTS, Ports, protocol, rule_ports, tcp_ports
+from ..ports import HOST_PORT_RANGE, NO_PORTS, Ports
+from ..rules import ALL, CIDR, GROUP, PREFIX_LIST, Rule, parse_group
+from .addresses import contains, is_public, network, overlaps
+from .listeners import listener_findings, listener_text
 from .report import Finding, Report, Row
-
-# ---------------------------------------------------------------- addresses
-
-# Address blocks that are not reachable from the internet (RFC 6890 special
-# purpose, private, shared, loopback, link-local, multicast, reserved). The
-# documentation blocks (192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24,
-# 2001:db8::/32) count as public here: examples use them to stand for "some
-# address on the internet", as this course does for the remote database.
-NOT_PUBLIC = tuple(
-    ipaddress.ip_network(n)
-    for n in (
-        "0.0.0.0/8",
-        "10.0.0.0/8",
-        "100.64.0.0/10",
-        "127.0.0.0/8",
-        "169.254.0.0/16",
-        "172.16.0.0/12",
-        "192.0.0.0/24",
-        "192.168.0.0/16",
-        "198.18.0.0/15",
-        "224.0.0.0/4",
-        "240.0.0.0/4",
-        "::/128",
-        "::1/128",
-        "fc00::/7",
-        "fe80::/10",
-        "ff00::/8",
-    )
-)
-
-
-def network(cidr: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
-    """A CIDR as a network; host bits set are an error, as they are for AWS."""
-    try:
-        return ipaddress.ip_network(cidr, strict=True)
-    except ValueError as error:
-        raise CourseError(
-            f"{cidr!r} is not a valid CIDR block.",
-            f"{error}. A CIDR is an address, a slash and a prefix length, with no host bits set.",
-            "write it like 10.0.0.0/16, 0.0.0.0/0 or 2001:db8::/32.",
-        ) from None
-
-
-def is_public(net) -> bool:
-    """True when some address of ``net`` is on the public internet."""
-    net = network(net) if isinstance(net, str) else net
-    return not any(net.version == block.version and net.subnet_of(block) for block in NOT_PUBLIC)
-
-
-def contains(outer, inner) -> bool:
-    """Every address of ``inner`` is in ``outer`` (different IP versions never match)."""
-    outer = network(outer) if isinstance(outer, str) else outer
-    inner = network(inner) if isinstance(inner, str) else inner
-    return outer.version == inner.version and inner.subnet_of(outer)
-
-
-def overlaps(a, b) -> bool:
-    a = network(a) if isinstance(a, str) else a
-    b = network(b) if isinstance(b, str) else b
-    return a.version == b.version and a.overlaps(b)
-
 
 # ---------------------------------------------------------------- rule matching
 
@@ -95,12 +35,26 @@ class Peer:
     internet: bool = False  # any public address
 
 
+def on_group(rule: Rule, group_id: str) -> str:
+    """A rule as the audit prints it: its text and the group that holds it."""
+    return f"{rule.text()} on {group_id}"
+
+
 @dataclass
 class Match:
+    """A rule that lets the peer through: on which ports, what of the peer it matched, how widely."""
+
     ports: Ports
-    rule: str  # the rule, as text
-    source: str  # what matched: "0.0.0.0/0", "sg-…", "pl-…"
+    rule: Rule
+    group_id: str  # the group that holds the rule
+    source: str  # what matched: "0.0.0.0/0", "sg-…", or a prefix list's entry
     scope: str  # "anyone", "public range", "private range", "group", "partial"
+
+    @property
+    def text(self) -> str:
+        """The rule on its group; for a prefix list, with the entry that matched."""
+        text = on_group(self.rule, self.group_id)
+        return f"{text} ({self.source})" if self.rule.peer_kind == PREFIX_LIST else text
 
 
 @dataclass
@@ -116,30 +70,6 @@ class Evaluation:
         return result
 
 
-def describe_rule(permission: dict, source: str, group_id: str, direction: str = "from") -> str:
-    proto = protocol(permission)
-    ports = rule_ports(permission)
-    if proto == "all":
-        what = "all traffic"
-    elif proto in ("tcp", "udp"):
-        what = f"{proto} {'port' if len(ports) == 1 else 'ports'} {ports}"
-    else:
-        what = f"{proto}"
-    return f"{what} {direction} {source} on {group_id}"
-
-
-def _sources(permission: dict, egress: bool):
-    key = "DestinationPrefixListId" if egress else "PrefixListId"
-    for r in permission.get("IpRanges", []):
-        yield "cidr", r["CidrIp"]
-    for r in permission.get("Ipv6Ranges", []):
-        yield "cidr", r["CidrIpv6"]
-    for r in permission.get("UserIdGroupPairs", []):
-        yield "group", r.get("GroupId", "")
-    for r in permission.get("PrefixListIds", []):
-        yield "prefix-list", r.get("PrefixListId") or r.get(key, "")
-
-
 def evaluate(
     groups: list[dict],
     peer: Peer,
@@ -150,33 +80,27 @@ def evaluate(
     """Which ports ``groups`` let in from ``peer`` (or out to it, with ``egress``)."""
     prefix_lists = prefix_lists or {}
     result = Evaluation()
-    direction = "to" if egress else "from"
     for group in groups:
-        for permission in group.get("IpPermissionsEgress" if egress else "IpPermissions", []):
-            ports = tcp_ports(permission) if tcp_only else rule_ports(permission)
+        gid = group["GroupId"]
+        for rule in parse_group(group, egress):
+            ports = rule.tcp_ports if tcp_only else rule.ports
             if not ports:
                 continue
-            for kind, value in _sources(permission, egress):
-                text = describe_rule(permission, value, group["GroupId"], direction)
-                if kind == "group":
-                    if value in peer.groups:
-                        result.matches.append(Match(ports, text, value, "group"))
-                    continue
-                if kind == "prefix-list":
-                    entries = prefix_lists.get(value)
-                    if entries is None:
-                        result.unevaluated.append(
-                            f"{text}: the entries of prefix list {value} could not be read, so this rule "
-                            "was not evaluated"
-                        )
-                        continue
-                    cidrs = entries
-                else:
-                    cidrs = [value]
-                for cidr in cidrs:
-                    scope = _scope(network(cidr), peer)
-                    if scope:
-                        result.matches.append(Match(ports, text if kind == "cidr" else f"{text} ({cidr})", cidr, scope))
+            if rule.peer_kind == GROUP:
+                if rule.peer in peer.groups:
+                    result.matches.append(Match(ports, rule, gid, rule.peer, "group"))
+                continue
+            cidrs = [rule.peer] if rule.peer_kind == CIDR else prefix_lists.get(rule.peer)
+            if cidrs is None:
+                result.unevaluated.append(
+                    f"{on_group(rule, gid)}: the entries of prefix list {rule.peer} could not be read, so "
+                    "this rule was not evaluated"
+                )
+                continue
+            for cidr in cidrs:
+                scope = _scope(network(cidr), peer)
+                if scope:
+                    result.matches.append(Match(ports, rule, gid, cidr, scope))
     return result
 
 
@@ -193,6 +117,9 @@ def _scope(net, peer: Peer) -> str | None:
 
 
 # ---------------------------------------------------------------- analysis
+
+REACHES = {"group", "private range", "public range", "anyone"}  # every scope but "partial"
+INTERNET = Peer("the internet", internet=True)
 
 
 def analyse(snapshot: dict, host_port_range: tuple[int, int] = HOST_PORT_RANGE) -> Report:
@@ -213,7 +140,7 @@ def analyse(snapshot: dict, host_port_range: tuple[int, int] = HOST_PORT_RANGE) 
         )
         return report
     for lb in balancers:
-        _analyse_balancer(snapshot, lb, report, Ports.of([host_port_range]))
+        _analyse_balancer(Balancer.read(snapshot, lb, report, Ports.of([host_port_range])), report)
     report.findings = report.sorted_findings()  # one of each, most severe first
     return report
 
@@ -235,19 +162,61 @@ def _groups(snapshot: dict, ids: Iterable[str], report: Report, owner: str) -> l
     return found
 
 
-def _analyse_balancer(snapshot: dict, lb: dict, report: Report, host_ports: Ports) -> None:
-    prefix_lists = snapshot.get("prefix_lists", {})
-    name = lb["name"]
-    alb_groups = _groups(snapshot, lb.get("security_groups", []), report, f"load balancer {name}")
-    alb_ids = {g["GroupId"] for g in alb_groups}
-    internet = Peer("the internet", internet=True)
-    alb_peer = Peer(
-        f"load balancer {name}",
-        frozenset(lb.get("security_groups", [])),
-        tuple(network(c) for c in lb.get("subnet_cidrs", [])),
-    )
+@dataclass(frozen=True)
+class Balancer:
+    """One load balancer of a snapshot, with what each of its checks reads."""
 
-    for text in (evaluation := evaluate(alb_groups, internet, prefix_lists)).unevaluated:
+    snapshot: dict
+    lb: dict  # the snapshot's entry for it
+    groups: list[dict]  # its security groups, as described
+    peer: Peer  # the ALB as a sender: its groups and its subnets' ranges
+    host_ports: Ports  # the dynamic host port range bridge-mode tasks use
+
+    @classmethod
+    def read(cls, snapshot: dict, lb: dict, report: Report, host_ports: Ports) -> Balancer:
+        """The load balancer ``lb`` of ``snapshot``; a finding in ``report`` for each group not read."""
+        groups = _groups(snapshot, lb.get("security_groups", []), report, f"load balancer {lb['name']}")
+        peer = Peer(
+            f"load balancer {lb['name']}",
+            frozenset(lb.get("security_groups", [])),
+            tuple(network(c) for c in lb.get("subnet_cidrs", [])),
+        )
+        return cls(snapshot, lb, groups, peer, host_ports)
+
+    @property
+    def name(self) -> str:
+        return self.lb["name"]
+
+    @property
+    def group_ids(self) -> set[str]:
+        return {g["GroupId"] for g in self.groups}
+
+    @property
+    def prefix_lists(self) -> dict:
+        return self.snapshot.get("prefix_lists", {})
+
+    def evaluate(self, groups: list[dict], peer: Peer, **how) -> Evaluation:
+        """``evaluate`` with the snapshot's prefix lists (``how``: egress, tcp_only)."""
+        return evaluate(groups, peer, self.prefix_lists, **how)
+
+
+def _analyse_balancer(alb: Balancer, report: Report) -> None:
+    """Each path to and from one load balancer, in the order the report shows them."""
+    _internet_to_alb(alb, report)
+    _listeners(alb, report)
+    instance_groups = _instance_groups(alb, report)
+    if not alb.lb.get("instance_ids"):
+        report.rows.append(Row("internet", "instances", "no instances found behind this load balancer", "warn"))
+        return
+    _internet_to_instances(alb, instance_groups, report)
+    _address_ranges_to_instances(instance_groups, report)
+    _alb_to_instances(alb, instance_groups, report)
+    _registered_targets(alb, report)
+
+
+def _unevaluated(evaluation: Evaluation, report: Report) -> None:
+    """A finding for each prefix-list rule whose entries could not be read."""
+    for text in evaluation.unevaluated:
         report.findings.append(
             Finding(
                 "info",
@@ -255,12 +224,16 @@ def _analyse_balancer(snapshot: dict, lb: dict, report: Report, host_ports: Port
                 "read the list's entries (aws ec2 get-managed-prefix-list-entries) and check them by hand",
             )
         )
-    listeners = lb.get("listeners", [])
+
+
+def _internet_to_alb(alb: Balancer, report: Report) -> None:
+    """internet → ALB: the ALB's group against its listeners' ports."""
+    evaluation = alb.evaluate(alb.groups, INTERNET)
+    _unevaluated(evaluation, report)
+    listeners = alb.lb.get("listeners", [])
     listener_ports = Ports.of((lst["port"], lst["port"]) for lst in listeners)
     open_to_all = evaluation.ports({"anyone"})
     open_to_some = evaluation.ports({"anyone", "public range"})
-
-    # internet → ALB
     extra = open_to_some - listener_ports
     closed = listener_ports - open_to_some
     verdict = "warn" if extra or closed else "ok"
@@ -269,14 +242,14 @@ def _analyse_balancer(snapshot: dict, lb: dict, report: Report, host_ports: Port
         if open_to_all == open_to_some
         else f"{open_to_all} (anyone), {open_to_some - open_to_all} (part of it)"
     )
-    report.rows.append(Row("internet", f"ALB {name}", f"tcp {shown}", verdict))
+    report.rows.append(Row("internet", f"ALB {alb.name}", f"tcp {shown}", verdict))
     for match in evaluation.matches:
         stray = match.ports - listener_ports
         if stray:
             report.findings.append(
                 Finding(
                     "medium",
-                    f"{match.rule}: {_ports_text(stray)} open to "
+                    f"{match.text}: {_ports_text(stray)} open to "
                     f"{'the whole internet' if match.scope == 'anyone' else match.source}, but no listener uses "
                     f"{'it' if len(stray) == 1 else 'them'} (the ALB's group)",
                     f"remove the rule or narrow it to the listener ports ({listener_ports}); an ALB answers only on "
@@ -294,44 +267,40 @@ def _analyse_balancer(snapshot: dict, lb: dict, report: Report, host_ports: Port
                 )
             )
 
-    # listeners
+
+def _listeners(alb: Balancer, report: Report) -> None:
+    """The listeners: what each does, and their findings (listeners.py)."""
+    listeners = alb.lb.get("listeners", [])
     report.rows.append(
         Row(
             "internet",
-            f"listeners of {name}",
-            "; ".join(_listener_text(lst) for lst in listeners) or "none",
-            "ok" if _listeners_findings(listeners, report) else "warn",
+            f"listeners of {alb.name}",
+            "; ".join(listener_text(lst) for lst in listeners) or "none",
+            "ok" if listener_findings(listeners, report) else "warn",
         )
     )
 
-    # instances: every instance behind the ALB (registered targets) or in its ECS capacity
-    instances = snapshot.get("instances", {})
-    instance_group_ids = sorted(
-        {g for i in lb.get("instance_ids", []) for g in instances.get(i, {}).get("security_groups", [])}
-    )
-    instance_groups = _groups(snapshot, instance_group_ids, report, "the instances")
-    if not lb.get("instance_ids"):
-        report.rows.append(Row("internet", "instances", "no instances found behind this load balancer", "warn"))
-        return
 
-    # internet → instances, every protocol and port
-    to_instances = evaluate(instance_groups, internet, prefix_lists, tcp_only=False)
-    for text in to_instances.unevaluated:
-        report.findings.append(
-            Finding(
-                "info",
-                f"cannot evaluate {text}",
-                "read the list's entries (aws ec2 get-managed-prefix-list-entries) and check them by hand",
-            )
-        )
-    exposed = sorted({m.rule for m in to_instances.matches})
+def _instance_groups(alb: Balancer, report: Report) -> list[dict]:
+    """The groups of every instance behind the ALB (registered targets) or in its ECS capacity."""
+    instances = alb.snapshot.get("instances", {})
+    ids = sorted({g for i in alb.lb.get("instance_ids", []) for g in instances.get(i, {}).get("security_groups", [])})
+    return _groups(alb.snapshot, ids, report, "the instances")
+
+
+def _internet_to_instances(alb: Balancer, instance_groups: list[dict], report: Report) -> None:
+    """internet → instances, every protocol and port: any match is a finding."""
+    to_instances = alb.evaluate(instance_groups, INTERNET, tcp_only=False)
+    _unevaluated(to_instances, report)
+    exposed = sorted({m.text for m in to_instances.matches})
     report.rows.append(Row("internet", "instances", "; ".join(exposed) or "nothing", "bad" if exposed else "ok"))
+    alb_ids = alb.group_ids
     for match in to_instances.matches:
-        shared = match.rule.split(" on ")[-1] in alb_ids
+        shared = match.group_id in alb_ids
         report.findings.append(
             Finding(
                 "high",
-                f"the internet reaches the instances: {match.rule}"
+                f"the internet reaches the instances: {match.text}"
                 + (" (the ALB's own group is attached to the instances)" if shared else ""),
                 "attach to the instances only their own group, whose single source is the ALB's group"
                 if shared
@@ -339,15 +308,17 @@ def _analyse_balancer(snapshot: dict, lb: dict, report: Report, host_ports: Port
             )
         )
 
-    # other address ranges → instances
-    private = [
-        (g, p, v)
-        for g in instance_groups
-        for p in g.get("IpPermissions", [])
-        for k, v in _sources(p, False)
-        if k == "cidr" and not is_public(network(v))
-    ]
-    ranges = sorted({describe_rule(p, v, g["GroupId"]) for g, p, v in private})
+
+def _address_ranges_to_instances(instance_groups: list[dict], report: Report) -> None:
+    """Other (private) address ranges → instances: a way around the ALB."""
+    ranges = sorted(
+        {
+            on_group(rule, g["GroupId"])
+            for g in instance_groups
+            for rule in parse_group(g)
+            if rule.peer_kind == CIDR and not is_public(network(rule.peer))
+        }
+    )
     report.rows.append(
         Row("private address ranges", "instances", "; ".join(ranges) or "nothing", "warn" if ranges else "ok")
     )
@@ -360,15 +331,16 @@ def _analyse_balancer(snapshot: dict, lb: dict, report: Report, host_ports: Port
             )
         )
 
-    # ALB → instances (ingress side) and ALB egress
-    from_alb = evaluate(instance_groups, alb_peer, prefix_lists)
-    alb_ports = from_alb.ports({"group", "private range", "public range", "anyone"})
-    report.rows.append(Row(f"ALB {name}", "instances", f"tcp {alb_ports}", "ok" if alb_ports else "bad"))
-    wide = alb_ports - host_ports - Ports.of((t["port"], t["port"]) for t in lb.get("targets", []))
+
+def _alb_to_instances(alb: Balancer, instance_groups: list[dict], report: Report) -> None:
+    """ALB → instances (ingress side): the dynamic host ports, TCP only, from the ALB's group."""
+    host_ports = alb.host_ports
+    from_alb = alb.evaluate(instance_groups, alb.peer)
+    alb_ports = from_alb.ports(REACHES)
+    report.rows.append(Row(f"ALB {alb.name}", "instances", f"tcp {alb_ports}", "ok" if alb_ports else "bad"))
+    wide = alb_ports - host_ports - Ports.of((t["port"], t["port"]) for t in alb.lb.get("targets", []))
     every_protocol = sorted(
-        m.rule
-        for m in evaluate(instance_groups, alb_peer, prefix_lists, tcp_only=False).matches
-        if m.rule.startswith("all traffic")
+        m.text for m in alb.evaluate(instance_groups, alb.peer, tcp_only=False).matches if m.rule.protocol == ALL
     )
     if every_protocol:
         report.findings.append(
@@ -393,36 +365,43 @@ def _analyse_balancer(snapshot: dict, lb: dict, report: Report, host_ports: Port
             report.findings.append(
                 Finding(
                     "low",
-                    f"{match.rule} covers only part of the ALB's subnets, so some ALB nodes may be refused",
+                    f"{match.text} covers only part of the ALB's subnets, so some ALB nodes may be refused",
                     "use the ALB's security group as the source instead of an address range",
                 )
             )
 
-    # each registered target, both directions, on its traffic and health-check port
-    blocked, egress_blocked = {}, {}  # (instance, port) -> what uses the port
-    for target in lb.get("targets", []):
+
+def _blocked_target_ports(alb: Balancer, report: Report) -> tuple[dict, dict]:
+    """(instance, port) → what uses the port ("port", "health-check port"), for each registered target's
+    traffic and health-check port that the instances' groups do not let in, and that the ALB's do not let out."""
+    instances = alb.snapshot.get("instances", {})
+    blocked, egress_blocked = {}, {}
+    for target in alb.lb.get("targets", []):
         instance = instances.get(target["id"], {})
-        groups = _groups(snapshot, instance.get("security_groups", []), report, "the instances")
+        groups = _groups(alb.snapshot, instance.get("security_groups", []), report, "the instances")
         ports = {target["port"]: "port"}
         if str(target.get("health_check_port", "traffic-port")) not in ("traffic-port", str(target["port"])):
             ports[int(target["health_check_port"])] = "health-check port"
-        allowed_in = evaluate(groups, alb_peer, prefix_lists).ports(
-            {"group", "private range", "public range", "anyone"}
-        )
+        allowed_in = alb.evaluate(groups, alb.peer).ports(REACHES)
         dest = Peer(
             target["id"],
             frozenset(instance.get("security_groups", [])),
             tuple(network(f"{a}/{32 if ':' not in a else 128}") for a in instance.get("private_ips", [])),
         )
-        allowed_out = evaluate(alb_groups, dest, prefix_lists, egress=True).ports(
-            {"group", "private range", "public range", "anyone"}
-        )
+        allowed_out = alb.evaluate(alb.groups, dest, egress=True).ports(REACHES)
         for port, use in sorted(ports.items()):
             if port not in allowed_in:
                 blocked[(target["id"], port)] = use
             if port not in allowed_out:
                 egress_blocked[(target["id"], port)] = use
-    targets = lb.get("targets", [])
+    return blocked, egress_blocked
+
+
+def _registered_targets(alb: Balancer, report: Report) -> None:
+    """Each registered target, both directions, on its traffic and health-check port."""
+    host_ports = alb.host_ports
+    blocked, egress_blocked = _blocked_target_ports(alb, report)
+    targets = alb.lb.get("targets", [])
     failing = {
         (t["id"], t["port"])
         for t in targets
@@ -434,7 +413,7 @@ def _analyse_balancer(snapshot: dict, lb: dict, report: Report, host_ports: Port
     n_ok = len(targets) - len(failing)
     report.rows.append(
         Row(
-            f"ALB {name}",
+            f"ALB {alb.name}",
             "registered targets",
             f"{n_ok} of {len(targets)} target ports allowed both ways"
             if targets
@@ -465,7 +444,7 @@ def _analyse_balancer(snapshot: dict, lb: dict, report: Report, host_ports: Port
         report.findings.append(
             Finding(
                 "medium",
-                f"target groups behind {name} have no registered targets: the ALB answers 503",
+                f"target groups behind {alb.name} have no registered targets: the ALB answers 503",
                 "check that the ECS service runs its tasks and is attached to the target group (notebook 06)",
             )
         )
@@ -473,68 +452,3 @@ def _analyse_balancer(snapshot: dict, lb: dict, report: Report, host_ports: Port
 
 def _ports_text(ports: Ports) -> str:
     return f"{'port' if len(ports) == 1 else 'ports'} {ports}"
-
-
-def _listener_text(listener: dict) -> str:
-    action = listener.get("action", {})
-    if action.get("type") == "redirect":
-        goal = f"redirect to {action.get('protocol', '#{protocol}')}:{action.get('port', '#{port}')}"
-    elif action.get("type") == "forward":
-        goal = f"forward to {', '.join(action.get('target_groups', [])) or 'no target group'}"
-    else:
-        goal = action.get("type", "?")
-    policy = f" ({listener['ssl_policy']})" if listener.get("ssl_policy") else ""
-    return f"{listener['protocol']}:{listener['port']}{policy} → {goal}"
-
-
-def _listeners_findings(listeners: list[dict], report: Report) -> bool:
-    """Add listener findings; True when the listeners are as they should be."""
-    before = len(report.findings)
-    if not any(lst["protocol"] == "HTTPS" for lst in listeners):
-        report.findings.append(
-            Finding(
-                "medium",
-                "no HTTPS listener: traffic to the ALB is not encrypted",
-                "add an HTTPS listener on 443 with an ACM certificate (notebook 04)",
-            )
-        )
-    for listener in listeners:
-        action = listener.get("action", {})
-        if listener["protocol"] == "HTTP" and action.get("type") == "forward":
-            report.findings.append(
-                Finding(
-                    "medium",
-                    f"listener HTTP:{listener['port']} forwards plain HTTP to the targets",
-                    "make its default action a redirect to HTTPS:443 (HTTP_301)",
-                )
-            )
-        if (
-            listener["protocol"] == "HTTP"
-            and action.get("type") == "redirect"
-            and action.get("protocol") not in ("HTTPS", None)
-        ):
-            report.findings.append(
-                Finding(
-                    "medium",
-                    f"listener HTTP:{listener['port']} redirects, but not to HTTPS",
-                    "redirect to protocol HTTPS, port 443",
-                )
-            )
-        if action.get("type") == "forward" and not action.get("target_groups"):
-            report.findings.append(
-                Finding(
-                    "high",
-                    f"listener {listener['protocol']}:{listener['port']} forwards to no target group",
-                    "forward to the service's target group (notebook 05)",
-                )
-            )
-        policy = listener.get("ssl_policy") or ""
-        if listener["protocol"] == "HTTPS" and policy and not any(k in policy for k in ("TLS13", "TLS-1-2", "FS-1-2")):
-            report.findings.append(
-                Finding(
-                    "low",
-                    f"listener HTTPS:{listener['port']} uses {policy}, which still accepts TLS 1.0/1.1",
-                    "use ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09, the policy AWS recommends",
-                )
-            )
-    return len(report.findings) == before
