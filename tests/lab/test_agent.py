@@ -255,6 +255,29 @@ def test_unhealthy_target_gets_its_task_replaced_on_a_new_host_port(agent, clust
     assert events_now.count(expected[2]) == 1, "the drained task's stop writes no second event"
 
 
+def test_two_unhealthy_tasks_in_one_pass_get_their_own_pair_of_events(agent, cluster_scheduler, course_like):
+    """Both targets unhealthy at once (07's port-80 rule): each task gets "is unhealthy" then "has stopped 1
+    running tasks", as ECS writes them per task; both are replaced in the same pass.
+
+    https://docs.aws.amazon.com/AmazonECS/latest/developerguide/service-unhealthy-event-messages.html
+    """
+    cluster, group, instance = course_like["cluster"], course_like["group"], course_like["instance"]
+    agent.register()
+    _settle(cluster_scheduler, agent)
+    first = {t["taskArn"].rsplit("/", 1)[-1]: _host_ports(t)[0] for t in _tasks(cluster)}
+    timeout = health.Health("unhealthy", "Target.Timeout", "Request timed out")
+    health.publish(agent.endpoint, group, {(instance, port): timeout for port in first.values()})
+    time.sleep(1.1)  # healthCheckGracePeriodSeconds = 1, from the tasks' startedAt
+    cluster_scheduler.step()
+    events_now = _events(cluster)
+    group_name = group.split(":targetgroup/")[-1].split("/")[0]
+    for task_id, port in first.items():
+        unhealthy = events.unhealthy_message("web", task_id, instance, port, group_name, "Request timed out")
+        stopped = events.stopped_message("web", [task_id])
+        assert events_now.index(stopped) == events_now.index(unhealthy) - 1, "its stop right after its unhealthy"
+    assert len(_tasks(cluster)) == 2 and not {t["taskArn"].rsplit("/", 1)[-1] for t in _tasks(cluster)} & set(first)
+
+
 def test_a_task_definition_the_lab_cannot_run_is_an_event_naming_the_field(agent, cluster_scheduler, course_like):
     """awsvpc network mode: one event naming `networkMode`, no task placed; the other service still runs."""
     ecs, cluster = aws.client("ecs"), course_like["cluster"]

@@ -4,8 +4,8 @@ The wording of ``describe_services``' ``events`` (newest first, at most 100):
 https://docs.aws.amazon.com/AmazonECS/latest/developerguide/service-event-messages.html and
 https://docs.aws.amazon.com/AmazonECS/latest/developerguide/service-unhealthy-event-messages.html.
 A real service's events in order, "is unhealthy" and "has stopped" 46 ms apart, "deregistered" after them:
-github.com/hackforla/CivicTechJobs/issues/436. Several tasks started or stopped in one pass are one event
-("has started 2 tasks: (task a) (task b).").
+github.com/hackforla/CivicTechJobs/issues/436: each unhealthy task has its own pair. Tasks started, or stopped
+by a scale-in, in one scheduler pass are one event ("has started 2 tasks: (task a) (task b).").
 
 No AWS API writes a service's events or its counts, so the lab's scheduler and agents write them through the
 emulator's own route, ``POST /_course/lab/service-event`` (helpers/runtime/moto_lab_ecs.py): ``post``.

@@ -197,28 +197,29 @@ class Scheduler:
         definition = self.definition(service["taskDefinition"])
         why = unrunnable(definition, service)
         if why:
-            self.say_once(name, f"{name}:{definition['taskDefinitionArn']}", events.cannot_run_message(
-                name, definition["taskDefinitionArn"], why
-            ))  # fmt: skip
+            message = events.cannot_run_message(name, definition["taskDefinitionArn"], why)
+            self.say_once(name, f"{name}:{definition['taskDefinitionArn']}", message)
             return
         active = {arn for _, arn in instances}
         mine = [t for t in running if t.get("group") == f"service:{name}" and t.get("containerInstanceArn") in active]
-        stops = self.unhealthy(service, mine, dict((arn, ec2) for ec2, arn in instances))
-        live = [t for t in mine if t["taskArn"] not in {s["taskArn"] for s, _ in stops}]
+        replaced = self.replace_unhealthy(service, mine, {arn: ec2 for ec2, arn in instances})
+        live = [t for t in mine if t["taskArn"] not in replaced]
         placed: list[str] = []
         if desired > len(live):
             placed = self.place(service, definition, desired - len(live), live, instances, running + stopping)
         elif desired < len(live):
-            stops += [(t, events.SCALE_IN_REASON) for t in removal_order(live, instances)[: len(live) - desired]]
-            live = [t for t in live if t["taskArn"] not in {s["taskArn"] for s, _ in stops}]
-        self.stop(name, stops)
+            surplus = removal_order(live, instances)[: len(live) - desired]
+            self.stop(name, surplus, events.SCALE_IN_REASON)  # one event for them all, as a scale-in's
+            live = [t for t in live if t not in surplus]
+            replaced += [t["taskArn"] for t in surplus]
         if placed:
             self.post(name, events.started_message(name, [arn.rsplit("/", 1)[-1] for arn in placed]))
-        draining = bool(stops) or any(t.get("group") == f"service:{name}" for t in stopping)
+        draining = bool(replaced) or any(t.get("group") == f"service:{name}" for t in stopping)
         self.report(name, desired, live, placed, draining)
 
-    def unhealthy(self, service: dict, tasks: list[dict], ec2_of: dict[str, str]) -> list[tuple[dict, str]]:
-        """Running tasks past their grace period whose target is unhealthy, each said with ECS's event."""
+    def replace_unhealthy(self, service: dict, tasks: list[dict], ec2_of: dict[str, str]) -> list[str]:
+        """Stop the running tasks past their grace period whose target is unhealthy, each with ECS's two events
+        ("is unhealthy", then "has stopped 1 running tasks"); returns their ARNs."""
         name, grace = service["serviceName"], float(service.get("healthCheckGracePeriodSeconds") or 0)
         found = []
         for task in (t for t in tasks if t.get("lastStatus") == "RUNNING" and t.get("startedAt")):
@@ -235,7 +236,8 @@ class Scheduler:
                     group_name = group.split(":targetgroup/")[-1].split("/")[0]
                     task_id = task["taskArn"].rsplit("/", 1)[-1]
                     self.post(name, events.unhealthy_message(name, task_id, instance, port, group_name, reason))
-                    found.append((task, events.UNHEALTHY_REASON))
+                    self.stop(name, [task], events.UNHEALTHY_REASON)
+                    found.append(task["taskArn"])
                     break
         return found
 
@@ -274,15 +276,14 @@ class Scheduler:
             self.post(name, pending_tasks=placed)
         return placed
 
-    def stop(self, name: str, stops: list[tuple[dict, str]]) -> None:
+    def stop(self, name: str, tasks: list[dict], reason: str) -> None:
         """ECS decides to stop these tasks: "has stopped" at once; each agent drains its own, then stops it."""
-        if not stops:
+        if not tasks:
             return
-        self.post(name, events.stopped_message(name, [t["taskArn"].rsplit("/", 1)[-1] for t, _ in stops]))
-        for reason in sorted({reason for _, reason in stops}):
-            arns = [t["taskArn"] for t, why in stops if why == reason]
-            self.post(name, deactivating_tasks=arns, stopped_reason=reason)
-            self.stopping.update(arns)
+        arns = [t["taskArn"] for t in tasks]
+        self.post(name, events.stopped_message(name, [arn.rsplit("/", 1)[-1] for arn in arns]))
+        self.post(name, deactivating_tasks=arns, stopped_reason=reason)
+        self.stopping.update(arns)
 
     def report(self, name: str, desired: int, live: list[dict], placed: list[str], draining: bool) -> None:
         """The service's counts, and its steady state once reached: the desired count runs, nothing
