@@ -13,7 +13,8 @@ for its whole life (a second one is refused), and runs the *node programs* of ``
 for its hosts as threads of its own (``Program``: ``serve(stop, log, **kwargs)``; ``Running``: its
 thread, stop event and log ``lab/<role>-<id>.log``): an ALB node (helpers/lab/alb/node.py) per load
 balancer subnet, an ECS agent (helpers/lab/ecs/agent.py) per instance, an ECS scheduler
-(helpers/lab/ecs/scheduler.py) per cluster, and, once per lab, the DNS server (helpers/lab/net/dns.py). One process, so boto3 and its service models are loaded once (one session per
+(helpers/lab/ecs/scheduler.py) per cluster, and, once per lab, the DNS server (helpers/lab/net/dns.py).
+One process, so boto3 and its service models are loaded once (one session per
 emulator, helpers/runtime/aws.py), not once per node. The threads stay in the supervisor's own
 network namespace, where the emulator answers on loopback, and open their sockets in the lab
 namespace they serve (Netns.socket: a short thread of its own enters it and ends there) or build
