@@ -183,6 +183,24 @@ def test_node_programs_are_threads_that_reach_their_host_namespace_and_stop_with
             kernel.remove_all(kernel.tag())
 
 
+def test_each_ecs_cluster_gets_its_scheduler_program(lab_ws):
+    """CLUSTER_PROGRAMS: the supervisor runs ECS's service scheduler (helpers/lab/ecs/scheduler.py) once per
+    cluster it follows: one with no container instance (ECS says it cannot place its services' tasks), or with
+    one on a lab host; not a cluster whose instances are all outside the lab (another lab's, a test's)."""
+    from helpers.lab.ecs import scheduler
+
+    ecs = aws.client("ecs")
+    empty = ecs.create_cluster(clusterName=f"lab-sched-{os.getpid()}")["cluster"]["clusterArn"]
+    supervisor = control.Supervisor(lab_ws, ["vpc-none"])
+    supervisor.read_clusters(model.Model())
+    assert empty in supervisor.clusters
+    name = empty.rsplit("/", 1)[-1]
+    program = supervisor.wanted_programs(model.Model())[("ecs", name)]
+    assert program == control.Program.of(
+        scheduler.program, endpoint=lab_ws, region=supervisor.ctx.region, cluster=empty
+    )
+
+
 def test_status_says_when_the_lab_cannot_run_here(monkeypatch):
     from helpers.runtime import lab_machine
 

@@ -200,7 +200,7 @@ def test_a_learners_lab_writes_to_their_own_account_only(the_room):
     the room acts on them in the signer's account only (issue 24: the lab in a room)."""
     from helpers.lab import changes
     from helpers.lab.alb import health
-    from helpers.lab.ecs import agent
+    from helpers.lab.ecs import events
 
     url = the_room["url"]
     with as_learner(the_room, "ben"):
@@ -218,7 +218,7 @@ def test_a_learners_lab_writes_to_their_own_account_only(the_room):
             health.claim(url, bens)
         assert other_group.value.code == 403 and b"is not in account" in other_group.value.read()
         with pytest.raises(CourseError) as other_service:
-            agent.post_service_event(url, {"region": "us-east-1", "cluster": bens_cluster, "service": "web"})
+            events.post(url, {"region": "us-east-1", "cluster": bens_cluster, "service": "web"})
         assert "403" in other_service.value.why
     with as_learner(the_room, "ben"):
         aws.client("elbv2").register_targets(TargetGroupArn=bens, Targets=[{"Id": "i-0b", "Port": 32768}])

@@ -12,8 +12,9 @@ changes (so within 1 s of any change, whoever made it), keeps its state in ``<wo
 for its whole life (a second one is refused), and runs the *node programs* of ``NODE_PROGRAMS``
 for its hosts as threads of its own (``Program``: ``serve(stop, log, **kwargs)``; ``Running``: its
 thread, stop event and log ``lab/<role>-<id>.log``): an ALB node (helpers/lab/alb/node.py) per load
-balancer subnet, an ECS agent (helpers/lab/ecs/agent.py) per instance, and, once per lab, the DNS server
-(helpers/lab/net/dns.py). One process, so boto3 and its service models are loaded once (one session per
+balancer subnet, an ECS agent (helpers/lab/ecs/agent.py) per instance, an ECS scheduler
+(helpers/lab/ecs/scheduler.py) per cluster, and, once per lab, the DNS server (helpers/lab/net/dns.py).
+One process, so boto3 and its service models are loaded once (one session per
 emulator, helpers/runtime/aws.py), not once per node. The threads stay in the supervisor's own
 network namespace, where the emulator answers on loopback, and open their sockets in the lab
 namespace they serve (Netns.socket: a short thread of its own enters it and ends there) or build
@@ -48,7 +49,7 @@ from ...runtime import aws, cloud, emulator, lab_machine, processes
 from ...tf import certificate
 from .. import changes, client, model
 from ..alb import node as alb
-from ..ecs import agent, containers
+from ..ecs import agent, containers, scheduler
 from ..net import dns, filters, kernel, netns, sandbox
 from ..net.netns import Netns
 
@@ -163,10 +164,19 @@ NODE_PROGRAMS: list[tuple[str, Callable[[NodeContext, model.Host], Program | Non
 ]
 # (name, builder): once per lab, while it has hosts.
 LAB_PROGRAMS: list[tuple[str, Callable[[NodeContext], Program | None]]] = [("dns", _dns)]
+
+
+def _ecs_scheduler(ctx: NodeContext, cluster: str) -> Program:
+    """ECS's service scheduler of one cluster: places tasks on its instances' agents, replaces, writes events."""
+    return Program.of(scheduler.program, endpoint=ctx.endpoint, region=ctx.region, cluster=cluster)
+
+
+# (name, builder): once per ECS cluster the lab follows (``Supervisor.clusters``, scheduler.clusters_to_run).
+CLUSTER_PROGRAMS: list[tuple[str, Callable[[NodeContext, str], Program | None]]] = [("ecs", _ecs_scheduler)]
 PROGRAM_STOP_TIMEOUT = 6.0  # seconds the supervisor waits for its programs to stop (all at once)
 RESTART_DELAY = 1.0  # seconds between a program's end and its restart
 SWITCH_INTERVAL = 0.0005  # seconds: the supervisor's sys.setswitchinterval (Python's default: 0.005)
-UNPLACEABLE_EVERY = 1.0  # seconds between two checks for services that have no instance to run on
+CLUSTERS_EVERY = 1.0  # seconds between two reads of the ECS clusters the lab runs a scheduler for
 
 
 def _file(name: str):
@@ -435,7 +445,8 @@ class Supervisor:
         self.watch = changes.Watch(endpoint, MODEL_SERVICES)
         self.programs: dict[tuple[str, str], Running] = {}
         self.down_since = None
-        self.unplaceable_at = 0.0
+        self.clusters: list[str] = []  # the ECS clusters whose scheduler runs (CLUSTER_PROGRAMS)
+        self.clusters_at = 0.0
         self.state = {"pid": os.getpid(), "synced": False, "errors": {}, "hosts": [], "programs": []}
         os.environ["AWS_ENDPOINT_URL"] = endpoint  # the supervisor never starts an emulator itself
         # Following the workspace's own emulator (not an AWS_ENDPOINT_URL given from outside)? Then a
@@ -524,6 +535,10 @@ class Supervisor:
             for name, builder in LAB_PROGRAMS:
                 if program := builder(self.ctx):
                     wanted[("lab", name)] = program
+        for name, builder in CLUSTER_PROGRAMS:
+            for cluster in self.clusters:
+                if program := builder(self.ctx, cluster):
+                    wanted[(name, cluster.rsplit("/", 1)[-1])] = program
         return wanted
 
     def sync_programs(self, m: model.Model, wanted: dict | None = None) -> None:
@@ -585,18 +600,17 @@ class Supervisor:
             else:
                 running.log.close()
 
-    def report_unplaceable(self) -> None:
-        """ECS's event for a service whose cluster has no instance: no agent is there to write it."""
+    def read_clusters(self, m: model.Model) -> None:
+        """The ECS clusters to run a scheduler for (scheduler.clusters_to_run), read every CLUSTERS_EVERY s."""
         now = time.monotonic()
-        if now - self.unplaceable_at < UNPLACEABLE_EVERY:
+        if now - self.clusters_at < CLUSTERS_EVERY:
             return
-        self.unplaceable_at = now
+        self.clusters_at = now
         try:
-            ecs = self._client("ecs")
-            for cluster in ecs.list_clusters()["clusterArns"]:
-                agent.report_unplaceable(ecs, self.endpoint, self.ctx.region, cluster)
+            lab_instances = {h.id for h in m.hosts if h.role == "ec2"}
+            self.clusters = scheduler.clusters_to_run(self._client("ecs"), lab_instances)
         except Exception as error:  # noqa: BLE001 - the emulator restarting: the next poll tries again
-            self.state["unplaceable"] = f"not checked ({type(error).__name__})"
+            self.state["clusters"] = f"not read ({type(error).__name__})"
 
     def run(self) -> int:
         signal.signal(signal.SIGTERM, lambda *_: setattr(self, "stopping", True))
@@ -616,7 +630,7 @@ class Supervisor:
                     _write("status.json", self.state)
                     last_write = began
                 if m is not None:
-                    self.report_unplaceable()
+                    self.read_clusters(m)
                 if self.down_since and time.monotonic() - self.down_since > MAX_EMULATOR_DOWN:
                     print(f"emulator down for {MAX_EMULATOR_DOWN} s: removing the lab", flush=True)
                     break
