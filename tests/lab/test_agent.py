@@ -38,6 +38,12 @@ lab_ws = base.lab_ws
 USER_DATA = '#!/bin/bash\necho "ECS_CLUSTER={cluster}" >> /etc/ecs/ecs.config\n'
 
 
+def _wait_out(moment: float) -> None:
+    """Until the agent's own clock has passed ``moment`` (``time.monotonic``: a task's grace period or drain ends
+    then), so that its next pass acts on it: the agent decides by that clock, not by how long a test waited."""
+    time.sleep(max(0.0, moment - time.monotonic()) + 0.01)
+
+
 def _names(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
@@ -188,7 +194,7 @@ def test_unhealthy_target_gets_its_task_replaced_on_a_new_host_port(agent, cours
         return real(target_group, port)
 
     monkeypatch.setattr(agent, "target_health", health)
-    time.sleep(1.1)  # healthCheckGracePeriodSeconds = 1
+    _wait_out(victim.grace_until)  # healthCheckGracePeriodSeconds = 1
     agent.step()
     assert victim.draining_until is not None
     ports = {p for t in agent.tasks.values() if t.draining_until is None for _, p in t.targets}
@@ -196,7 +202,7 @@ def test_unhealthy_target_gets_its_task_replaced_on_a_new_host_port(agent, cours
     assert _health(group)[(course_like["instance"], old_port)][0] == "draining"  # deregistered, listed while it drains
     assert victim.containers[0].running()  # still draining
     _assert_deactivating(ecs, cluster, victim.arn)
-    time.sleep(1.1)  # deregistration_delay = 1
+    _wait_out(victim.draining_until)  # deregistration_delay = 1
     agent.step()
     assert victim.arn not in agent.tasks and not victim.containers[0].running()
     assert (course_like["instance"], old_port) not in _targets(group)
@@ -423,7 +429,7 @@ def test_scale_in_drains_then_stops_a_task(agent, course_like):
         lab_agent.deregistered_message("web", 1, group),
         stopped,
     ]
-    time.sleep(1.1)
+    _wait_out(draining[0].draining_until)  # deregistration_delay = 1
     agent.step()
     assert len(ecs.list_tasks(cluster=cluster, desiredStatus="RUNNING")["taskArns"]) == 1
     assert len(_targets(group)) == 1 and gone not in _health(group)  # drained: no longer listed
@@ -462,7 +468,7 @@ def test_a_stop_that_fails_halfway_is_finished_by_the_next_pass(agent, course_li
     assert task.draining_until is not None
     assert _health(group)[(course_like["instance"], task.targets[0][1])][0] == "draining"
     monkeypatch.setattr(agent.ecs, "stop_task", _failing_once(agent.ecs.stop_task))
-    time.sleep(1.1)  # deregistration_delay = 1
+    _wait_out(task.draining_until)  # deregistration_delay = 1
     with pytest.raises(EndpointConnectionError):
         agent.step()
     assert task.arn not in agent.tasks and not task.containers[0].running()
