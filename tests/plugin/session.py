@@ -210,9 +210,10 @@ LATE_JOBS_AT = "notebooks/04-"
 
 
 def pytest_runtest_setup(item):
-    """When the course starts, start terraform/ applied alone and the traffic lab on it, and the two learners'
-    labs in a room (background jobs whose provider waits take long); when it reaches LATE_JOBS_AT, the other background jobs a test will use (the
-    workshop room; the exercises; the site and slides)."""
+    """When the course starts, start terraform/ applied alone and the traffic lab on it, and the two
+    learners' labs in a room (background jobs whose provider waits take long); when it reaches
+    LATE_JOBS_AT, the other background jobs a test will use (the workshop room; the exercises; the site
+    and slides). A test that asks for no emulator may start no background job (tests/support/background.py)."""
     session = item.session
     from tests.support import background
 
