@@ -121,3 +121,11 @@ def test_not_asking():
     assert "test_not_asking starts a background job (two learners' labs in one room)" in run.stdout, run.stdout
     assert "mark the test emulator" in run.stdout
     assert not (tmp_path / "ws" / "room-lab" / "result.json").exists() and _emulators_of(tmp_path) == []
+
+
+def test_the_lab_modules_handed_out_apart_from_the_labs_unit_exist():
+    """tests/plugin/session.py hands these out like any other module (they time no real process): a renamed one
+    would silently rejoin the lab's unit."""
+    from tests.plugin import session
+
+    assert session.LAB_UNTIMED and all((REPO / path).is_file() for path in session.LAB_UNTIMED), session.LAB_UNTIMED

@@ -45,6 +45,20 @@ BESIDE_COURSE = ("tests/publishing/test_site.py", "tests/publishing/test_slides.
 # The traffic lab's tests time real processes (health checks, re-syncs within a second): one module at a
 # time, on one worker, so that two of them never starve each other of the CPU.
 LAB_GROUP = "tests/lab/"
+# The lab's modules that time no real process (they read or write the emulator, parse, or check nft's syntax):
+# handed out like any other module, beside the lab's unit (the whole of tests/lab/ run alone: 451 s on 2 cores
+# at load 4-8; these modules about 100 s of it). tests/hygiene/test_harness.py checks that each exists.
+LAB_UNTIMED = tuple(
+    f"{LAB_GROUP}{name}.py"
+    for name in (
+        "test_model",
+        "test_alb_http",
+        "test_alb_config",
+        "test_health_writeback",
+        "test_changes",
+        "test_filters",
+    )
+)
 # bench/harness.py's comparison: "plain" runs without the CPU favouring and the course-first hand-out
 # (the course's notebooks still go to one worker, in order: they build one stack).
 PLAIN_HARNESS = os.environ.get("COURSE_TEST_HARNESS") == "plain"
@@ -168,7 +182,7 @@ def pytest_xdist_make_scheduler(config, log):
         def _split_scope(self, nodeid: str) -> str:
             if nodeid.startswith(("notebooks/", *BESIDE_COURSE)) or "after_course" in nodeid:
                 return COURSE_GROUP
-            if nodeid.startswith(LAB_GROUP):
+            if nodeid.startswith(LAB_GROUP) and not nodeid.startswith(LAB_UNTIMED):
                 return LAB_GROUP
             return nodeid.split("::", 1)[0]
 
