@@ -116,10 +116,11 @@ KEEP_BYTECODE := PYTHONDONTWRITEBYTECODE=
 # The two environments install side by side (-j2); COURSE_REQUIRE_SCANNER makes
 # the scan test fail, instead of skip, if checkov is missing. Four pytest
 # workers: the notebook chain alone on one (the longest path; as root its
-# processes get the CPU first: tests/support/priority.py), the traffic lab's tests
+# processes get the CPU first: tests/support/priority.py), the traffic lab's timed tests
 # as one unit, the other tests on the workers left; many of them wait on the
 # provider or on real timeouts, so four overlap on 2 cores
-# (tests/plugin/session.py). PYTEST_ARGS="-n 0" runs serially.
+# (tests/plugin/session.py). PYTEST_ARGS="-n 0" runs serially. Whether the favouring
+# and the course-first hand-out still pay: make bench BENCH_ARGS="--only harness".
 test: graphviz chromium labtools
 	@$(MAKE) --no-print-directory -j2 install scanner linters
 	COURSE_REQUIRE_SCANNER=1 $(KEEP_BYTECODE) $(PY) -m pytest -n 4 $(PYTEST_ARGS)
