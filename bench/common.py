@@ -1,6 +1,6 @@
 """What the benchmark parts share: timing, sizes, machine facts, one result row.
 
-Each part (foundation.py, course.py, setup.py, maketest.py) has a
+Each part (foundation.py, course.py, setup.py, maketest.py, cleanruns.py, harness.py ...) has a
 ``run(root) -> Part``; bench/run.py runs them, prints one table and writes
 bench/latest.json. Timings are printed, never asserted in tests.
 """

@@ -14,8 +14,13 @@ Parts, in the order they run (Graphviz is checked first: the course needs it):
               ALB's added latency and throughput, the lab's memory      (~3 min)
   make-test   `make test` on a clean clone (its installs timed apart)   (~7 min)
   setup       (f) empty venv with/without pip cache, sizes on disk      (~6 min)
-Not in make bench, only with --only (bench/before.py writes bench/before.json):
+Not in make bench, only with --only (bench/before.py writes bench/before.json; the two others are merged
+into bench/latest.json beside the recorded parts):
   before      each speed/size choice beside the alternative it replaced (~25 min)
+  clean-runs  three clean clones in a row, `make test` in each (installs
+              included): each run's time and failed tests     (~3 x make test)
+  harness     `make test` with and without the CPU favouring and the
+              course-first scheduling (tests/plugin/session.py)  (~2 x make test)
 
 Every part uses throw-away workspaces and fresh emulators; nothing touches the
 learner's .course or the tests' .course-test. Timings are printed and stored,
@@ -36,7 +41,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: import the bench package from the repository
     sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
-from bench import before, course, foundation, lab, maketest, room, setup  # noqa: E402
+from bench import before, cleanruns, course, foundation, harness, lab, maketest, room, setup  # noqa: E402
 from bench.common import HERE, REPO, Measure, Part, machine  # noqa: E402
 from helpers.errors import CourseError  # noqa: E402
 
@@ -48,7 +53,8 @@ PARTS = {
     "make-test": maketest.run,
     "setup": setup.run,
 }
-EXTRA_PARTS = {"before": before.run}  # run only when named with --only
+EXTRA_PARTS = {"before": before.run, "clean-runs": cleanruns.run, "harness": harness.run}  # only with --only
+RECORDED_EXTRAS = ("clean-runs", "harness")  # merged into bench/latest.json when run (before has its own file)
 LATEST = HERE / "latest.json"
 BEFORE = HERE / "before.json"
 README = HERE / "README.md"  # bench/README.md: the blocks --readme rewrites
@@ -273,7 +279,7 @@ def merged(data: dict, names: list[str]) -> dict:
     recorded = dict(recorded)
     recorded["parts"] = {**recorded["parts"], **{n: data["parts"][n] for n in names}}
     recorded["merged"] = {**recorded.get("merged", {}), **{n: data["machine"] for n in names}}
-    recorded["complete"] = set(recorded["parts"]) == {"graphviz", *PARTS} and not any(
+    recorded["complete"] = {"graphviz", *PARTS} <= set(recorded["parts"]) and not any(
         "error" in p for p in recorded["parts"].values()
     )
     return recorded
@@ -322,13 +328,19 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"kept: {root}")
             else:
                 shutil.rmtree(root, ignore_errors=True)
-        if args.merge and args.only:
-            data = merged(data, args.only)
+        ran = data  # this run's parts alone (bench/before.json gets these)
+        recorded = [n for n in args.only or () if args.merge or n in RECORDED_EXTRAS]
+        if recorded:
+            data = merged(ran, recorded)
         print(table(data))
-        before_ok = "before" in data["parts"] and "error" not in data["parts"]["before"]
-        targets = [p for p in (args.json, LATEST if data["complete"] else None, BEFORE if before_ok else None) if p]
-        for path in targets:
-            path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+        before_ok = "before" in ran["parts"] and "error" not in ran["parts"]["before"]
+        targets = [
+            (args.json, data),
+            (LATEST if data["complete"] else None, data),
+            (BEFORE if before_ok else None, ran),
+        ]
+        for path, written in [(path, written) for path, written in targets if path]:
+            path.write_text(json.dumps(written, indent=2, ensure_ascii=False) + "\n")
             print(f"written: {path}")
         if not data["complete"] and names != ["before"]:
             print("bench/latest.json not written: only a complete run (every part, none failed) is recorded.")

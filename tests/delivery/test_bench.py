@@ -29,7 +29,7 @@ def test_recorded_run_is_complete_and_names_its_machine():
     if data is None:
         pytest.skip("no bench/latest.json committed yet (make bench writes it)")
     assert data["complete"] is True
-    assert set(data["parts"]) == {"graphviz", *run.PARTS}
+    assert set(data["parts"]) - set(run.RECORDED_EXTRAS) == {"graphviz", *run.PARTS}
     assert not any("error" in part for part in data["parts"].values())
     assert {"cpu", "cores", "ram_gb", "os", "python", "date"} <= set(data["machine"])
 
@@ -135,6 +135,49 @@ def test_unknown_part_is_refused_with_the_choices(capsys):
 
 def test_before_part_is_only_run_when_named():
     assert run.parse_parts("before") == ["before"] and "before" not in run.PARTS
+
+
+def test_clean_runs_and_harness_are_only_run_when_named_and_merged_into_the_record(monkeypatch):
+    """Each is two or three runs of make test: opt-in. Run, it joins bench/latest.json beside the recorded parts,
+    which stays complete."""
+    assert run.parse_parts("clean-runs,harness") == ["clean-runs", "harness"]
+    assert not {"clean-runs", "harness"} & set(run.PARTS)
+    recorded = {
+        "machine": machine(),
+        "complete": True,
+        "parts": {n: {"measures": []} for n in ["graphviz", *run.PARTS]},
+    }
+    monkeypatch.setattr(run, "load", lambda path=run.LATEST: copy.deepcopy(recorded))
+    ran = sample()
+    ran["parts"] = {
+        "clean-runs": Part([Measure("failures over 3 clean-clone runs", 1, unit="count", budget=0)]).to_json()
+    }
+    data = run.merged(ran, ["clean-runs"])
+    assert data["complete"] is True and data["parts"]["clean-runs"] == ran["parts"]["clean-runs"]
+    assert set(data["merged"]) == {"clean-runs"}
+    assert [line[3] for line in run.rows(data) if line[0].startswith("failures")] == ["✗"]
+
+
+def test_the_failed_tests_of_a_run_are_named_from_pytests_junit_report(tmp_path):
+    """A real pytest run's report (one passes, one fails, one errors in its fixture) gives the two names."""
+    import subprocess
+    import sys
+
+    from bench import maketest
+
+    (tmp_path / "test_three.py").write_text(
+        "import pytest\n\n@pytest.fixture\ndef broken():\n    raise OSError('no')\n\n"
+        "def test_passes():\n    pass\n\ndef test_fails():\n    assert 1 == 2\n\n"
+        "def test_errors(broken):\n    pass\n"
+    )
+    junit = tmp_path / "junit.xml"
+    env = {"PATH": "/usr/bin:/bin", "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={junit}", "test_three.py"],
+        cwd=tmp_path, env=env, capture_output=True, timeout=120,
+    )  # fmt: skip
+    assert maketest.failed_tests(junit) == ["test_three::test_errors", "test_three::test_fails"]
+    assert maketest.failed_tests(tmp_path / "missing.xml") == []
 
 
 def test_before_rows_say_the_course_figure_and_the_difference():

@@ -103,3 +103,29 @@ def test_b_asking(emulator_url):
     )
     assert (tmp_path / "ws" / "emulator.json").exists()
     assert _emulators_of(tmp_path) == [], "the session stops the emulator it started"
+
+
+def test_a_test_that_does_not_ask_for_the_emulator_may_not_start_a_background_job(tmp_path):
+    """A background job (tests/support/background.py) runs an emulator of its own and real waits, minutes: a test
+    that asks for no emulator is in make check, so starting one there is that test's error, saying how to mark it.
+    (The job here would be a real one; the guard refuses it before any process starts.)"""
+    source = """
+from tests.support.room_lab_support import RoomLabRun
+
+
+def test_not_asking():
+    RoomLabRun.start()
+"""
+    run = _pytest_run(tmp_path, source)
+    assert "1 failed" in run.stdout, run.stdout + run.stderr
+    assert "test_not_asking starts a background job (two learners' labs in one room)" in run.stdout, run.stdout
+    assert "mark the test emulator" in run.stdout
+    assert not (tmp_path / "ws" / "room-lab" / "result.json").exists() and _emulators_of(tmp_path) == []
+
+
+def test_the_lab_modules_handed_out_apart_from_the_labs_unit_exist():
+    """tests/plugin/session.py hands these out like any other module (they time no real process): a renamed one
+    would silently rejoin the lab's unit."""
+    from tests.plugin import session
+
+    assert session.LAB_UNTIMED and all((REPO / path).is_file() for path in session.LAB_UNTIMED), session.LAB_UNTIMED

@@ -40,6 +40,12 @@ lab_ws = base.lab_ws
 USER_DATA = '#!/bin/bash\necho "ECS_CLUSTER={cluster}" >> /etc/ecs/ecs.config\n'
 
 
+def _wait_out(moment: float) -> None:
+    """Until the agent's own clock has passed ``moment`` (``time.monotonic``: a task's grace period or drain ends
+    then), so that its next pass acts on it: the agent decides by that clock, not by how long a test waited."""
+    time.sleep(max(0.0, moment - time.monotonic()) + 0.01)
+
+
 def _names(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
@@ -233,7 +239,7 @@ def test_unhealthy_target_gets_its_task_replaced_on_a_new_host_port(agent, clust
     assert len(live) == 2 and len(ports) == 2 and old_port not in ports
     assert _health(group)[(instance, old_port)][0] == "draining"  # deregistered, listed while it drains
     assert containers_of_victim[0].running()  # still draining
-    time.sleep(1.1)  # deregistration_delay = 1
+    _wait_out(agent.tasks[victim["taskArn"]].draining_until)  # deregistration_delay = 1
     agent.step()
     assert victim["taskArn"] not in agent.tasks and not containers_of_victim[0].running()
     assert (instance, old_port) not in _targets(group)
@@ -488,7 +494,7 @@ def test_scale_in_drains_then_stops_a_task(agent, cluster_scheduler, course_like
         events.deregistered_message("web", 1, group),
         stopped,
     ]
-    time.sleep(1.1)  # deregistration_delay = 1
+    _wait_out(draining[0].draining_until)  # deregistration_delay = 1
     agent.step()
     cluster_scheduler.step()
     assert len(_tasks(cluster)) == 1
@@ -528,7 +534,7 @@ def test_a_stop_that_fails_halfway_is_finished_by_the_next_pass(agent, cluster_s
     assert task.draining_until is not None
     assert _health(group)[(course_like["instance"], task.targets[0][1])][0] == "draining"
     monkeypatch.setattr(agent.ecs, "stop_task", _failing_once(agent.ecs.stop_task))
-    time.sleep(1.1)  # deregistration_delay = 1
+    _wait_out(task.draining_until)  # deregistration_delay = 1
     with pytest.raises(EndpointConnectionError):
         agent.step()
     assert task.arn not in agent.tasks and not task.containers[0].running()

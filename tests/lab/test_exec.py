@@ -12,7 +12,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from helpers.lab.net.netns import Netns
 from helpers.runtime import aws, emulator
 from helpers.tf import certificate
 from tests.support import lab_support as lab
+from tests.support.waiting import wait_until
 
 WEB = [{"IpProtocol": "tcp", "FromPort": 8080, "ToPort": 8080, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]
 HTTPS_IN = [{"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]
@@ -57,13 +57,7 @@ def lab_exec(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
 
 def until(check, seconds: float = WITHIN):
     """check()'s first truthy answer within ``seconds``, else the test fails with the last one."""
-    deadline, last = time.monotonic() + seconds, None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.5)
-    pytest.fail(f"not within {seconds:g} s (last: {last!r})")
+    return wait_until(check, within=seconds, what="the lab's answer", every=0.5)
 
 
 def resolved(name: str) -> list[str] | None:

@@ -45,6 +45,23 @@ BESIDE_COURSE = ("tests/publishing/test_site.py", "tests/publishing/test_slides.
 # The traffic lab's tests time real processes (health checks, re-syncs within a second): one module at a
 # time, on one worker, so that two of them never starve each other of the CPU.
 LAB_GROUP = "tests/lab/"
+# The lab's modules that time no real process (they read or write the emulator, parse, or check nft's syntax):
+# handed out like any other module, beside the lab's unit (the whole of tests/lab/ run alone: 451 s on 2 cores
+# at load 4-8; these modules about 100 s of it). tests/hygiene/test_harness.py checks that each exists.
+LAB_UNTIMED = tuple(
+    f"{LAB_GROUP}{name}.py"
+    for name in (
+        "test_model",
+        "test_alb_http",
+        "test_alb_config",
+        "test_health_writeback",
+        "test_changes",
+        "test_filters",
+    )
+)
+# bench/harness.py's comparison: "plain" runs without the CPU favouring and the course-first hand-out
+# (the course's notebooks still go to one worker, in order: they build one stack).
+PLAIN_HARNESS = os.environ.get("COURSE_TEST_HARNESS") == "plain"
 os.environ.pop("COURSE_TARGET", None)  # tests run on the emulator unless a test says otherwise
 os.environ.pop("AWS_ENDPOINT_URL", None)
 os.environ.pop("COURSE_EMULATOR_URL", None)  # the session's own emulator, never a workshop room's
@@ -165,7 +182,7 @@ def pytest_xdist_make_scheduler(config, log):
         def _split_scope(self, nodeid: str) -> str:
             if nodeid.startswith(("notebooks/", *BESIDE_COURSE)) or "after_course" in nodeid:
                 return COURSE_GROUP
-            if nodeid.startswith(LAB_GROUP):
+            if nodeid.startswith(LAB_GROUP) and not nodeid.startswith(LAB_UNTIMED):
                 return LAB_GROUP
             return nodeid.split("::", 1)[0]
 
@@ -175,6 +192,8 @@ def pytest_xdist_make_scheduler(config, log):
             (xdist hands a worker the next unit while its last two tests are pending. The course's worker gets one
             only at its very last test, which a worker holds until it has a next one or is told to stop.)
             """
+            if PLAIN_HARNESS:
+                return super()._assign_work_unit(node)
             if self.course_node is None and COURSE_GROUP in self.workqueue:
                 self.workqueue.move_to_end(COURSE_GROUP, last=False)
                 self.course_node = node
@@ -205,12 +224,17 @@ LATE_JOBS_AT = "notebooks/04-"
 
 
 def pytest_runtest_setup(item):
-    """When the course starts, start terraform/ applied alone and the traffic lab on it (a background job whose
-    provider waits take long); when it reaches LATE_JOBS_AT, the other background jobs a test will use (the
-    workshop room; the exercises; the site and slides)."""
+    """When the course starts, start terraform/ applied alone and the traffic lab on it, and the two
+    learners' labs in a room (background jobs whose provider waits take long); when it reaches
+    LATE_JOBS_AT, the other background jobs a test will use (the workshop room; the exercises; the site
+    and slides). A test that asks for no emulator may start no background job (tests/support/background.py)."""
     session = item.session
+    from tests.support import background
+
+    background.running_unmarked = None
     if not _asks_for_the_emulator(item):
         item.course_emulator_before = _emulator_pid()
+        background.running_unmarked = item.nodeid  # it may start no background job (background.Job)
         return
     _start_emulator(session.config)
     if not _in_course(item):
@@ -219,6 +243,7 @@ def pytest_runtest_setup(item):
         session.config.course_jobs_started = True
         _favour_the_course(session)
         _start_terraform_alone(session)
+        _start_room_lab(session)
     late = item.nodeid >= LATE_JOBS_AT  # that notebook, a later one, or a test after the course's notebooks
     if late and not getattr(session.config, "course_late_jobs_started", False):
         session.config.course_late_jobs_started = True
@@ -230,6 +255,9 @@ def pytest_runtest_teardown(item, nextitem):
     """A test that did not ask for the emulator and started it fails: it must ask (emulator_url), so that
     ``make check`` and a run of pure tests never start one."""
     result = yield
+    from tests.support import background
+
+    background.running_unmarked = None
     before = getattr(item, "course_emulator_before", "not looked")
     if before != "not looked" and _emulator_pid() not in (None, before):
         from helpers.runtime import emulator
@@ -258,6 +286,8 @@ def _favour_the_course(session) -> None:
     # root: tests/support/priority.py): the chain is make test's longest path.
     from tests.support.priority import Favour
 
+    if PLAIN_HARNESS:
+        return
     session.config.course_favour = Favour.start(os.environ["COURSE_WORKSPACE"])
 
 
@@ -279,6 +309,20 @@ def _start_terraform_alone(session) -> None:
         session.config.course_standalone = LabRun.start(*(["lab"] if lab else []))
         if lab:
             session.config.course_lab = session.config.course_standalone
+
+
+def _start_room_lab(session) -> None:
+    # Two learners' labs in one workshop room (tests/support/room_lab_support.py): as long as the
+    # course itself (two applies with the provider's ALB wait, then the health checks' own timing),
+    # mostly waiting, so it starts with the course. On a worker of its own it was handed out late,
+    # after most modules, and ended last.
+    if "room_lab_run" in _after_course_fixtures(session):
+        from tests.support import lab_support
+
+        if lab_support.kernel_missing() is None:
+            from tests.support.room_lab_support import RoomLabRun
+
+            session.config.course_room_lab = RoomLabRun.start()
 
 
 def _start_late_jobs(session) -> None:
@@ -309,7 +353,7 @@ def pytest_sessionfinish(session, exitstatus):
     favour = getattr(session.config, "course_favour", None)
     if favour is not None:
         favour.stop()
-    for name in ("course_standalone", "course_room", "course_lab", "course_exercises"):
+    for name in ("course_standalone", "course_room", "course_lab", "course_exercises", "course_room_lab"):
         job = getattr(session.config, name, None)
         if job is not None:  # still running if the session ended without waiting (e.g. -x)
             job.stop()

@@ -26,6 +26,9 @@ from pathlib import Path
 from tests.support.waiting import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
+# The test that asked for no emulator and is running now (set by tests/plugin/session.py): a job starts
+# an emulator and waits on real timings (minutes), so such a test may not start one (make check runs it).
+running_unmarked: str | None = None
 
 
 class Job:
@@ -39,6 +42,13 @@ class Job:
     parts: tuple[str, ...] = ()  # the parts it writes on its way (``part``), removed from a previous run at start
 
     def __init__(self, out: Path, *args: str):
+        if running_unmarked is not None:
+            raise AssertionError(
+                f"{running_unmarked} starts a background job ({self.what}) without asking for the "
+                "emulator: a job runs an emulator and real waits, so mark the test emulator (or lab, "
+                "or after_course when the session starts the job beside the course): make check "
+                "leaves those out (tests/plugin/session.py)"
+            )
         self.out = out
         out.mkdir(parents=True, exist_ok=True)
         for stale in ("result", *self.parts):

@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import json
 import shutil
-import time
 from pathlib import Path
 
 from tests.support import background
 from tests.support.background import Job
 from tests.support.lab_e2e_support import DOMAIN, HEALTHY_WITHIN, ArticleRule
 from tests.support.room_support import CREDENTIALS, _run_all, as_learner
+from tests.support.waiting import wait_until
 
 LEARNERS = ("ana", "ben")
 TASKS = 2  # terraform/'s desired_count
@@ -41,14 +41,8 @@ class RoomLabRun(Job):
 
 
 def _until(check, seconds: float, step: float = 0.5):
-    """``check()``'s first truthy answer within ``seconds`` (None if none)."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        answer = check()
-        if answer:
-            return answer
-        time.sleep(step)
-    return None
+    """``check()``'s first truthy answer within ``seconds`` (None if none: the result records it, the test asserts)."""
+    return wait_until(check, within=seconds, what=getattr(check, "__name__", "check"), every=step, otherwise=None)
 
 
 def _health(name: str) -> list[tuple[str, int, str]]:
