@@ -22,9 +22,10 @@ so clients are made under a lock (the clients themselves are).
 ``emulator_client(service, endpoint, region)`` is the lab's: a given emulator, no hooks, short
 timeouts and one retry, so a call while the emulator is down fails in seconds, not after
 botocore's retry backoff. Its clients come from a lean botocore session of their own (``_lab_session``):
-no boto3 (its resources are never used there), and each service model loaded as plain dicts without
-its documentation strings, which only help() and the API reference read: ec2's model takes 7 MB so,
-not 14.5 MB. The lab's supervisor process (every ALB node, ECS agent and the DNS) holds one copy of each.
+no boto3 (its resources are never used there), each service model loaded as plain dicts without
+its documentation strings, which only help() and the API reference read (ec2's model takes 7 MB so,
+not 14.5 MB), and the endpoints of the lab's services only (LAB_ENDPOINT_PREFIXES). The lab's
+supervisor process (every ALB node, ECS agent and the DNS) holds one copy of each.
 """
 
 from __future__ import annotations
@@ -51,6 +52,10 @@ _sessions: dict = {}  # the emulator's: (endpoint, region, key) -> boto3.Session
 _lab_sessions: dict = {}  # the lab's: (endpoint, region, key) -> a lean botocore session (_lab_session)
 # Keys of a service model that only documentation reads (botocore.docs, help()); the lab's models leave them empty.
 DOCUMENTATION_KEYS = frozenset({"documentation", "documentationUrl"})
+# The services the lab's programs call, by endpoint prefix (elbv2's is elasticloadbalancing): the lab's copy of
+# botocore's endpoints.json keeps only these (3.9 MB for its 300 services otherwise). Another service still
+# works there, with botocore's defaults for a service the file does not name (signing region: the client's).
+LAB_ENDPOINT_PREFIXES = frozenset({"ec2", "elasticloadbalancing", "ecs", "route53", "acm", "autoscaling"})
 # The lab's clients (emulator_client): seconds to connect and to read, attempts in all (one retry).
 EMULATOR_CONNECT_TIMEOUT, EMULATOR_READ_TIMEOUT, EMULATOR_ATTEMPTS = 2, 10, 2
 
@@ -164,12 +169,20 @@ def _lab_session():
             for extension, opener in ((".json", open), (".json.gz", gzip.open)):  # botocore's two
                 if os.path.isfile(file_path + extension):
                     with opener(file_path + extension, "rb") as file:
-                        return json.loads(file.read().decode("utf-8"), object_pairs_hook=_without_documentation)
+                        data = json.loads(file.read().decode("utf-8"), object_pairs_hook=_without_documentation)
+                    return _lab_endpoints(data) if os.path.basename(file_path) == "endpoints" else data
             return None
 
     core = botocore.session.Session(session_vars={"profile": (None, None, None, None)})
     core.get_component("data_loader").file_loader = LeanJSONFiles()
     return core
+
+
+def _lab_endpoints(data: dict) -> dict:
+    """botocore's endpoints.json with, in each partition, the lab's services only (LAB_ENDPOINT_PREFIXES)."""
+    for partition in data.get("partitions", []):
+        partition["services"] = {k: v for k, v in partition["services"].items() if k in LAB_ENDPOINT_PREFIXES}
+    return data
 
 
 def _without_documentation(pairs: list[tuple[str, object]]) -> dict:
