@@ -46,7 +46,8 @@ def __dir__() -> list[str]:  # tab completion in a notebook lists the facade
 
 
 def __getattr__(name: str):
-    """A facade name, on first use: open the notebook's session, then load the name's module."""
+    """A facade name, on first use: open the notebook's session (asked from outside the package), then load the
+    name's module."""
     if name not in FACADE:
         raise AttributeError(f"module 'helpers' has no attribute {name!r}")
     module, attribute = FACADE[name]
