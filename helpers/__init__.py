@@ -46,14 +46,29 @@ def __dir__() -> list[str]:  # tab completion in a notebook lists the facade
 
 
 def __getattr__(name: str):
-    """A facade name, on first use: open the notebook's session, then load the name's module."""
+    """A facade name, on first use: open the notebook's session (asked from outside the package), then load the
+    name's module."""
     if name not in FACADE:
         raise AttributeError(f"module 'helpers' has no attribute {name!r}")
-    # The module, not the facade, is imported here: importlib keeps the session's layers out of `import helpers`.
-    importlib.import_module("helpers.course.session").current()
     module, attribute = FACADE[name]
+    if not _asked_by_the_package():
+        # The module, not the facade, is imported here: importlib keeps the session's layers out of `import helpers`.
+        importlib.import_module("helpers.course.session").current()
     found = importlib.import_module(module)
     return getattr(found, attribute) if attribute else found
+
+
+def _asked_by_the_package() -> bool:
+    """Is the name asked for by one of the package's own modules (``from .. import workspace``)?
+
+    For ``from PACKAGE import NAME`` the import system first asks the package for the attribute (hasattr, in
+    importlib's ``_handle_fromlist``), so a module's own import of a sibling lands here too. That must not open
+    the notebook's session: it would load Terraform's layers (python-terraform) into every lab process and
+    ``python -m helpers`` command. The asker is the first frame outside importlib's own."""
+    frame = sys._getframe(2)  # the frame that asked: above _asked_by_the_package and __getattr__
+    while frame is not None and frame.f_code.co_filename.startswith("<frozen importlib"):
+        frame = frame.f_back
+    return frame is not None and str(frame.f_globals.get("__name__", "")).startswith(f"{__name__}.")
 
 
 def _register_in_ipython() -> None:

@@ -16,12 +16,16 @@ checks it and names the account before anything is created.
 the emulator it replaces the workspace's emulator, e.g. an instructor's one).
 
 On the emulator, one boto3 session per (endpoint, region, key), shared by every client made for it: a
-session holds its own copy of each service model it loaded (ec2's alone is ~35 MB), and the
-traffic lab's supervisor runs many node programs as threads. boto3 sessions are not thread-safe,
-so clients are made under a lock (the clients themselves are).
+session holds its own copy of each service model it loaded (ec2's: 14.5 MB, and the first client's
+endpoints.json 6.7 MB, measured with tracemalloc). boto3 sessions are not thread-safe, so clients are
+made under a lock (the clients themselves are, so one per service is shared by all threads).
 ``emulator_client(service, endpoint, region)`` is the lab's: a given emulator, no hooks, short
 timeouts and one retry, so a call while the emulator is down fails in seconds, not after
-botocore's retry backoff.
+botocore's retry backoff. Its clients come from a lean botocore session of their own (``_lab_session``):
+no boto3 (its resources are never used there), each service model loaded as plain dicts without
+its documentation strings, which only help() and the API reference read (ec2's model takes 7 MB so,
+not 14.5 MB), and the endpoints of the lab's services only (LAB_ENDPOINT_PREFIXES). The lab's
+supervisor process (every ALB node, ECS agent and the DNS) holds one copy of each.
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import functools
+import gzip
+import json
 import os
 import socket
 import threading
@@ -43,6 +49,13 @@ HOOKS: list = []
 _account: contextvars.ContextVar[str | None] = contextvars.ContextVar("account", default=None)
 _lock = threading.RLock()  # boto3 sessions are not thread-safe: sessions and clients are made under it
 _sessions: dict = {}  # the emulator's: (endpoint, region, key) -> boto3.Session
+_lab_sessions: dict = {}  # the lab's: (endpoint, region, key) -> a lean botocore session (_lab_session)
+# Keys of a service model that only documentation reads (botocore.docs, help()); the lab's models leave them empty.
+DOCUMENTATION_KEYS = frozenset({"documentation", "documentationUrl"})
+# The services the lab's programs call, by endpoint prefix (elbv2's is elasticloadbalancing): the lab's copy of
+# botocore's endpoints.json keeps only these (3.9 MB for its 300 services otherwise). Another service still
+# works there, with botocore's defaults for a service the file does not name (signing region: the client's).
+LAB_ENDPOINT_PREFIXES = frozenset({"ec2", "elasticloadbalancing", "ecs", "route53", "acm", "autoscaling"})
 # The lab's clients (emulator_client): seconds to connect and to read, attempts in all (one retry).
 EMULATOR_CONNECT_TIMEOUT, EMULATOR_READ_TIMEOUT, EMULATOR_ATTEMPTS = 2, 10, 2
 
@@ -131,10 +144,50 @@ def _emulator_client(service: str, endpoint: str, region: str, credential: tuple
         read_timeout=EMULATOR_READ_TIMEOUT,
         retries={"total_max_attempts": EMULATOR_ATTEMPTS, "mode": "standard"},
     )
+    key, secret = credential
     with _lock:
-        return _session("emulator", endpoint, region, credential).client(
-            service, region_name=region, endpoint_url=endpoint, config=config
+        if (endpoint, region, credential) not in _lab_sessions:
+            _lab_sessions[(endpoint, region, credential)] = _lab_session()
+        return _lab_sessions[(endpoint, region, credential)].create_client(
+            service,
+            region_name=region,
+            endpoint_url=endpoint,
+            aws_access_key_id=key,
+            aws_secret_access_key=secret,
+            config=config,
         )
+
+
+def _lab_session():
+    """A botocore session (the one boto3 wraps; boto3 adds only resources) that ignores AWS_PROFILE, as the
+    emulator's, and whose loader reads each JSON file as plain dicts with DOCUMENTATION_KEYS emptied."""
+    import botocore.loaders  # heavy: with the first client
+    import botocore.session  # heavy: with the first client
+
+    class LeanJSONFiles(botocore.loaders.JSONFileLoader):
+        def load_file(self, file_path):
+            for extension, opener in ((".json", open), (".json.gz", gzip.open)):  # botocore's two
+                if os.path.isfile(file_path + extension):
+                    with opener(file_path + extension, "rb") as file:
+                        data = json.loads(file.read().decode("utf-8"), object_pairs_hook=_without_documentation)
+                    return _lab_endpoints(data) if os.path.basename(file_path) == "endpoints" else data
+            return None
+
+    core = botocore.session.Session(session_vars={"profile": (None, None, None, None)})
+    core.get_component("data_loader").file_loader = LeanJSONFiles()
+    return core
+
+
+def _lab_endpoints(data: dict) -> dict:
+    """botocore's endpoints.json with, in each partition, the lab's services only (LAB_ENDPOINT_PREFIXES)."""
+    for partition in data.get("partitions", []):
+        partition["services"] = {k: v for k, v in partition["services"].items() if k in LAB_ENDPOINT_PREFIXES}
+    return data
+
+
+def _without_documentation(pairs: list[tuple[str, object]]) -> dict:
+    """The object with its documentation emptied: the keys stay, as botocore reads some with [] (model.py)."""
+    return {name: "" if name in DOCUMENTATION_KEYS else value for name, value in pairs}
 
 
 @contextlib.contextmanager

@@ -69,3 +69,26 @@ def test_the_first_client_from_the_facade_runs_the_sessions_hook_and_a_direct_im
     direct = fresh(f"from helpers.runtime import aws\nassert aws{call}", **env)
     assert direct.returncode == 0, direct.stderr
     assert "real AWS credentials" not in direct.stderr
+
+
+# A lab program's module imports its siblings (`from ... import workspace`); the import system asks the facade
+# for the name first, and that must not open the notebook's session.
+PACKAGE_PROBE = """
+import json, sys
+import helpers.lab.control.supervisor
+loaded = sorted(m for m in HEAVY if m in sys.modules and m != "botocore")  # the agent's botocore.exceptions
+from helpers.runtime import aws, emulator
+from helpers.tf.runner import Terraform
+hooks_after_the_lab = len(aws.HOOKS) + len(Terraform.HOOKS) + len(emulator.RESET_HOOKS)
+from helpers import aws  # a notebook's first facade name opens it
+print(json.dumps({"loaded": loaded, "hooks_after_the_lab": hooks_after_the_lab, "hooks_after_facade": len(aws.HOOKS)}))
+"""
+
+
+def test_the_packages_own_imports_of_facade_names_open_no_session():
+    proc = fresh(f"HEAVY = {HEAVY!r}\n{PACKAGE_PROBE}")
+    assert proc.returncode == 0, proc.stderr
+    seen = json.loads(proc.stdout)
+    assert seen["loaded"] == [], f"importing the lab's supervisor loaded {seen['loaded']}"
+    assert seen["hooks_after_the_lab"] == 0, "importing the lab's supervisor opened the notebook's session"
+    assert seen["hooks_after_facade"] == 1, "from helpers import aws (a notebook's) opened no session"
