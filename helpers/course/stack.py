@@ -28,14 +28,12 @@ from ..tf.hcl import write_hcl
 from ..tf.override import target_override
 from ..tf.runner import Terraform
 from ..tf.state import stack_dir
+from ..tf.variables import HOST_PORT_RANGE
 from . import inventory, session, steps, tags
 from .hcl_cells import hcl_cells
 from .steps import NOTEBOOKS
 
 STACK = "course"
-# Where Docker puts a bridge-mode container's hostPort 0 on the ECS-optimized AMI: the default of
-# var.host_port_range in terraform/variables.tf (a test keeps the two equal). The one place in Python.
-HOST_PORT_RANGE = (32768, 65535)
 
 
 def state_resources(stack: str = STACK, path: Path | None = None) -> dict[str, dict]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ..course.stack import HOST_PORT_RANGE
+from ..tf.variables import HOST_PORT_RANGE
 
 MAX_PORT = 65535
 __all__ = [
