@@ -199,8 +199,12 @@ def start(
     os.chmod(folder(), 0o700)
     password = _password(password)
     proxy = check_host(host, port, password)
+    python = hub_python.learner_python()
     started_room = not room.room_address()
     url = room.room_address() or room.serve(host="127.0.0.1")
+    public = f"http://{host}:{port}"
+    record = {"url": public, "room": url, "started_room": started_room, "host": host, "port": port}
+    workspace.write_json(f"{HUB_DIR}/{STATE}", record)  # stop() then stops the room it started, whatever fails
     settings = dict(
         host=host,
         port=port,
@@ -213,25 +217,28 @@ def start(
         cull_every=int(cull_every),
         memory=memory,
         cpus=float(cpus),
-        python=hub_python.learner_python(),
+        python=python,
     )
-    config = folder() / "jupyterhub_config.py"
-    config.write_text(config_text(settings))
-    os.chmod(config, 0o600)
-    env = dict(os.environ, COURSE_WORKSPACE=str(workspace.root()), PATH=_venv_path())
-    log = (folder() / "hub.log").open("ab")
-    hub = subprocess.Popen(
-        [str(Path(sys.executable).with_name("jupyterhub")), "-f", str(config)],
-        cwd=folder(),
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    public = f"http://{host}:{port}"
-    record = {"pid": hub.pid, "url": public, "room": url, "started_room": started_room, "host": host, "port": port}
-    workspace.write_json(f"{HUB_DIR}/{STATE}", record)
-    _wait_until_up(hub, public)
+    try:
+        config = folder() / "jupyterhub_config.py"
+        config.write_text(config_text(settings))
+        os.chmod(config, 0o600)
+        env = dict(os.environ, COURSE_WORKSPACE=str(workspace.root()), PATH=_venv_path())
+        with (folder() / "hub.log").open("ab") as log:
+            hub = subprocess.Popen(
+                [str(Path(sys.executable).with_name("jupyterhub")), "-f", str(config)],
+                cwd=folder(),
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        record["pid"] = hub.pid
+        workspace.write_json(f"{HUB_DIR}/{STATE}", record)
+        _wait_until_up(hub, public)
+    except BaseException:
+        stop()
+        raise
     return {**record, "password": password}
 
 
@@ -256,7 +263,6 @@ def _wait_until_up(hub: subprocess.Popen, public: str) -> None:
         except OSError:
             pass
         time.sleep(0.5)
-    stop()
     raise CourseError(
         f"The hub did not answer at {public} within {START_TIMEOUT:.0f} s.",
         "JupyterHub starts its proxy and database first; on this host one of them hung.",

@@ -109,3 +109,12 @@ def join(found: Plan, pid: int) -> None:
     """Put process ``pid`` into the learner's cgroups (its children follow it)."""
     for procs in found.procs:
         procs.write_text(str(pid))
+
+
+def remove(learner: str) -> None:
+    """Remove the learner's cgroups (empty once their processes ended); what the kernel refuses stays."""
+    for procs in plan(learner, "1G", 1.0).procs:
+        try:
+            procs.parent.rmdir()
+        except OSError:
+            pass

@@ -15,12 +15,13 @@ import os
 import pwd
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 from .. import workspace
 from ..runtime import emulator, learner
-from . import room
+from . import hub_limits, room
 
 PREFIX = "course-"
 HOMES = Path("/home")
@@ -85,6 +86,12 @@ def environment(name: str, entry: pwd.struct_passwd, python: str) -> dict[str, s
         learner.ENV: name,
         "COURSE_WORKSPACE": str(Path(entry.pw_dir) / ".course"),
         "PATH": os.pathsep.join([str(Path(python).parent), "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"]),
+        # Jupyter's files of the course's environment (JupyterLab's server extension, its app and settings):
+        # found under sys.prefix, which differs where learners run the system's Python (hub_python.py).
+        # https://docs.jupyter.org/en/latest/use/jupyter-directories.html
+        "JUPYTER_CONFIG_PATH": str(Path(sys.prefix) / "etc" / "jupyter"),
+        "JUPYTER_PATH": str(Path(sys.prefix) / "share" / "jupyter"),
+        "JUPYTERLAB_DIR": str(Path(sys.prefix) / "share" / "jupyter" / "lab"),
     }
 
 
@@ -99,6 +106,7 @@ def remove_all() -> list[str]:
             continue
         subprocess.run(["pkill", "-KILL", "-u", entry["user"]], capture_output=True, timeout=30)
         subprocess.run(["userdel", "--remove", entry["user"]], capture_output=True, timeout=30)
+        hub_limits.remove(entry["learner"])
         removed.append(entry["user"])
     workspace.path(RECORD).unlink(missing_ok=True)
     return removed
