@@ -104,6 +104,18 @@ def test_the_first_learner_logs_in_through_the_page_in_chromium_and_lands_in_the
     assert not [p for p in chrome.problems() if "favicon" not in p and "HTTP 4" not in p], chrome.problems()
 
 
+def test_the_first_learner_opens_07_in_their_jupyterlab(ana, chrome):
+    """Their own copy of 07, opened by JupyterLab in Chromium, with its cells (the lesson runs in the test below)."""
+    chrome.send("Page.navigate", url=f"{ana.hub.url}/user/{ana.name}/lab/tree/07-lock-down-the-instances.ipynb")
+    panel = ".jp-NotebookPanel:not(.lm-mod-hidden)"
+    heading = chrome.wait_for(
+        f"document.querySelectorAll('{panel} .jp-Cell').length >= 5"
+        f" && document.querySelector('{panel} .jp-Cell').innerText",
+        "07's cells in JupyterLab",
+    )
+    assert "07 · Lock the instances down" in heading, heading
+
+
 def test_each_learners_server_runs_as_their_own_unix_user_on_their_own_notebooks(everyone):
     for learner in everyone:
         assert learner.server_process_user() == f"course-{learner.name}"
@@ -167,6 +179,19 @@ def test_each_learners_server_is_in_cgroups_with_their_memory_and_cpu_limit(ever
         for path, value in plan.settings.items():
             if path.parent.name == learner.name:
                 assert path.read_text().split() == value.split(), (path, value)
+
+
+def test_a_server_that_dies_comes_back_at_the_next_start_with_the_learners_files(everyone):
+    """A learner's server killed mid-notebook: the hub notices (its poll, every 30 s by default), the learner's files
+    are still there, and starting again brings their server back on them."""
+    cy = everyone[2]
+    kept = as_unix_user(cy.unix, "sh", "-c", f"echo kept > {cy.unix.pw_dir}/notebooks/work.txt")
+    assert kept.returncode == 0, kept.stderr
+    pid = os.popen(f"pgrep -u course-{cy.name} -f jupyterhub.singleuser").read().split()[0]
+    os.kill(int(pid), 9)
+    wait_until(cy.server, until=lambda s: not s, within=120, what="the hub noticing the dead server")  # poll + margin
+    cy.start_server()
+    assert cy.contents("work.txt").json()["content"].strip() == "kept"
 
 
 def test_a_wrong_password_or_a_name_that_is_no_learner_name_is_refused_with_a_message(hub):
