@@ -16,7 +16,7 @@ LAB_PORT ?= 8888
 # JupyterLab refuses to run as root unless told; containers and CI machines are root.
 LAB_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
-.PHONY: lab test check doctor notebooks bench graphviz chromium labtools site slides install scanner linters image-test clean
+.PHONY: lab test check doctor notebooks bench graphviz chromium labtools site slides install scanner linters image-test hub hubtools clean
 
 # JupyterLab's settings for the course: never ask about (or fetch) Jupyter's news or updates, since the
 # course runs offline (the setting is "fetchNews" of @jupyterlab/apputils-extension:notification; "false" is
@@ -123,6 +123,7 @@ KEEP_BYTECODE := PYTHONDONTWRITEBYTECODE=
 # and the course-first hand-out still pay: make bench BENCH_ARGS="--only harness".
 test: graphviz chromium labtools
 	@$(MAKE) --no-print-directory -j2 install scanner linters
+	-@$(MAKE) --no-print-directory hubtools  # the hub tests skip without it (fail with CI set)
 	COURSE_REQUIRE_SCANNER=1 $(KEEP_BYTECODE) $(PY) -m pytest -n 4 $(PYTEST_ARGS)
 
 # Contributors: the quick check before a commit (under a minute): ruff, then every test that needs no
@@ -164,6 +165,24 @@ image-test:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(IMAGE_PACKAGES) >/dev/null; \
 	  fi; }
 	@.devcontainer/image-test.sh
+
+# The workshop hub (notebooks/INSTRUCTOR.md, "Workshop hub"): JupyterHub from requirements.txt and its proxy,
+# configurable-http-proxy, from npm, installed under the venv (not globally: $(HUB_PROXY_DIR)). Linux, as root:
+# it makes a Unix user per learner. HUB_ARGS: e.g. HUB_ARGS="--host 0.0.0.0 --password '...'".
+HUB_PROXY_VERSION := 5.3.0
+HUB_PROXY_DIR := $(VENV)/hub-proxy
+HUB_PROXY := $(HUB_PROXY_DIR)/node_modules/.bin/configurable-http-proxy
+hubtools: install labtools
+	@command -v npm >/dev/null 2>&1 || { \
+	  if [ "$$(uname -s)" = Linux ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "Installing npm (for the hub's proxy) with apt-get ..."; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends npm >/dev/null; \
+	  else echo "npm is missing: the hub's proxy comes from npm. Debian/Ubuntu: sudo apt-get install npm"; exit 1; fi; }
+	@test -x $(HUB_PROXY) || npm install --silent --no-audit --no-fund --prefix $(HUB_PROXY_DIR) \
+	  configurable-http-proxy@$(HUB_PROXY_VERSION)
+
+hub: hubtools
+	$(PY) -m helpers hub start $(HUB_ARGS)
 
 clean:
 	-@test -x $(PY) && $(PY) -m helpers emulator stop

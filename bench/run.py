@@ -41,7 +41,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: import the bench package from the repository
     sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
-from bench import before, cleanruns, course, foundation, harness, lab, maketest, room, setup  # noqa: E402
+from bench import before, cleanruns, course, foundation, harness, hub, lab, maketest, room, setup  # noqa: E402
 from bench.common import HERE, REPO, Measure, Part, machine  # noqa: E402
 from helpers.errors import CourseError  # noqa: E402
 
@@ -50,6 +50,7 @@ PARTS = {
     "course": course.run,
     "room": room.run,
     "lab": lab.run,
+    "hub": hub.run,
     "make-test": maketest.run,
     "setup": setup.run,
 }

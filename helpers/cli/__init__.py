@@ -1,8 +1,9 @@
 """python -m helpers: the course's command line, one line per command below (COMMAND --help: its options).
 
 One function per command, in the module of its kind: setup_commands (doctor, learner, target, terraform, env,
-override), emulator_commands (emulator ACTION), lab_commands (lab ACTION), report_commands (leftovers, audit,
-facilitator), publishing_commands (notebooks, exercises, site, slides); parsing.py holds the parts.
+override), emulator_commands (emulator ACTION), lab_commands (lab ACTION), hub_commands (hub ACTION),
+report_commands (leftovers, audit, facilitator), publishing_commands (notebooks, exercises, site, slides);
+parsing.py holds the parts.
 
 Built on argparse's subcommands (``set_defaults(run=...)``), not click: argparse is in the standard library,
 so the learner's environment gains no package; it already parsed these commands, so every command line
@@ -19,6 +20,7 @@ import sys
 from ..course import session
 from ..errors import CourseError
 from .emulator_commands import EMULATOR
+from .hub_commands import HUB
 from .lab_commands import LAB
 from .parsing import Parser
 from .publishing_commands import PUBLISHING
@@ -26,7 +28,7 @@ from .report_commands import REPORTS
 from .setup_commands import SETUP
 
 # In the order --help lists them.
-COMMANDS = (SETUP, EMULATOR, LAB, REPORTS, PUBLISHING)
+COMMANDS = (SETUP, EMULATOR, LAB, HUB, REPORTS, PUBLISHING)
 
 
 def build_parser() -> Parser:

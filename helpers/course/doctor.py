@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import os
 import subprocess
 import sys
 import time
@@ -152,10 +153,39 @@ def _check_graphviz() -> Check:
     return Check("Graphviz", True, f"{version}; diagrams icon {icon} renders")
 
 
+# The ways to the traffic lab, per platform (README: "Any laptop"; notebooks/INSTRUCTOR.md: the room, the hub).
+DEV_CONTAINER = (
+    "open the course in its dev container (.devcontainer/: VS Code 'Reopen in Container', Codespaces, "
+    "Docker Desktop): Linux, the lab in root mode inside it"
+)
+HUB = "or, in a workshop, log in to the instructor's hub (its URL and password): a server and a lab of your own"
+WAYS = {
+    "linux-root": "your way to the lab: this machine, as root (make lab)",
+    "linux-user": "your way to the lab: this machine, rootless, in a user namespace of your own (make lab)",
+    "linux-none": "your way to the lab: root on this machine (sudo make lab), the dev container, or the hub",
+    "other": f"your way to the lab: {DEV_CONTAINER}; {HUB}",
+}
+
+
+def lab_way(platform: str, root: bool, user_namespaces: bool) -> str:
+    """Which way gives the lab on ``platform`` (sys.platform) as root or not, with or without user namespaces."""
+    if not platform.startswith("linux"):
+        return WAYS["other"]
+    if root:
+        return WAYS["linux-root"]
+    return WAYS["linux-user"] if user_namespaces else WAYS["linux-none"]
+
+
 def _check_lab() -> Check:
-    """The traffic lab (python -m helpers lab): optional, the course runs without it."""
+    """The traffic lab (python -m helpers lab): optional, the course runs without it. Says the way to it here."""
     verdict = lab_machine.check()
-    return Check("Traffic lab", verdict.ok, verdict.detail, verdict.fix, optional=True)
+    linux = sys.platform.startswith("linux")
+    root = linux and os.geteuid() == 0
+    way = lab_way(sys.platform, root, linux and not root and verdict.ok)
+    room = "; in a workshop room it runs against your own room account" if emulator.in_room() else ""
+    if verdict.ok:
+        return Check("Traffic lab", True, f"{verdict.detail}; {way}{room}", optional=True)
+    return Check("Traffic lab", False, verdict.detail, f"{verdict.fix}\n{way}", optional=True)
 
 
 CHECKS = (

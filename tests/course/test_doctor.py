@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -139,3 +140,39 @@ def test_the_doctor_shows_the_quota_row_on_aws_only(monkeypatch, emulator_url, r
         aws._client.cache_clear()
     assert row.name == "VPC quota" and "of 5" in row.detail and "more course stack" in row.detail
     assert row.ok or "--quota-code L-F678F1CE" in row.fix, row  # full: the fix is the quota request
+
+
+# --- The way to the traffic lab, per platform: issue 24 item 5 -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("platform", "root", "userns", "way"),
+    [
+        ("linux", True, False, "this machine, as root"),
+        ("linux", False, True, "this machine, rootless, in a user namespace of your own"),
+        ("linux", False, False, "root on this machine (sudo make lab), the dev container, or the hub"),
+        ("darwin", False, False, "dev container"),
+        ("win32", False, False, "dev container"),
+    ],
+)
+def test_the_doctor_names_the_way_to_the_lab_on_each_platform(platform, root, userns, way):
+    said = doctor.lab_way(platform, root, userns)
+    assert said.startswith("your way to the lab: ") and way in said
+    if platform != "linux":
+        assert "hub" in said and "Docker Desktop" in said
+
+
+def test_on_macos_or_windows_the_lab_row_sends_the_learner_to_the_dev_container_or_the_hub(monkeypatch):
+    monkeypatch.setattr(sys, "platform", "darwin")
+    lab = doctor._check_lab()
+    assert not lab.ok and lab.optional and "needs Linux" in lab.detail
+    assert "dev container" in lab.fix and "hub" in lab.fix
+    assert "Traffic lab" in doctor.report([lab]) and "Ready" in doctor.report([lab])  # optional: still ready
+
+
+def test_on_this_linux_machine_the_lab_row_names_its_way():
+    lab = doctor._check_lab()
+    if not lab.ok:
+        pytest.skip(f"the lab cannot run here: {lab.detail}")
+    mode = "as root" if os.geteuid() == 0 else "rootless"
+    assert f"your way to the lab: this machine, {mode}" in lab.detail

@@ -128,7 +128,7 @@ def test_unknown_part_is_refused_with_the_choices(capsys):
         run.main(["--only", "foundation,warp"])
     assert exit_.value.code == 2
     assert (
-        "unknown part warp: choose from foundation, course, room, lab, make-test, setup, before"
+        "unknown part warp: choose from foundation, course, room, lab, hub, make-test, setup, before"
         in capsys.readouterr().err
     )
 

@@ -1,0 +1,69 @@
+"""python -m helpers hub ACTION: the workshop hub, one JupyterHub for the room (helpers/workshop/hub.py)."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..workshop import hub, hub_limits
+from .parsing import Commands, arg, port, positive
+
+
+def memory(text: str) -> str:
+    """A size like 3G or 512M (JupyterHub's mem_limit suffixes)."""
+    try:
+        hub_limits.size(text)
+    except ValueError as wrong:
+        raise argparse.ArgumentTypeError(str(wrong)) from None
+    return text.strip().upper()
+
+
+HUB = Commands("hub", "(instructors) run the workshop hub: JupyterHub, a server and a lab per learner", dest="action")
+
+
+@HUB.command(
+    "start",
+    "start the hub (as root, Linux): learners log in with the password and a name of their choice",
+    arg("--host", default=hub.HOST, help=f"the address to listen on (default {hub.HOST}; 0.0.0.0: the room's LAN)"),
+    arg("--port", type=port, default=hub.PORT, help=f"the port (default {hub.PORT})"),
+    arg("--password", help="the workshop's password, 8 characters or more (default: the saved one, or a new one)"),
+    arg("--cull-after", type=positive, default=hub.CULL_AFTER, help="seconds idle before a server is stopped"),
+    arg("--memory", type=memory, default=hub.MEMORY, help=f"each learner's memory limit (default {hub.MEMORY})"),
+    arg("--cpus", type=positive, default=hub.CPUS, help=f"each learner's CPU limit in cores (default {hub.CPUS:g})"),
+    why="hub start takes only options: where to listen, the password, the idle time and each learner's limits.",
+    fix="sudo .venv/bin/python -m helpers hub start --host 0.0.0.0 --port 8000",
+)
+def start(args) -> int:
+    cull_every = min(hub.CULL_EVERY, max(1, int(args.cull_after) // 2))
+    record = hub.start(
+        host=args.host,
+        port=args.port,
+        password=args.password,
+        cull_after=int(args.cull_after),
+        cull_every=cull_every,
+        memory=args.memory,
+        cpus=args.cpus,
+    )
+    print(
+        f"Hub running at {record['url']} (pid {record['pid']}); its room emulator: {record['room']}.\n"
+        f"Learners open the URL and log in with a name of their choice and the password: {record['password']}\n"
+        f"Idle servers stop after {int(args.cull_after)} s; each learner may use {args.memory} and {args.cpus:g} "
+        "CPU.\nStop it: python -m helpers hub stop"
+    )
+    return 0
+
+
+@HUB.command("status", "whether the hub runs, where, and its learners (exit 1 if not)")
+def status(args) -> int:
+    print(hub.describe())
+    return 0 if hub.status() else 1
+
+
+@HUB.command(
+    "stop",
+    "stop the hub, every learner's server and the room emulator it started",
+    arg("--remove-learners", action="store_true", help="also delete the learners' Unix users and their homes"),
+)
+def stop(args) -> int:
+    removed = hub.stop(remove_learners=args.remove_learners)
+    print("Hub stopped." + (f" Removed users: {', '.join(removed)}." if removed else ""))
+    return 0

@@ -1,0 +1,112 @@
+"""The hub's learners as Unix users: one each, with a home of their own, their notebooks and their credential.
+
+A learner named ``ana`` on the hub is the Unix user ``course-ana`` (the prefix keeps every learner name, 1 to
+12 letters or digits, clear of the system's own users such as ``root`` or ``daemon``), with the home
+``/home/course-ana`` (mode 700: no other learner reads or writes it). At the first start of their server the
+course's notebooks are copied there (``~/notebooks``; later starts leave the learner's copy alone), and the
+room this workspace serves issues them a credential (helpers/workshop/room.py) that their server's environment
+carries: their kernels and terminals use the room's emulator in an account of their own, and their lab signs
+its writes with it. The hub's record of its learners: ``<workspace>/hub/learners.json``.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from .. import workspace
+from ..runtime import emulator, learner
+from . import hub_limits, room
+
+PREFIX = "course-"
+HOMES = Path("/home")
+RECORD = "hub/learners.json"
+COMMENT = "ecs-alb course hub learner"  # the GECOS field: how remove_all() knows the users it made
+
+
+def unix_name(name: str) -> str:
+    return PREFIX + learner.check(name)
+
+
+def home(name: str) -> Path:
+    return HOMES / unix_name(name)
+
+
+def known() -> list[dict]:
+    return list(workspace.read_json(RECORD).get("learners", {}).values())
+
+
+def ensure(name: str) -> pwd.struct_passwd:
+    """The learner's Unix user, made with a private home and their copy of the notebooks when new."""
+    user = unix_name(name)
+    try:
+        entry = pwd.getpwnam(user)
+    except KeyError:
+        subprocess.run(
+            ["useradd", "--create-home", "--home-dir", str(home(name)), "--shell", "/bin/bash", "--user-group"]
+            + ["--comment", COMMENT, user],
+            check=True,
+            capture_output=True,
+            timeout=30,
+        )
+        entry = pwd.getpwnam(user)
+    os.chmod(entry.pw_dir, 0o700)
+    notebooks = Path(entry.pw_dir) / "notebooks"
+    if not notebooks.exists():
+        shutil.copytree(workspace.NOTEBOOK_DIR, notebooks, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+        for path in [notebooks, *notebooks.rglob("*")]:
+            os.chown(path, entry.pw_uid, entry.pw_gid, follow_symlinks=False)
+    record = workspace.read_json(RECORD) or {"learners": {}}
+    record["learners"].setdefault(name, {"learner": name, "user": user, "home": entry.pw_dir})
+    workspace.write_json(RECORD, record)
+    return entry
+
+
+def credential(name: str) -> dict:
+    """The learner's room credential: the one issued before while it is valid for another hour, else a new one."""
+    issued = emulator.room_roster().get(name)
+    if issued and issued["expires"] > time.time() + 3600:
+        return issued
+    return dict(room.issue([name])[0][1])
+
+
+def environment(name: str, entry: pwd.struct_passwd, python: str) -> dict[str, str]:
+    """What the learner's server (and every kernel and terminal in it, ``python`` first on their PATH) gets in
+    its environment."""
+    given = credential(name)
+    return {
+        emulator.ROOM_ENV: room.room_address() or "",
+        emulator.KEY_ENV: given["access_key"],
+        emulator.SECRET_ENV: given["secret_key"],
+        learner.ENV: name,
+        "COURSE_WORKSPACE": str(Path(entry.pw_dir) / ".course"),
+        "PATH": os.pathsep.join([str(Path(python).parent), "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"]),
+        # Jupyter's files of the course's environment (JupyterLab's server extension, its app and settings):
+        # found under sys.prefix, which differs where learners run the system's Python (hub_python.py).
+        # https://docs.jupyter.org/en/latest/use/jupyter-directories.html
+        "JUPYTER_CONFIG_PATH": str(Path(sys.prefix) / "etc" / "jupyter"),
+        "JUPYTER_PATH": str(Path(sys.prefix) / "share" / "jupyter"),
+        "JUPYTERLAB_DIR": str(Path(sys.prefix) / "share" / "jupyter" / "lab"),
+    }
+
+
+def remove_all() -> list[str]:
+    """Delete every learner user this hub made, with their homes; their names."""
+    removed = []
+    for entry in known():
+        try:
+            if pwd.getpwnam(entry["user"]).pw_gecos != COMMENT:
+                continue  # not one of ours: never delete a user the hub did not make
+        except KeyError:
+            continue
+        subprocess.run(["pkill", "-KILL", "-u", entry["user"]], capture_output=True, timeout=30)
+        subprocess.run(["userdel", "--remove", entry["user"]], capture_output=True, timeout=30)
+        hub_limits.remove(entry["learner"])
+        removed.append(entry["user"])
+    workspace.path(RECORD).unlink(missing_ok=True)
+    return removed
