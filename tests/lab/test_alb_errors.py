@@ -27,7 +27,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from tests.lab.test_alb import DOMAIN, Lab, imported_certificate, next_address  # noqa: F401 - a fixture
+from tests.lab import test_alb
+from tests.lab.test_alb import DOMAIN, Lab, next_address
 from tests.support.waiting import wait_until
 
 TROUBLESHOOTING = (
@@ -36,12 +37,14 @@ TROUBLESHOOTING = (
 CHECKS = 10.0  # seconds for a target's first health check (sent at registration) to pass, on a busy machine
 REFRESH_WITHIN = 10.0  # seconds for a node to take up an attribute change (it looks every second)
 
+imported_certificate = test_alb.imported_certificate  # the fixture: the course's pair imported into ACM
+
 pytestmark = pytest.mark.skipif(not shutil.which("curl"), reason="needs the curl command-line client")
 
 
 class Echo:
-    """A real HTTP/1.1 server on loopback (http.server): answers every request 200 with a JSON echo of what
-    it received (method, path, headers, body length and SHA-256); ``seen`` lists all but the ALB's health checks."""
+    """A real HTTP/1.1 server on loopback (http.server): answers /echo... with the body it received, every
+    other request 200 with a JSON echo of what it received (method, path, headers, body length and SHA-256); ``seen`` lists all but the ALB's health checks."""
 
     def __init__(self):
         self.address = next_address()
@@ -62,7 +65,7 @@ class Echo:
                 }
                 if self.headers.get("User-Agent") != "ELB-HealthChecker/2.0":
                     seen.append(echo)
-                out = json.dumps(echo).encode()
+                out = body if self.path.startswith("/echo") else json.dumps(echo).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(out)))
@@ -282,7 +285,7 @@ def test_invalid_header_names_pass_unless_drop_invalid_header_fields_is_enabled(
 
 
 @pytest.mark.skipif(not shutil.which("openssl"), reason="needs the openssl command-line client")
-def test_smuggling_over_https_with_openssl_s_client_gets_400(lab, echo, emulator_url, imported_certificate):  # noqa: F811
+def test_smuggling_over_https_with_openssl_s_client_gets_400(lab, echo, emulator_url, imported_certificate):
     """The same CL.TE attempt typed into openssl s_client on an HTTPS listener: 400 inside TLS.
 
     https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-troubleshooting.html#http-400-issues
@@ -295,3 +298,40 @@ def test_smuggling_over_https_with_openssl_s_client_gets_400(lab, echo, emulator
     done = subprocess.run(argv, input=SMUGGLING["CL.TE"], capture_output=True, timeout=30)
     assert done.stdout.startswith(b"HTTP/1.1 400 Bad Request\r\n"), done.stdout[:200] + done.stderr[-300:]
     assert echo.seen == []
+
+
+@pytest.mark.skipif(
+    "HTTP2" not in subprocess.run(["curl", "-V"], capture_output=True, text=True).stdout, reason="curl without HTTP/2"
+)
+def test_curl_http2_on_an_https_listener_gets_http2_and_the_targets_answer(
+    lab, echo, emulator_url, imported_certificate
+):
+    """An HTTPS listener offers h2 with ALPN: curl --http2 speaks HTTP/2 to the ALB, which forwards HTTP/1.1 (the
+    target group's default protocol version); a 1 MB body goes up and comes back whole through both directions'
+    flow control; curl --http1.1 still gets HTTP/1.1.
+
+    https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-listeners.html
+    https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-target-groups.html#target-group-protocol-version
+    """
+    group = lab.group(echo, interval=5)
+    forward = [{"Type": "forward", "TargetGroupArn": group}]
+    _, port = lab.listener(forward, "HTTPS", Certificates=[{"CertificateArn": imported_certificate}])
+    lab.start(emulator_url)
+    lab.wait_health(group, {"healthy"}, within=CHECKS)
+    base = f"https://{lab.address}:{port}"
+    version = ["-k", "-o", "/dev/null", "-w", "%{http_version} %{http_code}"]
+    got = subprocess.run(["curl", "-sS", "--http2", *version, f"{base}/"], capture_output=True, text=True, timeout=60)
+    assert got.stdout == "2 200", got.stderr
+    code, body = curl("-k", "--http2", f"{base}/x?y=1")
+    seen = json.loads(body)
+    assert code == 200 and seen["path"] == "/x?y=1" and seen["headers"]["X-Forwarded-Proto"] == "https"
+    data = bytes(range(256)) * 4096  # 1 MiB
+    done = subprocess.run(
+        ["curl", "-sS", "-k", "--http2", "--data-binary", "@-", f"{base}/echo"],
+        input=data,
+        capture_output=True,
+        timeout=60,
+    )
+    assert hashlib.sha256(done.stdout).hexdigest() == hashlib.sha256(data).hexdigest(), done.stderr[-300:]
+    old = subprocess.run(["curl", "-sS", "--http1.1", *version, f"{base}/"], capture_output=True, text=True, timeout=60)
+    assert old.stdout == "1.1 200", old.stderr

@@ -87,7 +87,7 @@ def _find(headers: list[tuple[str, str]], name: str) -> str | None:
 class Request:
     method: str
     target: str  # as sent: /path?query
-    version: str  # HTTP/1.0, HTTP/1.1 (or HTTP/2 once the h2 side exists)
+    version: str  # HTTP/1.0, HTTP/1.1, or HTTP/2 (helpers/lab/alb/http2.py)
     headers: list[tuple[str, str]]  # as sent: names keep their case
     body: bytes
 
@@ -137,6 +137,9 @@ class Answer:
     headers: list[tuple[str, str]]
     body: bytes
     reason: str = ""
+
+    def header(self, name: str) -> str | None:
+        return _find(self.headers, name)
 
     @classmethod
     def error(cls, status: int) -> Answer:

@@ -21,14 +21,15 @@ What it does, by module:
   key exchange of ``PQ`` policies, which this machine's OpenSSL 3.0 lacks (helpers/lab/alb/tls.py,
   https://docs.aws.amazon.com/elasticloadbalancing/latest/application/describe-ssl-policies.html);
 - each client connection's HTTP/1.1 on h11 and the ALB's 400/501 for what h11 or AWS's header limits
-  refuse (helpers/lab/alb/http.py); 405, 463, the listener's rules, redirects and fixed responses
+  refuse (helpers/lab/alb/http.py), or HTTP/2 on h2 when an HTTPS client chose h2 with ALPN
+  (helpers/lab/alb/http2.py); 405, 463, the listener's rules, redirects and fixed responses
   (helpers/lab/alb/router.py); forwarding with X-Forwarded-*, 464, 502, 503, 504 (helpers/lab/alb/proxy.py).
 
 Why not HAProxy or Caddy: a ready proxy would need a generated configuration per change and a
 reload every second, cannot run the exact AWS health-check state machine with its reason codes or
 write them back to the emulator, and neither fails open when every target is unhealthy (HAProxy
 answers 503 "no server available"; Caddy's active checks remove unhealthy upstreams). So this is
-asyncio and ssl from the stdlib, with h11 for HTTP/1.1.
+asyncio and ssl from the stdlib, with h11 for HTTP/1.1 and h2 for HTTP/2.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ from . import health, router
 from . import tls as tls_policy
 from .config import Listener, LoadBalancer
 from .http import Answer, ClientConnection, Malformed
+from .http2 import ALPN, Http2Connection
 from .proxy import Forwarder
 
 REFRESH = 1.0  # seconds between two looks at the configuration (helpers/lab/changes.py: read when written to)
@@ -64,7 +66,7 @@ TICK = 0.2  # seconds between two looks at due health checks
 
 
 def server_tls(listener: Listener) -> ssl.SSLContext:
-    """The TLS context of an HTTPS listener: its certificate, its security policy's versions and ciphers."""
+    """The TLS context of an HTTPS listener: its certificate, its security policy's versions and ciphers, ALPN."""
     if listener.certificate is None:
         raise CourseError(
             f"The HTTPS listener on port {listener.port} has no certificate.",
@@ -72,7 +74,9 @@ def server_tls(listener: Listener) -> ssl.SSLContext:
             "give the listener a certificate_arn (the course's aws_acm_certificate).",
         )
     policy = listener.policy or tls_policy.describe(None)
-    return tls_policy.server_context(policy, listener.certificate.cert_path, listener.certificate.key_path)
+    ctx = tls_policy.server_context(policy, listener.certificate.cert_path, listener.certificate.key_path)
+    ctx.set_alpn_protocols(ALPN)  # HTTP/2 first, as an ALB's HTTPS listener offers it
+    return ctx
 
 
 # --------------------------------------------------------------------------- the node
@@ -191,6 +195,17 @@ class Balancer:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, port: int) -> None:
         """A client's requests in turn, each answered, until either side closes or the idle timeout."""
         client = (writer.get_extra_info("peername") or ("", 0))[0]
+        tls = writer.get_extra_info("ssl_object")
+        if tls is not None and tls.selected_alpn_protocol() == "h2":
+            try:
+                await Http2Connection(reader, writer, lambda r: self._respond(r, port, client)).run(
+                    self.config.idle_timeout
+                )
+            except (ConnectionError, ssl.SSLError):
+                pass
+            finally:
+                writer.close()
+            return
         conn = ClientConnection(reader, writer)
         try:
             while True:
@@ -204,14 +219,19 @@ class Balancer:
                     return
                 if request is None:
                     return
-                listener = next((x for x in config.listeners if x.port == port), None)
-                answer = await self._answer(request, listener, config, client) if listener else Answer.error(503)
+                answer = await self._respond(request, port, client)
                 if not await conn.send(answer, keep_alive=request.keep_alive):
                     return
         except (ConnectionError, ssl.SSLError):
             pass
         finally:
             writer.close()
+
+    async def _respond(self, request, port: int, client: str) -> Answer:
+        """The answer to one request on the listener of ``port``, by the configuration of the moment."""
+        config = self.config
+        listener = next((x for x in config.listeners if x.port == port), None)
+        return await self._answer(request, listener, config, client) if listener else Answer.error(503)
 
     async def _answer(self, request, listener: Listener, config: LoadBalancer, client: str) -> Answer:
         refused = router.refused(request)
