@@ -1,4 +1,4 @@
-"""The load balancer's HTTP/1.1 on h11 (helpers/lab/alb/http.py): targets' responses, clients' requests.
+"""The load balancer's HTTP/1.1 on h11 (helpers/lab/alb/http.py) and HTTP/2 on h2 (http2.py).
 
 What the ALB treats as a malformed target response answers 502
 (https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-troubleshooting.html#http-502-issues);
@@ -11,9 +11,12 @@ from __future__ import annotations
 import asyncio
 import socket
 
+import h2.config
+import h2.connection
+import h2.events
 import pytest
 
-from helpers.lab.alb import http, router
+from helpers.lab.alb import http, http2, router
 
 
 def _reader(data: bytes, eof: bool = True) -> asyncio.StreamReader:
@@ -201,3 +204,47 @@ def test_rule_wildcards(pattern, value, case, expected):
     https://docs.aws.amazon.com/elasticloadbalancing/latest/application/rule-condition-types.html
     """
     assert router.match_pattern(pattern, value, case=case) is expected
+
+
+def test_http2_stream_becomes_one_request_with_host_and_one_cookie():
+    """An HTTP/2 client (the h2 library's client side, on a real socket pair): its stream reaches the ALB as one
+    request, ``:authority`` as Host and split Cookie fields joined as HTTP/1.1 has them (RFC 9113 8.2.3), and
+    the answer comes back on the stream."""
+
+    async def handle(request):
+        seen = (
+            f"{request.method} {request.target} {request.version} {request.header('Host')} {request.header('Cookie')}"
+        )
+        return http.Answer(200, [("Content-Type", "text/plain")], seen.encode())
+
+    async def go():
+        loop = asyncio.get_running_loop()
+        ours, theirs = socket.socketpair()
+        theirs.setblocking(False)
+        with theirs:
+            reader, writer = await asyncio.open_connection(sock=ours)
+            serving = asyncio.ensure_future(http2.Http2Connection(reader, writer, handle).run(10))
+            client = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+            client.initiate_connection()
+            headers = [(":method", "GET"), (":path", "/p?q=1"), (":scheme", "https"), (":authority", "app.example")]
+            client.send_headers(1, [*headers, ("cookie", "a=1"), ("cookie", "b=2")], end_stream=True)
+            await loop.sock_sendall(theirs, client.data_to_send())
+            status, body = None, b""
+            for _ in range(20):  # bounded: a handful of frames make the answer
+                data = await asyncio.wait_for(loop.sock_recv(theirs, 65536), 5)
+                for event in client.receive_data(data):
+                    if isinstance(event, h2.events.ResponseReceived):
+                        status = dict(event.headers)[b":status"]
+                    elif isinstance(event, h2.events.DataReceived):
+                        body += event.data
+                        client.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+                    elif isinstance(event, h2.events.StreamEnded):
+                        serving.cancel()
+                        writer.close()
+                        return status, body
+                await loop.sock_sendall(theirs, client.data_to_send())
+            raise AssertionError("no complete answer within 20 reads")
+
+    status, body = asyncio.run(go())
+    assert status == b"200"
+    assert body == b"GET /p?q=1 HTTP/2 app.example a=1; b=2"

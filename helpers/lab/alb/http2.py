@@ -92,7 +92,10 @@ class Http2Connection:
     def _start(self, stream_id: int) -> None:
         headers, body = self.streams.pop(stream_id)
         pseudo = {k: v for k, v in headers if k.startswith(":")}
-        regular = [(k, v) for k, v in headers if not k.startswith(":")]
+        regular = [(k, v) for k, v in headers if not k.startswith(":") and k != "cookie"]
+        cookies = [v for k, v in headers if k == "cookie"]
+        if cookies:  # HTTP/2 may split Cookie in several fields; HTTP/1.1 has one (RFC 9113 8.2.3)
+            regular.append(("cookie", "; ".join(cookies)))
         if ":authority" in pseudo and not any(k == "host" for k, _ in regular):
             regular.insert(0, ("host", pseudo[":authority"]))
         request = Request(pseudo.get(":method", "GET"), pseudo.get(":path", "/"), "HTTP/2", regular, bytes(body))
