@@ -18,9 +18,11 @@ inside the namespaces; tests/lab/test_exec.py reaches it there with curl and ope
 from __future__ import annotations
 
 import hashlib
+import http.client
 import json
 import shutil
 import socket
+import ssl
 import subprocess
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -335,3 +337,29 @@ def test_curl_http2_on_an_https_listener_gets_http2_and_the_targets_answer(
     assert hashlib.sha256(done.stdout).hexdigest() == hashlib.sha256(data).hexdigest(), done.stderr[-300:]
     old = subprocess.run(["curl", "-sS", "--http1.1", *version, f"{base}/"], capture_output=True, text=True, timeout=60)
     assert old.stdout == "1.1 200", old.stderr
+
+
+def test_keep_alive_connections_answer_request_after_request(lab, echo, emulator_url, imported_certificate):
+    """http.client (as the bench and many SDKs) sends its next request on the same connection once the answer
+    is read, over HTTP and HTTPS: each is answered, the connection kept ("Connection: keep-alive")."""
+    group = lab.group(echo, interval=5)
+    forward = [{"Type": "forward", "TargetGroupArn": group}]
+    _, https_port = lab.listener(forward, "HTTPS", Certificates=[{"CertificateArn": imported_certificate}])
+    http_port = lab.forward(group)
+    lab.start(emulator_url)
+    lab.wait_health(group, {"healthy"}, within=CHECKS)
+    insecure = ssl.create_default_context()
+    insecure.check_hostname, insecure.verify_mode = False, ssl.CERT_NONE
+    connections = [
+        http.client.HTTPConnection(lab.address, http_port, timeout=15),
+        http.client.HTTPSConnection(lab.address, https_port, timeout=15, context=insecure),
+    ]
+    for conn in connections:
+        try:
+            for n in range(3):
+                conn.request("GET", f"/{n}", headers={"Host": "app"})
+                reply = conn.getresponse()
+                assert json.loads(reply.read())["path"] == f"/{n}" and reply.getheader("Connection") == "keep-alive"
+        finally:
+            conn.close()
+    assert len(echo.seen) == 6

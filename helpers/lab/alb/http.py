@@ -246,7 +246,8 @@ class ClientConnection:
         rest, closed = self.h11.trailing_data  # pipelined bytes already read: the next request's
         self.h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=REQUEST_HEAD_LIMIT)
         self.method = "GET"
-        self._feed(rest)
+        if rest:
+            self._feed(rest)
         if closed:
             self.h11.receive_data(b"")
         return True
