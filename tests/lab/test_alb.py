@@ -29,7 +29,7 @@ import pytest
 from helpers.errors import CourseError
 from helpers.lab import changes
 from helpers.lab.alb import config as alb_config
-from helpers.lab.alb import health
+from helpers.lab.alb import health, router
 from helpers.lab.alb import node as alb
 from helpers.lab.alb import tls as tls_policy
 from helpers.lab.client import Reply, curl
@@ -971,11 +971,11 @@ def test_redirect_defaults_keep_every_part_of_the_request():
     https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-listeners.html#redirect-actions
     """
     parts = {"protocol": "http", "host": "h.example", "port": 8080, "path": "/a/b", "query": "x=1&y=2"}
-    assert alb.redirect_location(alb_config.Redirect(), **parts) == "http://h.example:8080/a/b?x=1&y=2"
-    assert alb.redirect_location(alb_config.Redirect(protocol="HTTPS", port="443"), **parts) == (
+    assert router.redirect_location(alb_config.Redirect(), **parts) == "http://h.example:8080/a/b?x=1&y=2"
+    assert router.redirect_location(alb_config.Redirect(protocol="HTTPS", port="443"), **parts) == (
         "https://h.example:443/a/b?x=1&y=2"
     )
-    assert alb.redirect_location(alb_config.Redirect(path="/", query=""), **parts) == "http://h.example:8080/"
+    assert router.redirect_location(alb_config.Redirect(path="/", query=""), **parts) == "http://h.example:8080/"
 
 
 def test_https_target_group_checks_and_forwards_over_tls(lab, backends, emulator_url):

@@ -1,18 +1,22 @@
-"""The minimal HTTP/1.1 reader of the lab's load balancer (health.read_response, alb.read_request).
+"""The load balancer's HTTP/1.1 on h11 (helpers/lab/alb/http.py) and HTTP/2 on h2 (http2.py).
 
 What the ALB treats as a malformed target response answers 502
 (https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-troubleshooting.html#http-502-issues);
-framing as RFC 9112 defines it (Content-Length, chunked, until close).
+framing as RFC 9112 defines it (Content-Length, chunked, until close). The request side runs on a real
+socket pair: the test writes a client's bytes on one end, the ALB's connection reads and answers on the other.
 """
 
 from __future__ import annotations
 
 import asyncio
+import socket
 
+import h2.config
+import h2.connection
+import h2.events
 import pytest
 
-from helpers.lab.alb import health
-from helpers.lab.alb import node as alb
+from helpers.lab.alb import http, http2, router
 
 
 def _reader(data: bytes, eof: bool = True) -> asyncio.StreamReader:
@@ -40,15 +44,15 @@ def test_response_framings():
     """Content-Length, chunked (with extensions and trailers), until close, and no body for HEAD/204/304."""
 
     async def go():
-        length = await health.read_response(_reader(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabcEXTRA"))
-        chunked = await health.read_response(
+        length = await http.read_response(_reader(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabcEXTRA"))
+        chunked = await http.read_response(
             _reader(
                 b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3;x=1\r\nabc\r\n2\r\nde\r\n0\r\nT: 1\r\n\r\n"
             )
         )
-        closed = await health.read_response(_reader(b"HTTP/1.0 200 OK\r\n\r\nuntil the end"))
-        head = await health.read_response(_reader(b"HTTP/1.1 200 OK\r\nContent-Length: 99\r\n\r\n"), method="HEAD")
-        interim = await health.read_response(_reader(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n"))
+        closed = await http.read_response(_reader(b"HTTP/1.0 200 OK\r\n\r\nuntil the end"))
+        head = await http.read_response(_reader(b"HTTP/1.1 200 OK\r\nContent-Length: 99\r\n\r\n"), method="HEAD")
+        interim = await http.read_response(_reader(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n"))
         return length, chunked, closed, head, interim
 
     length, chunked, closed, head, interim = run(go())
@@ -74,35 +78,113 @@ def test_response_framings():
 )
 def test_malformed_responses_are_refused(raw):
     """Each of these is not a valid HTTP/1.1 response: Malformed (the ALB answers 502)."""
-    with pytest.raises(health.Malformed):
-        parse(health.read_response, raw)
+    with pytest.raises(http.Malformed):
+        parse(http.read_response, raw)
 
 
-def test_truncated_response_is_an_incomplete_read():
-    """The target closes mid-body: IncompleteReadError (the ALB answers 502)."""
-    with pytest.raises(asyncio.IncompleteReadError):
-        parse(health.read_response, b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc")
+def test_truncated_response_is_malformed():
+    """The target closes mid-body: Malformed (the ALB answers 502)."""
+    with pytest.raises(http.Malformed):
+        parse(http.read_response, b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc")
+
+
+def serve(sent: bytes, answers: int) -> tuple[list, bytes]:
+    """``sent`` written by a client on a real socket pair; the ALB's side reads up to ``answers`` requests,
+    answering each 200 ``ok``. Returns what it read (Request, or the Malformed) and the bytes the client got."""
+
+    async def go():
+        ours, theirs = socket.socketpair()
+        with theirs:
+            theirs.sendall(sent)
+            theirs.shutdown(socket.SHUT_WR)
+            reader, writer = await asyncio.open_connection(sock=ours)
+            conn, seen = http.ClientConnection(reader, writer), []
+            for _ in range(answers):
+                try:
+                    request = await conn.next_request()
+                except http.Malformed as exc:
+                    seen.append(exc)
+                    await conn.send(http.Answer.error(exc.status), keep_alive=False)
+                    break
+                if request is None:
+                    break
+                seen.append(request)
+                if not await conn.send(http.Answer(200, [], b"ok"), keep_alive=request.keep_alive):
+                    break
+            writer.close()
+            await writer.wait_closed()
+            theirs.settimeout(5)
+            received = b""
+            while chunk := theirs.recv(65536):
+                received += chunk
+            return seen, received
+
+    return asyncio.run(go())
 
 
 def test_requests_pipelined_with_chunked_body_and_keep_alive_rules():
-    """Two requests on one connection; a chunked body is read whole; HTTP/1.0 closes unless keep-alive."""
-
-    async def go():
-        reader = _reader(
-            b"POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nbody\r\n0\r\n\r\n"
-            b"\r\nGET /b?q=1 HTTP/1.0\r\nHost: x\r\n\r\n"
-        )
-        return await alb.read_request(reader), await alb.read_request(reader)
-
-    first, second = run(go())
+    """Two requests sent at once; a chunked body is read whole; a stray CRLF between them is skipped (RFC 9112
+    2.2); HTTP/1.0 closes unless keep-alive; both are answered, in order."""
+    seen, received = serve(
+        b"POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nbody\r\n0\r\n\r\n"
+        b"\r\nGET /b?q=1 HTTP/1.0\r\nHost: x\r\n\r\n",
+        answers=3,
+    )
+    first, second = seen
     assert (first.method, first.path, first.body, first.keep_alive) == ("POST", "/a", b"body", True)
     assert (second.path, second.query, second.keep_alive) == ("/b", "q=1", False)
+    assert received.count(b"HTTP/1.1 200 OK\r\n") == 2 and received.endswith(b"ok")
+    assert b"Connection: keep-alive" in received and b"Connection: close" in received
 
 
-def test_head_too_large_is_malformed():
-    """A request head beyond the reader's limit (64 KiB) is refused, not buffered without end."""
-    with pytest.raises(health.Malformed):
-        parse(alb.read_request, b"GET / HTTP/1.1\r\nX: " + b"a" * 70000 + b"\r\n\r\n")
+@pytest.mark.parametrize(
+    ("raw", "status"),
+    [
+        (b"GET / HTTP/1.1\r\nX: " + b"a" * 70000 + b"\r\n\r\n", 400),  # beyond 64K for the whole header
+        (b"GET / HTTP/1.1\r\nHost: x\r\nX: " + b"a" * 17000 + b"\r\n\r\n", 400),  # one header over 16K
+        (b"GET /" + b"a" * 17000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 400),  # request line over 16K
+        (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400),
+        (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab", 400),
+        (b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", 501),
+        (b"GET / HTTP/2.0\r\nHost: x\r\n\r\n", 400),
+        (b"this is not HTTP\r\n\r\n", 400),
+    ],
+)
+def test_refused_requests_get_the_albs_status_and_the_connection_closes(raw, status):
+    """What AWS documents as 400 (malformed; over 16K per request line or header, 64K in all) and 501
+    (a Transfer-Encoding other than chunked); Content-Length with Transfer-Encoding is refused, not guessed.
+
+    https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-troubleshooting.html
+    https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-limits.html#http-headers-quotas
+    """
+    seen, received = serve(raw, answers=2)
+    assert len(seen) == 1 and isinstance(seen[0], http.Malformed), seen
+    assert received.startswith(f"HTTP/1.1 {status} ".encode()), received[:80]
+    assert b"Connection: close" in received and b"Server: awselb/2.0" in received
+
+
+def test_expect_100_continue_is_told_to_go_on_before_the_body():
+    """curl sends ``Expect: 100-continue`` and waits before a large body: the ALB says 100 Continue first."""
+
+    async def go():
+        loop = asyncio.get_running_loop()
+        ours, theirs = socket.socketpair()
+        theirs.setblocking(False)
+        with theirs:
+            reader, writer = await asyncio.open_connection(sock=ours)
+            conn = http.ClientConnection(reader, writer)
+            await loop.sock_sendall(
+                theirs, b"PUT /u HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n"
+            )
+            reading = asyncio.ensure_future(conn.next_request())
+            interim = await asyncio.wait_for(loop.sock_recv(theirs, 1024), 5)
+            await loop.sock_sendall(theirs, b"hi")
+            request = await asyncio.wait_for(reading, 5)
+            writer.close()
+            return interim, request
+
+    interim, request = asyncio.run(go())
+    assert interim.startswith(b"HTTP/1.1 100 ") and request.body == b"hi"
 
 
 @pytest.mark.parametrize(
@@ -121,4 +203,48 @@ def test_rule_wildcards(pattern, value, case, expected):
 
     https://docs.aws.amazon.com/elasticloadbalancing/latest/application/rule-condition-types.html
     """
-    assert alb.match_pattern(pattern, value, case=case) is expected
+    assert router.match_pattern(pattern, value, case=case) is expected
+
+
+def test_http2_stream_becomes_one_request_with_host_and_one_cookie():
+    """An HTTP/2 client (the h2 library's client side, on a real socket pair): its stream reaches the ALB as one
+    request, ``:authority`` as Host and split Cookie fields joined as HTTP/1.1 has them (RFC 9113 8.2.3), and
+    the answer comes back on the stream."""
+
+    async def handle(request):
+        seen = (
+            f"{request.method} {request.target} {request.version} {request.header('Host')} {request.header('Cookie')}"
+        )
+        return http.Answer(200, [("Content-Type", "text/plain")], seen.encode())
+
+    async def go():
+        loop = asyncio.get_running_loop()
+        ours, theirs = socket.socketpair()
+        theirs.setblocking(False)
+        with theirs:
+            reader, writer = await asyncio.open_connection(sock=ours)
+            serving = asyncio.ensure_future(http2.Http2Connection(reader, writer, handle).run(10))
+            client = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+            client.initiate_connection()
+            headers = [(":method", "GET"), (":path", "/p?q=1"), (":scheme", "https"), (":authority", "app.example")]
+            client.send_headers(1, [*headers, ("cookie", "a=1"), ("cookie", "b=2")], end_stream=True)
+            await loop.sock_sendall(theirs, client.data_to_send())
+            status, body = None, b""
+            for _ in range(20):  # bounded: a handful of frames make the answer
+                data = await asyncio.wait_for(loop.sock_recv(theirs, 65536), 5)
+                for event in client.receive_data(data):
+                    if isinstance(event, h2.events.ResponseReceived):
+                        status = dict(event.headers)[b":status"]
+                    elif isinstance(event, h2.events.DataReceived):
+                        body += event.data
+                        client.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+                    elif isinstance(event, h2.events.StreamEnded):
+                        serving.cancel()
+                        writer.close()
+                        return status, body
+                await loop.sock_sendall(theirs, client.data_to_send())
+            raise AssertionError("no complete answer within 20 reads")
+
+    status, body = asyncio.run(go())
+    assert status == b"200"
+    assert body == b"GET /p?q=1 HTTP/2 app.example a=1; b=2"

@@ -200,3 +200,16 @@ def test_from_an_instance_runs_in_its_namespace_and_the_exit_status_is_the_progr
     nowhere = lab_exec("--from", "i-00000000nowhere", "--", "true")
     assert nowhere.returncode == 2 and "is not a place in the lab" in nowhere.stderr
     assert site["target"] in nowhere.stderr, "the message lists the places there are"
+
+
+def test_curl_http2_gets_http2_from_the_albs_https_listener(site):
+    """curl --http2 in the lab's internet: the ALB's HTTPS listener offers h2 with ALPN and answers over HTTP/2
+    with the target's page (forwarded to the target as HTTP/1.1, the target group's default).
+
+    https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-listeners.html
+    """
+    url = f"https://{site['name']}/lab_support.py"
+    how = ["-sk", "--http2", "-o", "/dev/null", "-w", "%{http_version} %{http_code}"]
+    assert until(lambda: lab_exec("--", "curl", *how, url).stdout == "2 200")
+    page = lab_exec("--", "curl", "-sk", "--http2", url)
+    assert page.returncode == 0 and "def small_vpc(" in page.stdout, page.stderr

@@ -73,6 +73,7 @@ class TargetGroup:
     health_check: HealthCheck
     deregistration_delay: float = 300.0
     targets: tuple[Target, ...] = ()
+    protocol_version: str = "HTTP1"  # HTTP1 | HTTP2 | GRPC: what the targets speak
 
 
 @dataclass(frozen=True)
@@ -219,6 +220,7 @@ def target_group(arn: str, client=None) -> TargetGroup:
         name=tg["TargetGroupName"],
         protocol=tg.get("Protocol") or "HTTP",
         port=int(tg.get("Port") or 80),
+        protocol_version=tg.get("ProtocolVersion") or "HTTP1",
         health_check=HealthCheck(
             protocol=tg.get("HealthCheckProtocol") or "HTTP",
             path=tg.get("HealthCheckPath") or "/",

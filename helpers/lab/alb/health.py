@@ -6,8 +6,7 @@
 - ``Monitor``: every registered target of every target group, checked every interval, its
   states published to the emulator (``POST /_course/lab/target-health``) so that
   ``describe_target_health`` returns them;
-- ``read_response()``: a careful minimal HTTP/1.1 response reader (status line, headers,
-  Content-Length / chunked / until-close bodies), shared with the ALB's forwarder.
+- the check's HTTP/1.1 is helpers/lab/alb/http.py's (h11), as the forwarder's.
 
 How AWS counts, from https://docs.aws.amazon.com/elasticloadbalancing/latest/application/target-group-health-checks.html :
 "After your target is registered, it must pass one health check to be considered healthy";
@@ -29,6 +28,7 @@ from dataclasses import dataclass
 from ...errors import CourseError
 from ...runtime import emulator_api
 from ...runtime.emulator_routes import LAB_TARGET_HEALTH
+from . import http
 from .config import HealthCheck, TargetGroup
 
 DOC = "https://docs.aws.amazon.com/elasticloadbalancing/latest/application/target-group-health-checks.html"
@@ -151,116 +151,6 @@ def matches(matcher: str, code: int) -> bool:
     return any(low <= code <= high for low, high in parse_matcher(matcher))
 
 
-# --------------------------------------------------------------------------- HTTP/1.1 responses
-
-
-class Malformed(Exception):
-    """The peer's bytes are not HTTP/1.1 (the ALB answers 502 for a target's)."""
-
-
-MAX_BODY = 64 * 1024 * 1024
-_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-
-
-@dataclass
-class Response:
-    status: int
-    reason: str
-    headers: list[tuple[str, str]]
-    body: bytes
-    version: str = "HTTP/1.1"
-
-    def header(self, name: str) -> str | None:
-        return next((v for k, v in self.headers if k.lower() == name.lower()), None)
-
-
-async def read_head(reader: asyncio.StreamReader) -> list[bytes]:
-    """The lines of one message head (start line first), without the blank line.
-
-    The StreamReader's limit (64 KiB by default) bounds the head; raises Malformed.
-    """
-    try:
-        head = await reader.readuntil(b"\r\n\r\n")
-    except asyncio.LimitOverrunError:
-        raise Malformed("head too large") from None
-    return head[:-4].split(b"\r\n")
-
-
-def parse_headers(lines: list[bytes]) -> list[tuple[str, str]]:
-    headers = []
-    for line in lines:
-        name, sep, value = line.partition(b":")
-        if not sep or not _TOKEN.fullmatch(name):  # also refuses obsolete line folding (leading space)
-            raise Malformed(f"bad header line {line[:60]!r}")
-        headers.append((name.decode("latin-1"), value.strip(b" \t").decode("latin-1")))
-    return headers
-
-
-async def read_body(reader: asyncio.StreamReader, headers: list[tuple[str, str]], *, until_close: bool) -> bytes:
-    """The body a head announces: chunked, Content-Length, or (responses only) up to the close."""
-    codings = [v.strip().lower() for k, v in headers if k.lower() == "transfer-encoding" for v in v.split(",")]
-    lengths = {v.strip() for k, v in headers if k.lower() == "content-length"}
-    if codings:
-        if codings[-1] != "chunked" or lengths:
-            raise Malformed("unsupported transfer coding")
-        return await _read_chunked(reader)
-    if lengths:
-        if len(lengths) > 1 or not lengths.pop().isdigit():
-            raise Malformed("bad Content-Length")
-        length = int(next(v for k, v in headers if k.lower() == "content-length"))
-        if length > MAX_BODY:
-            raise Malformed("body too large")
-        return await reader.readexactly(length)
-    if until_close:
-        body = await reader.read(MAX_BODY + 1)
-        while chunk := await reader.read(MAX_BODY + 1 - len(body)):
-            body += chunk
-            if len(body) > MAX_BODY:
-                raise Malformed("body too large")
-        return body
-    return b""
-
-
-async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
-    body = bytearray()
-    while True:
-        line = (await reader.readuntil(b"\r\n"))[:-2]
-        size_text = line.split(b";", 1)[0].strip()
-        if not re.fullmatch(rb"[0-9A-Fa-f]{1,8}", size_text):
-            raise Malformed("bad chunk size")
-        size = int(size_text, 16)
-        if size == 0:
-            while (await reader.readuntil(b"\r\n")) != b"\r\n":  # trailers, dropped
-                pass
-            return bytes(body)
-        if len(body) + size > MAX_BODY:
-            raise Malformed("body too large")
-        body += await reader.readexactly(size)
-        if await reader.readexactly(2) != b"\r\n":
-            raise Malformed("chunk not followed by CRLF")
-
-
-_STATUS = re.compile(rb"(HTTP/1\.[01]) ([0-9]{3})(?: (.*))?")
-
-
-async def read_response(reader: asyncio.StreamReader, *, method: str = "GET") -> Response:
-    """One HTTP/1.1 response (interim 1xx skipped); raises Malformed or asyncio.IncompleteReadError."""
-    while True:
-        lines = await read_head(reader)
-        m = _STATUS.fullmatch(lines[0])
-        if not m:
-            raise Malformed(f"bad status line {lines[0][:60]!r}")
-        status, headers = int(m.group(2)), parse_headers(lines[1:])
-        if 100 <= status < 200 and status != 101:
-            continue
-        break
-    if method == "HEAD" or status in (204, 304) or 100 <= status < 200:
-        body = b""
-    else:
-        body = await read_body(reader, headers, until_close=True)
-    return Response(status, (m.group(3) or b"").decode("latin-1"), headers, body, m.group(1).decode())
-
-
 # --------------------------------------------------------------------------- one real check
 
 
@@ -292,13 +182,9 @@ async def _probe(address: str, port: int, check: HealthCheck, connect) -> CheckR
     try:
         reader, writer = await connect(address, port, tls=tls)
         host = f"[{address}]" if ":" in address else address
-        writer.write(
-            f"GET {check.path} HTTP/1.1\r\nHost: {host}:{port}\r\nUser-Agent: {USER_AGENT}\r\n"
-            "Accept: */*\r\nConnection: close\r\n\r\n".encode("latin-1")
-        )
-        await writer.drain()
-        response = await read_response(reader)
-    except (OSError, Malformed, asyncio.IncompleteReadError, ssl.SSLError):
+        headers = [("Host", f"{host}:{port}"), ("User-Agent", USER_AGENT), ("Accept", "*/*"), ("Connection", "close")]
+        response = await http.exchange(reader, writer, "GET", check.path, headers)
+    except (OSError, http.Malformed, ssl.SSLError):
         return CheckResult.failed()
     finally:
         if writer is not None:

@@ -14,36 +14,22 @@ checks every registered target (helpers/lab/alb/health.py) and writes the states
 loopback, and opens its listening and target sockets in the network namespace NAME (each socket
 keeps the namespace it was created in).
 
-What it does, as AWS documents it:
+What it does, by module:
 
-- HTTP listeners: a redirect action answers 301/302 with the Location built from
-  ``#{protocol}://#{host}:#{port}/#{path}?#{query}``, unset parts keeping the request's
-  (https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-listeners.html#redirect-actions);
-  fixed-response actions answer their code, type and body.
-- HTTPS listeners end TLS with the listener's certificate, at the security policy's TLS versions and
-  ciphers, as DescribeSSLPolicies describes them; without the post-quantum key exchange of ``PQ``
-  policies, which this machine's OpenSSL 3.0 lacks (helpers/lab/alb/tls.py,
-  https://docs.aws.amazon.com/elasticloadbalancing/latest/application/describe-ssl-policies.html).
-- Rules in priority order, path patterns with ``*`` and ``?``, host headers; then the default action
-  (https://docs.aws.amazon.com/elasticloadbalancing/latest/application/listener-update-rules.html).
-- forward: healthy targets in turn (round robin); if every registered target is unhealthy, all of
-  them ("fails open", https://docs.aws.amazon.com/elasticloadbalancing/latest/application/target-group-health-checks.html).
-- Errors (https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-troubleshooting.html):
-  503 when the target group has no registered targets; 502 when the target refuses or resets the
-  connection, or its response is malformed; 504 when no connection is made within 10 seconds, or
-  the target does not answer within the idle timeout (``idle_timeout.timeout_seconds``, 60 s by default).
-- ``X-Forwarded-For`` (the client's address appended), ``-Proto`` and ``-Port``
-  (https://docs.aws.amazon.com/elasticloadbalancing/latest/application/x-forwarded-headers.html);
-  with ``routing.http.drop_invalid_header_fields.enabled`` (the course sets it), header names
-  outside ``[-A-Za-z0-9]+`` are dropped.
+- HTTP listeners and HTTPS listeners; HTTPS ends TLS with the listener's certificate, at the security
+  policy's TLS versions and ciphers, as DescribeSSLPolicies describes them; without the post-quantum
+  key exchange of ``PQ`` policies, which this machine's OpenSSL 3.0 lacks (helpers/lab/alb/tls.py,
+  https://docs.aws.amazon.com/elasticloadbalancing/latest/application/describe-ssl-policies.html);
+- each client connection's HTTP/1.1 on h11 and the ALB's 400/501 for what h11 or AWS's header limits
+  refuse (helpers/lab/alb/http.py), or HTTP/2 on h2 when an HTTPS client chose h2 with ALPN
+  (helpers/lab/alb/http2.py); 405, 463, the listener's rules, redirects and fixed responses
+  (helpers/lab/alb/router.py); forwarding with X-Forwarded-*, 464, 502, 503, 504 (helpers/lab/alb/proxy.py).
 
 Why not HAProxy or Caddy: a ready proxy would need a generated configuration per change and a
 reload every second, cannot run the exact AWS health-check state machine with its reason codes or
 write them back to the emulator, and neither fails open when every target is unhealthy (HAProxy
 answers 503 "no server available"; Caddy's active checks remove unhealthy upstreams). So this is
-the stdlib (asyncio, ssl) with a careful minimal HTTP/1.1 reader (health.read_response and
-read_request here); h11 is only in the environment as a dependency of another package, not pinned
-by the course.
+asyncio and ssl from the stdlib, with h11 for HTTP/1.1 and h2 for HTTP/2.
 """
 
 from __future__ import annotations
@@ -51,26 +37,23 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import email.utils
-import random
-import re
-import secrets
 import signal
 import ssl
 import sys
 import threading
 import time
-from dataclasses import dataclass
 
 from ...errors import CourseError
 from ...runtime import aws
 from .. import changes
 from ..net.netns import Netns
 from . import config as alb_config
-from . import health
+from . import health, router
 from . import tls as tls_policy
-from .config import Action, Listener, LoadBalancer, Redirect
-from .health import Malformed
+from .config import Listener, LoadBalancer
+from .http import Answer, ClientConnection, Malformed
+from .http2 import ALPN, Http2Connection
+from .proxy import Forwarder
 
 REFRESH = 1.0  # seconds between two looks at the configuration (helpers/lab/changes.py: read when written to)
 # What alb_config.read reads: the load balancer, its listeners, rules and target groups with their targets'
@@ -78,27 +61,12 @@ REFRESH = 1.0  # seconds between two looks at the configuration (helpers/lab/cha
 # An Auto Scaling group with target groups registers and deregisters its instances itself.
 CONFIG_SERVICES = ("elasticloadbalancing", "ec2", "acm", "autoscaling", changes.TARGET_HEALTH)
 TICK = 0.2  # seconds between two looks at due health checks
-SERVER = "awselb/2.0"
-HOP_BY_HOP = {
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-}
-
-# https://docs.aws.amazon.com/elasticloadbalancing/latest/application/application-load-balancers.html#load-balancer-attributes
-VALID_HEADER_NAME = re.compile(r"[-A-Za-z0-9]+")
 
 # --------------------------------------------------------------------------- TLS
 
 
 def server_tls(listener: Listener) -> ssl.SSLContext:
-    """The TLS context of an HTTPS listener: its certificate, its security policy's versions and ciphers."""
+    """The TLS context of an HTTPS listener: its certificate, its security policy's versions and ciphers, ALPN."""
     if listener.certificate is None:
         raise CourseError(
             f"The HTTPS listener on port {listener.port} has no certificate.",
@@ -106,119 +74,9 @@ def server_tls(listener: Listener) -> ssl.SSLContext:
             "give the listener a certificate_arn (the course's aws_acm_certificate).",
         )
     policy = listener.policy or tls_policy.describe(None)
-    return tls_policy.server_context(policy, listener.certificate.cert_path, listener.certificate.key_path)
-
-
-# --------------------------------------------------------------------------- requests
-
-
-@dataclass
-class Request:
-    method: str
-    target: str  # as sent: /path?query
-    version: str
-    headers: list[tuple[str, str]]
-    body: bytes
-
-    def header(self, name: str) -> str | None:
-        return next((v for k, v in self.headers if k.lower() == name.lower()), None)
-
-    @property
-    def path(self) -> str:
-        return self.target.split("?", 1)[0]
-
-    @property
-    def query(self) -> str:
-        return self.target.split("?", 1)[1] if "?" in self.target else ""
-
-    @property
-    def keep_alive(self) -> bool:
-        tokens = {t.strip().lower() for t in (self.header("Connection") or "").split(",")}
-        return "keep-alive" in tokens if self.version == "HTTP/1.0" else "close" not in tokens
-
-
-_REQUEST = re.compile(rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+) (\S+) (HTTP/1\.[01])")
-
-
-async def read_request(reader: asyncio.StreamReader, writer: asyncio.StreamWriter | None = None) -> Request:
-    """One HTTP/1.1 request; raises Malformed, or asyncio.IncompleteReadError at the end of the connection.
-
-    A client that sends ``Expect: 100-continue`` is told to go on (to ``writer``) before its body is read.
-    """
-    lines = await health.read_head(reader)
-    while lines[:1] == [b""]:  # stray CRLFs before a request line are ignored (RFC 9112 2.2)
-        lines = lines[1:] or await health.read_head(reader)
-    m = _REQUEST.fullmatch(lines[0])
-    if not m:
-        raise Malformed(f"bad request line {lines[0][:60]!r}")
-    headers = health.parse_headers(lines[1:])
-    if writer is not None and any(k.lower() == "expect" and v.lower() == "100-continue" for k, v in headers):
-        writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-        headers = [(k, v) for k, v in headers if k.lower() != "expect"]
-    body = await health.read_body(reader, headers, until_close=False)
-    method, target, version = (g.decode("latin-1") for g in m.groups())
-    return Request(method, target, version, headers, body)
-
-
-# --------------------------------------------------------------------------- answers
-
-
-def page(status: int) -> bytes:
-    """The ALB's own error page (what an ALB answers with its 4xx/5xx)."""
-    title = f"{status} {REASONS.get(status, '')}".strip()
-    return f"<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n<center><h1>{title}</h1></center>\r\n</body>\r\n</html>\r\n".encode()
-
-
-REASONS = {
-    200: "OK",
-    301: "Moved Permanently",
-    302: "Found",
-    400: "Bad Request",
-    403: "Forbidden",
-    404: "Not Found",
-    408: "Request Timeout",
-    413: "Request Entity Too Large",
-    500: "Internal Server Error",
-    502: "Bad Gateway",
-    503: "Service Temporarily Unavailable",
-    504: "Gateway Time-out",
-}
-
-
-@dataclass
-class Answer:
-    status: int
-    headers: list[tuple[str, str]]
-    body: bytes
-    reason: str = ""
-
-    @classmethod
-    def error(cls, status: int) -> Answer:
-        return cls(status, [("Server", SERVER), ("Content-Type", "text/html")], page(status))
-
-
-def match_pattern(pattern: str, value: str, *, case: bool) -> bool:
-    """AWS rule wildcards: * any characters, ? exactly one."""
-    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
-    return re.fullmatch(regex, value, 0 if case else re.IGNORECASE) is not None
-
-
-def redirect_location(r: Redirect, *, protocol: str, host: str, port: int, path: str, query: str) -> str:
-    """#{protocol}://#{host}:#{port}/#{path}?#{query}, each part the rule's or the request's own."""
-
-    def fill(text: str) -> str:
-        return (
-            text.replace("#{protocol}", protocol.lower())
-            .replace("#{host}", host)
-            .replace("#{port}", str(port))
-            .replace("#{path}", path.lstrip("/"))
-            .replace("#{query}", query)
-        )
-
-    scheme = fill(r.protocol).lower()
-    location = f"{scheme}://{fill(r.host)}:{fill(r.port)}{fill(r.path)}"
-    q = fill(r.query)
-    return f"{location}?{q}" if q else location
+    ctx = tls_policy.server_context(policy, listener.certificate.cert_path, listener.certificate.key_path)
+    ctx.set_alpn_protocols(ALPN)  # HTTP/2 first, as an ALB's HTTPS listener offers it
+    return ctx
 
 
 # --------------------------------------------------------------------------- the node
@@ -238,7 +96,7 @@ class Balancer:
         self.config: LoadBalancer | None = None
         self.servers: dict[int, tuple[tuple, list[asyncio.AbstractServer]]] = {}  # port -> (identity, servers)
         self.monitor = health.Monitor(prober=lambda a, p, c: health.probe(a, p, c, connect=self.net.connect))
-        self.turn: dict[str, int] = {}  # round robin position per target group
+        self.forwarder = Forwarder(self.net, self.monitor)
         self.tasks: list[asyncio.Task] = []
         self.connections: set[asyncio.Task] = set()
         self._load_error = ""
@@ -335,128 +193,55 @@ class Balancer:
         return task
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, port: int) -> None:
-        peer = writer.get_extra_info("peername") or ("", 0)
+        """A client's requests in turn, each answered, until either side closes or the idle timeout."""
+        client = (writer.get_extra_info("peername") or ("", 0))[0]
+        tls = writer.get_extra_info("ssl_object")
+        if tls is not None and tls.selected_alpn_protocol() == "h2":
+            try:
+                await Http2Connection(reader, writer, lambda r: self._respond(r, port, client)).run(
+                    self.config.idle_timeout
+                )
+            except (ConnectionError, ssl.SSLError):
+                pass
+            finally:
+                writer.close()
+            return
+        conn = ClientConnection(reader, writer)
         try:
             while True:
                 config = self.config
                 try:
-                    request = await asyncio.wait_for(read_request(reader, writer), config.idle_timeout)
-                except (TimeoutError, asyncio.IncompleteReadError, ConnectionError, ssl.SSLError):
+                    request = await asyncio.wait_for(conn.next_request(), config.idle_timeout)
+                except (TimeoutError, ConnectionError, ssl.SSLError):
                     return  # idle, or the client went away
-                except Malformed:
-                    await self._send(writer, Answer.error(400), keep_alive=False)
+                except Malformed as exc:
+                    await conn.send(Answer.error(exc.status), keep_alive=False)
                     return
-                listener = next((x for x in config.listeners if x.port == port), None)
-                answer = await self._answer(request, listener, config, peer[0]) if listener else Answer.error(503)
-                keep = request.keep_alive
-                await self._send(writer, answer, keep_alive=keep, head=request.method == "HEAD")
-                if not keep:
+                if request is None:
+                    return
+                answer = await self._respond(request, port, client)
+                if not await conn.send(answer, keep_alive=request.keep_alive):
                     return
         except (ConnectionError, ssl.SSLError):
             pass
         finally:
             writer.close()
 
-    async def _send(self, writer, answer: Answer, *, keep_alive: bool, head: bool = False) -> None:
-        reason = answer.reason or REASONS.get(answer.status, "")
-        headers = [(k, v) for k, v in answer.headers if k.lower() not in HOP_BY_HOP and k.lower() != "content-length"]
-        if not any(k.lower() == "date" for k, _ in headers):
-            headers.insert(0, ("Date", email.utils.formatdate(usegmt=True)))
-        if head:
-            length = next((v for k, v in answer.headers if k.lower() == "content-length"), None)
-            if length is not None:
-                headers.append(("Content-Length", length))
-        elif answer.status not in (204, 304) and not 100 <= answer.status < 200:
-            headers.append(("Content-Length", str(len(answer.body))))
-        headers.append(("Connection", "keep-alive" if keep_alive else "close"))
-        head_bytes = f"HTTP/1.1 {answer.status} {reason}\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers) + "\r\n"
-        writer.write(head_bytes.encode("latin-1") + (b"" if head else answer.body))
-        await writer.drain()
+    async def _respond(self, request, port: int, client: str) -> Answer:
+        """The answer to one request on the listener of ``port``, by the configuration of the moment."""
+        config = self.config
+        listener = next((x for x in config.listeners if x.port == port), None)
+        return await self._answer(request, listener, config, client) if listener else Answer.error(503)
 
-    async def _answer(self, request: Request, listener: Listener, config: LoadBalancer, client: str) -> Answer:
-        host_header = request.header("Host") or ""
-        host = re.sub(r":\d+$", "", host_header)
-        actions = listener.default_actions
-        for rule in listener.rules:
-            if rule.path_patterns and not any(match_pattern(p, request.path, case=True) for p in rule.path_patterns):
-                continue
-            if rule.host_headers and not any(match_pattern(h, host, case=False) for h in rule.host_headers):
-                continue
-            actions = rule.actions
-            break
-        action = actions[-1] if actions else Action("fixed-response")
-        protocol = "https" if listener.protocol == "HTTPS" else "http"
-        if action.type == "redirect":
-            location = redirect_location(
-                action.redirect,
-                protocol=protocol,
-                host=host,
-                port=listener.port,
-                path=request.path,
-                query=request.query,
-            )
-            status = 302 if action.redirect.status_code == "HTTP_302" else 301
-            return Answer(
-                status, [("Server", SERVER), ("Content-Type", "text/html"), ("Location", location)], page(status)
-            )
-        if action.type == "fixed-response" and action.fixed_response:
-            f = action.fixed_response
-            return Answer(f.status_code, [("Server", SERVER), ("Content-Type", f.content_type)], f.body.encode())
-        if action.type == "forward" and action.target_groups:
-            extra = [
-                ("X-Forwarded-For", ", ".join(filter(None, [request.header("X-Forwarded-For"), client]))),
-                ("X-Forwarded-Proto", protocol),
-                ("X-Forwarded-Port", str(listener.port)),
-                ("X-Amzn-Trace-Id", f"Root=1-{int(time.time()):08x}-{secrets.token_hex(12)}"),
-            ]
-            return await self._forward(request, self._group(action), config, extra)
-        return Answer.error(500)
-
-    def _group(self, action: Action) -> str:
-        groups = action.target_groups
-        if len(groups) == 1:
-            return groups[0][0]
-        return random.choices([g for g, _ in groups], weights=[max(w, 0) for _, w in groups])[0]
-
-    async def _forward(self, request: Request, group_arn: str, config: LoadBalancer, extra) -> Answer:
-        group = config.target_groups.get(group_arn)
-        registered = [t for t in (group.targets if group else ()) if not t.draining]
-        if not registered:
-            return Answer.error(503)  # no registered targets
-        healthy = [t for t in registered if self.monitor.routable(group_arn, t.id, t.port)]
-        pool = healthy or registered  # fail open: every target unhealthy → route to all of them
-        turn = self.turn.get(group_arn, 0)
-        self.turn[group_arn] = turn + 1
-        target = pool[turn % len(pool)]
-        tls = health.client_tls() if group.protocol == "HTTPS" else None
-        try:
-            reader, writer = await asyncio.wait_for(
-                self.net.connect(target.address, target.port, tls=tls), config.connect_timeout
-            )
-        except TimeoutError:
-            return Answer.error(504)  # no connection within the connect timeout (10 s)
-        except (OSError, ssl.SSLError):
-            return Answer.error(502)  # refused, reset, unreachable
-        try:
-            drop = {k.lower() for k in ("X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Port", "X-Amzn-Trace-Id")}
-            headers = [(k, v) for k, v in request.headers if k.lower() not in HOP_BY_HOP | drop | {"content-length"}]
-            if config.drop_invalid_header_fields:  # only names matching [-A-Za-z0-9]+ pass (the LB attribute)
-                headers = [(k, v) for k, v in headers if VALID_HEADER_NAME.fullmatch(k)]
-            headers += extra
-            if request.body or request.method in ("POST", "PUT", "PATCH"):
-                headers.append(("Content-Length", str(len(request.body))))
-            headers.append(("Connection", "close"))
-            head = f"{request.method} {request.target} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers)
-            writer.write((head + "\r\n").encode("latin-1") + request.body)
-            await writer.drain()
-            response = await asyncio.wait_for(health.read_response(reader, method=request.method), config.idle_timeout)
-        except TimeoutError:
-            return Answer.error(504)  # no response within the idle timeout
-        except (Malformed, asyncio.IncompleteReadError, OSError, ssl.SSLError):
-            return Answer.error(502)  # reset, closed early, or not HTTP
-        finally:
-            writer.close()
-        return Answer(response.status, response.headers, response.body, response.reason)
+    async def _answer(self, request, listener: Listener, config: LoadBalancer, client: str) -> Answer:
+        refused = router.refused(request)
+        if refused is not None:
+            return refused
+        action = router.action_for(listener, request)
+        answer = router.respond(action, listener, request)
+        if answer is not None:
+            return answer
+        return await self.forwarder.forward(request, action, listener, config, client)
 
 
 # --------------------------------------------------------------------------- one configuration per load balancer
