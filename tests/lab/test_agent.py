@@ -566,22 +566,29 @@ def test_a_pass_runs_after_a_write_or_when_one_of_the_agents_clocks_runs_out():
 
     now = {"t": 100.0}
     watch = changes.Watch("http://unused", lab_agent.WATCHED, every=60.0, clock=lambda: now["t"])
-    watch.saw(("boot", 1, 1, 1, 1, 1, 0))
+    watch.saw(("boot", 1, 1, 1, 1, 0))
     seen = watch.last
+    health_watch = changes.Watch("http://unused", (changes.TARGET_HEALTH,), every=60.0, clock=lambda: now["t"])
+    health_watch.saw(("boot", 0))
     running = SimpleNamespace(process=SimpleNamespace(poll=lambda: None))
     exited = SimpleNamespace(process=SimpleNamespace(poll=lambda: 0))
     task = lab_agent.RunningTask("arn:task/t1", "web", "def", [running], started=70.0, grace_until=130.0)
-    state = SimpleNamespace(passed_at=100.0, watch=watch, tasks={task.arn: task}, unstopped={})
+    state = SimpleNamespace(
+        passed_at=100.0, watch=watch, health_watch=health_watch, tasks={task.arn: task}, unstopped={}
+    )
 
-    def due(at):
+    def due(at, health=("boot", 0)):
         now["t"] = at
-        return lab_agent.Agent.pass_due(state, seen, at)
+        return lab_agent.Agent.pass_due(state, seen, at, health)
 
     assert not due(101.0), "nothing written, no clock ran out: only a look"
-    assert lab_agent.Agent.pass_due(state, ("boot", 2, 1, 1, 1, 1, 0), 101.0), "a write it acts on"
+    assert lab_agent.Agent.pass_due(state, ("boot", 2, 1, 1, 1, 0), 101.0, ("boot", 0)), "a write it acts on"
+    task.targets = [("arn:targetgroup/web/1", 32768)]
+    assert not due(101.0, ("boot", 1)), "a target's health changed, but the task is in its grace period"
     assert due(130.5), "the grace period ended since the last pass"
     state.passed_at = 130.5
     assert not due(131.0)
+    assert due(131.0, ("boot", 1)), "a target's health changed past the grace period: its health decides now"
     task.containers = [exited]
     assert due(131.0), "a container exited"
     task.draining_until = 140.0

@@ -89,8 +89,9 @@ from . import cgroups, containers, images
 
 DEFAULT_CLUSTER = "default"
 POLL = 1.0  # seconds between two looks: a pass runs when something it acts on changed (``Agent.pass_due``)
-# The writes it acts on: services and tasks, target registrations and their health, instances coming and going.
-WATCHED = ("ecs", "elasticloadbalancing", changes.TARGET_HEALTH, "ec2", "autoscaling")
+# The writes it acts on: services and tasks, target registrations, instances coming and going. A target's health
+# (the lab's checks) matters only to a task past its grace period (``Agent.pass_due``).
+WATCHED = ("ecs", "elasticloadbalancing", "ec2", "autoscaling")
 DEFAULT_DEREGISTRATION_DELAY = 300  # ELB's default deregistration_delay.timeout_seconds
 AGENT_VERSION = "1.0.0-lab"
 # A task's stoppedReason (describe_tasks) when the scheduler stops it: https://repost.aws/knowledge-center/ecs-task-stopped
@@ -255,6 +256,7 @@ class Agent:
         self.unstopped: dict[str, str] = {}  # task arn -> reason: its containers stopped, ECS not told yet (retried)
         self.stop_event = threading.Event()  # set: the agent stops its tasks and returns (SIGTERM sets it too)
         self.watch = changes.Watch(endpoint, WATCHED)
+        self.health_watch = changes.Watch(endpoint, (changes.TARGET_HEALTH,))  # same look, its own count
         self.passed_at: float | None = None  # when the last pass ran (time.monotonic)
 
     @property
@@ -676,10 +678,12 @@ class Agent:
                 try:
                     if self.container_instance is None:
                         self.register()
-                    seen = self.watch.look()
-                    if self.pass_due(seen, began):
+                    found = changes.fetch(self.endpoint)
+                    seen, health_seen = self.watch.project(found), self.health_watch.project(found)
+                    if self.pass_due(seen, began, health_seen):
                         self.step()
                         self.watch.saw(seen)
+                        self.health_watch.saw(health_seen)
                         self.passed_at = began
                 except CourseError as problem:
                     error = problem.what
@@ -695,11 +699,15 @@ class Agent:
         finally:
             self.shutdown()
 
-    def pass_due(self, seen: tuple | None, now: float) -> bool:
-        """Whether a pass (``step``) is due: the emulator served a write the agent acts on (a service, a target's
-        health, an instance...), or cannot say, or a few seconds passed (helpers/lab/changes.py); or one of the
-        agent's own clocks ran out: a task's grace period ended, a drain is over, a container exited."""
+    def pass_due(self, seen: tuple | None, now: float, health_seen: tuple | None = None) -> bool:
+        """Whether a pass (``step``) is due: the emulator served a write the agent acts on (a service, an
+        instance...), or cannot say, or a few seconds passed (helpers/lab/changes.py); what describe_target_health
+        returns changed while a task is past its grace period (only then does its health decide anything); or one
+        of the agent's own clocks ran out: a task's grace period ended, a drain is over, a container exited."""
         if self.passed_at is None or self.watch.due(seen) or self.unstopped:
+            return True
+        past_grace = any(t.draining_until is None and t.grace_until <= now and t.targets for t in self.tasks.values())
+        if past_grace and self.health_watch.due(health_seen):
             return True
         for task in self.tasks.values():
             if task.draining_until is not None:
