@@ -1,4 +1,5 @@
-"""The lab's life (helpers/lab/control/supervisor.py and `python -m helpers lab`): up, re-sync, one per workspace, down."""
+"""The lab's life (helpers/lab/control/: commands, supervisor, programs; `python -m helpers lab`): up, re-sync, one
+per workspace, down."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ import pytest
 from helpers import workspace
 from helpers.errors import CourseError
 from helpers.lab import model
-from helpers.lab.control import supervisor as control
+from helpers.lab.control import commands as control
+from helpers.lab.control import programs, supervisor
 from helpers.lab.net import kernel
 from helpers.lab.net.netns import Netns
 from helpers.lab.net.probe import probe
@@ -54,11 +56,10 @@ def test_up_follows_changes_and_down_removes_everything(lab_ws):
         assert probe(m, "internet", target, 8080, ws=ws, timeout=0.3) == "blocked"
 
         aws.client("ec2").authorize_security_group_ingress(GroupId=web, IpPermissions=WEB)
-        wait_until(
-            lambda: probe(m, "internet", target, 8080, ws=ws, timeout=0.2) == "reachable",
-            within=FOLLOWS_WITHIN,
-            what="port 8080 reachable from the internet after the rule",
-        )
+        # pushed: the supervisor answers once its kernel has the write (the emulator's long-poll woke it)
+        assert control.wait_synced(within=FOLLOWS_WITHIN)["synced"]
+        assert probe(m, "internet", target, 8080, ws=ws, timeout=0.3) == "reachable"
+        assert control.status()["rebuilt"] == [target], "a rule changed: only its host's filters were compiled"
 
         other = lab.instance(made, "subnet_b", [web])["InstanceId"]
         wait_until(
@@ -144,18 +145,18 @@ def test_node_programs_are_threads_that_reach_their_host_namespace_and_stop_with
 
         port = {"value": 8080}
         monkeypatch.setattr(
-            control,
+            programs,
             "NODE_PROGRAMS",
-            [("ec2", lambda ctx, h: control.Program.of(serve, address=h.private_ip, port=port["value"]))],
+            [("ec2", lambda ctx, h: programs.Program.of(serve, address=h.private_ip, port=port["value"]))],
         )
-        monkeypatch.setattr(control, "LAB_PROGRAMS", [])
-        monkeypatch.setattr(control, "RESTART_DELAY", 0.1)
+        monkeypatch.setattr(programs, "LAB_PROGRAMS", [])
+        monkeypatch.setattr(programs, "RESTART_DELAY", 0.1)
         own = os.readlink("/proc/self/ns/net")
-        supervisor = control.Supervisor(lab_ws, [made["vpc"]])
+        following = supervisor.Supervisor(lab_ws, [made["vpc"]])
         try:
-            supervisor.sync(m)
+            following.sync(m)
             wait_until(  # restarted after its failure
-                lambda: supervisor.sync_programs(m) or "bound" in seen, within=10, what="the program bound again"
+                lambda: following.sync_programs(m) or "bound" in seen, within=10, what="the program bound again"
             )
             assert seen["bound"] == (host.private_ip, 8080) and seen["thread_ns"] == own
             listening = subprocess.run(
@@ -167,19 +168,19 @@ def test_node_programs_are_threads_that_reach_their_host_namespace_and_stop_with
             assert {os.readlink(f"/proc/self/task/{t}/ns/net") for t in os.listdir("/proc/self/task")} == {own}
             log = (workspace.path("lab") / f"ec2-{host.id}.log").read_text()
             assert "Traceback" in log and "RuntimeError: the first run fails" in log and "listening" in log
-            (entry,) = supervisor.state["programs"]
+            (entry,) = following.state["programs"]
             assert (entry["host"], entry["alive"], entry["restarts"]) == (host.id, True, 1)
 
             port["value"] = 8081  # its arguments change: stopped, started again with them
-            supervisor.sync_programs(m)
+            following.sync_programs(m)
             wait_until(lambda: seen.get("bound") == (host.private_ip, 8081), within=10, what="the program on 8081")
             assert seen["stopped"] == 1 and seen["runs"] == [8080, 8080, 8081]
 
-            supervisor.sync(model.Model())  # the host is gone: its program is stopped
-            assert supervisor.programs == {} and seen["stopped"] == 2
+            following.sync(model.Model())  # the host is gone: its program is stopped
+            assert following.programs.running == {} and seen["stopped"] == 2
             assert not [t for t in threading.enumerate() if t.name.startswith("lab-ec2-")]
         finally:
-            supervisor._stop_programs(list(supervisor.programs))
+            following.programs.stop(list(following.programs.running))
             kernel.remove_all(kernel.tag())
 
 

@@ -70,7 +70,7 @@ def main(out: Path) -> int:
     import nbformat
 
     from helpers.exercises import generator
-    from helpers.lab.control import supervisor as control
+    from helpers.lab.control import commands as control
     from helpers.runtime import emulator, lab_machine
 
     shutil.rmtree(out / "stacks", ignore_errors=True)
