@@ -61,10 +61,18 @@ class News:
     seq: int
     kinds: frozenset[str]
     complete: bool  # False: the kinds are not all known (the emulator restarted, or too much was written)
+    operations: frozenset[str] = frozenset()  # "ec2:AuthorizeSecurityGroupIngress", ...
 
     def touches(self, services: tuple[str, ...]) -> bool:
         """Whether a reader of these services must read again."""
         return not self.complete or bool(self.kinds & {*services, *ALWAYS})
+
+    def only(self, services: tuple[str, ...], operations: frozenset[str]) -> bool:
+        """Whether every write to these services (or to the emulator itself) was one of ``operations``: then a
+        reader may read again only what those change."""
+        watched = {*services, *ALWAYS}
+        done = {op for op in self.operations if op.split(":", 1)[0] in watched}
+        return self.complete and not (self.kinds & set(ALWAYS)) and bool(done) and done <= operations
 
 
 class Feed:
@@ -83,7 +91,13 @@ class Feed:
             self.boot = self.seq = None
             return None
         known = found["boot"] == self.boot and self.seq is not None
-        news = News(found["boot"], int(found["seq"]), frozenset(found.get("kinds") or ()), known and found["complete"])
+        news = News(
+            found["boot"],
+            int(found["seq"]),
+            frozenset(found.get("kinds") or ()),
+            known and found["complete"],
+            frozenset(found.get("operations") or ()),
+        )
         self.boot, self.seq = news.boot, news.seq
         return news
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from ..errors import CourseError
 from ..runtime import aws
@@ -223,7 +223,17 @@ def build(
             key=lambda s: s.id,
         )
     )
-    group_items = tuple(
+    group_items = security_groups(groups)
+    known_subnets = {s.id: s for s in subnet_items}
+    hosts = [_instance_host(i) for i in instances if i.get("State", {}).get("Name") in INSTANCE_STATES]
+    hosts = [h for h in hosts if h is not None and h.subnet_id in known_subnets]
+    hosts += _alb_nodes(load_balancers, known_subnets, {h.private_ip for h in hosts})
+    return Model(vpc_items, subnet_items, group_items, tuple(sorted(hosts, key=lambda h: (h.role, h.id))))
+
+
+def security_groups(groups: list[dict]) -> tuple[SecurityGroup, ...]:
+    """The groups of a describe_security_groups answer, sorted by id. Pure."""
+    return tuple(
         sorted(
             (
                 SecurityGroup(
@@ -238,11 +248,6 @@ def build(
             key=lambda g: g.id,
         )
     )
-    known_subnets = {s.id: s for s in subnet_items}
-    hosts = [_instance_host(i) for i in instances if i.get("State", {}).get("Name") in INSTANCE_STATES]
-    hosts = [h for h in hosts if h is not None and h.subnet_id in known_subnets]
-    hosts += _alb_nodes(load_balancers, known_subnets, {h.private_ip for h in hosts})
-    return Model(vpc_items, subnet_items, group_items, tuple(sorted(hosts, key=lambda h: (h.role, h.id))))
 
 
 def _instance_host(instance: dict) -> Host | None:
@@ -337,6 +342,12 @@ def read(ec2=None, elbv2=None) -> Model:
         instances,
         _pages(elbv2, "describe_load_balancers", "LoadBalancers"),
     )
+
+
+def with_groups_read(m: Model, ec2=None) -> Model:
+    """``m`` with its security groups described again (one call): what a rule's change needs, nothing more."""
+    ec2 = ec2 or aws.client("ec2")
+    return replace(m, groups=security_groups(_pages(ec2, "describe_security_groups", "SecurityGroups")))
 
 
 def _pages(client, operation: str, key: str) -> list[dict]:

@@ -3,11 +3,13 @@
     GET /_course/changes                  ->  at once
     GET /_course/changes?after=N&wait=S   ->  as soon as a write numbered above N is done, or after S seconds
     {"boot": "<boot id>", "seq": 57, "changes": {"ec2": 12, "elasticloadbalancing": 40},
-     "kinds": ["ec2"], "complete": true}
+     "kinds": ["ec2"], "operations": ["ec2:AuthorizeSecurityGroupIngress"], "complete": true}
 
 ``seq`` numbers the emulator's writes (all accounts: a caller passes it back as ``after``). ``changes``: how
 many writes, per AWS service, concern the caller; ``kinds``: the services written to after ``after`` that
-concern the caller (``complete`` false when the emulator no longer remembers them all: then read everything).
+concern the caller, and ``operations`` the operations (``service:Operation``; a REST write: ``service:METHOD``), so a
+reader may read again only what they change (``complete`` false when the emulator no longer remembers them all:
+then read everything).
 An ``after`` above ``seq`` comes from an earlier boot of the emulator and is answered at once. ``wait`` is at
 most ``MAX_WAIT`` seconds; a bad ``after`` or ``wait`` is answered 400 with the reason.
 
@@ -46,7 +48,8 @@ _SCOPE = re.compile(r"Credential=[^/,\s]+/\d{8}/[^/,\s]+/([^/,\s]+)/aws4_request
 
 _written = threading.Condition()
 _seq = 0
-_log: deque[tuple[int, str, str | None]] = deque(maxlen=REMEMBERED)  # (seq, service, account or None: all)
+# (seq, service, operation, account or None: every account's)
+_log: deque[tuple[int, str, str, str | None]] = deque(maxlen=REMEMBERED)
 _counts: dict[tuple[str | None, str], int] = {}  # (account or None, service) -> writes
 
 
@@ -54,12 +57,12 @@ class BadRequest(ValueError):
     """A long-poll's ``after`` or ``wait`` the route cannot use."""
 
 
-def bump(service: str, account: str | None = None) -> int:
+def bump(service: str, account: str | None = None, operation: str = "") -> int:
     """Count one write to ``service`` (in ``account``; None: every account's); wakes the long-polls. Its seq."""
     global _seq
     with _written:
         _seq += 1
-        _log.append((_seq, service, account))
+        _log.append((_seq, service, operation, account))
         _counts[(account, service)] = _counts.get((account, service), 0) + 1
         _written.notify_all()
         return _seq
@@ -92,13 +95,23 @@ def since(after: int, account: str | None = None) -> tuple[list[str], bool]:
 
 def _since(after: int, account: str | None) -> tuple[list[str], bool]:
     complete = not _log or _log[0][0] <= after + 1 or after >= _seq
-    kinds = {service for n, service, owner in _log if n > after and _concerns(owner, account)}
+    kinds = {service for n, service, _, owner in _log if n > after and _concerns(owner, account)}
     return sorted(kinds), complete
+
+
+def _operations(after: int, account: str | None) -> list[str]:
+    return sorted({f"{s}:{op}" for n, s, op, owner in _log if n > after and _concerns(owner, account) and op})
 
 
 def wait(after: int, seconds: float, account: str | None = None) -> tuple[int, list[str], bool]:
     """Block until a write above ``after`` concerns ``account`` (or ``seconds`` pass, or ``after`` is from another
     boot: above the counter); then (seq, kinds, complete)."""
+    found = answer(after, seconds, account)
+    return found["seq"], found["kinds"], found["complete"]
+
+
+def answer(after: int, seconds: float, account: str | None = None) -> dict:
+    """``wait``'s answer with the operations too: {"seq", "kinds", "operations", "complete"}."""
 
     def news() -> bool:
         kinds, complete = _since(after, account)
@@ -106,12 +119,19 @@ def wait(after: int, seconds: float, account: str | None = None) -> tuple[int, l
 
     with _written:
         _written.wait_for(news, timeout=seconds)
-        return (_seq, *_since(after, account))
+        kinds, complete = _since(after, account)
+        return {"seq": _seq, "kinds": kinds, "operations": _operations(after, account), "complete": complete}
 
 
 def written_service(environ: dict) -> str | None:
-    """The service a request may change, or None when it only reads. Reads the body of a form-encoded POST
-    (the query protocol's Action) and puts it back for moto."""
+    """The service a request may change, or None when it only reads (``written``)."""
+    found = written(environ)
+    return found[0] if found else None
+
+
+def written(environ: dict) -> tuple[str, str] | None:
+    """The service a request may change and its operation (a REST one: its method), or None when it only reads.
+    Reads the body of a form-encoded POST (the query protocol's Action) and puts it back for moto."""
     method = environ.get("REQUEST_METHOD", "GET")
     target = environ.get("HTTP_X_AMZ_TARGET", "")
     if target:
@@ -130,9 +150,9 @@ def written_service(environ: dict) -> str | None:
     elif method in ("GET", "HEAD"):
         return None
     if environ.get("PATH_INFO", "").startswith("/moto-api"):
-        return UNSIGNED  # moto's own API, signed or not (a room's reset is signed for "moto"): every reader's
+        return UNSIGNED, method  # moto's own API, signed or not (a room's reset is signed for "moto"): everyone's
     scope = _SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
-    return scope.group(1) if scope else UNSIGNED
+    return (scope.group(1) if scope else UNSIGNED), operation or method
 
 
 def written_account(environ: dict, service: str) -> str | None:
@@ -162,7 +182,7 @@ def parse(query: str) -> tuple[int | None, float]:
 def wsgi(boot: str):
     """The route's handler (GET only)."""
 
-    def answer(environ, start_response):
+    def route(environ, start_response):
         if environ.get("REQUEST_METHOD") != "GET":
             return _answer(start_response, "405 Method Not Allowed", {"error": "GET only"})
         try:
@@ -170,14 +190,12 @@ def wsgi(boot: str):
         except BadRequest as bad:
             return _answer(start_response, "400 Bad Request", {"error": str(bad)})
         account = environ.get(ACCOUNT)
-        if after is None:
-            now, kinds, complete = seq(), [], True
-        else:
-            now, kinds, complete = wait(after, seconds, account)
-        body = {"boot": boot, "seq": now, "changes": counts(account), "kinds": kinds, "complete": complete}
-        return _answer(start_response, "200 OK", body)
+        found = {"seq": seq(), "kinds": [], "operations": [], "complete": True}
+        if after is not None:
+            found = answer(after, seconds, account)
+        return _answer(start_response, "200 OK", {"boot": boot, **found, "changes": counts(account)})
 
-    return answer
+    return route
 
 
 def _answer(start_response, status: str, body: dict):

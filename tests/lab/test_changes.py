@@ -99,6 +99,7 @@ def test_the_long_poll_returns_on_a_write_with_its_kind(emulator_url):
         waiting.join(moto_changes.MAX_WAIT + changes.MARGIN)  # the bound; it answers as soon as the write is done
         (answer,) = answers
         assert answer["seq"] > before["seq"] and "ec2" in answer["kinds"] and answer["complete"]
+        assert "ec2:CreateVpc" in answer["operations"], "and which operation: a reader may read only what it changes"
         assert answer["boot"] == before["boot"]
     finally:
         ec2.delete_vpc(VpcId=vpc)
@@ -153,3 +154,20 @@ def test_a_feed_reads_everything_first_then_hears_each_write(emulator_url):
         assert news.touches(("ecs",)) and (news.kinds != {"ecs"} or not news.touches(("ec2",)))
     finally:
         ecs.delete_cluster(cluster=name)
+
+
+def test_after_rule_changes_alone_a_reader_may_read_only_the_groups():
+    """News.only: every write to the watched services was one of the given operations (the supervisor then
+    describes the security groups alone, helpers/lab/control/supervisor.py's RULE_OPERATIONS)."""
+    rules = frozenset({"ec2:AuthorizeSecurityGroupIngress", "ec2:RevokeSecurityGroupIngress"})
+    watched = ("ec2", "elasticloadbalancing")
+
+    def news(*operations, complete=True):
+        kinds = frozenset(op.split(":")[0] for op in operations)
+        return changes.News("boot", 9, kinds, complete, frozenset(operations))
+
+    assert news("ec2:AuthorizeSecurityGroupIngress", "ecs:UpdateService").only(watched, rules), "ecs: not watched"
+    assert not news("ec2:AuthorizeSecurityGroupIngress", "ec2:RunInstances").only(watched, rules)
+    assert not news("ec2:AuthorizeSecurityGroupIngress", complete=False).only(watched, rules), "not all known"
+    assert not news("ec2:AuthorizeSecurityGroupIngress", "emulator:POST").only(watched, rules), "a reset"
+    assert not news("ecs:UpdateService").only(watched, rules), "nothing watched was written"

@@ -42,6 +42,16 @@ from . import programs, state
 # What model.read reads (instances, VPCs, subnets, groups, load balancers), and so which writes send it reading
 # again: an Auto Scaling group launches and terminates instances.
 MODEL_SERVICES = ("ec2", "elasticloadbalancing", "autoscaling")
+# Writes that change only security groups' rules: after those alone the groups are described again, nothing else
+# (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_Operations.html).
+RULE_OPERATIONS = frozenset(
+    f"ec2:{name}"
+    for name in (
+        "AuthorizeSecurityGroupIngress", "AuthorizeSecurityGroupEgress", "RevokeSecurityGroupIngress",
+        "RevokeSecurityGroupEgress", "ModifySecurityGroupRules", "UpdateSecurityGroupRuleDescriptionsIngress",
+        "UpdateSecurityGroupRuleDescriptionsEgress",
+    )
+)  # fmt: skip
 WAIT = 1.0  # seconds a long-poll waits for a write; then the heartbeat (status.json, programs restarted)
 RETRY = 0.25  # seconds between two tries while the emulator does not answer
 MAX_EMULATOR_DOWN = 15 * 60  # seconds without an emulator after which the supervisor removes the lab and ends
@@ -135,9 +145,16 @@ class Supervisor:
     def _client(self, service: str):
         return aws.emulator_client(service, self.endpoint, self.ctx.region)
 
-    def read(self) -> model.Model | None:
+    def read(self, rules_only: bool = False) -> model.Model | None:
+        """The model read again (``rules_only``: the last one with its groups described again); None while the
+        emulator does not answer."""
+        rules_only = rules_only and self.model is not None
+        began = time.monotonic()
         try:
-            m = model.read(self._client("ec2"), self._client("elbv2"))
+            if rules_only:
+                m = model.with_groups_read(self.model, self._client("ec2"))
+            else:
+                m = model.read(self._client("ec2"), self._client("elbv2"))
         except Exception as error:  # emulator down or restarting: keep the lab, try again
             self.down_since = self.down_since or time.monotonic()
             self.state["emulator"] = f"emulator not answering ({type(error).__name__}); retrying"
@@ -145,15 +162,18 @@ class Supervisor:
             return None
         self.down_since = None
         self.state["emulator"] = "emulator answering"
-        self.read_at = time.monotonic()
+        if not rules_only:
+            self.read_at = began
         return m.only(self.vpcs) if self.vpcs else m
 
     def follow(self, news: changes.News | None) -> model.Model | None:
         """The model after this answer of the emulator: read again when a write could have changed it, the
         emulator cannot say, or ``changes.EVERY`` s passed (moto changes a few things on reads alone)."""
         stale = time.monotonic() - self.read_at >= changes.EVERY
-        if news is None or self.model is None or stale or news.touches(MODEL_SERVICES):
+        if news is None or self.model is None or stale:
             self.model = self.read()
+        elif news.touches(MODEL_SERVICES):
+            self.model = self.read(rules_only=news.only(MODEL_SERVICES, RULE_OPERATIONS))
         return self.model
 
     def _follow_a_moved_emulator(self) -> None:
