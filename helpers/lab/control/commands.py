@@ -192,7 +192,7 @@ def curl(
     (helpers/tf/certificate.py); ``insecure`` skips the check, as curl -k.
     """
     extra = [a for name, value in (headers or {}).items() for a in ("-H", f"{name}: {value}")]
-    trust = ["--insecure"] if insecure else ["--cacert", str(certificate.authoritystate.path())]
+    trust = ["--insecure"] if insecure else ["--cacert", str(certificate.authority_file())]
     argv = [sys.executable, "-m", "helpers.lab.client", url, "--json", "--timeout", str(timeout), "-X", method]
     argv += [*trust, *extra]
     env = {**os.environ, "PYTHONPATH": str(workspace.REPO)}
