@@ -24,7 +24,7 @@ from helpers.runtime import aws
 from tests.support import lab_support as lab
 from tests.support.waiting import wait_until
 
-# Bounds on following a change, not on speed (the re-sync within 1 s is make bench's budget, bench/lab.py): a test
+# Bounds on following a change, not on speed (the re-sync within 0.1 s is make bench's budget, bench/lab.py): a test
 # worker beside three others on two cores (the course's favoured) may wait seconds for the CPU.
 FOLLOWS_WITHIN = 20.0  # seconds
 WEB = [{"IpProtocol": "tcp", "FromPort": 8080, "ToPort": 8080, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]
@@ -44,7 +44,7 @@ def lab_ws(emulator_url, tmp_path, monkeypatch):
 
 
 def test_up_follows_changes_and_down_removes_everything(lab_ws):
-    """Bounds on following, not on speed: the re-sync within 1 s is make bench's budget (bench/lab.py)."""
+    """Bounds on following, not on speed: the re-sync within 0.1 s is make bench's budget (bench/lab.py)."""
     with lab.small_vpc("10.87.0.0/16") as made:
         web = lab.group(made, "web")
         target = lab.instance(made, "subnet_a", [web])["InstanceId"]
@@ -224,7 +224,7 @@ def test_the_lab_follows_an_emulator_restart(tmp_path, monkeypatch):
             control.up(url, vpcs=[made["vpc"]], quiet=True)
             ws = kernel.tag()
             emulator.stop()
-            # Bounds on following, not on speed (re-sync within 1 s is make bench's budget): a test worker beside
+            # Bounds on following, not on speed (re-sync within 0.1 s is make bench's budget): a test worker beside
             # three others on two cores (the course's favoured) may wait seconds for the CPU.
             wait_until(
                 lambda: control.status()["emulator"],
