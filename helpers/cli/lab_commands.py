@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 
 from ..lab import model as lab_model
-from ..lab.control import supervisor as lab_control
+from ..lab.control import commands as lab_control
 from ..lab.net import exec as lab_exec
 from ..lab.net import probe as lab_probe
 from .parsing import Commands, arg, port, positive

@@ -2,6 +2,7 @@
 
     m = model.read()            # VPCs, subnets, security groups, hosts (one per network interface)
     m.fingerprint()             # changes whenever anything the lab builds from changes
+    m.topology(), m.host_fingerprint(id)  # the namespaces and links; what one host's filters come from
     m.host("i-0abc…"), m.members("sg-…")
 
 A *host* is one network interface the lab gives a namespace: the primary interface of each
@@ -21,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from ..errors import CourseError
 from ..runtime import aws
@@ -137,8 +138,25 @@ class Model:
 
     def fingerprint(self) -> str:
         """A digest of everything the lab is built from: equal fingerprints, nothing to re-sync."""
-        data = {k: [asdict(x) for x in getattr(self, k)] for k in ("vpcs", "subnets", "groups", "hosts")}
-        return hashlib.sha1(json.dumps(data, sort_keys=True).encode()).hexdigest()
+        return _digest({k: [asdict(x) for x in getattr(self, k)] for k in ("vpcs", "subnets", "groups", "hosts")})
+
+    def topology(self) -> str:
+        """A digest of the namespaces, links, addresses and routes (everything but the filters): equal, and
+        only hosts whose ``host_fingerprint`` changed need their filters compiled again."""
+        hosts = [{**asdict(h), "group_ids": None} for h in self.hosts]
+        data = {"vpcs": [asdict(v) for v in self.vpcs], "subnets": [asdict(s) for s in self.subnets], "hosts": hosts}
+        return _digest(data)
+
+    def host_fingerprint(self, host_id: str) -> str | None:
+        """A digest of what the host's filters are compiled from: the host, its groups, and the members of every
+        group their rules name (a reference to a group matches its members' addresses). None: no such host."""
+        host = next((h for h in self.hosts if h.id == host_id), None)
+        if host is None:
+            return None
+        groups = self.host_groups(host)
+        named = sorted({g for group in groups for p in (*group.ingress, *group.egress) for g in p.groups})
+        members = {g: sorted((asdict(m) for m in self.members(g)), key=lambda d: d["id"]) for g in named}
+        return _digest({"host": asdict(host), "groups": [asdict(g) for g in groups], "members": members})
 
     def only(self, vpc_ids) -> Model:
         """The part of the model inside these VPCs (tests build their own VPC in a shared emulator)."""
@@ -174,6 +192,10 @@ class Model:
         return tuple(g for gid in host.group_ids if (g := self.group(gid)) is not None)
 
 
+def _digest(data) -> str:
+    return hashlib.sha1(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
 # ---------------------------------------------------------------- building
 
 
@@ -201,7 +223,17 @@ def build(
             key=lambda s: s.id,
         )
     )
-    group_items = tuple(
+    group_items = security_groups(groups)
+    known_subnets = {s.id: s for s in subnet_items}
+    hosts = [_instance_host(i) for i in instances if i.get("State", {}).get("Name") in INSTANCE_STATES]
+    hosts = [h for h in hosts if h is not None and h.subnet_id in known_subnets]
+    hosts += _alb_nodes(load_balancers, known_subnets, {h.private_ip for h in hosts})
+    return Model(vpc_items, subnet_items, group_items, tuple(sorted(hosts, key=lambda h: (h.role, h.id))))
+
+
+def security_groups(groups: list[dict]) -> tuple[SecurityGroup, ...]:
+    """The groups of a describe_security_groups answer, sorted by id. Pure."""
+    return tuple(
         sorted(
             (
                 SecurityGroup(
@@ -216,11 +248,6 @@ def build(
             key=lambda g: g.id,
         )
     )
-    known_subnets = {s.id: s for s in subnet_items}
-    hosts = [_instance_host(i) for i in instances if i.get("State", {}).get("Name") in INSTANCE_STATES]
-    hosts = [h for h in hosts if h is not None and h.subnet_id in known_subnets]
-    hosts += _alb_nodes(load_balancers, known_subnets, {h.private_ip for h in hosts})
-    return Model(vpc_items, subnet_items, group_items, tuple(sorted(hosts, key=lambda h: (h.role, h.id))))
 
 
 def _instance_host(instance: dict) -> Host | None:
@@ -315,6 +342,12 @@ def read(ec2=None, elbv2=None) -> Model:
         instances,
         _pages(elbv2, "describe_load_balancers", "LoadBalancers"),
     )
+
+
+def with_groups_read(m: Model, ec2=None) -> Model:
+    """``m`` with its security groups described again (one call): what a rule's change needs, nothing more."""
+    ec2 = ec2 or aws.client("ec2")
+    return replace(m, groups=security_groups(_pages(ec2, "describe_security_groups", "SecurityGroups")))
 
 
 def _pages(client, operation: str, key: str) -> list[dict]:

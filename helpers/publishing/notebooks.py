@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from .. import workspace
-from ..lab.control import supervisor as control
+from ..lab.control import commands as control
 from ..runtime import emulator, lab_machine
 
 

@@ -87,12 +87,13 @@ def main(argv: list[str] | None = None) -> None:
             return LAB_ROUTES[environ["PATH_INFO"]](environ, start_response)
         if environ.get("PATH_INFO") == emulator_routes.CHANGES:
             return changes(environ, start_response)
-        written = moto_changes.written_service(environ)
+        written = moto_changes.written(environ)
         try:
             return moto_app(environ, start_response)
         finally:
             if written:  # done: counted before the caller has the answer (the lab's readers rely on it)
-                moto_changes.bump(written)
+                service, operation = written
+                moto_changes.bump(service, moto_changes.written_account(environ, service), operation)
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     print(f"course emulator: moto on {args.host}:{args.port}, fixes: {', '.join(applied) or 'none'}", flush=True)

@@ -4,15 +4,32 @@ moto has no data plane: every registered target is "healthy" at once. The lab's 
 balancer (helpers/lab/alb/node.py) runs the real health checks and posts what it finds:
 
     POST /_course/lab/target-health
-    {"target_group_arn": "arn:...", "targets": [{"id": "i-...", "port": 32768, "state": "unhealthy",
-      "reason": "Target.Timeout", "description": "Request timed out"}]}
+    {"target_group_arn": "arn:...", "node": "10.0.1.254", "targets": [{"id": "i-...", "port": 32768,
+      "state": "unhealthy", "reason": "Target.Timeout", "description": "Request timed out"}]}
 
-From then on ``describe_target_health`` returns exactly that for those targets. A target
+From then on ``describe_target_health`` returns, for those targets, what every node's reports combine to
+(below). A target
 group the lab never wrote to keeps moto's behaviour. In a group the lab writes to, the
 emulator also does what AWS does between two of the lab's posts: a new registration is
 ``initial`` / ``Elb.RegistrationInProgress``, a deregistered target is ``draining`` /
 ``Target.DeregistrationInProgress`` and is listed while it drains
 (https://docs.aws.amazon.com/elasticloadbalancing/latest/application/target-group-health-checks.html).
+
+Each load balancer node checks each target on its own ("Each load balancer node checks the health of each
+target", https://docs.aws.amazon.com/elasticloadbalancing/latest/application/target-group-health-checks.html),
+so each lab node posts its own findings under its node id (``"node": "10.0.1.254"``), kept apart here. AWS does
+not document how DescribeTargetHealth combines its nodes' views into one state (that page, the TargetHealth API
+reference and "Target health status" say nothing of it), so the lab chooses, and says so: **the most severe
+state any node reports stands** (``SEVERITY``: draining, unhealthy, initial, unavailable, healthy, unused, most
+severe first); a target is healthy only once every node that reports it finds it healthy, and the reason and
+description are those of the first node (by id) reporting that state. Why: ECS replaces a task its load
+balancer reports unhealthy, and a target one node cannot reach loses that node's share of the requests, so the
+lesson shows the failure rather than hiding it behind another node's success. A node's report counts for
+``STALE`` seconds (nodes re-send every 10 s, helpers/lab/alb/health.py's Monitor.REPUBLISH) unless every
+report is older, then the newest stands. A post without a node (the ECS agent's ``unused``, a claim) and the
+emulator's own ``initial`` and ``draining`` at (de)registration replace every node's report; a node's next post
+replaces them in turn. The change count ``lab-target-health`` (helpers/runtime/moto_changes.py) moves only when
+the combined state changes.
 
 Runs inside the emulator process only (``apply()`` patches moto, as moto_fixes does).
 """
@@ -21,6 +38,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 
 from . import moto_changes
 
@@ -41,8 +59,15 @@ REASONS = {
 }
 
 CHANGES = moto_changes.LAB_TARGET_HEALTH  # its key in /_course/changes
+SEVERITY = ("draining", "unhealthy", "initial", "unavailable", "healthy", "unused")  # most severe first
+STALE = 30.0  # seconds a node's report counts while other nodes report newer ones
+EMULATOR = ""  # the reporter of a post without a node, and of the emulator's own (de)registration states
+NODE_ID = 100  # characters at most in a node id
+
+Health = tuple[str, str | None, str | None]  # state, reason, description
 _lock = threading.Lock()
-_states: dict[tuple[str, str, int], tuple[str, str | None, str | None]] = {}  # (group, id, port) -> health
+# (group, id, port) -> {node id: (health, monotonic time of the report)}
+_reports: dict[tuple[str, str, int], dict[str, tuple[Health, float]]] = {}
 _groups: set[str] = set()  # the target groups the lab writes to
 
 
@@ -50,15 +75,38 @@ class BadRequest(ValueError):
     pass
 
 
+def combined(reports: dict[str, tuple[Health, float]], now: float) -> Health | None:
+    """The one state DescribeTargetHealth returns from every node's report (the rule: module docstring)."""
+    if not reports:
+        return None
+    fresh = {node: r for node, r in reports.items() if now - r[1] < STALE}
+    if not fresh:
+        newest = max(reports, key=lambda node: reports[node][1])
+        fresh = {newest: reports[newest]}
+    return min(
+        ((SEVERITY.index(health[0]), node, health) for node, (health, _) in fresh.items()),
+        key=lambda ranked: ranked[:2],
+    )[2]
+
+
+def state_of(key: tuple[str, str, int]) -> Health | None:
+    with _lock:
+        return combined(_reports.get(key, {}), time.monotonic())
+
+
 def write(payload: dict) -> int:
-    """Store the payload's states; returns how many. Raises BadRequest, or KeyError for no such group."""
+    """Store the payload's states as its node's; returns how many. Raises BadRequest, or KeyError for no such
+    group."""
     if not isinstance(payload, dict) or not isinstance(payload.get("target_group_arn"), str):
-        raise BadRequest('expected {"target_group_arn": "arn:...", "targets": [...]}')
+        raise BadRequest('expected {"target_group_arn": "arn:...", "node": "...", "targets": [...]}')
     arn = payload["target_group_arn"]
+    node = payload.get("node")
+    if node is not None and (not isinstance(node, str) or not 0 < len(node) <= NODE_ID):
+        raise BadRequest(f'"node" must be the reporting node\'s id, a string of 1 to {NODE_ID} characters: {node!r}')
     targets = payload.get("targets")
     if not isinstance(targets, list):
         raise BadRequest('"targets" must be a list of {"id", "port", "state", "reason", "description"}')
-    rows = {}
+    rows: dict[tuple[str, str, int], Health] = {}
     for t in targets:
         if not isinstance(t, dict) or not isinstance(t.get("id"), str) or not isinstance(t.get("port"), int):
             raise BadRequest(f"each target needs a string id and an integer port: {t!r}")
@@ -68,12 +116,20 @@ def write(payload: dict) -> int:
             raise BadRequest(f"reason {t['reason']!r} is not an AWS reason code ({sorted(REASONS)})")
         rows[(arn, t["id"], t["port"])] = (t["state"], t.get("reason"), t.get("description"))
     _target_group(arn)  # KeyError when there is no such group
+    now = time.monotonic()
     with _lock:
         _groups.add(arn)
-        changed = any(_states.get(key) != health for key, health in rows.items())
-        _states.update(rows)
-    if changed:  # what the lab's load balancer nodes watch for (they route by these states)
-        moto_changes.bump(CHANGES)
+        before = {key: combined(_reports.get(key, {}), now) for key in rows}
+        for key, health in rows.items():
+            if node is None:  # the agent or a claim: for every node
+                _reports[key] = {EMULATOR: (health, now)}
+            else:
+                reports = _reports.setdefault(key, {})
+                reports.pop(EMULATOR, None)
+                reports[node] = (health, now)
+        changed = any(combined(_reports[key], now) != before[key] for key in rows)
+    if changed:  # what describe_target_health returns changed (the ECS agent acts on it)
+        moto_changes.bump(CHANGES, _account_of(arn))
     return len(rows)
 
 
@@ -136,8 +192,7 @@ def apply() -> list[str]:
 
     def health_for(self, target, ec2_backend):
         status = original_health_for(self, target, ec2_backend)
-        with _lock:
-            written = _states.get(_key(self, target))
+        written = state_of(_key(self, target))
         if written:
             status.status, status.reason, status.description = written
         return status
@@ -147,31 +202,28 @@ def apply() -> list[str]:
         with _lock:
             if self.arn in _groups:
                 for target in targets:
-                    _states[_key(self, target)] = (
-                        "initial",
-                        "Elb.RegistrationInProgress",
-                        "Target registration is in progress",
-                    )
+                    registering = ("initial", "Elb.RegistrationInProgress", "Target registration is in progress")
+                    _reports[_key(self, target)] = {EMULATOR: (registering, time.monotonic())}
 
     def deregister(self, targets):
         original_deregister(self, targets)
         with _lock:
             if self.arn in _groups:
                 for target in targets:
-                    _states[_key(self, target)] = (
-                        "draining",
-                        "Target.DeregistrationInProgress",
-                        "Target deregistration is in progress",
-                    )
+                    draining = ("draining", "Target.DeregistrationInProgress", "Target deregistration is in progress")
+                    _reports[_key(self, target)] = {EMULATOR: (draining, time.monotonic())}
 
     def describe_target_health(self, target_group_arn, targets):
         group = self.target_groups.get(target_group_arn)
         if group is not None and not targets:
+            now = time.monotonic()
             with _lock:
                 draining = [
                     {"Id": i, "Port": p}
-                    for (arn, i, p), (state, _, _) in sorted(_states.items())
-                    if arn == target_group_arn and state == "draining" and (i, p) not in group.targets
+                    for (arn, i, p), reports in sorted(_reports.items())
+                    if arn == target_group_arn
+                    and (combined(reports, now) or ("",))[0] == "draining"
+                    and (i, p) not in group.targets
                 ]
             if draining:
                 targets = list(group.targets.values()) + draining
@@ -181,8 +233,8 @@ def apply() -> list[str]:
         result = original_delete(self, target_group_arn)
         with _lock:
             _groups.discard(target_group_arn)
-            for key in [k for k in _states if k[0] == target_group_arn]:
-                del _states[key]
+            for key in [k for k in _reports if k[0] == target_group_arn]:
+                del _reports[key]
         return result
 
     FakeTargetGroup.health_for = health_for

@@ -4,7 +4,10 @@
 from __future__ import annotations
 
 import io
+import json
 import uuid
+
+import pytest
 
 from helpers.lab import changes
 from helpers.runtime import aws, moto_changes
@@ -75,3 +78,96 @@ def test_a_watch_reads_after_a_change_a_restart_or_a_few_seconds():
     now["t"] = 5.0
     assert watch.due(("boot-1", 3)), "a read every 5 s whatever the counts"
     assert (watch.reads, watch.skipped) == (1, 1)
+
+
+# ---------------------------------------------------------------- the long-poll (pushed, not polled)
+
+
+def test_the_long_poll_returns_on_a_write_with_its_kind(emulator_url):
+    """GET /_course/changes?after=N&wait=S answers once a write above N is done, naming the service written to."""
+    import threading
+
+    before = changes.fetch(emulator_url)
+    answers: list = []
+    waiting = threading.Thread(
+        target=lambda: answers.append(changes.fetch(emulator_url, after=before["seq"], wait=moto_changes.MAX_WAIT))
+    )
+    waiting.start()
+    ec2 = aws.client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.79.0.0/16")["Vpc"]["VpcId"]
+    try:
+        waiting.join(moto_changes.MAX_WAIT + changes.MARGIN)  # the bound; it answers as soon as the write is done
+        (answer,) = answers
+        assert answer["seq"] > before["seq"] and "ec2" in answer["kinds"] and answer["complete"]
+        assert "ec2:CreateVpc" in answer["operations"], "and which operation: a reader may read only what it changes"
+        assert answer["boot"] == before["boot"]
+    finally:
+        ec2.delete_vpc(VpcId=vpc)
+
+
+def test_the_long_poll_answers_at_its_bound_when_nothing_is_written():
+    """In-process (no other writer): nothing above N, so the answer comes after ``wait`` with no kinds."""
+    after = moto_changes.seq()
+    assert moto_changes.wait(after, 0.05) == (after, [], True)
+    assert moto_changes.wait(after + 5, 30.0)[1:] == ([], True), "an N from an earlier boot: answered at once"
+
+
+def test_in_a_room_an_account_hears_only_of_its_own_writes_and_a_reset():
+    """The room's door names the signer's account (x-moto-account-id); a write belongs to it. In-process."""
+    start = moto_changes.seq()
+    moto_changes.bump("ec2", "111111111111")
+    assert moto_changes.wait(start, 0.05, "222222222222")[1] == [], "another account's write"
+    assert moto_changes.since(start, "111111111111") == (["ec2"], True)
+    moto_changes.bump(moto_changes.UNSIGNED, None)  # a reset: everyone's
+    assert moto_changes.wait(start, 0.05, "222222222222")[1] == [moto_changes.UNSIGNED]
+    assert moto_changes.since(start) == (["ec2", moto_changes.UNSIGNED], True), "one account: every write"
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["after=-1", "after=x", "after=1.5", "after=1&wait=31", "after=1&wait=-1", "after=1&wait=nan", "after=1&wait=s"],
+)
+def test_a_bad_after_or_wait_is_a_400_that_says_what_is_expected(emulator_url, query):
+    import urllib.error
+
+    from helpers.runtime import emulator_api
+    from helpers.runtime.emulator_routes import CHANGES
+
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        emulator_api.call(emulator_url, f"{CHANGES}?{query}", timeout=5)
+    assert refused.value.code == 400
+    said = json.loads(refused.value.read())["error"]
+    assert query.split("&")[-1] in said and "expected" in said
+
+
+def test_a_feed_reads_everything_first_then_hears_each_write(emulator_url):
+    """changes.Feed: the first answer is incomplete (read everything); the next names the kinds written."""
+    feed = changes.Feed(emulator_url)
+    first = feed.next(wait=0.0)
+    assert first is not None and not first.complete and first.touches(("ec2",))
+    ecs = aws.client("ecs")
+    name = f"feed-{uuid.uuid4().hex[:8]}"
+    ecs.create_cluster(clusterName=name)
+    try:
+        news = feed.next(wait=moto_changes.MAX_WAIT)
+        assert news.complete and "ecs" in news.kinds and news.seq > first.seq
+        assert news.touches(("ecs",)) and (news.kinds != {"ecs"} or not news.touches(("ec2",)))
+    finally:
+        ecs.delete_cluster(cluster=name)
+
+
+def test_after_rule_changes_alone_a_reader_may_read_only_the_groups():
+    """News.only: every write to the watched services was one of the given operations (the supervisor then
+    describes the security groups alone, helpers/lab/control/supervisor.py's RULE_OPERATIONS)."""
+    rules = frozenset({"ec2:AuthorizeSecurityGroupIngress", "ec2:RevokeSecurityGroupIngress"})
+    watched = ("ec2", "elasticloadbalancing")
+
+    def news(*operations, complete=True):
+        kinds = frozenset(op.split(":")[0] for op in operations)
+        return changes.News("boot", 9, kinds, complete, frozenset(operations))
+
+    assert news("ec2:AuthorizeSecurityGroupIngress", "ecs:UpdateService").only(watched, rules), "ecs: not watched"
+    assert not news("ec2:AuthorizeSecurityGroupIngress", "ec2:RunInstances").only(watched, rules)
+    assert not news("ec2:AuthorizeSecurityGroupIngress", complete=False).only(watched, rules), "not all known"
+    assert not news("ec2:AuthorizeSecurityGroupIngress", "emulator:POST").only(watched, rules), "a reset"
+    assert not news("ecs:UpdateService").only(watched, rules), "nothing watched was written"

@@ -19,7 +19,7 @@ import pytest
 
 from helpers import workspace
 from helpers.lab import model
-from helpers.lab.control import supervisor as control
+from helpers.lab.control import commands as control
 from helpers.lab.net import kernel
 from helpers.lab.net.netns import Netns
 from helpers.runtime import aws, emulator

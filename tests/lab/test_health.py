@@ -187,3 +187,37 @@ def test_monitor_follows_registrations_and_reports_changes():
     }
     assert third["tg"] == {("b", 2): health.DRAINING}
     assert fourth["tg"][("b", 2)] == health.UNUSED
+
+
+def test_a_drained_target_is_not_drained_again_from_a_configuration_read_before_it_was():
+    """Health results no longer make the nodes read their configuration again (issue 23), so a node may still hold
+    a read that lists a drained target as draining: the monitor forgets it once, and drains it again only after a
+    new registration."""
+    now = [0.0]
+
+    async def prober(address, port, check):
+        return OK
+
+    check = HealthCheck(interval=5, healthy_threshold=2, unhealthy_threshold=1)
+    draining = TargetGroup("tg", "tg", "HTTP", 80, check, 20.0, (Target("b", 2, "b", draining=True),))
+    registered = TargetGroup("tg", "tg", "HTTP", 80, check, 20.0, (Target("b", 2, "b"),))
+
+    async def run():
+        monitor = health.Monitor(clock=lambda: now[0], prober=prober)
+        monitor.sync({"tg": draining})
+        monitor.tick()
+        now[0] = 21
+        monitor.sync({"tg": draining})
+        drained = monitor.tick()
+        now[0] = 22
+        monitor.sync({"tg": draining})  # the same, older read
+        after = (monitor.tick(), monitor.health("tg", "b", 2))
+        monitor.sync({"tg": registered})  # registered again: checked again
+        again = monitor.tick()
+        await monitor.close()
+        return drained, after, again
+
+    drained, after, again = asyncio.run(run())
+    assert drained["tg"] == {("b", 2): health.UNUSED}
+    assert after == ({}, None), "not drained a second time (it would publish draining again, for 20 s)"
+    assert again["tg"] == {("b", 2): health.INITIAL}

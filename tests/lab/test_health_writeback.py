@@ -120,8 +120,8 @@ def test_bad_posts_are_refused_with_the_reason(group, emulator_url):
 
 
 def test_a_written_state_counts_as_a_change_only_when_it_changes(group, emulator_url):
-    """The lab's load balancer nodes read their configuration again when a target's health changed
-    (helpers/lab/changes.py): a health check that finds the same state again is no change."""
+    """What the ECS agent watches (helpers/lab/changes.py) moves when describe_target_health's answer changes: a
+    health check that finds the same state again is no change."""
     from helpers.lab import changes
     from helpers.runtime import moto_lab_health
 
@@ -134,3 +134,60 @@ def test_a_written_state_counts_as_a_change_only_when_it_changes(group, emulator
     assert watch.look() == first, "the same state again"
     health.publish(emulator_url, arn, {(instance, 32768): health.HEALTHY})
     assert watch.look()[1] == first[1] + 1, "a new state"
+
+
+def test_each_node_reports_its_own_findings_and_the_most_severe_stands(group, emulator_url):
+    """Each load balancer node checks each target (AWS: "Each load balancer node checks the health of each
+    target", https://docs.aws.amazon.com/elasticloadbalancing/latest/application/target-group-health-checks.html);
+    how DescribeTargetHealth combines them AWS does not document, so the lab's rule (moto_lab_health.py): the most
+    severe state any node reports stands, healthy only once every node finds it healthy. Two nodes' posts no
+    longer overwrite each other, and the change count moves only when the combined state does."""
+    from helpers.lab import changes
+    from helpers.runtime import moto_lab_health
+
+    arn, instance = group
+    target = (instance, 32768)
+    timeout = health.Health("unhealthy", "Target.Timeout", "Request timed out")
+    watch = changes.Watch(emulator_url, (moto_lab_health.CHANGES,))
+    health.publish(emulator_url, arn, {target: health.HEALTHY}, node="10.0.1.254")
+    health.publish(emulator_url, arn, {target: timeout}, node="10.0.2.254")
+    before = watch.look()
+    assert _described(arn)[target] == {
+        "State": "unhealthy",
+        "Reason": "Target.Timeout",
+        "Description": timeout.description,
+    }
+    health.publish(emulator_url, arn, {target: health.HEALTHY}, node="10.0.1.254")  # the first node again
+    assert _described(arn)[target]["State"] == "unhealthy", "the other node's finding is not overwritten"
+    assert watch.look() == before, "the combined state did not change: no change counted"
+    health.publish(emulator_url, arn, {target: health.HEALTHY}, node="10.0.2.254")
+    assert _described(arn)[target] == {"State": "healthy"}, "every node finds it healthy"
+    assert watch.look()[1] == before[1] + 1
+    health.publish(emulator_url, arn, {target: health.INITIAL}, node="10.0.3.254")  # a node that just started
+    assert _described(arn)[target]["State"] == "initial", "healthy only once every reporting node says so"
+    health.publish(emulator_url, arn, {target: health.UNUSED})  # without a node (the ECS agent): for every node
+    assert _described(arn)[target]["State"] == "unused", "replaces every node's report"
+
+
+def test_the_combination_rule_and_a_silent_nodes_report():
+    """moto_lab_health.combined, pure: severity order, ties by node id, a report older than STALE left out unless
+    every one is (then the newest stands)."""
+    from helpers.runtime import moto_lab_health as lab_health
+
+    healthy, timeout = ("healthy", None, None), ("unhealthy", "Target.Timeout", "Request timed out")
+    mismatch = ("unhealthy", "Target.ResponseCodeMismatch", "Health checks failed with these codes: [404]")
+    now, old = 1000.0, 1000.0 - lab_health.STALE
+    assert lab_health.combined({}, now) is None
+    assert lab_health.combined({"a": (healthy, now), "b": (timeout, now)}, now) == timeout
+    assert lab_health.combined({"b": (timeout, now), "a": (mismatch, now)}, now) == mismatch, "tie: node a first"
+    assert lab_health.combined({"a": (healthy, now), "b": (timeout, old)}, now) == healthy, "b went silent"
+    assert lab_health.combined({"a": (healthy, old - 1), "b": (timeout, old)}, now) == timeout, "all silent: newest"
+    assert lab_health.SEVERITY[0] == "draining" and set(lab_health.SEVERITY) == lab_health.STATES
+
+
+def test_a_node_id_that_is_not_one_is_refused(group, emulator_url):
+    arn, instance = group
+    for node in ("", 7, "x" * 101):
+        body = {"target_group_arn": arn, "node": node, "targets": []}
+        status, answer = _post(emulator_url, json.dumps(body).encode())
+        assert status == 400 and '"node"' in answer["error"]

@@ -105,3 +105,37 @@ def test_permission_round_trips_to_boto_shape():
 def test_unknown_host_names_the_choices():
     with pytest.raises(CourseError, match="choose one of"):
         model.Model().host("i-nothere")
+
+
+def test_a_rule_change_touches_only_the_hosts_whose_filters_it_compiles_into():
+    """Model.host_fingerprint: the host, its groups, the members of the groups their rules name; Model.topology:
+    everything but the filters. The supervisor recompiles only the hosts whose fingerprint changed (pure)."""
+    web80 = model.Permission("tcp", 80, 80, ipv4=("0.0.0.0/0",))
+    alb_sg = model.SecurityGroup("sg-alb", "alb", "vpc-1", ingress=(web80,))
+    app_sg = model.SecurityGroup(
+        "sg-app", "app", "vpc-1", ingress=(model.Permission("tcp", 0, 65535, groups=("sg-alb",)),)
+    )
+    other_sg = model.SecurityGroup("sg-other", "other", "vpc-1")
+    subnet = model.Subnet("subnet-1", "vpc-1", "10.0.1.0/24", "us-east-1a", True)
+    node = model.Host("lb-a", "alb", "vpc-1", "subnet-1", "10.0.1.254", "203.0.113.5", ("sg-alb",), "arn:lb")
+    app = model.Host("i-app", "ec2", "vpc-1", "subnet-1", "10.0.1.10", None, ("sg-app",))
+    other = model.Host("i-other", "ec2", "vpc-1", "subnet-1", "10.0.1.11", None, ("sg-other",))
+    before = model.Model(
+        (model.Vpc("vpc-1", "10.0.0.0/16"),), (subnet,), (alb_sg, app_sg, other_sg), (node, app, other)
+    )
+
+    def touched(after: model.Model) -> list[str]:
+        return [h.id for h in after.hosts if before.host_fingerprint(h.id) != after.host_fingerprint(h.id)]
+
+    opened = model.SecurityGroup("sg-alb", "alb", "vpc-1", ingress=(web80, model.Permission("tcp", 443, 443)))
+    after = model.Model(before.vpcs, before.subnets, (opened, app_sg, other_sg), before.hosts)
+    assert after.topology() == before.topology() and after.fingerprint() != before.fingerprint()
+    assert touched(after) == ["lb-a"], "its member only: the rule naming the group matches the same addresses"
+    moved = model.Host("lb-a", "alb", "vpc-1", "subnet-1", "10.0.1.253", "203.0.113.5", ("sg-alb",), "arn:lb")
+    after = model.Model(before.vpcs, before.subnets, before.groups, (moved, app, other))
+    assert after.topology() != before.topology(), "an address moved: namespaces and links are rebuilt"
+    assert touched(after) == ["lb-a", "i-app"], "the member's address is in the rule that names its group"
+    regrouped = model.Host("i-other", "ec2", "vpc-1", "subnet-1", "10.0.1.11", None, ("sg-app",))
+    after = model.Model(before.vpcs, before.subnets, before.groups, (node, app, regrouped))
+    assert after.topology() == before.topology() and touched(after) == ["i-other"], "its groups changed"
+    assert before.host_fingerprint("i-gone") is None

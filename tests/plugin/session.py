@@ -367,6 +367,6 @@ def _course_lab_down() -> None:
     from helpers.runtime import lab_machine
 
     if lab_machine.supervised():
-        from helpers.lab.control import supervisor as control
+        from helpers.lab.control import commands as control
 
         control.down()

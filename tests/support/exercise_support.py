@@ -104,7 +104,7 @@ def main(out: Path, *parts: str) -> int:
     import nbformat
 
     from helpers.exercises import generator
-    from helpers.lab.control import supervisor as control
+    from helpers.lab.control import commands as control
     from helpers.runtime import emulator, lab_machine
 
     parts = parts or ("blank", "filled")

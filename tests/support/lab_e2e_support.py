@@ -104,7 +104,7 @@ def main(out: Path, *steps: str) -> int:
 def lab(out: Path) -> int:
     """Steps 2-6 on the stack apply_alone built, on the job's emulator."""
     from helpers.lab import model as lab_model
-    from helpers.lab.control import supervisor as control
+    from helpers.lab.control import commands as control
     from helpers.lab.net import probe
     from helpers.runtime import aws
 

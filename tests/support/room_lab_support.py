@@ -60,7 +60,7 @@ def _healthy(name: str):
 
 
 def main(out: Path) -> int:
-    from helpers.lab.control import supervisor as control
+    from helpers.lab.control import commands as control
     from helpers.runtime import emulator
     from helpers.tf import standalone, toolchain
     from helpers.workshop import room
@@ -110,7 +110,7 @@ def main(out: Path) -> int:
 def _story(name: str, ws: Path, url: str, other: str, other_ws: Path) -> dict:
     """One learner's lesson through their own lab; the other learner's targets looked at meanwhile."""
     from helpers.lab import model as lab_model
-    from helpers.lab.control import supervisor as control
+    from helpers.lab.control import commands as control
     from helpers.runtime import aws
 
     seen: dict = {}
@@ -130,8 +130,9 @@ def _story(name: str, ws: Path, url: str, other: str, other_ws: Path) -> dict:
         rule = ArticleRule.of(ec2, f"ecs-alb-{name}")
         rule.apply()
         try:
+            # pushed: the room's emulator tells this learner's supervisor of the write (their account's only)
             wanted = lab_model.read().fingerprint()
-            seen["synced"] = bool(_until(lambda: control.status().get("fingerprint") == wanted, SYNCED_WITHIN, 0.1))
+            seen["synced"] = control.wait_synced(SYNCED_WITHIN)["fingerprint"] == wanted
             timed_out = control.curl(f"https://{DOMAIN}/", timeout=30)
             seen["port_80"] = {"status": timed_out.status, "seconds": round(timed_out.elapsed, 1)}
         finally:

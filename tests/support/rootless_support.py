@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from helpers.lab import model
-from helpers.lab.control import supervisor as control
+from helpers.lab.control import commands as control
 from helpers.lab.net import kernel, sandbox
 from helpers.lab.net.netns import Netns
 from helpers.lab.net.probe import probe

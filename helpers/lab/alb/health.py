@@ -195,10 +195,13 @@ async def _probe(address: str, port: int, check: HealthCheck, connect) -> CheckR
 # --------------------------------------------------------------------------- all targets, published
 
 
-def publish(endpoint: str, target_group_arn: str, targets: dict) -> None:
-    """Write states to the emulator: {(id, port): Health} -> POST /_course/lab/target-health."""
+def publish(endpoint: str, target_group_arn: str, targets: dict, node: str | None = None) -> None:
+    """Write states to the emulator: {(id, port): Health} -> POST /_course/lab/target-health, as load balancer
+    node ``node``'s findings (None: for every node, as the ECS agent and a claim write; the emulator combines
+    the nodes' states by one rule, helpers/runtime/moto_lab_health.py)."""
     payload = {
         "target_group_arn": target_group_arn,
+        **({"node": node} if node is not None else {}),
         "targets": [
             {"id": i, "port": p, "state": h.state, "reason": h.reason, "description": h.description}
             for (i, p), h in sorted(targets.items())
@@ -233,6 +236,9 @@ class Monitor:
         self.changed: set[tuple[str, str, int]] = set()
         self.tasks: set[asyncio.Task] = set()
         self.published_at = 0.0
+        # Drained, published unused and forgotten: not drained again while a configuration read before the
+        # emulator heard of it still lists it draining (health results do not make the nodes read it again).
+        self.drained: set[tuple[str, str, int]] = set()
 
     def sync(self, groups: dict[str, TargetGroup]) -> None:
         now = self.clock()
@@ -242,8 +248,12 @@ class Monitor:
             for target in group.targets:
                 key = (arn, target.id, target.port)
                 seen.add(key)
+                if not target.draining:
+                    self.drained.discard(key)  # registered again
                 state = self.targets.get(key)
                 if target.draining:  # deregistered: drains (also when this process started during the delay)
+                    if key in self.drained:
+                        continue
                     if state is None:
                         self.targets[key] = state = TargetHealth(group.health_check, now)
                     state.deregister(now, group.deregistration_delay)
@@ -259,6 +269,7 @@ class Monitor:
                 self.changed.add(key)
             if state.current(now) == UNUSED:
                 self.changed.add(key)
+        self.drained &= seen
 
     def health(self, group: str, target_id: str, port: int) -> Health | None:
         state = self.targets.get((group, target_id, port))
@@ -288,6 +299,7 @@ class Monitor:
                 out.setdefault(key[0], {})[key[1:]] = self.targets[key].current(now)
         for key in [k for k, s in self.targets.items() if s.health == UNUSED]:
             del self.targets[key]  # published once as unused, then forgotten
+            self.drained.add(key)
         self.changed = set()
         return out
 

@@ -56,10 +56,10 @@ from .http2 import ALPN, Http2Connection
 from .proxy import Forwarder
 
 REFRESH = 1.0  # seconds between two looks at the configuration (helpers/lab/changes.py: read when written to)
-# What alb_config.read reads: the load balancer, its listeners, rules and target groups with their targets'
-# health (the lab's own checks write it back), the targets' instances, the listeners' certificates.
-# An Auto Scaling group with target groups registers and deregisters its instances itself.
-CONFIG_SERVICES = ("elasticloadbalancing", "ec2", "acm", "autoscaling", changes.TARGET_HEALTH)
+# What alb_config.read reads: the load balancer, its listeners, rules and target groups with their registered
+# targets, the targets' instances, the listeners' certificates. An Auto Scaling group with target groups registers
+# and deregisters its instances itself. Not the lab's health results: each node routes by its own checks.
+CONFIG_SERVICES = ("elasticloadbalancing", "ec2", "acm", "autoscaling")
 TICK = 0.2  # seconds between two looks at due health checks
 
 # --------------------------------------------------------------------------- TLS
@@ -334,7 +334,7 @@ def program(
         balancer = Balancer(
             shared.get,
             addresses,
-            publish=lambda group, states: health.publish(endpoint, group, states),
+            publish=lambda group, states: health.publish(endpoint, group, states, node=bind),  # its own findings
             netns=Netns(netns),
             log=log,
         )

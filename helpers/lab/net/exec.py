@@ -21,7 +21,7 @@ from __future__ import annotations
 import shutil
 
 from ...errors import CourseError
-from ..control import supervisor as control
+from ..control import commands as control
 
 EXAMPLE = "python -m helpers lab exec -- curl -sk https://app.ecs-alb.example/"
 

@@ -214,12 +214,7 @@ def _apply_host(ws: str, model: Model, host: Host, done: Applied) -> None:
         delete_ns(ns.name)  # moved to another subnet or address: rebuilt
         done.removed.append(ns.name)
     created = _ensure_ns(ns.name)
-    try:  # the filter first: a new interface is never up without its groups
-        text = filters.ruleset(model, host)
-    except CourseError as error:
-        text = drop_all(host)
-        done.errors[host.id] = error.render()
-    ns.nft(text)
+    _filter_host(ns, model, host, done)  # the filter first: a new interface is never up without its groups
     if created:
         done.created.append(ns.name)
         router.ip("link", "add", link, "type", "veth", "peer", "name", "eth0", "netns", ns.name)
@@ -229,6 +224,24 @@ def _apply_host(ws: str, model: Model, host: Host, done: Applied) -> None:
         ns.ip("route", "add", "default", "via", subnet.gateway, "dev", "eth0")
         if host.role == "ec2":  # containers on the agent's docker0 are routed out of eth0, as on an ECS instance
             ns.sysctl("net.ipv4.ip_forward", "1")
+
+
+def refilter(ws: str, model: Model, hosts: list[Host]) -> Applied:
+    """Compile again the filters of these hosts only (their namespaces and links are as ``model`` says: the
+    caller compared ``model.topology()`` with the one applied)."""
+    done = Applied()
+    for host in hosts:
+        _filter_host(Netns(host_ns(ws, host)), model, host, done)
+    return done
+
+
+def _filter_host(ns: Netns, model: Model, host: Host, done: Applied) -> None:
+    try:
+        text = filters.ruleset(model, host)
+    except CourseError as error:
+        text = drop_all(host)
+        done.errors[host.id] = error.render()
+    ns.nft(text)
 
 
 def _host_matches(ns: Netns, host: Host, prefixlen: int, router: Netns, link: str) -> bool:
