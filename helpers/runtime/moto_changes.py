@@ -123,12 +123,6 @@ def answer(after: int, seconds: float, account: str | None = None) -> dict:
         return {"seq": _seq, "kinds": kinds, "operations": _operations(after, account), "complete": complete}
 
 
-def written_service(environ: dict) -> str | None:
-    """The service a request may change, or None when it only reads (``written``)."""
-    found = written(environ)
-    return found[0] if found else None
-
-
 def written(environ: dict) -> tuple[str, str] | None:
     """The service a request may change and its operation (a REST one: its method), or None when it only reads.
     Reads the body of a form-encoded POST (the query protocol's Action) and puts it back for moto."""

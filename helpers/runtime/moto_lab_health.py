@@ -26,9 +26,10 @@ description are those of the first node (by id) reporting that state. Why: ECS r
 balancer reports unhealthy, and a target one node cannot reach loses that node's share of the requests, so the
 lesson shows the failure rather than hiding it behind another node's success. A node's report counts for
 ``STALE`` seconds (nodes re-send every 10 s, helpers/lab/alb/health.py's Monitor.REPUBLISH) unless every
-report is older, then the newest stands. A post without a node (the ECS agent's ``unused``, a claim) and the
+report is older, then the newest stands. A post without a node (a claim: helpers/lab/alb/health.py) and the
 emulator's own ``initial`` and ``draining`` at (de)registration replace every node's report; a node's next post
-replaces them in turn. The change count ``lab-target-health`` (helpers/runtime/moto_changes.py) moves only when
+replaces them in turn. A node that has not reported yet has no say (the emulator does not know how many nodes a
+load balancer runs): right after registration a target reads healthy once the first node has found it healthy. The change count ``lab-target-health`` (helpers/runtime/moto_changes.py) moves only when
 the combined state changes.
 
 Runs inside the emulator process only (``apply()`` patches moto, as moto_fixes does).
@@ -121,14 +122,14 @@ def write(payload: dict) -> int:
         _groups.add(arn)
         before = {key: combined(_reports.get(key, {}), now) for key in rows}
         for key, health in rows.items():
-            if node is None:  # the agent or a claim: for every node
+            if node is None:  # a claim: for every node
                 _reports[key] = {EMULATOR: (health, now)}
             else:
                 reports = _reports.setdefault(key, {})
                 reports.pop(EMULATOR, None)
                 reports[node] = (health, now)
         changed = any(combined(_reports[key], now) != before[key] for key in rows)
-    if changed:  # what describe_target_health returns changed (the ECS agent acts on it)
+    if changed:  # what describe_target_health returns changed (the ECS scheduler acts on it)
         moto_changes.bump(CHANGES, _account_of(arn))
     return len(rows)
 

@@ -7,7 +7,7 @@ What counts as a secret here:
 - the header of a PEM private key (RSA, EC, DSA, OpenSSH, PKCS#8, encrypted).
 
 Nothing is allow-listed. The course's own placeholders pass because they do not have these shapes,
-not because they are exempt: the emulator's dummy key is the word ``testing`` (helpers/cloud.py), which
+not because they are exempt: the emulator's dummy key is the word ``testing`` (helpers/runtime/cloud.py), which
 no pattern above matches; the tests build their real-looking key at run time (``"AKIA" + "Q" * 16`` in
 tests/runtime/test_cloud.py) so that no such string is stored; moto's own example credentials live in its
 package inside ``.venv``, which is git-ignored and never scanned. If one of these patterns ever matches,

@@ -159,6 +159,9 @@ def test_smuggling_attempts_and_malformed_requests_get_400_and_reach_no_target(l
     request that does not meet the HTTP specification"), the connection closed, nothing forwarded.
 
     https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-troubleshooting.html#http-400-issues
+    The lab refuses the ambiguous ones (CL with TE) as the ``strictest`` desync mitigation mode does; AWS's
+    default ``defensive`` mode forwards an ambiguous request and closes both connections (README's "What differs
+    from AWS"; https://docs.aws.amazon.com/elasticloadbalancing/latest/application/application-load-balancers.html#desync-mitigation-mode).
     """
     port = started(lab, echo, emulator_url)
     for name, attempt in SMUGGLING.items():

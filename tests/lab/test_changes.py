@@ -48,11 +48,11 @@ def test_reads_count_nothing_and_each_write_counts_for_its_own_service(emulator_
 def test_an_unsigned_write_counts_for_every_reader():
     """moto's own API (``POST /moto-api/reset``: the course's reset, signed in a room) concerns every reader."""
     reset = {"REQUEST_METHOD": "POST", "PATH_INFO": "/moto-api/reset", "wsgi.input": io.BytesIO(b"")}
-    assert moto_changes.written_service(reset) == moto_changes.UNSIGNED == changes.ALWAYS[0]
+    assert moto_changes.written(reset)[0] == moto_changes.UNSIGNED == changes.ALWAYS[0]
     signed_reset = dict(
         reset, HTTP_AUTHORIZATION="AWS4-HMAC-SHA256 Credential=AKID/20261204/us-east-1/moto/aws4_request"
     )
-    assert moto_changes.written_service(signed_reset) == moto_changes.UNSIGNED, "a room's reset is signed, for 'moto'"
+    assert moto_changes.written(signed_reset)[0] == moto_changes.UNSIGNED, "a room's reset is signed, for 'moto'"
     body = b"Action=DescribeSecurityGroups&Version=2016-11-15"
     signed_read = {
         "REQUEST_METHOD": "POST",
@@ -61,7 +61,7 @@ def test_an_unsigned_write_counts_for_every_reader():
         "wsgi.input": io.BytesIO(body),
         "HTTP_AUTHORIZATION": "AWS4-HMAC-SHA256 Credential=AKID/20261204/us-east-1/ec2/aws4_request, Signature=0",
     }
-    assert moto_changes.written_service(signed_read) is None
+    assert moto_changes.written(signed_read) is None
     assert signed_read["wsgi.input"].read() == body, "moto reads the body again"
 
 

@@ -197,7 +197,7 @@ async def _probe(address: str, port: int, check: HealthCheck, connect) -> CheckR
 
 def publish(endpoint: str, target_group_arn: str, targets: dict, node: str | None = None) -> None:
     """Write states to the emulator: {(id, port): Health} -> POST /_course/lab/target-health, as load balancer
-    node ``node``'s findings (None: for every node, as the ECS agent and a claim write; the emulator combines
+    node ``node``'s findings (None: for every node, as a claim writes; the emulator combines
     the nodes' states by one rule, helpers/runtime/moto_lab_health.py)."""
     payload = {
         "target_group_arn": target_group_arn,

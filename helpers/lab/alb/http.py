@@ -7,13 +7,17 @@
   ``read_response()`` the response half;
 - ``Request``, ``Response``, ``Answer`` (what the load balancer sends back) and ``Malformed``.
 
-What h11 does not decide and the load balancer does, as AWS documents it
+What h11 does not decide and the load balancer does
 (https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-troubleshooting.html,
 the header sizes on https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-limits.html#http-headers-quotas):
 
-- 400 for a malformed request, Content-Length together with Transfer-Encoding (a smuggling attempt;
-  h11 would let chunked win), a request line over 16K, one header over 16K or all of them over 64K;
-- 501 for a Transfer-Encoding other than chunked (h11's own hint);
+- 400 for a malformed request, a request line over 16K, one header over 16K or all of them over 64K, as AWS
+  documents; and for Content-Length together with Transfer-Encoding (a smuggling attempt; h11 would let chunked
+  win), as an ALB in the ``strictest`` desync mitigation mode does. AWS's default mode, ``defensive``, classifies
+  such a request as ambiguous, forwards it and closes both connections
+  (https://docs.aws.amazon.com/elasticloadbalancing/latest/application/application-load-balancers.html#desync-mitigation-mode;
+  README's "What differs from AWS");
+- 501 for a Transfer-Encoding other than chunked (h11's own hint; AWS also accepts ``identity``: a difference);
 - one or more empty lines before a request line are skipped (RFC 9112 section 2.2; h11 refuses them).
 
 A target's response that h11 refuses, that closes early or whose header passes 32K is ``Malformed``
