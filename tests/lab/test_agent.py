@@ -232,7 +232,7 @@ def test_unhealthy_target_gets_its_task_replaced_on_a_new_host_port(agent, clust
     agent.step()
     _assert_deactivating(ecs, cluster, victim["taskArn"])
     assert ecs.describe_tasks(cluster=cluster, tasks=[victim["taskArn"]])["tasks"][0]["stoppedReason"] == (
-        events.UNHEALTHY_REASON
+        events.unhealthy_reason(group)
     )
     live = _tasks(cluster)
     ports = {p for t in live for p in _host_ports(t)}
@@ -244,7 +244,7 @@ def test_unhealthy_target_gets_its_task_replaced_on_a_new_host_port(agent, clust
     assert victim["taskArn"] not in agent.tasks and not containers_of_victim[0].running()
     assert (instance, old_port) not in _targets(group)
     stopped = ecs.describe_tasks(cluster=cluster, tasks=[victim["taskArn"]])["tasks"][0]
-    assert (stopped["lastStatus"], stopped["stoppedReason"]) == ("STOPPED", events.UNHEALTHY_REASON)
+    assert (stopped["lastStatus"], stopped["stoppedReason"]) == ("STOPPED", events.unhealthy_reason(group))
     assert len(_tasks(cluster)) == 2
     events_now = _events(cluster)
     group_name = group.split(":targetgroup/")[-1].split("/")[0]

@@ -21,9 +21,15 @@ from ...runtime import emulator_api
 from ...runtime.emulator_routes import LAB_SERVICE_EVENT
 
 # A task's stoppedReason (describe_tasks) when the scheduler stops it: https://repost.aws/knowledge-center/ecs-task-stopped
-UNHEALTHY_REASON = "Task failed ELB health checks"
+UNHEALTHY_REASON = "Task failed ELB health checks"  # its start; ECS names the group: unhealthy_reason()
 SCALE_IN_REASON = "Scaling activity initiated by deployment"
 EXITED_REASON = "Essential container in task exited"
+
+
+def unhealthy_reason(target_group_arn: str) -> str:
+    """A task stopped for its load balancer's health checks, as ECS writes its stoppedReason: "Task failed ELB
+    health checks in (target-group arn:aws:elasticloadbalancing:...)" (the target group's whole ARN)."""
+    return f"{UNHEALTHY_REASON} in (target-group {target_group_arn})"
 
 
 def _tasks(task_ids: list[str]) -> str:

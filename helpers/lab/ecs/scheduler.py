@@ -236,7 +236,7 @@ class Scheduler:
                     group_name = group.split(":targetgroup/")[-1].split("/")[0]
                     task_id = task["taskArn"].rsplit("/", 1)[-1]
                     self.post(name, events.unhealthy_message(name, task_id, instance, port, group_name, reason))
-                    self.stop(name, [task], events.UNHEALTHY_REASON)
+                    self.stop(name, [task], events.unhealthy_reason(group))
                     found.append(task["taskArn"])
                     break
         return found
