@@ -29,17 +29,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from tests.lab import test_alb
-from tests.lab.test_alb import DOMAIN, Lab, next_address
+from tests.support import alb_support
+from tests.support.alb_support import DOMAIN, Lab, next_address
 from tests.support.waiting import wait_until
 
-TROUBLESHOOTING = (
-    "https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-troubleshooting.html"
-)
+lab = alb_support.lab  # the fixtures: a load balancer in the emulator, the course's pair in ACM
+imported_certificate = alb_support.imported_certificate
+
 CHECKS = 10.0  # seconds for a target's first health check (sent at registration) to pass, on a busy machine
 REFRESH_WITHIN = 10.0  # seconds for a node to take up an attribute change (it looks every second)
-
-imported_certificate = test_alb.imported_certificate  # the fixture: the course's pair imported into ACM
 
 pytestmark = pytest.mark.skipif(not shutil.which("curl"), reason="needs the curl command-line client")
 
@@ -87,15 +85,6 @@ class Echo:
     def close(self):
         self.server.shutdown()
         self.server.server_close()
-
-
-@pytest.fixture
-def lab(emulator_url):
-    made = Lab()
-    try:
-        yield made
-    finally:
-        made.close()
 
 
 @pytest.fixture
