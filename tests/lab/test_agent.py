@@ -37,6 +37,10 @@ from tests.support.waiting import wait_until
 instance_ns = base.instance_ns
 lab_ws = base.lab_ws
 
+# Seconds for an agent process to start (its imports, under a busy make test) and register, or for a pass of the
+# scheduler and one of the agent to start a task: the agent looks every POLL (1 s); the rest is this machine's
+# load, so the bound is wide (as tests/lab/test_alb.py's NODE_START). Nothing here depends on being fast.
+PROCESS_START = 30.0
 USER_DATA = '#!/bin/bash\necho "ECS_CLUSTER={cluster}" >> /etc/ecs/ecs.config\n'
 
 
@@ -375,13 +379,13 @@ def test_the_agent_process_joins_default_and_exits_cleanly_on_sigterm(instance_n
             )
             return next((c for c in found if c["ec2InstanceId"] == instance), None)
 
-        ours = wait_until(registered, within=10, what="the agent's container instance", otherwise=None)
-        assert ours, process.stdout.read() if process.poll() is not None else "not registered in 10 s"
+        ours = wait_until(registered, within=PROCESS_START, what="the agent's container instance", otherwise=None)
+        assert ours, process.stdout.read() if process.poll() is not None else f"not registered in {PROCESS_START} s"
         ecs.create_service(cluster="default", serviceName=service, taskDefinition=definition, desiredCount=1)
         args = {"endpoint": emulator_url, "region": cloud.region(), "cluster": "default"}
         placing = threading.Thread(target=scheduler.program, args=(stop_scheduler, print), kwargs=args, daemon=True)
         placing.start()
-        wait_until(lambda: containers.leftover_namespaces(lab_ws), within=10, what="the task's namespaces")
+        wait_until(lambda: containers.leftover_namespaces(lab_ws), within=PROCESS_START, what="the task's namespaces")
         assert len(containers.leftover_namespaces(lab_ws)) == 1  # the api container runs
         stop_scheduler.set()  # the lab stops its programs together: no new placement on a stopping agent
         placing.join(10)
