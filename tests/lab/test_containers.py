@@ -144,10 +144,10 @@ def test_nginx_sees_the_official_images_etc_nginx(docker_host, instance_ns):
         "touch /tmp/x /run/x /var/lib/nginx/x && echo writable; exec sleep 30"
     ]
     [look] = docker_host.run_task("t2", [probe])
-    text = wait_until(  # a shell's ls and grep: well within 4 s
+    text = wait_until(  # a shell's ls and grep: a process start, bounded for a loaded machine
         lambda: look.log.read_text() if look.log.exists() else "",
         until=lambda text: "writable" in text,
-        within=4,
+        within=30,
         what="the probe's listing",
     )
     assert "sites-enabled" not in text
@@ -214,10 +214,10 @@ def test_memory_is_a_hard_cgroup_limit(docker_host):
     limit_file = "memory.max" if kind == "v2" else "memory.limit_in_bytes"
     assert int((container.cgroup / limit_file).read_text()) == 128 * 1024 * 1024
     assert str(container.process.pid) in (container.cgroup / "cgroup.procs").read_text().split()
-    tree = wait_until(  # ≤ 5 s for node (ip netns exec, unshare and sh exec it) to start its child
+    tree = wait_until(  # process starts (ip netns exec, unshare and sh exec node): bounded for a loaded machine
         lambda: _descendants(container.process.pid),
         until=lambda tree: len(tree) > 1,
-        within=5,
+        within=30,
         what="node's child",
     )
     inside = {int(p) for p in (container.cgroup / "cgroup.procs").read_text().split()}
@@ -242,7 +242,7 @@ def test_stop_terminates_and_removes_the_namespace_and_rules(docker_host, instan
     wait_until(  # sh runs `sleep 60 &` only after its trap: once a `sleep` runs, SIGTERM is ignored
         lambda: [_command(pid) for pid in _descendants(container.process.pid)],
         until=lambda commands: "sleep" in commands,
-        within=10,
+        within=30,
         what="the stubborn container's sleep (started after its trap)",
     )
 

@@ -156,7 +156,7 @@ def test_node_programs_are_threads_that_reach_their_host_namespace_and_stop_with
         try:
             following.sync(m)
             wait_until(  # restarted after its failure
-                lambda: following.sync_programs(m) or "bound" in seen, within=10, what="the program bound again"
+                lambda: following.sync_programs(m) or "bound" in seen, within=30, what="the program bound again"
             )
             assert seen["bound"] == (host.private_ip, 8080) and seen["thread_ns"] == own
             listening = subprocess.run(
@@ -173,7 +173,7 @@ def test_node_programs_are_threads_that_reach_their_host_namespace_and_stop_with
 
             port["value"] = 8081  # its arguments change: stopped, started again with them
             following.sync_programs(m)
-            wait_until(lambda: seen.get("bound") == (host.private_ip, 8081), within=10, what="the program on 8081")
+            wait_until(lambda: seen.get("bound") == (host.private_ip, 8081), within=30, what="the program on 8081")
             assert seen["stopped"] == 1 and seen["runs"] == [8080, 8080, 8081]
 
             following.sync(model.Model())  # the host is gone: its program is stopped

@@ -29,7 +29,7 @@ def lab_run(request):
 
 @pytest.mark.after_course
 def test_after_course_the_lab_site_answers_200_through_dns_the_alb_and_nginx(lab_run):
-    assert lab_run["up_s"] < 10, "lab up on the course's stack"
+    # How fast `lab up` is belongs to `make bench` (bench/lab.py, up_s), never to a test's verdict.
     assert lab_run["healthy"], "both targets turned healthy within the health checks' own timing"
     assert {port for _, port, _, _ in lab_run["healthy"]} <= set(range(32768, 61000)), "AL2023's ephemeral range"
     assert lab_run["https"]["status"] == 200, lab_run["https"]["error"]

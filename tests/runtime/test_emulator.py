@@ -140,7 +140,7 @@ def test_stop_ends_a_hung_emulator_too(other_workspace, monkeypatch):
     try:
         assert emulator.stop() is True
         # the kill is immediate; reaping by init may take a moment
-        wait_until(lambda: not processes.alive(pid), within=5, what=f"the hung emulator {pid} gone")
+        wait_until(lambda: not processes.alive(pid), within=30, what=f"the hung emulator {pid} gone")
     finally:
         if processes.alive(pid):
             os.kill(pid, signal.SIGKILL)

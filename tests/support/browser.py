@@ -233,7 +233,7 @@ class Browser:
                 self.process.wait(20)
         wait_until(  # its helper processes may still write there for a moment
             lambda: shutil.rmtree(self.profile, ignore_errors=True) or not os.path.exists(self.profile),
-            within=5,
+            within=20,
             what="Chromium's profile removed",
             every=0.25,
             otherwise=False,

@@ -36,7 +36,7 @@ from tests.support.waiting import wait_until
 DOMAIN = "app.ecs-alb.example"  # terraform/zone.tf's default domain when no zone is given
 HEALTHY_WITHIN = 120.0  # seconds: task start + the health checks' own thresholds and interval
 REPLACED_WITHIN = 150.0  # seconds: unhealthy threshold x interval, then ECS's replacement
-SYNCED_WITHIN = 5.0  # seconds for the lab's filters to follow a security-group change (it re-syncs within 1 s)
+SYNCED_WITHIN = 30.0  # seconds: the filters follow a group change at once (pushed); the rest is a loaded machine
 
 
 NAME = f"ecs-alb-{course_support.LEARNER}"  # terraform/main.tf's prefix of every name
