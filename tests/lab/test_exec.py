@@ -176,10 +176,11 @@ def test_curl_reaches_the_site_through_the_labs_dns_and_the_alb(site):
 def test_dig_and_pythons_resolver_ask_the_labs_dns(site):
     """Both read the internet namespace's resolv.conf (ip netns exec puts /etc/netns/<ns>/resolv.conf there)."""
     require("dig", "bind9-dnsutils")
-    dug = lab_exec("--", "dig", "+short", "+time=2", "+tries=1", site["name"]).stdout.split()
+    # dig's own timing (5 s a try, 3 tries): the lab's DNS answers at once, a loaded machine may make it wait
+    dug = lab_exec("--", "dig", "+short", site["name"]).stdout.split()
     assert sorted(dug) == site["nodes"], "the alias answers the load balancer's nodes' public addresses"
     assert resolved(site["name"]) == site["nodes"]
-    nx = lab_exec("--", "dig", "+time=2", "+tries=1", f"nowhere.{site['name']}")
+    nx = lab_exec("--", "dig", f"nowhere.{site['name']}")
     assert "status: NXDOMAIN" in nx.stdout, nx.stdout
 
 
