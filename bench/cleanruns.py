@@ -13,10 +13,12 @@ budget is 0.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from bench import maketest
 from bench.common import Measure, Part
+from bench.cpu import floor_text
 
 RUNS = 3
 
@@ -31,6 +33,7 @@ def run(root: Path) -> Part:
     for number, found in enumerate(runs, start=1):
         failed = found["failed"]
         note = f"clone of {found['commit']}: " + ("; ".join(failed) if failed else "no failure")
+        note += "; " + floor_text(found["cpu_s"], os.cpu_count() or 1)
         if found["exit_code"] is None:
             note += f" (stopped after {maketest.MAKE_TEST_TIMEOUT_S:.0f} s)"
         if found["uncommitted_changes"]:

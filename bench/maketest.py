@@ -21,6 +21,7 @@ import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
 from bench.common import REPO, Measure, Part, run_timed
+from bench.cpu import CpuAccount, floor_text
 
 BUDGET_S = 420.0
 # Variables that would point the clone at this checkout's workspaces or venv.
@@ -62,22 +63,25 @@ def make_test(folder: Path, junit: Path, **env: str) -> dict:
     """``make test`` in the clone ``folder`` (its installs included): seconds, exit code and the failed tests' names
     (from pytest's junit report, passed with PYTEST_ARGS); ``env`` is added to its environment."""
     began = time.perf_counter()
-    try:
-        done = subprocess.run(
-            ["make", "-C", str(folder), "test", f"PYTEST_ARGS=--junitxml={junit}"],
-            capture_output=True,
-            text=True,
-            env=clean_environment(**env),
-            timeout=MAKE_TEST_TIMEOUT_S,
-        )
-        code, tail = done.returncode, (done.stdout + done.stderr)[-3000:]
-    except subprocess.TimeoutExpired:
-        code, tail = None, f"stopped after {MAKE_TEST_TIMEOUT_S:.0f} s"
+    with CpuAccount() as cpu:
+        try:
+            done = subprocess.run(
+                ["make", "-C", str(folder), "test", f"PYTEST_ARGS=--junitxml={junit}"],
+                capture_output=True,
+                text=True,
+                env=clean_environment(**env),
+                timeout=MAKE_TEST_TIMEOUT_S,
+                preexec_fn=cpu.join,
+            )
+            code, tail = done.returncode, (done.stdout + done.stderr)[-3000:]
+        except subprocess.TimeoutExpired:
+            code, tail = None, f"stopped after {MAKE_TEST_TIMEOUT_S:.0f} s"
     seconds = time.perf_counter() - began
     failed = failed_tests(junit)
     if code and not failed:  # failed before pytest wrote its report (an install, a collection error)
         failed = ["(no test report: " + tail.strip().splitlines()[-1][:200] + ")"] if tail.strip() else ["(no report)"]
-    return {"seconds": round(seconds, 1), "exit_code": code, "failed": failed}
+    cpu_s = None if cpu.seconds is None else round(cpu.seconds, 1)
+    return {"seconds": round(seconds, 1), "exit_code": code, "failed": failed, "cpu_s": cpu_s}
 
 
 def clean_clone(root: Path, *make_args: str) -> dict:
@@ -89,8 +93,12 @@ def clean_clone(root: Path, *make_args: str) -> dict:
     install = run_timed(
         ["make", "-C", str(folder), "-j2", "install", "scanner"], "make install scanner (clean clone)", env=env
     )
-    tests = run_timed(["make", "-C", str(folder), "test", *make_args], "make test (clean clone)", env=env)
-    return {**found, "install_s": round(install, 1), "test_s": round(tests, 1)}
+    with CpuAccount() as cpu:
+        tests = run_timed(
+            ["make", "-C", str(folder), "test", *make_args], "make test (clean clone)", env=env, preexec_fn=cpu.join
+        )
+    cpu_s = None if cpu.seconds is None else round(cpu.seconds, 1)
+    return {**found, "install_s": round(install, 1), "test_s": round(tests, 1), "test_cpu_s": cpu_s}
 
 
 def run(root: Path) -> Part:
@@ -98,6 +106,15 @@ def run(root: Path) -> Part:
     note = f"install {found['install_s']:.0f} s + tests {found['test_s']:.0f} s, clone of {found['commit']}"
     if found["uncommitted_changes"]:
         note += " (uncommitted changes not included)"
+    cores = os.cpu_count() or 1
     return Part(
-        [Measure("make test on a clean clone", found["install_s"] + found["test_s"], budget=BUDGET_S, text=note)], found
+        [
+            Measure("make test on a clean clone", found["install_s"] + found["test_s"], budget=BUDGET_S, text=note),
+            Measure(
+                "make test's CPU (tests, after the installs)",
+                found["test_cpu_s"],
+                text=floor_text(found["test_cpu_s"], cores),
+            ),
+        ],
+        found,
     )

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import copy
 import json
+import subprocess
+import sys
 
 import pytest
 
 from bench import run
 from bench.common import REPO, Measure, Part, machine
+from bench.cpu import CpuAccount
 
 
 def test_readme_block_is_generated_from_latest_json():
@@ -255,3 +258,19 @@ def test_setup_notes_claim_downloads_only_when_pip_cached_some():
     warm, cold = cache_notes(310.5, 120.0)
     assert warm == "machine pip cache 310.5 MB" and cold.startswith("includes downloads") and "120.0 MB" in cold
     assert cache_notes(None, 0.0)[0].startswith("no pip cache")
+
+
+def test_the_cpu_account_counts_a_commands_descendants():
+    """bench/cpu.py: a grandchild's CPU time (as its own os.times() reports it) is in the command's account."""
+    busy = "import os, time\nend = time.process_time() + 0.3\nwhile time.process_time() < end: pass\nt = os.times()\n"
+    busy += "print(t.user + t.system)"
+    child = f"import subprocess, sys; print(subprocess.run([sys.executable, '-c', {busy!r}], capture_output=True,"
+    child += " text=True, check=True).stdout)"
+    with CpuAccount() as account:
+        if account.folder is None:
+            pytest.skip("no writable cgroup here (bench/cpu.py measures as root)")
+        done = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, check=True,
+                              preexec_fn=account.join)  # fmt: skip
+    grandchild = float(done.stdout.split()[0])
+    assert grandchild >= 0.3 and account.seconds >= grandchild
+    assert not account.folder.exists(), "the account's cgroup is removed once its processes have ended"
