@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..workshop import hub, hub_limits
+from ..workshop import hub, hub_limits, hub_users
 from .parsing import Commands, arg, port, positive
 
 
@@ -67,3 +67,18 @@ def stop(args) -> int:
     removed = hub.stop(remove_learners=args.remove_learners)
     print("Hub stopped." + (f" Removed users: {', '.join(removed)}." if removed else ""))
     return 0
+
+
+@HUB.command(
+    "release",
+    "free a learner's name for their next login from another browser (their files and account stay theirs)",
+    arg("name", help="the learner's name, as they logged in"),
+    why="hub release takes the one name to free.",
+    fix="python -m helpers hub release ana",
+)
+def release(args) -> int:
+    if hub_users.release(args.name):
+        print(f"{args.name} is free: the next browser that logs in with it (and the password) holds it.")
+        return 0
+    print(f"{args.name} is held by no browser: nobody has logged in with it on this hub.")
+    return 1

@@ -2,7 +2,8 @@
 
 - ``LearnerAuthenticator``: JupyterHub's shared-password authenticator (the workshop's password, any name),
   which refuses a name that is not a learner name (1 to 12 lower-case letters or digits, a letter first: the
-  name prefixes the learner's AWS resources, helpers/runtime/learner.py) with a page that says so.
+  name prefixes the learner's AWS resources, helpers/runtime/learner.py) with a page that says so, and a name
+  another browser holds (hub_users.claim: the first login's key, kept in a signed cookie).
 - ``LearnerSpawner``: JupyterHub's LocalProcessSpawner, with the learner's Unix user made on first start
   (helpers/workshop/hub_users.py), their server opened on their own copy of the notebooks with their room
   credential in its environment, and put in a cgroup with their memory and CPU limit before it drops root
@@ -33,7 +34,21 @@ class LearnerAuthenticator(SharedPasswordAuthenticator):
             learner.check(name)
         except CourseError as refused:
             raise web.HTTPError(403, f"{refused.what} {refused.why} Choose a name like ana or team3.") from None
-        return await super().authenticate(handler, {**data, "username": name})
+        user = await super().authenticate(handler, {**data, "username": name})
+        if user is None:
+            return None  # a wrong password: JupyterHub's own "Invalid username or password"
+        cookie = hub_users.KEY_COOKIE + name
+        presented = handler.get_secure_cookie(cookie, max_age_days=hub_users.KEY_DAYS)
+        key = hub_users.claim(name, presented.decode() if presented else None)
+        if key is None:
+            raise web.HTTPError(
+                403,
+                f"The name {name} is taken: another learner in this room logged in with it first, and its files "
+                f"and account are theirs. Choose another name (for example {name}2). If {name} is you on another "
+                f"browser, ask the instructor to run: python -m helpers hub release {name}",
+            )
+        handler.set_secure_cookie(cookie, key, expires_days=hub_users.KEY_DAYS, httponly=True, path="/hub/")
+        return user
 
 
 class LearnerSpawner(LocalProcessSpawner):

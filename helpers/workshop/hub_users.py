@@ -7,12 +7,20 @@ course's notebooks are copied there (``~/notebooks``; later starts leave the lea
 room this workspace serves issues them a credential (helpers/workshop/room.py) that their server's environment
 carries: their kernels and terminals use the room's emulator in an account of their own, and their lab signs
 its writes with it. The hub's record of its learners: ``<workspace>/hub/learners.json``.
+
+A name belongs to the browser that first logged in with it. Everyone in the room shares the workshop's password,
+so the name alone cannot tell two people apart: the first login gets a key (a cookie of that name, signed by
+the hub), and the record keeps the key's SHA-256. A later login with the name must bring the key, else the
+name is taken. The instructor frees a name for its owner on a new browser: ``python -m helpers hub release NAME``.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import pwd
+import secrets
 import shutil
 import subprocess
 import sys
@@ -27,6 +35,8 @@ PREFIX = "course-"
 HOMES = Path("/home")
 RECORD = "hub/learners.json"
 COMMENT = "ecs-alb course hub learner"  # the GECOS field: how remove_all() knows the users it made
+KEY_COOKIE = "course-learner-key-"  # + the learner's name: one browser may hold several names' keys
+KEY_DAYS = 30  # how long a browser keeps a name's key
 
 
 def unix_name(name: str) -> str:
@@ -65,6 +75,37 @@ def ensure(name: str) -> pwd.struct_passwd:
     record["learners"].setdefault(name, {"learner": name, "user": user, "home": entry.pw_dir})
     workspace.write_json(RECORD, record)
     return entry
+
+
+def _key_hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def claim(name: str, presented: str | None) -> str | None:
+    """The key that holds ``name``: ``presented`` when it is the name's key, a new one when the name is free
+    (recorded), None when another browser holds the name (another learner chose it first)."""
+    record = workspace.read_json(RECORD) or {"learners": {}}
+    entry = record["learners"].setdefault(name, {"learner": name, "user": unix_name(name), "home": str(home(name))})
+    held = entry.get("key_sha256")
+    if held is None:
+        key = secrets.token_urlsafe(24)
+        entry["key_sha256"] = _key_hash(key)
+        workspace.write_json(RECORD, record)
+        return key
+    if presented and hmac.compare_digest(_key_hash(presented), held):
+        return presented
+    return None
+
+
+def release(name: str) -> bool:
+    """Free ``name`` for the next browser that logs in with it (its files stay); False if it held no key."""
+    record = workspace.read_json(RECORD) or {"learners": {}}
+    entry = record["learners"].get(learner.check(name))
+    if not entry or "key_sha256" not in entry:
+        return False
+    del entry["key_sha256"]
+    workspace.write_json(RECORD, record)
+    return True
 
 
 def credential(name: str) -> dict:

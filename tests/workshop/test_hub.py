@@ -13,6 +13,7 @@ The shared-password authenticator: https://jupyterhub.readthedocs.io/en/stable/r
 from __future__ import annotations
 
 import contextlib
+import html
 import json
 import os
 import re
@@ -23,7 +24,7 @@ import pytest
 
 from helpers.errors import CourseError
 from helpers.workshop import hub as hub_module
-from helpers.workshop import hub_limits
+from helpers.workshop import hub_limits, hub_users
 from tests.support import browser
 from tests.support.hub_support import Hub, Learner, as_unix_user, hub_folder, unique
 from tests.support.waiting import wait_until
@@ -81,6 +82,12 @@ def ana(hub, chrome):
         f"{learner.name}'s JupyterLab after the login page",
     )
     learner.landed = chrome.evaluate("location.pathname")
+    # The same learner through the REST API: the browser's key for the name comes along (another browser without
+    # it is another person: the name is taken).
+    key = hub_users.KEY_COOKIE + learner.name
+    for cookie in chrome.send("Network.getCookies", urls=[hub.url + "/hub/"])["cookies"]:
+        if cookie["name"] == key:
+            learner.http.cookies.set(key, cookie["value"], path="/hub/")
     return learner.log_in()
 
 
@@ -201,6 +208,22 @@ def test_a_wrong_password_or_a_name_that_is_no_learner_name_is_refused_with_a_me
         refused = Learner(hub, name).login_form()
         assert refused.status_code == 403, refused.status_code
         assert "is not a valid learner name" in re.sub(r"&#39;|&quot;", "'", refused.text), refused.text[:2000]
+
+
+def test_a_name_another_browser_holds_is_refused_until_the_instructor_releases_it(hub):
+    """One shared password cannot tell two people apart: the name belongs to the browser that logged in first."""
+    first = Learner(hub, unique("fay")).log_in()
+    second = Learner(hub, first.name)  # another person choosing the same name: a browser without its key
+    taken = second.login_form()
+    assert taken.status_code == 403, taken.status_code
+    assert f"The name {first.name} is taken" in html.unescape(taken.text), taken.text[:2000]
+    assert first.login_form().status_code == 302, "the name's own browser logs in again"
+    released = Hub._helpers(hub.folder, "release", first.name)
+    assert released.returncode == 0 and f"{first.name} is free" in released.stdout, released.stdout + released.stderr
+    assert second.login_form().status_code == 302, "released: the next browser to log in holds the name"
+    assert first.login_form().status_code == 403, "and the first browser's key no longer does"
+    unknown = Hub._helpers(hub.folder, "release", unique("nobody"))
+    assert unknown.returncode == 1 and "held by no browser" in unknown.stdout
 
 
 def test_a_second_hub_on_a_taken_port_or_with_a_short_password_gets_one_message(hub, tmp_path):
