@@ -67,8 +67,13 @@ class Hub:
 
     @staticmethod
     def _helpers(folder: Path, *args: str) -> subprocess.CompletedProcess:
+        return Hub.instructor(folder, "hub", *args)
+
+    @staticmethod
+    def instructor(folder: Path, *args: str) -> subprocess.CompletedProcess:
+        """``python -m helpers ARGS`` as the instructor runs it: as root, in the hub's workspace."""
         env = dict(os.environ, COURSE_WORKSPACE=str(folder))
-        command = [sys.executable, "-m", "helpers", "hub", *args]
+        command = [sys.executable, "-m", "helpers", *args]
         return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
 
     def stop(self) -> subprocess.CompletedProcess:

@@ -303,3 +303,34 @@ def test_a_learner_sees_the_504_then_the_200_from_a_rootless_lab_of_their_own_in
     assert seen["mode"] and seen["first"] == 200, seen
     assert seen["port_80"][0] == 504 and seen["port_80"][1] >= 10, seen
     assert seen["fixed"] == 200 and seen["removed"] > 0, seen
+
+
+VPC_OF_THEIR_OWN = """
+from helpers.runtime import aws
+ec2 = aws.client("ec2")
+tags = [{{"Key": "course", "Value": "ecs-alb"}}, {{"Key": "learner", "Value": {name!r}}}]
+ec2.create_vpc(CidrBlock="10.{octet}.0.0/16", TagSpecifications=[{{"ResourceType": "vpc", "Tags": tags}}])
+print("VPCS", len(ec2.describe_vpcs(Filters=[{{"Name": "tag:learner", "Values": [{name!r}]}}])["Vpcs"]))
+"""
+
+
+def test_the_facilitator_view_and_reset_everyone_work_from_the_hubs_workspace(hub, everyone):
+    """INSTRUCTOR.md's two commands, as root in the hub's workspace (which serves the room): the facilitator
+    reads every learner's account; `emulator reset --everyone` empties them all. Last in the module: it resets."""
+    for octet, learner in enumerate(everyone[1:], start=91):  # two learners, each in their own kernel and account
+        made = learner.run(VPC_OF_THEIR_OWN.format(name=learner.name, octet=octet))
+        assert made["error"] is None and "VPCS " in made["stdout"], made
+    view = Hub.instructor(hub.folder, "facilitator")
+    assert view.returncode == 0, view.stderr
+    for learner in everyone[1:]:
+        row = next((line for line in view.stdout.splitlines() if line.startswith(learner.name + " ")), None)
+        assert row is not None and row.split()[1] == "✓", view.stdout  # 02: their VPC, seen in their account
+    reset = Hub.instructor(hub.folder, "emulator", "reset", "--everyone")
+    assert reset.returncode == 0, reset.stdout + reset.stderr
+    after = Hub.instructor(hub.folder, "facilitator")
+    assert not any(line.startswith(learner.name + " ") for learner in everyone for line in after.stdout.splitlines())
+    mine = everyone[1].run(
+        VPC_OF_THEIR_OWN.split("ec2.create_vpc")[0].format(name=everyone[1].name)
+        + f"print(len(ec2.describe_vpcs(Filters=[{{'Name': 'tag:learner', 'Values': [{everyone[1].name!r}]}}])['Vpcs']))"
+    )
+    assert mine["error"] is None and mine["stdout"].split()[-1] == "0", mine  # their kernel, their account: empty
