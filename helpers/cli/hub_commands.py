@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..workshop import hub, hub_limits, hub_users
+from ..workshop import hub, hub_limits, hub_users, room
 from .parsing import Commands, arg, port, positive
 
 
@@ -15,6 +15,17 @@ def memory(text: str) -> str:
     except ValueError as wrong:
         raise argparse.ArgumentTypeError(str(wrong)) from None
     return text.strip().upper()
+
+
+def seats(text: str) -> int:
+    """1 to the room's capacity: one room emulator serves the hub's learners (helpers/workshop/room.py)."""
+    try:
+        count = int(text)
+    except ValueError:
+        count = 0
+    if not 1 <= count <= room.CAPACITY:
+        raise argparse.ArgumentTypeError(f"a number of learners from 1 to {room.CAPACITY} (one room's), not {text}")
+    return count
 
 
 HUB = Commands("hub", "(instructors) run the workshop hub: JupyterHub, a server and a lab per learner", dest="action")
@@ -29,6 +40,12 @@ HUB = Commands("hub", "(instructors) run the workshop hub: JupyterHub, a server 
     arg("--cull-after", type=positive, default=hub.CULL_AFTER, help="seconds idle before a server is stopped"),
     arg("--memory", type=memory, default=hub.MEMORY, help=f"each learner's memory limit (default {hub.MEMORY})"),
     arg("--cpus", type=positive, default=hub.CPUS, help=f"each learner's CPU limit in cores (default {hub.CPUS:g})"),
+    arg(
+        "--learners",
+        type=seats,
+        default=room.CAPACITY,
+        help=f"how many learners the hub takes (default and most: the room's {room.CAPACITY})",
+    ),
     why="hub start takes only options: where to listen, the password, the idle time and each learner's limits.",
     fix="sudo .venv/bin/python -m helpers hub start --host 0.0.0.0 --port 8000",
 )
@@ -42,12 +59,13 @@ def start(args) -> int:
         cull_every=cull_every,
         memory=args.memory,
         cpus=args.cpus,
+        seats=args.learners,
     )
     print(
         f"Hub running at {record['url']} (pid {record['pid']}); its room emulator: {record['room']}.\n"
         f"Learners open the URL and log in with a name of their choice and the password: {record['password']}\n"
-        f"Idle servers stop after {int(args.cull_after)} s; each learner may use {args.memory} and {args.cpus:g} "
-        "CPU.\nStop it: python -m helpers hub stop"
+        f"It takes {args.learners} learners; idle servers stop after {int(args.cull_after)} s; each learner may "
+        f"use {args.memory} and {args.cpus:g} CPU.\nStop it: python -m helpers hub stop"
     )
     return 0
 

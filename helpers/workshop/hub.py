@@ -1,6 +1,6 @@
 """The workshop hub: one JupyterHub on one Linux host, a server, a room credential and a lab per learner.
 
-    python -m helpers hub start [--host 127.0.0.1] [--port 8000] [--password PW] [--cull-after 3600]
+    python -m helpers hub start [--host 127.0.0.1] [--port 8000] [--password PW] [--cull-after 3600] [--learners N]
     python -m helpers hub status
     python -m helpers hub stop [--remove-learners]
 
@@ -148,6 +148,7 @@ def config_text(settings: dict) -> str:
         "c.JupyterHub.authenticator_class = hub_spawner.LearnerAuthenticator",
         f"c.SharedPasswordAuthenticator.user_password = {s['password']!r}",
         "c.Authenticator.allow_all = True  # any name that is a learner name (the authenticator checks it)",
+        f"c.LearnerAuthenticator.seats = {s['seats']}",
         "c.JupyterHub.spawner_class = hub_spawner.LearnerSpawner",
         f"c.Spawner.cmd = [{s['python']!r}, '-m', 'jupyterhub.singleuser']",
         "c.Spawner.default_url = '/lab'",
@@ -187,6 +188,7 @@ def start(
     cull_every: int = CULL_EVERY,
     memory: str = MEMORY,
     cpus: float = CPUS,
+    seats: int = room.CAPACITY,
 ) -> dict:
     """Start the hub (and the room emulator it hands credentials from); its record with the password."""
     if running := status():
@@ -217,6 +219,7 @@ def start(
         cull_every=int(cull_every),
         memory=memory,
         cpus=float(cpus),
+        seats=min(int(seats), room.CAPACITY),
         python=python,
     )
     try:

@@ -21,13 +21,18 @@ import os
 from jupyterhub.authenticators.shared import SharedPasswordAuthenticator
 from jupyterhub.spawner import LocalProcessSpawner, set_user_setuid
 from tornado import web
+from traitlets import Integer
 
 from ..errors import CourseError
 from ..runtime import learner
-from . import hub_limits, hub_users
+from . import hub_limits, hub_users, room
 
 
 class LearnerAuthenticator(SharedPasswordAuthenticator):
+    seats = Integer(
+        room.CAPACITY, config=True, help="how many learners the hub takes (python -m helpers hub start --learners)"
+    )
+
     async def authenticate(self, handler, data):
         name = (data.get("username") or "").strip().lower()
         try:
@@ -39,7 +44,10 @@ class LearnerAuthenticator(SharedPasswordAuthenticator):
             return None  # a wrong password: JupyterHub's own "Invalid username or password"
         cookie = hub_users.KEY_COOKIE + name
         presented = handler.get_secure_cookie(cookie, max_age_days=hub_users.KEY_DAYS)
-        key = hub_users.claim(name, presented.decode() if presented else None)
+        try:
+            key = hub_users.claim(name, presented.decode() if presented else None, self.seats)
+        except CourseError as full:
+            raise web.HTTPError(403, f"{full.what} {full.why} Ask the instructor for a seat: {full.fix}.") from None
         if key is None:
             raise web.HTTPError(
                 403,

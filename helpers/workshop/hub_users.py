@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 from .. import workspace
+from ..errors import CourseError
 from ..runtime import emulator, learner
 from . import hub_limits, room
 
@@ -81,10 +82,18 @@ def _key_hash(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def claim(name: str, presented: str | None) -> str | None:
+def claim(name: str, presented: str | None, seats: int) -> str | None:
     """The key that holds ``name``: ``presented`` when it is the name's key, a new one when the name is free
-    (recorded), None when another browser holds the name (another learner chose it first)."""
+    (recorded), None when another browser holds the name (another learner chose it first). A new name when the
+    hub has its ``seats`` learners already: CourseError (the hub is full)."""
     record = workspace.read_json(RECORD) or {"learners": {}}
+    if name not in record["learners"] and len(record["learners"]) >= seats:
+        taken = f"{seats} learner" + ("s" if seats != 1 else "")
+        raise CourseError(
+            f"The hub is full ({taken}, the number it was started for), so {name} cannot join.",
+            "The instructor started it for this many learners (what the host's memory and CPUs hold).",
+            "the hub started again with more (python -m helpers hub start --learners N), or a second hub",
+        )
     entry = record["learners"].setdefault(name, {"learner": name, "user": unix_name(name), "home": str(home(name))})
     held = entry.get("key_sha256")
     if held is None:

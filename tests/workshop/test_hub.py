@@ -232,13 +232,21 @@ def test_a_second_hub_on_a_taken_port_or_with_a_short_password_gets_one_message(
     assert taken.returncode == 2 and f"cannot listen on 127.0.0.1:{port}" in taken.stderr, taken.stderr
     short = Hub._helpers(tmp_path / "other", "start", "--port", "0", "--password", "short")
     assert short.returncode == 2 and "needs at least 8" in short.stderr, short.stderr
+    seats = Hub._helpers(tmp_path / "other", "start", "--port", "0", "--learners", "0")
+    assert seats.returncode == 2 and "a number of learners from 1 to 60" in seats.stderr, seats.stderr
 
 
-def test_the_idle_culler_stops_an_idle_server():
+def test_the_idle_culler_stops_an_idle_server_and_a_full_hub_takes_no_new_name():
     _require_hub_host()
-    culling = Hub.start(hub_folder("culling"), PASSWORD, "--cull-after", str(CULL_AFTER))
+    culling = Hub.start(hub_folder("culling"), PASSWORD, "--cull-after", str(CULL_AFTER), "--learners", "1")
     try:
         idle = Learner(culling, unique("eve")).log_in()
+        full = Learner(culling, unique("gil")).login_form()
+        assert (
+            full.status_code == 403
+            and "The hub is full (1 learner, the number it was started for)" in html.unescape(full.text)
+        )
+        assert idle.login_form().status_code == 302, "a learner of the hub's still logs in"
         idle.start_server()
         # the culler looks every CULL_AFTER/2 s and stops a server idle for CULL_AFTER s: within 1.5 x, margin 60 s
         wait_until(idle.server, until=lambda s: not s, within=CULL_AFTER * 1.5 + 60, what="the idle server culled")
