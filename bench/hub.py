@@ -25,6 +25,7 @@ from pathlib import Path
 from bench.common import REPO, Measure, Part
 
 LEARNERS = 3
+CELL_WITHIN = 900.0  # seconds for one cell: Terraform's apply of the load balancer is the longest (about 2 min)
 PASSWORD = "bench-" + uuid.uuid4().hex[:10]
 CELL = (
     "import os, boto3, helpers\n"
@@ -33,27 +34,26 @@ CELL = (
 )
 
 
-def _helpers(ws: Path, *args: str) -> subprocess.CompletedProcess:
+def helpers_cli(ws: Path, *args: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, COURSE_WORKSPACE=str(ws))
     return subprocess.run(
         [sys.executable, "-m", "helpers", "hub", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
     )
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
-def _learner(url: str, name: str) -> str:
-    """Log ``name`` in through the form, start their server, run CELL in a kernel; their token."""
-    import requests
-    import websocket
+def start_learner(url: str, name: str, password: str = PASSWORD) -> str:
+    """Log ``name`` in through the form, get a token, start their server and wait for it; their token."""
+    import requests  # jupyterhub's dependency: only the hub parts need it
 
     http = requests.Session()
     http.get(url + "/hub/login", timeout=30)
-    form = {"username": name, "password": PASSWORD, "_xsrf": http.cookies.get("_xsrf", path="/hub/")}
+    form = {"username": name, "password": password, "_xsrf": http.cookies.get("_xsrf", path="/hub/")}
     http.post(url + "/hub/login?next=", data=form, allow_redirects=False, timeout=30).raise_for_status()
     xsrf = {"X-XSRFToken": http.cookies.get("_xsrf", path="/hub/")}
     token = http.post(f"{url}/hub/api/users/{name}/tokens", json={}, headers=xsrf, timeout=30).json()["token"]
@@ -69,35 +69,61 @@ def _learner(url: str, name: str) -> str:
         if time.monotonic() > deadline:
             raise RuntimeError(f"{name}'s server did not start within 120 s")
         time.sleep(1)
-    kernel = requests.post(f"{url}/user/{name}/api/kernels", headers=auth, json={}, timeout=60).json()["id"]
-    ws = websocket.create_connection(
-        url.replace("http", "ws", 1) + f"/user/{name}/api/kernels/{kernel}/channels",
-        header=[f"Authorization: token {token}"],
-        timeout=120,
-    )
-    msg = uuid.uuid4().hex
-    header = {"msg_id": msg, "username": name, "session": msg, "msg_type": "execute_request", "version": "5.3"}
-    ws.send(
-        json.dumps(
-            {
-                "header": header,
-                "parent_header": {},
-                "metadata": {},
-                "channel": "shell",
-                "content": {"code": CELL, "silent": False, "store_history": False, "allow_stdin": False},
-            }
-        )
-    )
-    while True:
-        reply = json.loads(ws.recv())
-        if reply.get("parent_header", {}).get("msg_id") == msg and reply["msg_type"] == "status":
-            if reply["content"]["execution_state"] == "idle":
-                break
-    ws.close()
     return token
 
 
-def _memory(pids) -> tuple[float, float]:
+def open_kernel(url: str, name: str, token: str, notebook: str | None = None):
+    """A kernel in ``name``'s server (for ``notebook``, a path in their notebooks: its folder is the kernel's
+    working directory, as when they open it in JupyterLab); its websocket and its id."""
+    import requests
+    import websocket  # websocket-client, which jupyter_server brings
+
+    auth = {"Authorization": f"token {token}"}
+    if notebook:
+        body = {"path": notebook, "type": "notebook", "name": notebook, "kernel": {"name": "python3"}}
+        kernel = requests.post(f"{url}/user/{name}/api/sessions", headers=auth, json=body, timeout=60).json()["kernel"]
+    else:
+        kernel = requests.post(f"{url}/user/{name}/api/kernels", headers=auth, json={}, timeout=60).json()
+    ws = websocket.create_connection(
+        url.replace("http", "ws", 1) + f"/user/{name}/api/kernels/{kernel['id']}/channels",
+        header=[f"Authorization: token {token}"],
+        timeout=CELL_WITHIN,
+    )
+    return ws, kernel["id"]
+
+
+def execute(ws, name: str, code: str) -> dict:
+    """Run ``code`` in the kernel behind ``ws``; {stdout, error} once it is idle again."""
+    msg = uuid.uuid4().hex
+    header = {"msg_id": msg, "username": name, "session": msg, "msg_type": "execute_request", "version": "5.3"}
+    content = {"code": code, "silent": False, "store_history": True, "allow_stdin": False}
+    ws.send(json.dumps({"header": header, "parent_header": {}, "metadata": {}, "channel": "shell", "content": content}))
+    out, error = [], None
+    while True:
+        reply = json.loads(ws.recv())
+        if reply.get("parent_header", {}).get("msg_id") != msg:
+            continue
+        kind, body = reply["msg_type"], reply["content"]
+        if kind == "stream":
+            out.append(body["text"])
+        elif kind == "error":
+            error = f"{body['ename']}: {body['evalue']}"
+        elif kind == "status" and body["execution_state"] == "idle":
+            return {"stdout": "".join(out), "error": error}
+
+
+def _learner(url: str, name: str) -> str:
+    """Log ``name`` in, start their server, run CELL in a kernel; their token."""
+    token = start_learner(url, name)
+    ws, _ = open_kernel(url, name, token)
+    try:
+        execute(ws, name, CELL)
+    finally:
+        ws.close()
+    return token
+
+
+def memory(pids) -> tuple[float, float]:
     """(PSS MB, RSS MB) summed over ``pids``."""
     pss = rss = 0
     for pid in pids:
@@ -110,18 +136,18 @@ def _memory(pids) -> tuple[float, float]:
     return pss / 1024, rss / 1024
 
 
-def _pids_of_user(uid: int) -> list[int]:
-    return [int(p) for p in os.listdir("/proc") if p.isdigit() and _owner(p) == uid]
+def pids_of_user(uid: int) -> list[int]:
+    return [int(p) for p in os.listdir("/proc") if p.isdigit() and owner(p) == uid]
 
 
-def _owner(pid: str) -> int | None:
+def owner(pid: str) -> int | None:
     try:
         return os.stat(f"/proc/{pid}").st_uid
     except OSError:
         return None
 
 
-def _tree(root_pid: int) -> list[int]:
+def tree(root_pid: int) -> list[int]:
     children: dict[int, list[int]] = {}
     for p in os.listdir("/proc"):
         if p.isdigit():
@@ -143,8 +169,8 @@ def run(root: Path) -> Part:
         return Part([Measure("(i) hub", None, text="skipped: the hub needs Linux and root")])
     ws = root / "hub"
     ws.mkdir(parents=True)
-    port = _free_port()
-    started = _helpers(ws, "start", "--port", str(port), "--password", PASSWORD)
+    port = free_port()
+    started = helpers_cli(ws, "start", "--port", str(port), "--password", PASSWORD)
     if started.returncode:
         raise RuntimeError(started.stderr.strip()[-2000:])
     url = f"http://127.0.0.1:{port}"
@@ -154,13 +180,13 @@ def run(root: Path) -> Part:
         for name in names:
             _learner(url, name)
         seconds = time.perf_counter() - began
-        per = {n: _memory(_pids_of_user(pwd.getpwnam("course-" + n).pw_uid)) for n in names}
+        per = {n: memory(pids_of_user(pwd.getpwnam("course-" + n).pw_uid)) for n in names}
         record = json.loads((ws / "hub" / "hub.json").read_text())
-        hub_pss, hub_rss = _memory([p for p in _tree(record["pid"]) if _owner(str(p)) == 0])  # not the servers
+        hub_pss, hub_rss = memory([p for p in tree(record["pid"]) if owner(str(p)) == 0])  # not the servers
         emulator = json.loads((ws / "emulator.json").read_text()).get("pid")
-        room_pss, _ = _memory([emulator]) if emulator else (0.0, 0.0)
+        room_pss, _ = memory([emulator]) if emulator else (0.0, 0.0)
     finally:
-        _helpers(ws, "stop", "--remove-learners")
+        helpers_cli(ws, "stop", "--remove-learners")
     mean = sum(p for p, _ in per.values()) / len(per)
     largest = max(p for p, _ in per.values())
     return Part(

@@ -21,6 +21,8 @@ into bench/latest.json beside the recorded parts):
               included): each run's time and failed tests     (~3 x make test)
   harness     `make test` with and without the CPU favouring and the
               course-first scheduling (tests/plugin/session.py)  (~2 x make test)
+  hub-room    (j) N learners at once (HUB_ROOM_LEARNERS, 6) run notebooks 02-07
+              through the workshop hub, against one alone  (~15-25 min)
 
 Every part uses throw-away workspaces and fresh emulators; nothing touches the
 learner's .course or the tests' .course-test. Timings are printed and stored,
@@ -41,7 +43,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: import the bench package from the repository
     sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
-from bench import before, cleanruns, course, foundation, harness, hub, lab, maketest, room, setup  # noqa: E402
+from bench import before, cleanruns, course, foundation, harness, hub, hubroom, lab, maketest, room, setup  # noqa: E402
 from bench.common import HERE, REPO, Measure, Part, machine  # noqa: E402
 from helpers.errors import CourseError  # noqa: E402
 
@@ -54,8 +56,17 @@ PARTS = {
     "make-test": maketest.run,
     "setup": setup.run,
 }
-EXTRA_PARTS = {"before": before.run, "clean-runs": cleanruns.run, "harness": harness.run}  # only with --only
-RECORDED_EXTRAS = ("clean-runs", "harness")  # merged into bench/latest.json when run (before has its own file)
+EXTRA_PARTS = {  # only with --only
+    "before": before.run,
+    "clean-runs": cleanruns.run,
+    "harness": harness.run,
+    "hub-room": hubroom.run,
+}
+RECORDED_EXTRAS = (
+    "clean-runs",
+    "harness",
+    "hub-room",
+)  # merged into bench/latest.json when run (before has its own file)
 LATEST = HERE / "latest.json"
 BEFORE = HERE / "before.json"
 README = HERE / "README.md"  # bench/README.md: the blocks --readme rewrites

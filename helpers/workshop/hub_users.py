@@ -3,7 +3,8 @@
 A learner named ``ana`` on the hub is the Unix user ``course-ana`` (the prefix keeps every learner name, 1 to
 12 letters or digits, clear of the system's own users such as ``root`` or ``daemon``), with the home
 ``/home/course-ana`` (mode 700: no other learner reads or writes it). At the first start of their server the
-course's notebooks are copied there (``~/notebooks``; later starts leave the learner's copy alone), and the
+course's notebooks are copied there (``~/notebooks``, with the diagrams they show in ``~/diagrams``; later starts
+leave the learner's copy alone), and the
 room this workspace serves issues them a credential (helpers/workshop/room.py) that their server's environment
 carries: their kernels and terminals use the room's emulator in an account of their own, and their lab signs
 its writes with it. The hub's record of its learners: ``<workspace>/hub/learners.json``.
@@ -36,6 +37,7 @@ PREFIX = "course-"
 HOMES = Path("/home")
 RECORD = "hub/learners.json"
 COMMENT = "ecs-alb course hub learner"  # the GECOS field: how remove_all() knows the users it made
+DIAGRAMS = workspace.REPO / "diagrams"  # the drawn PNGs the notebooks show
 KEY_COOKIE = "course-learner-key-"  # + the learner's name: one browser may hold several names' keys
 KEY_DAYS = 30  # how long a browser keeps a name's key
 
@@ -67,11 +69,13 @@ def ensure(name: str) -> pwd.struct_passwd:
         )
         entry = pwd.getpwnam(user)
     os.chmod(entry.pw_dir, 0o700)
-    notebooks = Path(entry.pw_dir) / "notebooks"
-    if not notebooks.exists():
-        shutil.copytree(workspace.NOTEBOOK_DIR, notebooks, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
-        for path in [notebooks, *notebooks.rglob("*")]:
-            os.chown(path, entry.pw_uid, entry.pw_gid, follow_symlinks=False)
+    # The notebooks, and beside them the diagrams they show (Image(filename="../diagrams/..."), as in the repository)
+    for source, ignore in ((workspace.NOTEBOOK_DIR, ".ipynb_checkpoints"), (DIAGRAMS, "*.py")):
+        copy = Path(entry.pw_dir) / source.name
+        if not copy.exists():
+            shutil.copytree(source, copy, ignore=shutil.ignore_patterns(ignore, "__pycache__"))
+            for path in [copy, *copy.rglob("*")]:
+                os.chown(path, entry.pw_uid, entry.pw_gid, follow_symlinks=False)
     record = workspace.read_json(RECORD) or {"learners": {}}
     record["learners"].setdefault(name, {"learner": name, "user": user, "home": entry.pw_dir})
     workspace.write_json(RECORD, record)
