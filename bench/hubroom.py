@@ -6,7 +6,7 @@
 Issue 24's figures for INSTRUCTOR.md's sizing. ``python -m helpers hub start`` on loopback in a workspace of its
 own. One learner first, alone: log in through the form, start their server, then open each notebook from 02 to 07
 in their JupyterLab's API (a session per notebook, its folder the kernel's working directory) and run its code
-cells in order, as Run All does: Terraform applies in their room account, and 07 brings up their rootless lab and
+cells in order, as Run All does (each notebook's kernel is left running, as JupyterLab leaves it open): Terraform applies in their room account, and 07 brings up their rootless lab and
 shows the 504 and the 200. Then LEARNERS learners do the same at the same time. Recorded: the wall time of one
 alone and of the room, each learner's peak memory (the PSS of every process of their Unix user: server, kernels,
 Terraform and its provider, their lab and its tasks), the hub's own (JupyterHub, proxy, culler) and the room
@@ -129,19 +129,7 @@ def run(root: Path) -> Part:
             room_s = time.perf_counter() - began
     finally:
         hub.helpers_cli(ws, "stop", "--remove-learners")
-    peaks = list(room.learner.values())
-    note = "; ".join(failures) if failures else "no failure"
-    return Part(
-        [
-            Measure("(j) hub room: one learner alone runs 02 to 07", alone_s),
-            Measure(f"    {LEARNERS} learners at once run 02 to 07 (the last to finish)", room_s),
-            Measure("    per learner: peak PSS, alone (server, kernels, Terraform, lab)", solo.learner[alone], "MB"),
-            Measure(f"    per learner: peak PSS, {LEARNERS} at once (mean)", sum(peaks) / len(peaks), "MB"),
-            Measure(f"    per learner: peak PSS, {LEARNERS} at once (largest)", max(peaks), "MB"),
-            Measure("    the hub: JupyterHub + proxy + culler, peak (PSS)", room.hub, "MB"),
-            Measure("    the room emulator, peak (PSS)", room.room, "MB"),
-            Measure(f"    failures over {LEARNERS + 1} learners", len(failures), "count", budget=0, text=note),
-        ],
+    return part(
         {
             "learners": LEARNERS,
             "alone_s": round(alone_s, 1),
@@ -152,5 +140,31 @@ def run(root: Path) -> Part:
             "hub_peak_pss_mb": round(room.hub, 1),
             "room_emulator_peak_pss_mb": round(room.room, 1),
             "failures": failures,
-        },
+        }
+    )
+
+
+def part(found: dict) -> Part:
+    """The part's rows from its details (run()'s, or a recorded run's)."""
+    n, peaks, failures = found["learners"], list(found["peak_pss_mb"].values()), found["failures"]
+    return Part(
+        [
+            Measure("(j) hub room: one learner alone runs 02 to 07", found["alone_s"]),
+            Measure(f"    {n} learners at once run 02 to 07 (the last to finish)", found["room_s"]),
+            Measure(
+                "    per learner: peak PSS, alone (server, kernels, Terraform, lab)", found["alone_peak_pss_mb"], "MB"
+            ),
+            Measure(f"    per learner: peak PSS, {n} at once (mean)", sum(peaks) / len(peaks), "MB"),
+            Measure(f"    per learner: peak PSS, {n} at once (largest)", max(peaks), "MB"),
+            Measure("    the hub: JupyterHub + proxy + culler, peak (PSS)", found["hub_peak_pss_mb"], "MB"),
+            Measure("    the room emulator, peak (PSS)", found["room_emulator_peak_pss_mb"], "MB"),
+            Measure(
+                f"    failures over {n + 1} learners",
+                len(failures),
+                "count",
+                budget=0,
+                text="; ".join(failures) if failures else "no failure",
+            ),
+        ],
+        found,
     )
