@@ -22,12 +22,13 @@ made under a lock (the clients themselves are, so one per service is shared by a
 ``emulator_client(service, endpoint, region)`` is the lab's: a given emulator, no hooks, short
 timeouts and one retry, so a call while the emulator is down fails in seconds, not after
 botocore's retry backoff. Its clients come from a lean botocore session of their own (``_lab_session``):
-no boto3 (its resources are never used there), each service model loaded as plain dicts without
-its documentation strings, which only help() and the API reference read (ec2's model takes 7 MB so,
-not 14.5 MB), its shapes kept as compact JSON text, each parsed the first time botocore asks for it
-(ShapesAsText: the lab's calls use a few hundred of ec2's thousands of shapes; 4 MB less in the supervisor,
-make bench (h)), and the endpoints of the lab's services only (LAB_ENDPOINT_PREFIXES). The lab's supervisor
-process (every ALB node, ECS agent and the DNS) holds one copy of each.
+no boto3 (its resources are never used there), each service model without its documentation strings,
+which only help() and the API reference read (ec2's model takes 7 MB so, not 14.5 MB), and read shape by
+shape into compact JSON text, each shape parsed the first time botocore asks for it (``_service_model``,
+``ShapesAsText``: the lab's calls use few of ec2's 4,600 shapes; its model then takes 3 MB, and the
+supervisor's PSS 6 MB less, make bench (h)), and the endpoints of the lab's services only
+(LAB_ENDPOINT_PREFIXES). The lab's supervisor process (every ALB node, ECS agent and the DNS) holds one copy
+of each.
 """
 
 from __future__ import annotations
