@@ -314,7 +314,7 @@ def part_measures(used: dict) -> list[Measure]:
             f"      {PARTS[part]}",
             used["pss_by_part_mb"][part],
             unit="MB",
-            text=f"{sum(o['part'] == part for o in used['each'])} processes",
+            text=f"{sum(o['part'] == part for o in used['each'])} process(es)",
         )
         for part in PARTS
     ]
@@ -510,19 +510,19 @@ def run(root: Path) -> Part:
         *part_measures(used),
         *memory_measures(used),
         Measure(
+            "      the lab's client, one request (peak RSS)",
+            client["peak_rss_mb"],
+            unit="MB",
+            text=f"PSS at its end {client['pss_mb']:.1f} MB; python -m helpers.lab.client from the internet "
+            "namespace through the ALB (lab.curl's program; not in the sum: it lives for one request)",
+        ),
+        Measure(
             f"    lab memory at rest ({SETTLE:.0f} s without traffic)",
             at_rest["pss_mb"],
             unit="MB",
             text=f"the lab's machinery {at_rest['pss_by_part_mb']['machinery']:.1f} MB + the learner's tasks "
             f"{at_rest['pss_by_part_mb']['tasks']:.1f} MB; by program: "
             + ", ".join(f"{name} {mb:.1f}" for name, mb in at_rest["pss_by_program_mb"].items()),
-        ),
-        Measure(
-            "      the lab's client, one request (peak RSS)",
-            client["peak_rss_mb"],
-            unit="MB",
-            text=f"PSS at its end {client['pss_mb']:.1f} MB; python -m helpers.lab.client from the internet "
-            "namespace through the ALB (lab.curl's program; not in the sum: it lives for one request)",
         ),
         Measure("    lab namespaces left after lab down", len(left), unit="count", budget=0, text=" ".join(left[:3])),
     ]
