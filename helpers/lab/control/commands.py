@@ -38,7 +38,7 @@ SUPERVISOR_MODULE = "helpers.lab.control.supervisor"  # python -m this: the supe
 # The supervisor's environment beside the caller's (a variable the caller set wins). glibc's malloc serves each block of
 # 128 KiB or more with its own mmap, returned to the kernel when freed; by default it raises that threshold to the
 # largest block freed (up to 32 MiB), so the supervisor's start (botocore reading each service model's JSON, ec2's
-# several MB at once) left about 9 MB of freed heap in its PSS (make bench (h): supervisor 57 -> 47 MB).
+# several MB at once) left about 9 MB of freed heap in its PSS (after bench (h)'s load, median of 3: 57 -> 47 MB).
 # https://sourceware.org/glibc/manual/latest/html_node/Memory-Allocation-Tunables.html (glibc.malloc.mmap_threshold)
 SUPERVISOR_ENVIRONMENT = {"MALLOC_MMAP_THRESHOLD_": str(128 * 1024)}
 # seconds wait_synced() waits at most: the supervisor follows a write within about 0.1 s (make bench: re-sync);
