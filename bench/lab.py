@@ -16,17 +16,21 @@ On a fresh emulator in a throw-away workspace, ``terraform apply`` of a copy of 
    the same requests over one keep-alive HTTP connection straight to the tasks' host ports; both
    from the ALB node's own namespace, interleaved, alternating between the targets as the ALB does;
 4. throughput: ``CLIENTS`` concurrent keep-alive HTTPS clients through the ALB for ``LOAD_SECONDS``;
-5. memory: the PSS (and RSS) of every process of the lab, each and summed: the supervisor's process tree
-   (its threads: ALB nodes, ECS agents, DNS) and every process in a namespace of the lab (``ip netns pids``:
-   the nginx/Node tasks); and the peak RSS of one run of the lab's client (``lab.curl``'s program, from the
-   internet namespace through the ALB), which lives for one request, so it is not in the sum.
+5. memory: the PSS (and RSS) of every process of the lab, each and summed, right after the load: the supervisor's
+   process tree (its threads: ALB nodes, ECS agents and scheduler, DNS) and every process in a namespace of the lab
+   (``ip netns pids``). Two sums beside the whole: the lab's machinery (the supervisor) and the learner's tasks
+   (nginx and Node.js, each in its container's namespace: they stand in for the ECS tasks, within the task
+   definition's memory). The same again ``SETTLE`` s later, the lab at rest, as a workshop hub holds it most of the
+   time (Node.js gives back the garbage of the load only once it idles: V8's memory reducer); and the peak RSS of one
+   run of the lab's client (``lab.curl``'s program, from the internet namespace through the ALB), which lives for one
+   request, so it is not in the sum.
 
 Every request starts inside the lab (its sockets are made in the ALB node's namespace) and goes to
 lab addresses only. ``lab down``, the emulator stopped and the workspace's namespaces gone, even on
 failure. Where the lab cannot run (not root, no nft), the part records why instead.
 Budgets (issue 13, "Performance"; issue 23 for the re-sync and the memory): up <= 3 s, re-sync <= 0.1 s,
 added latency <= 2 ms median, throughput >= 500 req/s (2 cores); memory <= 120 MB PSS for every lab process
-together (the workshop hub runs one lab per learner). PSS splits a shared page among the processes that map it, so a
+together, the tasks included, right after the load (the workshop hub runs one lab per learner). PSS splits a shared page among the processes that map it, so a
 program's figure also depends on what else runs on the machine (other labs' node processes, say).
 """
 
@@ -60,6 +64,10 @@ HEALTHY_WITHIN = 180.0  # seconds: tasks started and two health checks passed (t
 PROBE_RULE = {"IpProtocol": "tcp", "FromPort": 9, "ToPort": 9, "IpRanges": [{"CidrIp": "198.51.100.0/24"}]}
 PROBE_TEXT = "198.51.100.0/24"  # how the rule shows in nft (documentation range, RFC 5737: never routed)
 MEMORY_BUDGET_MB = 120  # PSS of every lab process together (issue 23, "Performance")
+# seconds without traffic before the lab's memory at rest: V8's memory reducer collects a load's garbage once Node.js
+# idles, in up to 3 GCs from 8 s on (kLongDelayMs; seen 30-45 s after bench's load here)
+# https://chromium.googlesource.com/v8/v8/+/cfe281f3dba735f14bc114ea3fd0e7cca2aa60db/src/heap/memory-reducer.cc
+SETTLE = 60.0
 
 
 # ---------------------------------------------------------------- HTTP from inside the lab
@@ -239,23 +247,34 @@ def _children() -> dict[int, list[int]]:
     return tree
 
 
-def lab_processes(supervisor: int, namespaces: list[str]) -> set[int]:
-    """The supervisor's process tree and every process in one of the lab's namespaces."""
+def lab_processes(supervisor: int, ws: str) -> dict[str, set[int]]:
+    """The lab's processes by part: "tasks", every process in a container's namespace (the learner's nginx and
+    Node.js); "machinery", the supervisor's process tree and every other process in one of the lab's namespaces."""
+    from helpers.lab.ecs import containers
+    from helpers.lab.net import kernel
+
+    def in_namespaces(names: list[str]) -> set[int]:
+        found = set()
+        for ns in names:
+            listed = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True, timeout=10).stdout
+            found.update(int(p) for p in listed.split())
+        return found
+
     tree, pids, todo = _children(), set(), [supervisor]
     while todo:
         pid = todo.pop()
         if pid not in pids:
             pids.add(pid)
             todo.extend(tree.get(pid, []))
-    for ns in namespaces:
-        listed = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True, timeout=10).stdout
-        pids.update(int(p) for p in listed.split())
-    return pids
+    tasks = in_namespaces(containers.leftover_namespaces(ws))  # the container namespaces that exist now
+    return {"machinery": (pids | in_namespaces(kernel.namespaces(ws))) - tasks, "tasks": tasks}
 
 
-def memory(pids: set[int]) -> dict:
-    """PSS and RSS sums in MB, and each process's: its program, PSS and RSS."""
+def memory(parts: dict[str, set[int]]) -> dict:
+    """PSS and RSS sums in MB, each part's PSS sum, and each process's: its part, program, PSS and RSS."""
     each = []
+    part_of = {pid: part for part, pids in parts.items() for pid in pids}
+    pids = set(part_of)
     for pid in sorted(pids):
         try:
             rollup = Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()
@@ -266,7 +285,8 @@ def memory(pids: set[int]) -> dict:
         kb = {line.split(":")[0]: int(line.split()[1]) for line in rollup[1:] if line.split()[1].isdigit()}
         if name.startswith("python"):  # which lab program: python -m helpers.lab.<...>.<program>
             name = next((a.decode().rsplit(".", 1)[-1] for a in cmdline if a.startswith(b"helpers.lab.")), name)
-        each.append({"pid": pid, "program": name, "pss_mb": kb.get("Pss", 0) / 1024, "rss_mb": kb.get("Rss", 0) / 1024})
+        pss, rss = kb.get("Pss", 0) / 1024, kb.get("Rss", 0) / 1024
+        each.append({"pid": pid, "part": part_of[pid], "program": name, "pss_mb": pss, "rss_mb": rss})
     by_name: dict[str, float] = {}
     for one in each:
         by_name[one["program"]] = by_name.get(one["program"], 0) + one["pss_mb"]
@@ -274,9 +294,30 @@ def memory(pids: set[int]) -> dict:
         "pss_mb": sum(one["pss_mb"] for one in each),
         "rss_mb": sum(one["rss_mb"] for one in each),
         "processes": len(each),
+        "pss_by_part_mb": {part: round(sum(o["pss_mb"] for o in each if o["part"] == part), 1) for part in parts},
         "pss_by_program_mb": rounded(by_name, 1),
         "each": [one | rounded({k: one[k] for k in ("pss_mb", "rss_mb")}, 1) for one in each],
     }
+
+
+KEPT = ("pss_by_part_mb", "pss_by_program_mb", "each")  # memory()'s keys kept whole in the details
+PARTS = {
+    "machinery": "the lab's machinery: the supervisor (ALB nodes, ECS agents and scheduler, DNS: its threads)",
+    "tasks": "the learner's tasks: nginx and Node.js in their containers (ECS's tasks)",
+}
+
+
+def part_measures(used: dict) -> list[Measure]:
+    """One row per part of the lab: its processes' PSS together."""
+    return [
+        Measure(
+            f"      {PARTS[part]}",
+            used["pss_by_part_mb"][part],
+            unit="MB",
+            text=f"{sum(o['part'] == part for o in used['each'])} process(es)",
+        )
+        for part in PARTS
+    ]
 
 
 def memory_measures(used: dict) -> list[Measure]:
@@ -389,8 +430,10 @@ def run(root: Path) -> Part:
         ms = latency(node["ns"], alb, targets)
         load = throughput(node["ns"], *alb)
         load_direct = throughput(node["ns"], *targets[0])
-        used = memory(lab_processes(info["pid"], kernel.namespaces(ws)))
+        used = memory(lab_processes(info["pid"], ws))
         client = client_memory(kernel.internet_ns(ws), outputs["url"])
+        time.sleep(SETTLE)  # the lab without traffic (a measurement's moment, not a wait for an event)
+        at_rest = memory(lab_processes(info["pid"], ws))
     finally:
         try:
             quietly(control.down)
@@ -408,9 +451,12 @@ def run(root: Path) -> Part:
         "targets": len(targets),
         "throughput_alb": rounded(load, 1),
         "throughput_direct_one_task": rounded(load_direct, 1),
-        "memory": {k: round(v, 1) for k, v in used.items() if k not in ("pss_by_program_mb", "each")}
-        | {k: used[k] for k in ("pss_by_program_mb", "each")}
+        "memory": {k: round(v, 1) for k, v in used.items() if k not in KEPT}
+        | {k: used[k] for k in KEPT}
         | {"client": rounded(client, 1)},
+        "memory_at_rest": {k: round(v, 1) for k, v in at_rest.items() if k not in KEPT}
+        | {k: at_rest[k] for k in KEPT}
+        | {"settle_s": SETTLE},
         "namespaces_left": left,
     }
     cores = os.cpu_count()
@@ -454,12 +500,14 @@ def run(root: Path) -> Part:
             f"{load_direct['per_s']:.0f} req/s{errors}",
         ),
         Measure(
-            "    lab memory (PSS of every lab process)",
+            "    lab memory (PSS of every lab process, after the load)",
             used["pss_mb"],
             unit="MB",
             budget=MEMORY_BUDGET_MB,
-            text=f"{used['processes']} processes, RSS sum {used['rss_mb']:.0f} MB",
+            text=f"{used['processes']} processes, RSS sum {used['rss_mb']:.0f} MB; the lab's machinery "
+            f"{used['pss_by_part_mb']['machinery']:.1f} MB + the learner's tasks {used['pss_by_part_mb']['tasks']:.1f} MB",
         ),
+        *part_measures(used),
         *memory_measures(used),
         Measure(
             "      the lab's client, one request (peak RSS)",
@@ -467,6 +515,14 @@ def run(root: Path) -> Part:
             unit="MB",
             text=f"PSS at its end {client['pss_mb']:.1f} MB; python -m helpers.lab.client from the internet "
             "namespace through the ALB (lab.curl's program; not in the sum: it lives for one request)",
+        ),
+        Measure(
+            f"    lab memory at rest ({SETTLE:.0f} s without traffic)",
+            at_rest["pss_mb"],
+            unit="MB",
+            text=f"the lab's machinery {at_rest['pss_by_part_mb']['machinery']:.1f} MB + the learner's tasks "
+            f"{at_rest['pss_by_part_mb']['tasks']:.1f} MB; by program: "
+            + ", ".join(f"{name} {mb:.1f}" for name, mb in at_rest["pss_by_program_mb"].items()),
         ),
         Measure("    lab namespaces left after lab down", len(left), unit="count", budget=0, text=" ".join(left[:3])),
     ]

@@ -22,10 +22,13 @@ made under a lock (the clients themselves are, so one per service is shared by a
 ``emulator_client(service, endpoint, region)`` is the lab's: a given emulator, no hooks, short
 timeouts and one retry, so a call while the emulator is down fails in seconds, not after
 botocore's retry backoff. Its clients come from a lean botocore session of their own (``_lab_session``):
-no boto3 (its resources are never used there), each service model loaded as plain dicts without
-its documentation strings, which only help() and the API reference read (ec2's model takes 7 MB so,
-not 14.5 MB), and the endpoints of the lab's services only (LAB_ENDPOINT_PREFIXES). The lab's
-supervisor process (every ALB node, ECS agent and the DNS) holds one copy of each.
+no boto3 (its resources are never used there), each service model without its documentation strings,
+which only help() and the API reference read (ec2's model takes 7 MB so, not 14.5 MB), and read shape by
+shape into compact JSON text, each shape parsed the first time botocore asks for it (``_service_model``,
+``ShapesAsText``: the lab's calls use few of ec2's 4,600 shapes; its model then takes 3 MB, and the
+supervisor's PSS 6 MB less, make bench (h)), and the endpoints of the lab's services only
+(LAB_ENDPOINT_PREFIXES). The lab's supervisor process (every ALB node, ECS agent and the DNS) holds one copy
+of each.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ import json
 import os
 import socket
 import threading
+from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 from ..errors import CourseError
@@ -160,7 +164,8 @@ def _emulator_client(service: str, endpoint: str, region: str, credential: tuple
 
 def _lab_session():
     """A botocore session (the one boto3 wraps; boto3 adds only resources) that ignores AWS_PROFILE, as the
-    emulator's, and whose loader reads each JSON file as plain dicts with DOCUMENTATION_KEYS emptied."""
+    emulator's, and whose loader reads each JSON file as plain dicts with DOCUMENTATION_KEYS emptied, a service
+    model's shapes as ShapesAsText."""
     import botocore.loaders  # heavy: with the first client
     import botocore.session  # heavy: with the first client
 
@@ -169,13 +174,79 @@ def _lab_session():
             for extension, opener in ((".json", open), (".json.gz", gzip.open)):  # botocore's two
                 if os.path.isfile(file_path + extension):
                     with opener(file_path + extension, "rb") as file:
-                        data = json.loads(file.read().decode("utf-8"), object_pairs_hook=_without_documentation)
+                        text = file.read().decode("utf-8")
+                    if os.path.basename(file_path) == "service-2":
+                        return _service_model(text)
+                    data = json.loads(text, object_pairs_hook=_without_documentation)
                     return _lab_endpoints(data) if os.path.basename(file_path) == "endpoints" else data
             return None
 
     core = botocore.session.Session(session_vars={"profile": (None, None, None, None)})
     core.get_component("data_loader").file_loader = LeanJSONFiles()
     return core
+
+
+class ShapesAsText(Mapping):
+    """A service model's shapes, each kept as compact JSON text and parsed (once) when botocore asks for it by name.
+    botocore only looks a model's shapes up by name and lists their names (botocore/model.py: ShapeResolver,
+    ServiceModel.shape_names), so a Mapping stands in for the dict."""
+
+    def __init__(self, texts: dict[str, str]) -> None:
+        self._text = texts  # name -> the shape as compact JSON, documentation emptied
+        self._parsed: dict = {}  # the shapes asked for, as botocore's loader would have them
+
+    def __getitem__(self, name: str) -> dict:
+        if name not in self._parsed:
+            self._parsed[name] = json.loads(self._text[name])
+        return self._parsed[name]
+
+    def __iter__(self):
+        return iter(self._text)
+
+    def __len__(self) -> int:
+        return len(self._text)
+
+
+_SPACE = json.decoder.WHITESPACE.match  # the json module's own scanner pieces, for _read_object
+
+
+def _service_model(text: str) -> dict:
+    """A service-2.json as the lab keeps it: documentation emptied, the shapes as ShapesAsText. Its shapes are read one
+    by one (_read_object), so ec2's 4,600 are never all dicts at once: decoding the whole file first left 6 MB of
+    freed objects in the supervisor's heap (Python's allocator keeps an arena while one object in it lives)."""
+    decoder = json.JSONDecoder(object_pairs_hook=_without_documentation)
+
+    def shape_text(_name: str, at: int) -> tuple[str, int]:
+        shape, end = decoder.raw_decode(text, at)
+        return json.dumps(shape, separators=(",", ":")), end
+
+    def member(name: str, at: int) -> tuple[object, int]:
+        if name == "shapes":
+            texts, end = _read_object(text, at, shape_text)
+            return ShapesAsText(texts), end
+        value, end = decoder.raw_decode(text, at)
+        return ("" if name in DOCUMENTATION_KEYS else value), end
+
+    model, _ = _read_object(text, _SPACE(text, 0).end(), member)
+    return model
+
+
+def _read_object(text: str, at: int, read_value) -> tuple[dict, int]:
+    """The JSON object at ``text[at]`` ("{"), one member at a time: each value is ``read_value(name, index)`` ->
+    (value, index past it), with the json module's own decoder; returns the object and the index past its "}"."""
+    found, at = {}, _SPACE(text, at + 1).end()
+    while text[at] == '"':
+        name, at = json.decoder.scanstring(text, at + 1)
+        at = _SPACE(text, at).end()
+        if text[at] != ":":
+            raise json.JSONDecodeError("Expecting ':' delimiter", text, at)
+        found[name], at = read_value(name, _SPACE(text, at + 1).end())
+        at = _SPACE(text, at).end()
+        if text[at] == ",":
+            at = _SPACE(text, at + 1).end()
+    if text[at] != "}":
+        raise json.JSONDecodeError("Expecting '}'", text, at)
+    return found, at + 1
 
 
 def _lab_endpoints(data: dict) -> dict:

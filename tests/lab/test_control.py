@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -51,6 +52,8 @@ def test_up_follows_changes_and_down_removes_everything(lab_ws):
         info = control.up(lab_ws, vpcs=[made["vpc"]], quiet=True)
         assert info["running"] and [h["id"] for h in info["hosts"]] == [target]
         assert control.up(lab_ws, vpcs=[made["vpc"]], quiet=True)["pid"] == info["pid"]  # idempotent
+        environ = Path(f"/proc/{info['pid']}/environ").read_bytes().decode().split("\0")
+        assert {f"{k}={v}" for k, v in control.SUPERVISOR_ENVIRONMENT.items()} <= set(environ), "malloc's settings"
         ws = kernel.tag()
         m = model.read().only([made["vpc"]])
         assert probe(m, "internet", target, 8080, ws=ws, timeout=0.3) == "blocked"

@@ -83,3 +83,17 @@ def test_the_labs_endpoints_resolve_and_sign_as_with_botocores_whole_file(emulat
         assert lean.meta.service_model.endpoint_prefix in aws.LAB_ENDPOINT_PREFIXES, service
         seen = [(c.meta.partition, c._request_signer.signing_name, c._request_signer.region_name) for c in (lean, full)]
         assert seen[0] == seen[1], service
+
+
+def test_the_labs_service_models_read_shape_by_shape_are_botocores_without_documentation():
+    """_service_model reads a service-2.json member by member (its shapes kept as text, each parsed when asked
+    for): the model it gives equals botocore's own reading of the file with the documentation emptied."""
+    whole = botocore.session.Session().get_component("data_loader")
+    lean = aws._lab_session().get_component("data_loader")
+    for service in sorted(services_the_lab_calls()):
+        expected = json.loads(
+            json.dumps(whole.load_service_model(service, "service-2")), object_pairs_hook=aws._without_documentation
+        )
+        model = lean.load_service_model(service, "service-2")
+        assert isinstance(model["shapes"], aws.ShapesAsText), service
+        assert {**model, "shapes": dict(model["shapes"])} == expected, service
