@@ -95,8 +95,16 @@ def stop(args) -> int:
     fix="python -m helpers hub release ana",
 )
 def release(args) -> int:
-    if hub_users.release(args.name):
-        print(f"{args.name} is free: the next browser that logs in with it (and the password) holds it.")
-        return 0
-    print(f"{args.name} is held by no browser: nobody has logged in with it on this hub.")
-    return 1
+    freed = hub_users.release(args.name)
+    if freed == "seat":
+        print(f"{args.name} is free and its seat given back: it never started a server here.")
+    elif freed == "name":
+        print(
+            f"{args.name} is free: the next browser that logs in with it (and the password) holds it, with "
+            f"{args.name}'s files and account. A browser still logged in as {args.name} stays so until it logs out: "
+            "release a name only for the learner who owns it."
+        )
+    else:
+        print(f"{args.name} is held by no browser on this hub (or this is not the hub's workspace: hub status).")
+        return 1
+    return 0

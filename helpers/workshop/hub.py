@@ -2,6 +2,7 @@
 
     python -m helpers hub start [--host 127.0.0.1] [--port 8000] [--password PW] [--cull-after 3600] [--learners N]
     python -m helpers hub status
+    python -m helpers hub release NAME
     python -m helpers hub stop [--remove-learners]
 
 The hub runs as root in this (the instructor's) workspace, which also serves the room emulator on loopback

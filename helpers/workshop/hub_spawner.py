@@ -52,8 +52,8 @@ class LearnerAuthenticator(SharedPasswordAuthenticator):
             raise web.HTTPError(
                 403,
                 f"The name {name} is taken: another learner in this room logged in with it first, and its files "
-                f"and account are theirs. Choose another name (for example {name}2). If {name} is you on another "
-                f"browser, ask the instructor to run: python -m helpers hub release {name}",
+                f"and account are theirs. Choose another name (for example {name[:11]}2). If {name} is you on "
+                "another browser, ask the instructor to free it for you (hub release).",
             )
         handler.set_secure_cookie(cookie, key, expires_days=hub_users.KEY_DAYS, httponly=True, path="/hub/")
         return user

@@ -17,6 +17,8 @@ name is taken. The instructor frees a name for its owner on a new browser: ``pyt
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import hmac
 import os
@@ -37,7 +39,7 @@ PREFIX = "course-"
 HOMES = Path("/home")
 RECORD = "hub/learners.json"
 COMMENT = "ecs-alb course hub learner"  # the GECOS field: how remove_all() knows the users it made
-DIAGRAMS = workspace.REPO / "diagrams"  # the drawn PNGs the notebooks show
+DIAGRAMS = workspace.REPO / "diagrams"  # the PNGs the notebooks show, and the scripts that draw them
 KEY_COOKIE = "course-learner-key-"  # + the learner's name: one browser may hold several names' keys
 KEY_DAYS = 30  # how long a browser keeps a name's key
 
@@ -70,16 +72,27 @@ def ensure(name: str) -> pwd.struct_passwd:
         entry = pwd.getpwnam(user)
     os.chmod(entry.pw_dir, 0o700)
     # The notebooks, and beside them the diagrams they show (Image(filename="../diagrams/..."), as in the repository)
-    for source, ignore in ((workspace.NOTEBOOK_DIR, ".ipynb_checkpoints"), (DIAGRAMS, "*.py")):
+    for source, ignore in ((workspace.NOTEBOOK_DIR, ".ipynb_checkpoints"), (DIAGRAMS, ".ipynb_checkpoints")):
         copy = Path(entry.pw_dir) / source.name
         if not copy.exists():
             shutil.copytree(source, copy, ignore=shutil.ignore_patterns(ignore, "__pycache__"))
             for path in [copy, *copy.rglob("*")]:
                 os.chown(path, entry.pw_uid, entry.pw_gid, follow_symlinks=False)
-    record = workspace.read_json(RECORD) or {"learners": {}}
-    record["learners"].setdefault(name, {"learner": name, "user": user, "home": entry.pw_dir})
-    workspace.write_json(RECORD, record)
+    with _record() as record:
+        record["learners"].setdefault(name, {"learner": name, "user": user, "home": entry.pw_dir})
     return entry
+
+
+@contextlib.contextmanager
+def _record():
+    """The learners' record to read and change, written back at the end, under a lock: the hub (claim, ensure)
+    and the instructor's CLI (release) are two processes."""
+    workspace.path(RECORD).parent.mkdir(parents=True, exist_ok=True)
+    with open(workspace.path(RECORD + ".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        record = workspace.read_json(RECORD) or {"learners": {}}
+        yield record
+        workspace.write_json(RECORD, record)
 
 
 def _key_hash(key: str) -> str:
@@ -90,35 +103,42 @@ def claim(name: str, presented: str | None, seats: int) -> str | None:
     """The key that holds ``name``: ``presented`` when it is the name's key, a new one when the name is free
     (recorded), None when another browser holds the name (another learner chose it first). A new name when the
     hub has its ``seats`` learners already: CourseError (the hub is full)."""
-    record = workspace.read_json(RECORD) or {"learners": {}}
-    if name not in record["learners"] and len(record["learners"]) >= seats:
-        taken = f"{seats} learner" + ("s" if seats != 1 else "")
-        raise CourseError(
-            f"The hub is full ({taken}, the number it was started for), so {name} cannot join.",
-            "The instructor started it for this many learners (what the host's memory and CPUs hold).",
-            "the hub started again with more (python -m helpers hub start --learners N), or a second hub",
-        )
-    entry = record["learners"].setdefault(name, {"learner": name, "user": unix_name(name), "home": str(home(name))})
-    held = entry.get("key_sha256")
-    if held is None:
-        key = secrets.token_urlsafe(24)
-        entry["key_sha256"] = _key_hash(key)
-        workspace.write_json(RECORD, record)
-        return key
-    if presented and hmac.compare_digest(_key_hash(presented), held):
-        return presented
-    return None
+    with _record() as record:
+        if name not in record["learners"] and len(record["learners"]) >= seats:
+            taken = f"{seats} learner" + ("s" if seats != 1 else "")
+            raise CourseError(
+                f"The hub is full ({taken}, the number it was started for), so {name} cannot join.",
+                "The instructor started it for this many learners (what the host's memory and CPUs hold).",
+                "free the seat of a name nobody uses (sudo .venv/bin/python -m helpers hub release NAME), or start "
+                "the hub again with more (hub start --learners N)",
+            )
+        default = {"learner": name, "user": unix_name(name), "home": str(home(name))}
+        entry = record["learners"].setdefault(name, default)
+        held = entry.get("key_sha256")
+        if held is None:
+            key = secrets.token_urlsafe(24)
+            entry["key_sha256"] = _key_hash(key)
+            return key
+        if presented and hmac.compare_digest(_key_hash(presented), held):
+            return presented
+        return None
 
 
-def release(name: str) -> bool:
-    """Free ``name`` for the next browser that logs in with it (its files stay); False if it held no key."""
-    record = workspace.read_json(RECORD) or {"learners": {}}
-    entry = record["learners"].get(learner.check(name))
-    if not entry or "key_sha256" not in entry:
-        return False
-    del entry["key_sha256"]
-    workspace.write_json(RECORD, record)
-    return True
+def release(name: str) -> str | None:
+    """Free ``name`` for the next browser that logs in with it: "seat" when the name never had a server (a typo,
+    a name tried once: its seat is given back), "name" when its learner's files stay theirs; None when nobody
+    has logged in with it on this hub."""
+    with _record() as record:
+        entry = record["learners"].get(learner.check(name))
+        if not entry or "key_sha256" not in entry:
+            return None
+        try:
+            pwd.getpwnam(entry["user"])
+        except KeyError:
+            del record["learners"][name]
+            return "seat"
+        del entry["key_sha256"]
+        return "name"
 
 
 def credential(name: str) -> dict:

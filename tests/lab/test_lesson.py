@@ -63,7 +63,7 @@ def test_a_wait_says_what_the_targets_do_when_its_time_is_up(empty_target_group,
     began = time.monotonic()
     with pytest.raises(CourseError) as raised:
         lesson.wait_until_registered(empty_target_group, 1, within=0.6)
-    assert time.monotonic() - began < 5, "bounded by within"
+    assert time.monotonic() - began < 30, "bounded by within (0.6 s; the rest is a loaded machine's margin)"
     text = str(raised.value)
     assert "did not become 1 registered target within 1 s" in text and "Target health now: none" in text
     assert "lab status" in text, "and the command that shows what the lab runs"

@@ -121,7 +121,9 @@ class Lab:
             netns=self.netns,
             log=lambda text: None,
         )
-        asyncio.run_coroutine_threadsafe(self.balancer.start(), self.loop).result(20)
+        asyncio.run_coroutine_threadsafe(self.balancer.start(), self.loop).result(
+            60
+        )  # binding sockets; a loaded machine
 
     def health(self, group: str) -> dict:
         rows = self.elbv2.describe_target_health(TargetGroupArn=group)["TargetHealthDescriptions"]
