@@ -88,7 +88,12 @@ class Malformed(Exception):
 
 
 def _find(headers: list[tuple[str, str]], name: str) -> str | None:
-    return next((v for k, v in headers if k.lower() == name.lower()), None)
+    """The first value of header ``name`` (any case); None without one."""
+    name = name.lower()
+    for k, v in headers:
+        if k.lower() == name:
+            return v
+    return None
 
 
 @dataclass
