@@ -46,7 +46,8 @@ class Http2Connection:
             while True:
                 try:
                     timeout = None if self.tasks else idle_timeout  # idle: no request under way
-                    data = await asyncio.wait_for(self.reader.read(READ_SIZE), timeout)
+                    async with asyncio.timeout(timeout):  # per read: no task, as wait_for makes
+                        data = await self.reader.read(READ_SIZE)
                 except TimeoutError:
                     self.h2.close_connection()
                     break
