@@ -15,7 +15,8 @@ On a fresh emulator in a throw-away workspace, ``terraform apply`` of a copy of 
    to the ALB node's private address (forwarded to the target group), median, minus the median of
    the same requests over one keep-alive HTTP connection straight to the tasks' host ports; both
    from the ALB node's own namespace, interleaved, alternating between the targets as the ALB does;
-4. throughput: ``CLIENTS`` concurrent keep-alive HTTPS clients through the ALB for ``LOAD_SECONDS``;
+4. throughput: ``CLIENTS`` concurrent keep-alive HTTPS clients through the ALB for ``LOAD_SECONDS``, and the
+   CPU time the supervisor (whose threads run the ALB nodes) spends per request meanwhile;
 5. memory: the PSS (and RSS) of every process of the lab, each and summed, right after the load: the supervisor's
    process tree (its threads: ALB nodes, ECS agents and scheduler, DNS) and every process in a namespace of the lab
    (``ip netns pids``). Two sums beside the whole: the lab's machinery (the supervisor) and the learner's tasks
@@ -192,6 +193,13 @@ async def _load(ns: str, address: str, port: int, name: str | None, seconds: flo
 
 def throughput(ns: str, address: str, port: int, name: str | None = None, seconds: float = LOAD_SECONDS) -> dict:
     return asyncio.run(_load(ns, address, port, name, seconds))
+
+
+def process_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) of process ``pid`` so far: the supervisor's, whose threads run the ALB nodes.
+    Per request, it says what the node costs whatever else the machine runs (throughput alone does not)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime (proc(5) fields 14, 15)
 
 
 # ---------------------------------------------------------------- re-sync and memory
@@ -428,7 +436,9 @@ def run(root: Path) -> Part:
         name = urlsplit(outputs["url"]).hostname
         alb = (node["private_ip"], 443, name)
         ms = latency(node["ns"], alb, targets)
+        cpu_before = process_cpu_s(info["pid"])
         load = throughput(node["ns"], *alb)
+        load["node_cpu_ms_per_request"] = (process_cpu_s(info["pid"]) - cpu_before) * 1000 / max(load["ok"], 1)
         load_direct = throughput(node["ns"], *targets[0])
         used = memory(lab_processes(info["pid"], ws))
         client = client_memory(kernel.internet_ns(ws), outputs["url"])
@@ -497,7 +507,8 @@ def run(root: Path) -> Part:
             budget=500,
             at_least=True,
             text=f"HTTPS, {cores} cores shared with the client and the tasks; nginx alone: "
-            f"{load_direct['per_s']:.0f} req/s{errors}",
+            f"{load_direct['per_s']:.0f} req/s{errors}; the ALB node's CPU: "
+            f"{load['node_cpu_ms_per_request']:.2f} ms per request",
         ),
         Measure(
             "    lab memory (PSS of every lab process, after the load)",

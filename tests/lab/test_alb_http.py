@@ -187,6 +187,69 @@ def test_expect_100_continue_is_told_to_go_on_before_the_body():
     assert interim.startswith(b"HTTP/1.1 100 ") and request.body == b"hi"
 
 
+UTF8 = "café".encode()  # bytes over 0x7F: obs-text, which a field value may hold (RFC 9110 section 5.5)
+
+
+def target_exchange(on_socket: bool, answer: bytes) -> tuple:
+    """One request through ``exchange`` (streams) or ``exchange_on`` (a bare socket) to a target on a real
+    socket pair that answers ``answer``; the target's view of the request and the parsed response."""
+
+    async def go():
+        loop = asyncio.get_running_loop()
+        ours, theirs = socket.socketpair()
+        ours.setblocking(False)
+        with theirs:
+            theirs.sendall(answer)
+            theirs.shutdown(socket.SHUT_WR)
+            headers = [("Host", "t"), ("X-Name", UTF8.decode("latin-1")), ("Connection", "close")]
+            if on_socket:
+                with ours:
+                    response = await http.exchange_on(ours, "GET", "/p?q=1", headers)
+            else:
+                reader, writer = await asyncio.open_connection(sock=ours)
+                response = await http.exchange(reader, writer, "GET", "/p?q=1", headers)
+                writer.close()
+            theirs.settimeout(5)
+            sent = await loop.run_in_executor(None, theirs.recv, 65536)
+            return sent, response
+
+    return asyncio.run(go())
+
+
+@pytest.mark.parametrize("on_socket", [False, True], ids=["streams", "socket"])
+def test_target_exchange_passes_field_values_byte_for_byte(on_socket):
+    """The forwarder's two ways to a target (streams for HTTPS targets and health checks, a bare socket for
+    HTTP targets) send the same request and read the same response; a value with bytes over 0x7F (a client's
+    UTF-8) reaches the target as sent and comes back as the target sent it (h11 would encode a str as ASCII)."""
+    answer = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Back: " + UTF8 + b"\r\n\r\nok"
+    sent, response = target_exchange(on_socket, answer)
+    assert sent.startswith(b"GET /p?q=1 HTTP/1.1\r\n") and b"X-Name: " + UTF8 + b"\r\n" in sent
+    assert (response.status, response.body, response.header("X-Back")) == (200, b"ok", UTF8.decode("latin-1"))
+    with pytest.raises(http.Malformed):  # cut short: the ALB answers 502
+        target_exchange(on_socket, b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nok")
+
+
+def test_client_request_and_answer_keep_bytes_over_0x7f():
+    """A client's header value in UTF-8 is read as sent; an answer carrying one is written byte for byte."""
+
+    async def go():
+        ours, theirs = socket.socketpair()
+        with theirs:
+            theirs.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nX-Name: " + UTF8 + b"\r\n\r\n")
+            theirs.shutdown(socket.SHUT_WR)
+            reader, writer = await asyncio.open_connection(sock=ours)
+            conn = http.ClientConnection(reader, writer)
+            request = await conn.next_request()
+            await conn.send(http.Answer(200, [("X-Back", request.header("X-Name"))], b"ok"), keep_alive=False)
+            writer.close()
+            theirs.settimeout(5)
+            return request, theirs.recv(65536)
+
+    request, received = asyncio.run(go())
+    assert request.header("X-Name") == UTF8.decode("latin-1")
+    assert received.startswith(b"HTTP/1.1 200 OK\r\n") and b"X-Back: " + UTF8 + b"\r\n" in received
+
+
 @pytest.mark.parametrize(
     ("pattern", "value", "case", "expected"),
     [

@@ -3,8 +3,9 @@
 - ``ClientConnection``: one client's connection to a listener: its requests one after the other
   (pipelined ones too), each answered before the next is read, as h11 (the sans-IO HTTP/1.1
   library under httpx and uvicorn, https://h11.readthedocs.io/) frames them;
-- ``exchange()``: one request to a target and its response (the forwarder's and the health checks');
-  ``read_response()`` the response half;
+- ``exchange()``: one request to a target and its response over streams (the health checks', and the
+  forwarder's to HTTPS targets), ``exchange_on()`` the same on a bare socket (the forwarder's to HTTP
+  targets); ``read_response()`` the response half;
 - ``Request``, ``Response``, ``Answer`` (what the load balancer sends back) and ``Malformed``.
 
 What h11 does not decide and the load balancer does
@@ -28,6 +29,8 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import functools
+import socket
 from dataclasses import dataclass
 
 import h11
@@ -52,6 +55,7 @@ HOP_BY_HOP = frozenset(
         "upgrade",
     }
 )
+NOT_PASSED_ON = HOP_BY_HOP | {"content-length"}  # the load balancer frames each answer itself
 REASONS = {
     200: "OK",
     301: "Moved Permanently",
@@ -84,7 +88,12 @@ class Malformed(Exception):
 
 
 def _find(headers: list[tuple[str, str]], name: str) -> str | None:
-    return next((v for k, v in headers if k.lower() == name.lower()), None)
+    """The first value of header ``name`` (any case); None without one."""
+    name = name.lower()
+    for k, v in headers:
+        if k.lower() == name:
+            return v
+    return None
 
 
 @dataclass
@@ -152,6 +161,12 @@ class Answer:
 
 def _pairs(event) -> list[tuple[str, str]]:
     return [(k.decode("latin-1"), v.decode("latin-1")) for k, v in event.headers.raw_items()]
+
+
+def _wire(headers: list[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
+    """Headers as h11 sends them: one byte per character, as ``_pairs`` read them. (Given str, h11 encodes
+    ASCII and fails on the bytes 0x80-0xFF that a field value may hold, RFC 9110 section 5.5.)"""
+    return [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers]
 
 
 def _framing_checked(headers: list[tuple[str, str]], limit: int) -> None:
@@ -226,7 +241,7 @@ class ClientConnection:
 
     async def send(self, answer: Answer, *, keep_alive: bool) -> bool:
         """Write ``answer`` (with Date, Content-Length and Connection); whether the connection goes on."""
-        headers = [(k, v) for k, v in answer.headers if k.lower() not in HOP_BY_HOP | {"content-length"}]
+        headers = [(k, v) for k, v in answer.headers if k.lower() not in NOT_PASSED_ON]
         if not any(k.lower() == "date" for k, _ in headers):
             headers.insert(0, ("Date", email.utils.formatdate(usegmt=True)))
         bodiless = self.method == "HEAD" or answer.status in (204, 304)
@@ -238,7 +253,7 @@ class ClientConnection:
             headers.append(("Content-Length", str(len(answer.body))))
         headers.append(("Connection", "keep-alive" if keep_alive else "close"))
         reason = answer.reason or REASONS.get(answer.status, "")
-        response = h11.Response(status_code=answer.status, headers=headers, reason=reason.encode("latin-1"))
+        response = h11.Response(status_code=answer.status, headers=_wire(headers), reason=reason.encode("latin-1"))
         data = self.h11.send(response)
         if answer.body and not bodiless:
             data += self.h11.send(h11.Data(data=answer.body))
@@ -247,11 +262,13 @@ class ClientConnection:
         await self.writer.drain()
         if self.h11.our_state is not h11.DONE or self.h11.their_state is not h11.DONE:
             return False
-        rest, closed = self.h11.trailing_data  # pipelined bytes already read: the next request's
-        self.h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=REQUEST_HEAD_LIMIT)
         self.method = "GET"
-        if rest:
-            self._feed(rest)
+        rest, closed = self.h11.trailing_data  # pipelined bytes already read: the next request's
+        if not rest.startswith((b"\r", b"\n")):
+            self.h11.start_next_cycle()  # the same h11 connection, its read-ahead kept
+            return True
+        self.h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=REQUEST_HEAD_LIMIT)
+        self._feed(rest)  # empty lines before the next request line, which h11 refuses: skipped
         if closed:
             self.h11.receive_data(b"")
         return True
@@ -262,7 +279,8 @@ class ClientConnection:
 
 def _client(method: str, target: str, headers: list[tuple[str, str]], body: bytes) -> tuple[h11.Connection, bytes]:
     conn = h11.Connection(h11.CLIENT, max_incomplete_event_size=RESPONSE_HEAD_LIMIT)
-    data = conn.send(h11.Request(method=method, target=target, headers=headers))
+    request = h11.Request(method=method.encode("latin-1"), target=target.encode("latin-1"), headers=_wire(headers))
+    data = conn.send(request)
     if body:
         data += conn.send(h11.Data(data=body))
     return conn, data + conn.send(h11.EndOfMessage())
@@ -283,26 +301,43 @@ async def exchange(
     conn, data = _client(method, target, headers, body)
     writer.write(data)
     await writer.drain()
-    return await read_response(reader, conn=conn)
+    return await _response(conn, functools.partial(reader.read, READ_SIZE))
+
+
+async def exchange_on(
+    sock: socket.socket, method: str, target: str, headers: list[tuple[str, str]], body: bytes = b""
+) -> Response:
+    """``exchange()`` on a connected non-blocking socket, with the event loop's ``sock_sendall`` and
+    ``sock_recv``: no transport and no stream objects to make and tear down for one request (the
+    forwarder's, per request to an HTTP target). The caller closes the socket."""
+    loop = asyncio.get_running_loop()
+    conn, data = _client(method, target, headers, body)
+    await loop.sock_sendall(sock, data)
+    return await _response(conn, functools.partial(loop.sock_recv, sock, READ_SIZE))
 
 
 async def read_response(reader: asyncio.StreamReader, *, method: str = "GET", conn: h11.Connection | None = None):
     """One response (interim 1xx skipped) to the request sent on ``conn`` (by default one ``method`` request)."""
     if conn is None:
         conn = _client(method, "/", [("Host", "target")], b"")[0]
-    head, body = None, bytearray()
+    return await _response(conn, functools.partial(reader.read, READ_SIZE))
+
+
+async def _response(conn: h11.Connection, receive) -> Response:
+    """The response to the request sent on ``conn``; ``await receive()`` gives the next bytes (b"": closed)."""
+    head, headers, body = None, [], bytearray()
     while True:
         try:
             event = conn.next_event()
         except h11.RemoteProtocolError as exc:
             raise Malformed(str(exc), 502) from None
         if event is h11.NEED_DATA:
-            conn.receive_data(await reader.read(READ_SIZE))
+            conn.receive_data(await receive())
         elif isinstance(event, h11.InformationalResponse):
             continue
         elif isinstance(event, h11.Response):
-            head = event
-            _framing_checked(_pairs(event), RESPONSE_HEAD_LIMIT)
+            head, headers = event, _pairs(event)
+            _framing_checked(headers, RESPONSE_HEAD_LIMIT)
         elif isinstance(event, h11.Data):
             body += event.data
             if len(body) > MAX_BODY:
@@ -311,7 +346,7 @@ async def read_response(reader: asyncio.StreamReader, *, method: str = "GET", co
             return Response(
                 head.status_code,
                 head.reason.decode("latin-1"),
-                _pairs(head),
+                headers,
                 bytes(body),
                 "HTTP/" + head.http_version.decode(),
             )

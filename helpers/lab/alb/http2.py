@@ -21,7 +21,7 @@ import h2.connection
 import h2.events
 import h2.exceptions
 
-from .http import HOP_BY_HOP, MAX_BODY, Answer, Request
+from .http import MAX_BODY, NOT_PASSED_ON, Answer, Request
 
 ALPN = ["h2", "http/1.1"]  # what an HTTPS listener offers, in its order of preference
 READ_SIZE = 65536
@@ -46,7 +46,8 @@ class Http2Connection:
             while True:
                 try:
                     timeout = None if self.tasks else idle_timeout  # idle: no request under way
-                    data = await asyncio.wait_for(self.reader.read(READ_SIZE), timeout)
+                    async with asyncio.timeout(timeout):  # per read: no task, as wait_for makes
+                        data = await self.reader.read(READ_SIZE)
                 except TimeoutError:
                     self.h2.close_connection()
                     break
@@ -111,7 +112,7 @@ class Http2Connection:
 
     async def _send(self, stream_id: int, answer: Answer, method: str) -> None:
         headers = [(":status", str(answer.status))]
-        headers += [(k.lower(), v) for k, v in answer.headers if k.lower() not in HOP_BY_HOP | {"content-length"}]
+        headers += [(k.lower(), v) for k, v in answer.headers if k.lower() not in NOT_PASSED_ON]
         if not any(k == "date" for k, _ in headers):
             headers.insert(1, ("date", email.utils.formatdate(usegmt=True)))
         bodiless = method == "HEAD" or answer.status in (204, 304)

@@ -211,7 +211,8 @@ class Balancer:
             while True:
                 config = self.config
                 try:
-                    request = await asyncio.wait_for(conn.next_request(), config.idle_timeout)
+                    async with asyncio.timeout(config.idle_timeout):  # no task per request, as wait_for makes
+                        request = await conn.next_request()
                 except (TimeoutError, ConnectionError, ssl.SSLError):
                     return  # idle, or the client went away
                 except Malformed as exc:

@@ -31,11 +31,13 @@ import time
 from ..net.netns import Netns
 from . import health
 from .config import Action, Listener, LoadBalancer, TargetGroup
-from .http import HOP_BY_HOP, Answer, Malformed, Request, exchange
+from .http import HOP_BY_HOP, Answer, Malformed, Request, exchange, exchange_on
 from .router import scheme
 
 VALID_HEADER_NAME = re.compile(r"[-A-Za-z0-9]+")
 ADDED = ("X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Port", "X-Amzn-Trace-Id")  # the ALB's own
+# What the target does not get as the client sent it: hop-by-hop, the ALB's own (replaced), the framing.
+NOT_FORWARDED = {k.lower() for k in ADDED} | HOP_BY_HOP | {"content-length", "host", "expect"}
 
 
 def protocol_mismatch(request: Request, group: TargetGroup) -> bool:
@@ -50,8 +52,7 @@ def protocol_mismatch(request: Request, group: TargetGroup) -> bool:
 
 def forwarded_headers(request: Request, listener: Listener, client: str, *, drop_invalid: bool):
     """The request's headers as the target gets them: hop-by-hop and the ALB's own replaced."""
-    own = {k.lower() for k in ADDED} | HOP_BY_HOP | {"content-length", "host", "expect"}
-    headers = [(k, v) for k, v in request.headers if k.lower() not in own]
+    headers = [(k, v) for k, v in request.headers if k.lower() not in NOT_FORWARDED]
     if drop_invalid:
         headers = [(k, v) for k, v in headers if VALID_HEADER_NAME.fullmatch(k)]
     return headers + [
@@ -91,11 +92,13 @@ class Forwarder:
         turn = self.turn.get(group_arn, 0)
         self.turn[group_arn] = turn + 1
         target = pool[turn % len(pool)]
-        tls = health.client_tls() if group.protocol == "HTTPS" else None
+        https = group.protocol == "HTTPS"
         try:
-            reader, writer = await asyncio.wait_for(
-                self.net.connect(target.address, target.port, tls=tls), config.connect_timeout
-            )
+            async with asyncio.timeout(config.connect_timeout):  # per request: no task, as wait_for makes
+                if https:
+                    reader, writer = await self.net.connect(target.address, target.port, tls=health.client_tls())
+                else:
+                    sock = await self.net.connected(target.address, target.port)
         except TimeoutError:
             return Answer.error(504)  # no connection within the connect timeout (10 s)
         except (OSError, ssl.SSLError):
@@ -105,14 +108,14 @@ class Forwarder:
         if request.body or request.method in ("POST", "PUT", "PATCH"):
             headers.append(("Content-Length", str(len(request.body))))
         headers.append(("Connection", "close"))
+        message = (request.method, request.target, headers, request.body)
         try:
-            response = await asyncio.wait_for(
-                exchange(reader, writer, request.method, request.target, headers, request.body), config.idle_timeout
-            )
+            async with asyncio.timeout(config.idle_timeout):
+                response = await (exchange(reader, writer, *message) if https else exchange_on(sock, *message))
         except TimeoutError:
             return Answer.error(504)  # no response within the idle timeout
         except (Malformed, OSError, ssl.SSLError):
             return Answer.error(502)  # reset, closed early, or not HTTP
         finally:
-            writer.close()
+            (writer if https else sock).close()
         return Answer(response.status, response.headers, response.body, response.reason)

@@ -266,6 +266,16 @@ class Netns:
 
     async def connect(self, address: str, port: int, *, tls: ssl.SSLContext | None = None):
         """(reader, writer) of a TCP connection from the namespace to address:port; the caller bounds the time."""
+        sock = await self.connected(address, port)
+        try:
+            return await asyncio.open_connection(sock=sock, ssl=tls, server_hostname=address if tls else None)
+        except BaseException:
+            sock.close()
+            raise
+
+    async def connected(self, address: str, port: int) -> socket.socket:
+        """A non-blocking TCP socket of the namespace, connected to address:port (no transport or streams:
+        for ``loop.sock_sendall``/``sock_recv``); the caller bounds the time and closes it."""
         family = AF_INET6 if ":" in address else AF_INET
         if family != AF_INET:
             sock = self.socket(family)
@@ -276,10 +286,11 @@ class Netns:
         sock.setblocking(False)
         try:
             await asyncio.get_running_loop().sock_connect(sock, (address, port))
-            return await asyncio.open_connection(sock=sock, ssl=tls, server_hostname=address if tls else None)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as asyncio's transports do
         except BaseException:
             sock.close()
             raise
+        return sock
 
     def close(self) -> None:
         """Close the unused sockets of connect()'s pool (no namespace is held open between visits)."""
