@@ -72,6 +72,7 @@ def start(args) -> int:
 
 @HUB.command("status", "whether the hub runs, where, and its learners (exit 1 if not)")
 def status(args) -> int:
+    hub.require_root("status")
     print(hub.describe())
     return 0 if hub.status() else 1
 
@@ -82,6 +83,7 @@ def status(args) -> int:
     arg("--remove-learners", action="store_true", help="also delete the learners' Unix users and their homes"),
 )
 def stop(args) -> int:
+    hub.require_root("stop")
     removed = hub.stop(remove_learners=args.remove_learners)
     print("Hub stopped." + (f" Removed users: {', '.join(removed)}." if removed else ""))
     return 0
@@ -95,6 +97,7 @@ def stop(args) -> int:
     fix="python -m helpers hub release ana",
 )
 def release(args) -> int:
+    hub.require_root("release")
     freed = hub_users.release(args.name)
     if freed == "seat":
         print(f"{args.name} is free and its seat given back: it never started a server here.")

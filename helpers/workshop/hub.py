@@ -56,6 +56,17 @@ def proxy_command() -> str | None:
     return str(local) if local.exists() else shutil.which("configurable-http-proxy")
 
 
+def require_root(action: str) -> None:
+    """The instructor's commands on a running hub read its folder, which is root's alone: one message otherwise."""
+    if os.geteuid() != 0:
+        raise CourseError(
+            f"hub {action} needs root.",
+            f"The hub's folder ({workspace.relative(folder())}, mode 700) holds the password, the learners' keys "
+            "and their record: only root reads it.",
+            f"sudo .venv/bin/python -m helpers hub {action} ...",
+        )
+
+
 def check_host(host: str, port: int, password: str) -> str:
     """The proxy's path when this host can run the hub here; else one CourseError per cause."""
     if not sys.platform.startswith("linux"):

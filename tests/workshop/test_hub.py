@@ -23,6 +23,7 @@ import uuid
 
 import pytest
 
+from helpers import cli
 from helpers.errors import CourseError
 from helpers.workshop import hub as hub_module
 from helpers.workshop import hub_limits, hub_users
@@ -256,6 +257,16 @@ def test_the_idle_culler_stops_an_idle_server_and_a_full_hub_takes_no_new_name()
         assert "Culling server" in culling.log() or "idle-culler" in culling.log()
     finally:
         culling.stop()
+
+
+def test_the_instructors_hub_commands_without_root_get_one_message(monkeypatch, capsys):
+    """status, stop and release read the hub's folder (root's alone): without root, one message, no traceback."""
+    monkeypatch.setattr(hub_module.os, "geteuid", lambda: 1000)
+    for argv in (["hub", "status"], ["hub", "stop"], ["hub", "release", "ana"]):
+        assert cli.main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert f"hub {argv[1]} needs root" in err and "sudo .venv/bin/python -m helpers hub" in err, err
+        assert "Traceback" not in err
 
 
 def test_the_host_checks_name_what_is_missing(monkeypatch):
