@@ -17,7 +17,15 @@ import sys
 import uuid
 from pathlib import Path
 
-from helpers.runtime import emulator_routes, moto_changes, moto_fixes, moto_lab_ecs, moto_lab_health, room_gate
+from helpers.runtime import (
+    emulator_routes,
+    moto_changes,
+    moto_fixes,
+    moto_lab_ecs,
+    moto_lab_health,
+    moto_speed,
+    room_gate,
+)
 
 ACM_VALIDATION_WAIT = 5  # seconds from request to ISSUED for a DNS-validated certificate on the emulator
 # The traffic lab's writes that no AWS API offers (helpers/lab/): behind the room's door like every request.
@@ -53,6 +61,7 @@ def main(argv: list[str] | None = None) -> None:
 
     applied = moto_fixes.apply()
     applied += moto_lab_health.apply()  # after the fixes: it wraps their (id, port) targets
+    speedups = moto_speed.apply()  # the same answers, with per-request work done once
     moto_app = DomainDispatcherApplication(create_backend_app)
     # New on every start: moto keeps everything in memory, so a new boot id means an empty
     # emulator; helpers/course/recovery.py compares it with the one each stack was applied against.
@@ -65,6 +74,7 @@ def main(argv: list[str] | None = None) -> None:
             "workspace": args.workspace,
             "boot": boot,
             "fixes": applied,
+            "speedups": speedups,
             "accounts": "per learner" if args.room_credentials else "one",
         }
     ).encode()

@@ -1,0 +1,53 @@
+"""moto's per-request work that gives the same answer every time: done once per emulator process.
+
+moto's server repeats, for every request, work whose result cannot change while it runs. Profiled with py-spy on
+describes against the course's emulator (a third of its CPU per request; `make test` runs several emulators, and a
+workshop room serves every learner's Terraform from one), two calls stood out:
+
+- ``moto.backends.list_of_moto_modules()`` lists moto's package folder and stats each of its ~180 entries, to see
+  whether a request's Host names a moto module (``DomainDispatcherApplication.get_backend_for_host``);
+- ``moto.core.utils.method_names_from_class(cls)`` runs ``inspect.getmembers`` over a response class's whole MRO
+  to find its action methods (``BaseResponse.call_action``).
+
+Both are memoised here: the package folder does not change under a running server, and a response class's methods
+are fixed once its module is imported. Nothing else changes: the answers are the same (tests/runtime/
+test_moto_speed.py compares each with moto's own function); ``make bench`` prints the emulator's CPU per request.
+Written against moto 5.2.5, like helpers/runtime/moto_fixes.py.
+"""
+
+from __future__ import annotations
+
+import functools
+
+SPEEDUPS: list = []
+
+
+def speedup(func):
+    SPEEDUPS.append(func)
+    return func
+
+
+@speedup
+def moto_modules_listed_once() -> None:
+    """``list_of_moto_modules()`` reads moto's folder once (werkzeug_app calls it through ``backends.``)."""
+    from moto import backends  # moto: loaded only in the emulator's own process
+
+    listed = tuple(backends.list_of_moto_modules())
+    backends.list_of_moto_modules = lambda: listed
+
+
+@speedup
+def response_methods_listed_once_per_class() -> None:
+    """``method_names_from_class(cls)`` inspects each response class once (responses.py imported it by name)."""
+    from moto.core import responses, utils  # moto: loaded only in the emulator's own process
+
+    remembered = functools.lru_cache(maxsize=None)(utils.method_names_from_class)
+
+    def method_names_from_class(clazz: object) -> list[str]:
+        return list(remembered(clazz))  # a copy: a caller may change its list
+
+    responses.method_names_from_class = method_names_from_class
+
+
+def apply() -> list[str]:
+    return [f.__name__ for f in SPEEDUPS if f() is None]

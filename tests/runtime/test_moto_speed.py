@@ -1,0 +1,63 @@
+"""helpers/runtime/moto_speed.py: each speedup gives moto's own answers (in a process of its own, as the emulator
+applies them: moto stays unpatched in the test's process). Its effect, the emulator's CPU per request, is printed
+by ``make bench`` (part foundation), never asserted here."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from helpers.runtime import moto_speed
+
+COMPARE = """
+import importlib, json, pkgutil
+import moto
+from moto import backends
+from moto.core import responses, utils
+from moto.core.responses import BaseResponse
+
+listed = list(backends.list_of_moto_modules())
+for module in ("ec2", "ecs", "elbv2", "route53", "acm", "iam", "autoscaling", "ssm", "logs"):
+    importlib.import_module(f"moto.{module}.responses")
+def every(cls):
+    for sub in cls.__subclasses__():
+        yield sub
+        yield from every(sub)
+classes = sorted(set(every(BaseResponse)), key=lambda c: c.__module__ + c.__qualname__)
+methods = {c.__module__ + "." + c.__qualname__: utils.method_names_from_class(c) for c in classes}
+
+from helpers.runtime import moto_speed
+applied = moto_speed.apply()
+again = {c.__module__ + "." + c.__qualname__: responses.method_names_from_class(c) for c in classes}
+first = responses.method_names_from_class(classes[0])
+first.append("changed by a caller")
+print(json.dumps({
+    "applied": applied,
+    "modules_same": list(backends.list_of_moto_modules()) == listed and len(listed) > 100,
+    "ecs_listed": "ecs" in backends.list_of_moto_modules(),
+    "classes": len(classes),
+    "methods_same": again == methods,
+    "copy": "changed by a caller" not in responses.method_names_from_class(classes[0]),
+}))
+"""
+
+
+def test_each_speedup_answers_as_moto_does():
+    done = subprocess.run([sys.executable, "-c", COMPARE], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    assert found["applied"] == [f.__name__ for f in moto_speed.SPEEDUPS]
+    assert found["modules_same"] and found["ecs_listed"], "the listed moto modules differ from moto's own list"
+    assert found["classes"] > 5 and found["methods_same"], "a response class's methods differ from moto's own"
+    assert found["copy"], "a caller that changes the list it got changes what the next caller gets"
+
+
+def test_the_emulator_says_which_speedups_it_runs(emulator_url):
+    import urllib.request
+
+    from helpers.runtime import emulator_routes
+
+    with urllib.request.urlopen(emulator_url + emulator_routes.HEALTH, timeout=30) as answer:
+        health = json.load(answer)
+    assert health["speedups"] == [f.__name__ for f in moto_speed.SPEEDUPS]
