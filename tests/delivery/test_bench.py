@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import subprocess
 import sys
 
 import pytest
 
-from bench import run
+from bench import cpubymodule, run
 from bench.common import REPO, Measure, Part, machine
 from bench.cpu import CpuAccount
 
@@ -274,3 +275,34 @@ def test_the_cpu_account_counts_a_commands_descendants():
     grandchild = float(done.stdout.split()[0])
     assert grandchild >= 0.3 and account.seconds >= grandchild
     assert not account.folder.exists(), "the account's cgroup is removed once its processes have ended"
+
+
+def test_cpu_by_module_counts_each_test_and_sets_a_background_job_apart(tmp_path):
+    """bench/cpubymodule.py: a test's busy child is that test's CPU; a background job it starts (as
+    tests/plugin/session.py's are: ``-m tests.support.X``) is counted apart, not against the test."""
+    busy = "import time\nend = time.process_time() + {0}\nwhile time.process_time() < end: pass\n"
+    (tmp_path / "test_inner.py").write_text(
+        "import subprocess, sys\n\n"
+        f"def test_busy_child():\n    subprocess.run([sys.executable, '-c', {busy.format(0.4)!r}], check=True)\n\n"
+        "def test_starts_a_job():\n"
+        f"    job = subprocess.Popen([sys.executable, '-c', {busy.format(1.5)!r}, '-m', 'tests.support.fakejob'])\n"
+        "    job.wait(timeout=60)\n"
+    )
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    out = tmp_path / "cpu"
+    env = dict(os.environ, COURSE_CPU_BY_MODULE=str(out), PYTHONPATH=str(REPO))
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "bench.cpubymodule", "-p", "no:cacheprovider", "-c",
+               str(tmp_path / "pytest.ini"), str(tmp_path / "test_inner.py")]  # fmt: skip
+    with CpuAccount() as account:
+        if account.folder is None:
+            pytest.skip("no writable cgroup here (bench/cpubymodule.py measures as root)")
+        done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+                              preexec_fn=account.join)  # fmt: skip
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    found = json.loads((out / "main.json").read_text())
+    tests = {name.rsplit("::", 1)[1]: seconds for name, seconds in found["tests"].items()}
+    assert tests["test_busy_child"] >= 0.4
+    assert found["daemons"]["job-fakejob"] >= 1.5 - cpubymodule.PARK_EVERY_S
+    assert tests["test_starts_a_job"] < found["daemons"]["job-fakejob"]
+    report = cpubymodule.report(out)
+    assert "job-fakejob" in report and "test_inner.py::test_busy_child" in report
