@@ -27,8 +27,18 @@ def every(cls):
 classes = sorted(set(every(BaseResponse)), key=lambda c: c.__module__ + c.__qualname__)
 methods = {c.__module__ + "." + c.__qualname__: utils.method_names_from_class(c) for c in classes}
 
+from moto.iam import models as iam
+def key_of(account):
+    iam.iam_backends[account]["aws"].create_user("us-east-1", "someone")
+    return iam.iam_backends[account]["aws"].create_access_key("someone").access_key_id
+first = key_of("111122223333")
+key_owner = [iam.get_account_id_from(first), iam.get_account_id_from("AKIANOBODY")]
+second = key_of("444455556666")  # after moto's own lookups: only its "aws" partition exists
+
 from helpers.runtime import moto_speed
 applied = moto_speed.apply()
+key_owner_after = [iam.get_account_id_from(k) for k in (first, "AKIANOBODY", second)]
+partitions_after = sorted(iam.iam_backends["444455556666"].keys())
 again = {c.__module__ + "." + c.__qualname__: responses.method_names_from_class(c) for c in classes}
 first = responses.method_names_from_class(classes[0])
 first.append("changed by a caller")
@@ -39,6 +49,8 @@ print(json.dumps({
     "classes": len(classes),
     "methods_same": again == methods,
     "copy": "changed by a caller" not in responses.method_names_from_class(classes[0]),
+    "key_owner": [key_owner, key_owner_after],
+    "partitions_after": partitions_after,
 }))
 """
 
@@ -51,6 +63,10 @@ def test_each_speedup_answers_as_moto_does():
     assert found["modules_same"] and found["ecs_listed"], "the listed moto modules differ from moto's own list"
     assert found["classes"] > 5 and found["methods_same"], "a response class's methods differ from moto's own"
     assert found["copy"], "a caller that changes the list it got changes what the next caller gets"
+    before, after = found["key_owner"]
+    assert before == ["111122223333", "123456789012"], "moto's own lookup changed: re-read the speedup"
+    assert after == [*before, "444455556666"], "a key's account (or the default) differs from moto's answer"
+    assert found["partitions_after"] == ["aws"], "looking a key up created IAM partitions the account did not have"
 
 
 def test_the_emulator_says_which_speedups_it_runs(emulator_url):
