@@ -3,15 +3,17 @@
     make test PYTEST_ARGS="-p bench.cpubymodule" COURSE_CPU_BY_MODULE=/tmp/cpu    (as root, cgroup v1)
     .venv/bin/python -m bench.cpubymodule /tmp/cpu
 
-Each pytest process (each xdist worker, or the one process) moves into a cpuacct cgroup of its own, under the one
-it was in (bench/cpu.py's, when bench runs it). A test's CPU is what that group used while the test ran: the
-worker and every process the test started, Terraform, kernels and browsers included. Every 0.5 s, and when
-a test ends, the processes that are not the running test's move to a group named for their owner: a background
-job of tests/support (tests/plugin/session.py starts them beside the course), a server that serves every worker
-whoever started it (the session's emulator, a lab's supervisor, a hub), a daemon a test left (parent 1). Their
-later work is then not counted against whichever test runs on that worker; the report prints them apart.
-xdist's controller stays where it was: the total minus the workers is its share. Without a writable cgroup v1
-cpuacct, the plugin does nothing.
+The run gets a cpuacct cgroup of its own (``cpu-run-<id>``, made by the xdist controller, or by the one process
+without xdist, under the group it was in: bench/cpu.py's when bench runs it, which removes it afterwards).
+Each pytest worker (or the one process) moves into a group of its own in it. A test's CPU is what that group
+used while the test ran: the worker and every process the test started, Terraform, kernels and browsers
+included. Every 0.5 s, and when a test ends, the processes that belong to something else move to a group named
+for it: a background job of tests/support (tests/plugin/session.py starts them beside the course), a server
+that serves every worker whoever started it (the session's emulator, a lab's supervisor, a hub), a daemon a
+test left (parent 1). Their later work is then not counted against whichever test runs on that worker; the
+report prints them apart. A plain child a test leaves running stays, and counts against the worker's next
+tests. xdist's controller stays where it was (not in the run's group). Without a writable cgroup v1 cpuacct,
+the plugin does nothing.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import os
 import sys
 import threading
 import time
+import uuid
 from collections import defaultdict
 from pathlib import Path
 
@@ -29,9 +32,16 @@ import pytest
 
 ROOT = Path("/sys/fs/cgroup/cpuacct")
 OUT = os.environ.get("COURSE_CPU_BY_MODULE")
+RUN_GROUP = "COURSE_CPU_RUN_GROUP"  # the run's group, for the workers the controller starts
+
+
+def available() -> bool:
+    """Whether this process can measure: cgroup v1's cpuacct, writable (as root)."""
+    return _own_group() is not None and os.access(ROOT, os.W_OK) and (ROOT / "cgroup.procs").exists()
 
 
 def _own_group() -> Path | None:
+    """This process's cpuacct group (cgroup v1), or None."""
     for line in Path("/proc/self/cgroup").read_text().splitlines():
         _, controllers, path = line.split(":", 2)
         if "cpuacct" in controllers.split(","):
@@ -43,7 +53,8 @@ def _usage(group: Path) -> float:
     return int((group / "cpuacct.usage").read_text()) / 1e9
 
 
-SHARED = ("emulator_server", "supervisor", "jupyterhub", "configurable-http-proxy")  # serve every worker
+# Servers that serve every worker, whoever started them (matched in their command line)
+SHARED = ("helpers.runtime.emulator_server", "helpers.lab.control.supervisor", "jupyterhub", "configurable-http-proxy")
 PARK_EVERY_S = 0.5
 
 
@@ -75,18 +86,16 @@ def _owner(pid: int, worker: int) -> str | None:
     for text in line:
         for name in SHARED:
             if name in text:
-                return "daemon-" + name
+                return "daemon-" + name.rsplit(".", 1)[-1]
     if pid == 1 and line:
         return "daemon-" + (Path(line[-1].split(" ", 1)[0]).name or "other")
     return None
 
 
 class CpuByModule:
-    def __init__(self, out: Path) -> None:
-        worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-        parent = _own_group()
-        self.out, self.worker, self.parent = out, worker, parent
-        self.group = parent / f"worker-{worker}" if parent else None
+    def __init__(self, out: Path, run: Path, worker: str) -> None:
+        self.out, self.worker, self.parent = out, worker, run
+        self.group = run / f"worker-{worker}"
         self.modules: dict[str, float] = defaultdict(float)
         self.tests: dict[str, float] = {}
         self.walls: dict[str, float] = {}
@@ -136,11 +145,23 @@ class CpuByModule:
 
 
 def pytest_configure(config):
-    if OUT and _own_group() is not None and os.access(ROOT, os.W_OK) and (ROOT / "cgroup.procs").exists():
-        config.pluginmanager.register(CpuByModule(Path(OUT)), "course-cpu-by-module")
+    if not OUT or not available():
+        return
+    worker = getattr(config, "workerinput", {}).get("workerid")
+    if worker is None:  # the xdist controller, or the one process: a new group for the run
+        run = _own_group() / f"cpu-run-{uuid.uuid4().hex[:8]}"
+        run.mkdir()
+        os.environ[RUN_GROUP] = str(run)  # the workers, started after this hook, inherit it
+        if getattr(config.option, "numprocesses", None):
+            return  # the controller only hands tests out
+    config.pluginmanager.register(
+        CpuByModule(Path(OUT), Path(os.environ[RUN_GROUP]), worker or "main"), "course-cpu-by-module"
+    )
 
 
 def report(folder: Path, top: int = 40) -> str:
+    """The figures the run's processes wrote in ``folder``: workers, modules and tests by CPU, then the jobs,
+    servers and daemons apart."""
     modules: dict[str, float] = defaultdict(float)
     tests: dict[str, float] = {}
     workers = {}

@@ -31,15 +31,17 @@ from moto.iam import models as iam
 def key_of(account):
     iam.iam_backends[account]["aws"].create_user("us-east-1", "someone")
     return iam.iam_backends[account]["aws"].create_access_key("someone").access_key_id
-first = key_of("111122223333")
-key_owner = [iam.get_account_id_from(first), iam.get_account_id_from("AKIANOBODY")]
-second = key_of("444455556666")  # after moto's own lookups: only its "aws" partition exists
+key_a = key_of("111122223333")
+key_owner = [iam.get_account_id_from(key_a), iam.get_account_id_from("AKIANOBODY")]
+key_b = key_of("444455556666")  # after moto's own lookups: only its "aws" partition exists
 
 from helpers.runtime import moto_speed
 applied = moto_speed.apply()
-key_owner_after = [iam.get_account_id_from(k) for k in (first, "AKIANOBODY", second)]
+key_owner_after = [iam.get_account_id_from(k) for k in (key_a, "AKIANOBODY", key_b)]
 partitions_after = sorted(iam.iam_backends["444455556666"].keys())
+responses.method_names_from_class(classes[0])  # the first call fills the memo: compare the next ones
 again = {c.__module__ + "." + c.__qualname__: responses.method_names_from_class(c) for c in classes}
+backends.list_of_moto_modules()
 first = responses.method_names_from_class(classes[0])
 first.append("changed by a caller")
 print(json.dumps({
@@ -47,6 +49,9 @@ print(json.dumps({
     "modules_same": list(backends.list_of_moto_modules()) == listed and len(listed) > 100,
     "ecs_listed": "ecs" in backends.list_of_moto_modules(),
     "classes": len(classes),
+    "wired": [backends.list_of_moto_modules() is backends.list_of_moto_modules(),
+              responses.method_names_from_class is not utils.method_names_from_class,
+              iam.get_account_id_from.__module__ == "helpers.runtime.moto_speed"],
     "methods_same": again == methods,
     "copy": "changed by a caller" not in responses.method_names_from_class(classes[0]),
     "key_owner": [key_owner, key_owner_after],
@@ -60,6 +65,7 @@ def test_each_speedup_answers_as_moto_does():
     assert done.returncode == 0, done.stderr[-2000:]
     found = json.loads(done.stdout.strip().splitlines()[-1])
     assert found["applied"] == [f.__name__ for f in moto_speed.SPEEDUPS]
+    assert found["wired"] == [True, True, True], "a speedup does not replace the name moto calls at request time"
     assert found["modules_same"] and found["ecs_listed"], "the listed moto modules differ from moto's own list"
     assert found["classes"] > 5 and found["methods_same"], "a response class's methods differ from moto's own"
     assert found["copy"], "a caller that changes the list it got changes what the next caller gets"
