@@ -158,19 +158,9 @@ class Browser:
             raise RuntimeError(f"JavaScript failed: {result['exceptionDetails']}")
         return result["result"].get("value")
 
-    def wait_for(self, expression: str, what: str = "", within: float = TIMEOUT):
-        """Poll a JavaScript expression until it is truthy (for up to ``within`` s); return its value."""
-        return self._wait(lambda: self.evaluate(expression), what or expression, within)
-
-    def press(self, expression: str) -> None:
-        """Press and release the mouse's left button on the middle of the element ``expression`` gives, as a person
-        does (JupyterLab's menus open on the press and act on the release, not on ``click()``)."""
-        box = self.evaluate(f"(() => {{ const r = ({expression}).getBoundingClientRect(); return [r.x, r.y, r.width, "
-                            "r.height]; })()")  # fmt: skip
-        x, y = box[0] + box[2] / 2, box[1] + box[3] / 2
-        self.send("Input.dispatchMouseEvent", type="mouseMoved", x=x, y=y)
-        for kind in ("mousePressed", "mouseReleased"):
-            self.send("Input.dispatchMouseEvent", type=kind, x=x, y=y, button="left", clickCount=1)
+    def wait_for(self, expression: str, what: str = ""):
+        """Poll a JavaScript expression until it is truthy; return its value."""
+        return self._wait(lambda: self.evaluate(expression), what or expression)
 
     def open(self, url: str) -> None:
         """Load ``url`` and wait until it and its images have loaded."""
