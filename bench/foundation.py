@@ -16,7 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench.common import Measure, Part, median, quietly, timed
+from bench.common import Measure, Part, median, process_cpu_s, quietly, timed
 
 RUNS = 5
 REQUESTS = 600  # describes, for the emulator's CPU per request
@@ -32,15 +32,10 @@ def emulator_cpu_per_request(emulator) -> float:
     calls = [clients[0].describe_vpcs, clients[1].describe_load_balancers, clients[2].list_clusters]
     for call in calls:
         call()
-    before = process_cpu(pid)
+    before = process_cpu_s(pid)
     for n in range(REQUESTS):
         calls[n % 3]()
-    return (process_cpu(pid) - before) / REQUESTS
-
-
-def process_cpu(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return (process_cpu_s(pid) - before) / REQUESTS
 
 
 def run(root: Path) -> Part:

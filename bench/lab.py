@@ -49,7 +49,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from bench.common import Measure, Part, median, quietly, rounded
+from bench.common import Measure, Part, median, process_cpu_s, quietly, rounded
 from bench.course import fresh_workspace, terraform_steps
 from bench.labmemory import (
     KEPT,
@@ -197,13 +197,6 @@ async def _load(ns: str, address: str, port: int, name: str | None, seconds: flo
 
 def throughput(ns: str, address: str, port: int, name: str | None = None, seconds: float = LOAD_SECONDS) -> dict:
     return asyncio.run(_load(ns, address, port, name, seconds))
-
-
-def process_cpu_s(pid: int) -> float:
-    """CPU seconds (user + system) of process ``pid`` so far: the supervisor's, whose threads run the ALB nodes.
-    Per request, it says what the node costs whatever else the machine runs (throughput alone does not)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime (proc(5) fields 14, 15)
 
 
 # ---------------------------------------------------------------- re-sync (memory: bench/labmemory.py)

@@ -18,7 +18,7 @@ import threading
 import time
 from pathlib import Path
 
-from bench.common import Measure, Part
+from bench.common import Measure, Part, process_cpu_s
 
 LEARNERS = [f"l{n:02d}" for n in range(1, 31)]
 VARIABLES = ("COURSE_WORKSPACE", "COURSE_LEARNER", "COURSE_EMULATOR_URL", "COURSE_ROOM_KEY", "COURSE_ROOM_SECRET")
@@ -41,9 +41,7 @@ def _process(pid: int) -> tuple[float, float]:
     """(peak resident MB, CPU seconds) of process ``pid`` so far, from /proc."""
     status = Path(f"/proc/{pid}/status").read_text()
     peak_kb = int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:")))
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
-    return peak_kb / 1024, cpu
+    return peak_kb / 1024, process_cpu_s(pid)
 
 
 def _all_at_once(argv: list[str], folders: dict, envs: dict) -> tuple[float, list[str]]:

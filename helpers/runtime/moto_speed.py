@@ -9,13 +9,13 @@ learner's Terraform from one), two calls stood out, together about a fifth of a 
 - ``moto.core.utils.method_names_from_class(cls)`` runs ``inspect.getmembers`` over a response class's whole MRO
   to find its action methods (``BaseResponse.call_action``).
 
-And once per account: finding which account an access key belongs to created five empty IAM partitions for each
-account, each loading the AWS managed policies (below).
-
 Both are memoised here: the package folder does not change under a running server, and a response class's methods
-are fixed once its module is imported. Nothing else changes: the answers are the same (tests/runtime/
-test_moto_speed.py compares each with moto's own function); ``make bench`` prints the emulator's CPU per request.
-Written against moto 5.2.5, like helpers/runtime/moto_fixes.py.
+are fixed once its module is imported. The third speedup saves work once per account: finding which account an
+access key belongs to created five empty IAM partitions for each account, each loading the AWS managed policies.
+
+The answers stay the same: tests/runtime/test_moto_speed.py compares each with moto's own, and checks that each
+replaces the name moto calls; ``make bench`` prints the emulator's CPU per request. Written against moto 5.2.5,
+like helpers/runtime/moto_fixes.py.
 """
 
 from __future__ import annotations
